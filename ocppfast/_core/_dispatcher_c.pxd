@@ -1,0 +1,11 @@
+# C declarations for dispatcher.py when compiled as ocppfast._core._dispatcher_c.
+
+cdef class Dispatcher:
+    cdef public str version
+    cdef public str role
+    cdef frozenset _incoming_calls
+    cdef frozenset _incoming_sends
+    cdef frozenset _known
+    cdef dict _handlers
+
+    cpdef object dispatch(self, object message)

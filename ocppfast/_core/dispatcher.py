@@ -1,0 +1,122 @@
+"""Dispatcher: action -> handler, per version and role.
+
+`dispatch(call)` finds the handler for a CALL (or a 2.1 SEND), decodes its payload and calls the
+handler, returning what the handler returns: the response payload, or an awaitable of it for
+the asyncio layer to await. It raises the OCPPError the CALL must be answered with:
+
+- an action the version does not define -> NotImplemented ("not known by receiver");
+- an action the version defines but that the peer's role does not send, or that has no handler
+  here -> NotSupported ("recognized but not supported") (J16 4.2.3, J201 4.3);
+- a handler that raises an OCPPError -> that error, as the handler meant it;
+- a handler that raises anything else -> InternalError with a short description that names the
+  action only; the original exception is chained (`__cause__`) for the log, never sent.
+
+Compiled by Cython as `_dispatcher_c` (see `_dispatcher_c.pxd`); this file is also the pure twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from ..exceptions import (
+    ActionNotImplementedError,
+    ActionNotSupportedError,
+    FormatViolationError,
+    InternalError,
+    OCPPError,
+)
+from .actions import CSMS_INITIATED, CSMS_SENDS, STATION_INITIATED, STATION_SENDS
+from .types import Call, Send, check_version
+
+ROLES = ("csms", "station")
+
+Handler = Callable[[Any], Any]
+
+_decode_payload = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+def internal_error(action: str) -> InternalError:
+    """The InternalError a CALL gets when its handler failed unexpectedly."""
+    return InternalError(f"an internal error occurred while processing {action}")
+
+
+class Dispatcher:
+    """Routes the CALLs and SENDs of one version to the handlers of one role.
+
+    `role` is the side this dispatcher serves: "csms" handles what stations send, "station" what
+    a CSMS sends. `handlers` maps action names to callables taking the decoded request.
+    """
+
+    def __init__(
+        self, version: str, role: str, handlers: Mapping[str, Handler] | None = None
+    ) -> None:
+        self.version: str = check_version(version)
+        if role not in ROLES:
+            raise ValueError(f"role must be 'csms' or 'station', not {role!r}")
+        self.role: str = role
+        peer_calls, peer_sends = (
+            (STATION_INITIATED, STATION_SENDS) if role == "csms" else (CSMS_INITIATED, CSMS_SENDS)
+        )
+        self._incoming_calls: frozenset[str] = peer_calls[version]
+        self._incoming_sends: frozenset[str] = peer_sends[version]
+        self._known: frozenset[str] = (
+            STATION_INITIATED[version]
+            | CSMS_INITIATED[version]
+            | STATION_SENDS[version]
+            | CSMS_SENDS[version]
+        )
+        self._handlers: dict[str, Handler] = {}
+        if handlers:
+            for action, handler in handlers.items():
+                self.register(action, handler)
+
+    def register(self, action: str, handler: Handler) -> None:
+        """Handle `action` with `handler`. The action must be one the peer can send."""
+        if action not in self._incoming_calls and action not in self._incoming_sends:
+            if action in self._known:
+                raise ValueError(
+                    f"{action} is never sent to a {'CSMS' if self.role == 'csms' else 'station'}"
+                    f" in {self.version}"
+                )
+            raise ValueError(f"{self.version} has no action {action!r}")
+        self._handlers[action] = handler
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """The actions that have a handler."""
+        return frozenset(self._handlers)
+
+    def dispatch(self, message: Call | Send) -> Any:
+        """Decode `message`'s payload and call its handler; return what the handler returns.
+        Raises the OCPPError to answer with (see the module docstring)."""
+        action = message.action
+        handler = self._handlers.get(action)
+        if handler is None:
+            raise self._unhandled(action, type(message) is Send)
+        try:
+            request = _decode_payload(message.payload)
+        except msgspec.DecodeError as exc:
+            # The scanner accepted the JSON; what is left is a number beyond what a 64-bit
+            # integer or a double holds.
+            raise FormatViolationError(f"{action} payload: {exc}") from None
+        try:
+            return handler(request)
+        except OCPPError:
+            raise
+        except Exception as exc:
+            raise internal_error(action) from exc
+
+    def _unhandled(self, action: str, is_send: bool) -> OCPPError:
+        if action not in self._known:
+            return ActionNotImplementedError(f"{action[:64]} is not a known {self.version} action")
+        if action not in (self._incoming_sends if is_send else self._incoming_calls):
+            sender, receiver = (
+                ("a Charging Station", "a CSMS")
+                if self.role == "csms"
+                else ("a CSMS", "a Charging Station")
+            )
+            return ActionNotSupportedError(f"{action} is not sent by {sender} to {receiver}")
+        return ActionNotSupportedError(f"{action} is not supported")

@@ -1,0 +1,406 @@
+"""Session: one OCPP-J RPC endpoint, sans I/O. One per connection, the same for both roles.
+
+It takes frames in (`receive`) and hands frames out (`data_to_send`), and reports what happened
+as events. It never reads a clock: every method that can make a deadline pass takes `now`, any
+monotonic time in seconds the caller chooses.
+
+Rules it keeps (J16 4.1, J201 4.1, J21 4.1):
+- at most one outstanding CALL of ours; further CALLs queue in order and go out one at a time
+  (J16 4.1.1, J201 4.1.1). CALLs from the peer may cross ours and are answered independently;
+- a CALLRESULT or CALLERROR is matched by message id. One that matches nothing pending (unknown,
+  or late: its CALL already timed out) is dropped and reported, and never taken as the answer to
+  another CALL;
+- a CALL from the peer that reuses the id of one still being handled is answered with a
+  CALLERROR and not handed out again (J16 4.2.3, J201 4.2.3);
+- message ids are unique per sender across connections (E201 4.2): a random prefix per session
+  and a counter;
+- OCPP 2.1: SEND goes out at once, outside the one-CALL rule, and is never answered; a CALLRESULT
+  that cannot be decoded is answered with a CALLRESULTERROR (J21 4.2.3, 4.2.4).
+
+Compiled by Cython as `_session_c` (see `_session_c.pxd`); this file is also the pure twin.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict, deque
+from typing import Any
+
+import msgspec
+
+try:
+    import cython
+except ModuleNotFoundError:  # Cython is a build dependency only
+    from . import _cython_shim as cython
+
+if cython.compiled:
+    from ._frame_c import (
+        DEFAULT_MAX_DEPTH,
+        DEFAULT_MAX_FRAME_BYTES,
+        decode_frame,
+        encode_call,
+        encode_call_error,
+        encode_call_result,
+        encode_send,
+    )
+else:
+    from .frame import (
+        DEFAULT_MAX_DEPTH,
+        DEFAULT_MAX_FRAME_BYTES,
+        decode_frame,
+        encode_call,
+        encode_call_error,
+        encode_call_result,
+        encode_send,
+    )
+
+from ..exceptions import (
+    CallTimeoutError,
+    OCPPError,
+    SessionClosedError,
+    error_from_code,
+)
+from .types import (
+    CALL,
+    CALLERROR,
+    CALLRESULT,
+    CALLRESULTERROR,
+    MESSAGE_TYPES,
+    OCPP21,
+    OCPP201,
+    Call,
+    CallCompleted,
+    CallError,
+    CallFailed,
+    CallReceived,
+    CallResult,
+    CallResultError,
+    DuplicateCallRejected,
+    FrameError,
+    FrameIgnored,
+    FrameRejected,
+    ResultDropped,
+    ResultRejectedByPeer,
+    Send,
+    SendReceived,
+    UnknownFrame,
+    check_version,
+)
+
+DEFAULT_CALL_TIMEOUT = 30.0
+# How many timed-out message ids are remembered, to tell a late answer from an unknown one.
+_REMEMBERED_TIMEOUTS = 256
+
+
+class PendingCall:
+    """One of our CALLs: queued, or outstanding once `deadline` is set."""
+
+    def __init__(self, message_id: str, action: str, frame: bytes, timeout: float) -> None:
+        self.message_id = message_id
+        self.action = action
+        self.frame = frame
+        self.timeout = timeout
+        self.deadline = 0.0
+
+
+def _decode_details(raw: bytes) -> dict[str, Any]:
+    try:
+        details = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return {}
+    return details if isinstance(details, dict) else {}
+
+
+class Session:
+    """One OCPP-J RPC endpoint for `version` ("ocpp1.6", "ocpp2.0.1" or "ocpp2.1").
+
+    Drive it with `receive(data, now)` for every incoming text frame and `expire(now)` when
+    `next_deadline()` passes; send what `data_to_send()` returns after each call. Start CALLs with
+    `call()`, answer the peer's with `respond()` or `respond_error()`.
+    """
+
+    def __init__(
+        self,
+        version: str,
+        *,
+        call_timeout: float = DEFAULT_CALL_TIMEOUT,
+        id_prefix: str | None = None,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+    ) -> None:
+        self.version: str = check_version(version)
+        if call_timeout <= 0:
+            raise ValueError("call_timeout must be positive")
+        self.call_timeout: float = call_timeout
+        self.max_frame_bytes: int = max_frame_bytes
+        self.max_depth: int = max_depth
+        self.closed: bool = False
+        # Ids: a random prefix per session plus a counter; at most 8 + 1 + 20 characters.
+        self._id_prefix: str = (secrets.token_hex(4) if id_prefix is None else id_prefix) + "-"
+        if len(self._id_prefix) > 15:
+            raise ValueError("id_prefix must be at most 14 characters")
+        self._counter: int = 0
+        self._outbox: list[bytes] = []
+        self._outstanding: PendingCall | None = None
+        self._queue: deque[PendingCall] = deque()
+        self._handling: dict[str, str] = {}
+        self._timed_out: OrderedDict[str, None] = OrderedDict()
+
+    # -- outgoing ------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        self._counter += 1
+        return self._id_prefix + str(self._counter)
+
+    def call(self, action: str, payload: Any, now: float, timeout: float | None = None) -> str:
+        """Queue a CALL and return its message id. It goes out at once if no other CALL of ours
+        is outstanding, else when the ones before it are answered or time out. Its timeout runs
+        from when it goes out."""
+        if self.closed:
+            raise SessionClosedError(action, "")
+        message_id = self._new_id()
+        pending = PendingCall(
+            message_id,
+            action,
+            encode_call(message_id, action, payload),
+            self.call_timeout if timeout is None else timeout,
+        )
+        if self._outstanding is None:
+            self._start(pending, now)
+        else:
+            self._queue.append(pending)
+        return message_id
+
+    def send(self, action: str, payload: Any) -> str:
+        """Send a SEND (OCPP 2.1): goes out at once, is never answered (J21 4.2.4)."""
+        if self.version != OCPP21:
+            raise ValueError(f"SEND messages exist in ocpp2.1 only, not in {self.version}")
+        if self.closed:
+            raise SessionClosedError(action, "")
+        message_id = self._new_id()
+        self._outbox.append(encode_send(message_id, action, payload))
+        return message_id
+
+    def respond(self, message_id: str, payload: Any) -> None:
+        """Answer the peer's CALL `message_id` with a CALLRESULT."""
+        self._done_handling(message_id)
+        self._outbox.append(encode_call_result(message_id, payload))
+
+    def respond_error(self, message_id: str, error: OCPPError) -> None:
+        """Answer the peer's CALL `message_id` with a CALLERROR for `error`."""
+        self._done_handling(message_id)
+        self._outbox.append(
+            encode_call_error(
+                message_id, error.code_for(self.version), error.description, error.details
+            )
+        )
+
+    def reject_result(self, message_id: str, error: OCPPError) -> None:
+        """Report that a CALLRESULT we received (and were handed as CallCompleted) is invalid,
+        e.g. not conform its schema. On 2.1 this answers it with a CALLRESULTERROR (J21 4.2.3);
+        earlier versions have no way to say so on the wire."""
+        if self.version == OCPP21 and not self.closed:
+            self._outbox.append(
+                encode_call_error(
+                    message_id,
+                    error.code_for(self.version),
+                    error.description,
+                    error.details,
+                    CALLRESULTERROR,
+                )
+            )
+
+    def data_to_send(self) -> list[bytes]:
+        """The frames to put on the wire, in order; each is UTF-8 JSON for one text message."""
+        out = self._outbox
+        self._outbox = []
+        return out
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def outstanding_call(self) -> str | None:
+        """The message id of our CALL awaiting its answer, if any."""
+        return None if self._outstanding is None else self._outstanding.message_id
+
+    @property
+    def queued_calls(self) -> int:
+        """How many of our CALLs wait for the outstanding one to be answered."""
+        return len(self._queue)
+
+    @property
+    def handling(self) -> frozenset[str]:
+        """Message ids of the peer's CALLs handed out and not yet answered."""
+        return frozenset(self._handling)
+
+    def next_deadline(self) -> float | None:
+        """When the outstanding CALL times out, if one is outstanding."""
+        return None if self._outstanding is None else self._outstanding.deadline
+
+    # -- incoming -------------------------------------------------------------------------
+
+    def receive(self, data: bytes | str, now: float) -> list[Any]:
+        """Take one incoming text frame; return the events it caused, in order."""
+        events: list[Any] = []
+        outstanding = self._outstanding
+        if outstanding is not None and now >= outstanding.deadline:
+            self._expire(now, events)
+        if self.closed:
+            return events
+        try:
+            frame = decode_frame(data, self.version, self.max_frame_bytes, self.max_depth)
+        except FrameError as error:
+            self._rejected(error, events, now)
+            return events
+        # Most frequent first; `type(x) is` is the cheapest test, and mypy narrows on it.
+        if type(frame) is Call:
+            if frame.message_id in self._handling:
+                # J201 4.2.3: "an existing call with the same unique identifier is being handled
+                # already" is answered with a CALLERROR; the first one is still handled once.
+                self._outbox.append(
+                    encode_call_error(
+                        frame.message_id,
+                        "RpcFrameworkError" if self.version != "ocpp1.6" else "ProtocolError",
+                        f"a CALL with message id {frame.message_id} is already being handled",
+                    )
+                )
+                events.append(DuplicateCallRejected(frame.message_id, frame.action))
+            else:
+                self._handling[frame.message_id] = frame.action
+                events.append(CallReceived(frame))
+        elif type(frame) is CallResult:
+            pending = self._match(frame.message_id)
+            if pending is None:
+                events.append(self._dropped(frame.message_id, CALLRESULT))
+            else:
+                self._finish(now)
+                events.append(CallCompleted(frame.message_id, pending.action, frame.payload))
+        elif type(frame) is CallError:
+            pending = self._match(frame.message_id)
+            if pending is None:
+                events.append(self._dropped(frame.message_id, CALLERROR))
+            else:
+                self._finish(now)
+                peer_error = error_from_code(
+                    frame.error_code,
+                    frame.error_description,
+                    _decode_details(frame.error_details),
+                )
+                events.append(CallFailed(frame.message_id, pending.action, peer_error))
+        elif type(frame) is Send:
+            events.append(SendReceived(frame))
+        elif type(frame) is CallResultError:
+            events.append(
+                ResultRejectedByPeer(frame.message_id, frame.error_code, frame.error_description)
+            )
+        elif type(frame) is UnknownFrame:  # ignored (J16 4.1.3, J21 4.4)
+            events.append(FrameIgnored(frame.message_type, frame.message_id))
+        return events
+
+    def expire(self, now: float) -> list[Any]:
+        """Time out the outstanding CALL if its deadline has passed; return the events."""
+        events: list[Any] = []
+        outstanding = self._outstanding
+        if outstanding is not None and now >= outstanding.deadline:
+            self._expire(now, events)
+        return events
+
+    def close(self, reason: str = "") -> list[Any]:
+        """Close the session: every outstanding and queued CALL fails with SessionClosedError,
+        and the peer's CALLs still being handled can no longer be answered."""
+        events: list[Any] = []
+        if self.closed:
+            return events
+        self.closed = True
+        pending = [] if self._outstanding is None else [self._outstanding]
+        pending.extend(self._queue)
+        self._outstanding = None
+        self._queue.clear()
+        self._handling.clear()
+        for call in pending:
+            events.append(
+                CallFailed(
+                    call.message_id,
+                    call.action,
+                    SessionClosedError(call.action, call.message_id, reason),
+                )
+            )
+        return events
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _start(self, pending: PendingCall, now: float) -> None:
+        pending.deadline = now + pending.timeout
+        self._outstanding = pending
+        self._outbox.append(pending.frame)
+
+    def _finish(self, now: float) -> None:
+        """The outstanding CALL is answered (or gave up): send the next queued one."""
+        self._outstanding = None
+        if self._queue:
+            self._start(self._queue.popleft(), now)
+
+    def _match(self, message_id: str) -> PendingCall | None:
+        outstanding = self._outstanding
+        if outstanding is not None and outstanding.message_id == message_id:
+            return outstanding
+        return None
+
+    def _expire(self, now: float, events: list[Any]) -> None:
+        expired = self._outstanding
+        assert expired is not None
+        self._timed_out[expired.message_id] = None
+        if len(self._timed_out) > _REMEMBERED_TIMEOUTS:
+            self._timed_out.popitem(last=False)
+        events.append(
+            CallFailed(
+                expired.message_id,
+                expired.action,
+                CallTimeoutError(expired.action, expired.message_id, expired.timeout),
+            )
+        )
+        self._finish(now)
+
+    def _dropped(self, message_id: str, message_type: int) -> ResultDropped:
+        return ResultDropped(message_id, message_type, message_id in self._timed_out)
+
+    def _done_handling(self, message_id: str) -> None:
+        if self._handling.pop(message_id, None) is None:
+            if self.closed:
+                raise SessionClosedError("the response", message_id, "session closed")
+            raise ValueError(f"no CALL with message id {message_id!r} is awaiting an answer")
+
+    def _rejected(self, error: FrameError, events: list[Any], now: float) -> None:
+        """Answer (or not) an incoming frame that could not be decoded, by what it was."""
+        message_type = error.message_type
+        answered = False
+        if (
+            message_type is None
+            or message_type == CALL
+            or (self.version == OCPP201 and message_type not in MESSAGE_TYPES[OCPP201])
+        ):
+            # J201 4.2.3: a CALLERROR, with "-1" as the id when it could not be read.
+            self._outbox.append(encode_call_error(error.message_id, error.code, error.description))
+            answered = True
+        elif message_type == CALLRESULT or message_type == CALLERROR:
+            # The answer to our CALL arrived broken: fail that CALL now rather than at its
+            # timeout; on 2.1 tell the peer its CALLRESULT was rejected (J21 4.2.3).
+            if message_type == CALLRESULT and self.version == OCPP21 and error.message_id != "-1":
+                self._outbox.append(
+                    encode_call_error(
+                        error.message_id, error.code, error.description, None, CALLRESULTERROR
+                    )
+                )
+                answered = True
+            pending = self._match(error.message_id)
+            if pending is not None:
+                self._finish(now)
+                events.append(
+                    CallFailed(
+                        pending.message_id,
+                        pending.action,
+                        error_from_code(error.code, "malformed answer: " + error.description),
+                    )
+                )
+        # A broken SEND, CALLRESULTERROR, or a frame of a type this version ignores: dropped.
+        events.append(FrameRejected(error, answered))

@@ -1,0 +1,185 @@
+"""Dispatcher: action -> handler per version and role (J16 4.2.3 Table 7, J201 4.3 Table 8),
+and the CALLERROR a failure becomes, on both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from ocppfast._core import Backend
+from ocppfast._core.actions import CSMS_INITIATED, STATION_INITIATED
+from ocppfast._core.types import Call, CallReceived, Send
+from ocppfast.exceptions import (
+    ActionNotImplementedError,
+    ActionNotSupportedError,
+    FormatViolationError,
+    InternalError,
+    OCPPError,
+    SecurityError,
+)
+
+
+def _call(action: str, payload: bytes = b"{}", message_id: str = "m1") -> Call:
+    return Call(message_id, action, payload)
+
+
+def test_dispatch_calls_the_handler_with_the_decoded_payload(core: Backend, version: str) -> None:
+    seen: list[Any] = []
+
+    def heartbeat(request: dict[str, Any]) -> dict[str, Any]:
+        seen.append(request)
+        return {"currentTime": "2026-11-21T00:00:00Z"}
+
+    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"Heartbeat": heartbeat})
+    assert dispatcher.dispatch(_call("Heartbeat", b'{"a":[1,2.5,"x"]}')) == {
+        "currentTime": "2026-11-21T00:00:00Z"
+    }
+    assert seen == [{"a": [1, 2.5, "x"]}]
+    assert dispatcher.actions == frozenset({"Heartbeat"})
+
+
+def test_unknown_action_is_not_implemented(core: Backend, version: str) -> None:
+    """J201 4.3: NotImplemented, "Requested Action is not known by receiver"."""
+    dispatcher = core.dispatcher.Dispatcher(version, "csms")
+    with pytest.raises(ActionNotImplementedError, match="FlyToTheMoon"):
+        dispatcher.dispatch(_call("FlyToTheMoon"))
+    with pytest.raises(ActionNotImplementedError):
+        dispatcher.dispatch(_call(""))
+
+
+def test_action_of_the_other_direction_is_not_supported(core: Backend, version: str) -> None:
+    """J201 4.3: NotSupported, "Requested Action is recognized but not supported": a station
+    sending a CSMS-initiated action, or a CSMS sending a station-initiated one."""
+    remote_start = "RemoteStartTransaction" if version == "ocpp1.6" else "RequestStartTransaction"
+    csms = core.dispatcher.Dispatcher(version, "csms")
+    with pytest.raises(ActionNotSupportedError, match="not sent by a Charging Station to a CSMS"):
+        csms.dispatch(_call(remote_start))
+    station = core.dispatcher.Dispatcher(version, "station")
+    with pytest.raises(ActionNotSupportedError, match="not sent by a CSMS to a Charging Station"):
+        station.dispatch(_call("BootNotification"))
+
+
+def test_known_action_without_handler_is_not_supported(core: Backend, version: str) -> None:
+    dispatcher = core.dispatcher.Dispatcher(version, "csms")
+    with pytest.raises(ActionNotSupportedError, match="BootNotification is not supported"):
+        dispatcher.dispatch(_call("BootNotification"))
+
+
+def test_handler_ocpp_error_passes_through(core: Backend, version: str) -> None:
+    """A handler raising an OCPPError answers with exactly that error."""
+
+    def authorize(request: Any) -> Any:
+        raise SecurityError("not accepted yet", {"hint": "boot first"})
+
+    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"Authorize": authorize})
+    with pytest.raises(SecurityError) as info:
+        dispatcher.dispatch(_call("Authorize"))
+    assert info.value.details == {"hint": "boot first"}
+
+
+def test_handler_crash_becomes_internal_error_without_internals(
+    core: Backend, version: str
+) -> None:
+    """J201 4.3 InternalError; the description names the action only: no exception text, no
+    traceback, no secrets reach the peer. The cause is chained for the log."""
+
+    def boot(request: Any) -> Any:
+        raise KeyError("database password=hunter2 at /srv/app/db.py:42")
+
+    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"BootNotification": boot})
+    with pytest.raises(InternalError) as info:
+        dispatcher.dispatch(_call("BootNotification"))
+    assert info.value.description == "an internal error occurred while processing BootNotification"
+    assert "hunter2" not in repr(info.value) and "db.py" not in info.value.description
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_async_handler_result_is_returned_for_the_caller_to_await(
+    core: Backend, version: str
+) -> None:
+    async def heartbeat(request: Any) -> dict[str, str]:
+        return {"currentTime": "t"}
+
+    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"Heartbeat": heartbeat})
+    awaitable = dispatcher.dispatch(_call("Heartbeat"))
+    try:
+        awaitable.send(None)
+    except StopIteration as stop:
+        assert stop.value == {"currentTime": "t"}
+    else:  # pragma: no cover
+        pytest.fail("coroutine did not finish")
+
+
+def test_payload_numbers_beyond_range_are_a_format_violation(core: Backend, version: str) -> None:
+    """The scanner bounds number literals at 64 characters; one that still overflows a double is
+    a FormatViolation (1.6: FormationViolation) for that CALL."""
+    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"Heartbeat": lambda r: {}})
+    with pytest.raises(FormatViolationError, match="Heartbeat payload"):
+        dispatcher.dispatch(_call("Heartbeat", b'{"x":1e400}'))
+
+
+def test_register_rejects_unknown_and_wrong_direction(core: Backend, version: str) -> None:
+    dispatcher = core.dispatcher.Dispatcher(version, "csms")
+    with pytest.raises(ValueError, match="has no action"):
+        dispatcher.register("Heartbeet", lambda r: {})
+    with pytest.raises(ValueError, match="never sent to a CSMS"):
+        dispatcher.register("Reset", lambda r: {})
+    with pytest.raises(ValueError, match="role"):
+        core.dispatcher.Dispatcher(version, "proxy")
+
+
+def _answer(action: str) -> Any:
+    return lambda request: action
+
+
+def test_every_action_routes_in_its_direction(core: Backend, version: str) -> None:
+    """Every action of every version can be handled by the role that receives it."""
+    for role, incoming in (("csms", STATION_INITIATED), ("station", CSMS_INITIATED)):
+        actions = incoming[version]
+        dispatcher = core.dispatcher.Dispatcher(
+            version, role, {a: _answer(a) for a in actions}
+        )
+        for action in actions:
+            assert dispatcher.dispatch(_call(action)) == action
+
+
+def test_send_messages_route_only_in_21(core: Backend) -> None:
+    """J21 4.2.4: NotifyPeriodicEventStream is a SEND from the station."""
+    got: list[Any] = []
+    dispatcher = core.dispatcher.Dispatcher(
+        "ocpp2.1", "csms", {"NotifyPeriodicEventStream": got.append}
+    )
+    dispatcher.dispatch(Send("s1", "NotifyPeriodicEventStream", b'{"id":1}'))
+    assert got == [{"id": 1}]
+    station = core.dispatcher.Dispatcher("ocpp2.1", "station")
+    with pytest.raises(ActionNotSupportedError):
+        station.dispatch(Send("s2", "NotifyPeriodicEventStream", b"{}"))
+
+
+def test_session_and_dispatcher_answer_a_failed_call_per_version(
+    core: Backend, version: str
+) -> None:
+    """End to end in the core: decode, dispatch, and the CALLERROR on the wire, with its
+    description cut to 255 characters (J201 4.2.3 string[255])."""
+
+    def meter_values(request: Any) -> Any:
+        raise FormatViolationError("é" * 300)
+
+    session = core.session.Session(version)
+    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"MeterValues": meter_values})
+    for message_id, action in (("a", "MeterValues"), ("b", "Nope"), ("c", "Reset")):
+        [event] = session.receive(msgspec.json.encode([2, message_id, action, {}]), now=0.0)
+        assert isinstance(event, CallReceived)
+        try:
+            session.respond(message_id, dispatcher.dispatch(event.call))
+        except OCPPError as error:
+            session.respond_error(message_id, error)
+    frames = [msgspec.json.decode(f) for f in session.data_to_send()]
+    assert [f[:3] for f in frames] == [
+        [4, "a", "FormationViolation" if version == "ocpp1.6" else "FormatViolation"],
+        [4, "b", "NotImplemented"],
+        [4, "c", "NotSupported"],
+    ]
+    assert frames[0][3] == "é" * 255
