@@ -11,10 +11,7 @@ from ocppfast import __version__
 
 app = typer.Typer(
     name="ocppfast",
-    help=(
-        "ocppfast: a fast OCPP 1.6J / 2.0.1 / 2.1 stack. Run a CSMS (serve), a charging "
-        "station (station), or the benchmarks (bench)."
-    ),
+    help="ocppfast: a fast OCPP 1.6J / 2.0.1 / 2.1 stack for the CSMS and the charging station.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,

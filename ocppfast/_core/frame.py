@@ -82,9 +82,11 @@ _PAYLOAD_FAULT = {
 }
 
 # Reads the Message Type Number and a plain message id off the front of a frame that failed to
-# decode, so that the error can still be addressed (J201 4.2.3). Error path only.
+# decode, so that the error can still be addressed (J201 4.2.3). Error path only. The number must
+# be a whole JSON integer (not the front of 2.5, 2e0, 02 or a 5,000-digit literal).
 _PREFIX = re.compile(
-    rb'[ \t\n\r]*\[[ \t\n\r]*([0-9]{1,9})[ \t\n\r]*(?:,[ \t\n\r]*"([^"\\\x00-\x1f]*)")?'
+    rb'[ \t\n\r]*\[[ \t\n\r]*(0|[1-9][0-9]{0,8})(?![0-9.eE])'
+    rb'[ \t\n\r]*(?:,[ \t\n\r]*"([^"\\\x00-\x1f]*)")?'
 )
 
 _encode = msgspec.json.Encoder().encode
