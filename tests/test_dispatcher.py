@@ -138,9 +138,7 @@ def test_every_action_routes_in_its_direction(core: Backend, version: str) -> No
     """Every action of every version can be handled by the role that receives it."""
     for role, incoming in (("csms", STATION_INITIATED), ("station", CSMS_INITIATED)):
         actions = incoming[version]
-        dispatcher = core.dispatcher.Dispatcher(
-            version, role, {a: _answer(a) for a in actions}
-        )
+        dispatcher = core.dispatcher.Dispatcher(version, role, {a: _answer(a) for a in actions})
         for action in actions:
             assert dispatcher.dispatch(_call(action)) == action
 

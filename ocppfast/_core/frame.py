@@ -85,7 +85,7 @@ _PAYLOAD_FAULT = {
 # decode, so that the error can still be addressed (J201 4.2.3). Error path only. The number must
 # be a whole JSON integer (not the front of 2.5, 2e0, 02 or a 5,000-digit literal).
 _PREFIX = re.compile(
-    rb'[ \t\n\r]*\[[ \t\n\r]*(0|[1-9][0-9]{0,8})(?![0-9.eE])'
+    rb"[ \t\n\r]*\[[ \t\n\r]*(0|[1-9][0-9]{0,8})(?![0-9.eE])"
     rb'[ \t\n\r]*(?:,[ \t\n\r]*"([^"\\\x00-\x1f]*)")?'
 )
 
