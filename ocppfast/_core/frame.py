@@ -195,31 +195,39 @@ def decode_frame(
     codes = _FAULT_CODES[version]
     if top != 0x5B:
         raise FrameError(codes[1], "frame is not a JSON array")
-    if count < 2:
-        raise FrameError(codes[2], "frame has fewer than 2 elements")
-    type_token = buf[b[0] : b[1]]
+    type_token = buf[b[0] : b[1]] if count else b""
     if not type_token.isdigit():
+        if count < 2:
+            raise FrameError(codes[2], "frame has fewer than 2 elements")
         raise FrameError(codes[1], "Message Type Number is not an integer")
     message_type = int(type_token)
-    message_id = _string(buf, b[2], b[3])
-    if message_id is None:
-        raise FrameError(codes[1], "message id is not a string", "-1", message_type)
-    if len(message_id) > MAX_MESSAGE_ID_LENGTH:
-        raise FrameError(
-            codes[1],
-            f"message id is {len(message_id)} characters long, more than {MAX_MESSAGE_ID_LENGTH}",
-            "-1",
-            message_type,
-        )
+    message_id = _string(buf, b[2], b[3]) if count >= 2 else None
+    if message_id is not None and len(message_id) > MAX_MESSAGE_ID_LENGTH:
+        too_long = len(message_id)
+        message_id = None
+    else:
+        too_long = 0
     if message_type not in MESSAGE_TYPES[version]:
-        if version == OCPP201:
+        # An unknown type is judged by its number alone: the rest of the frame is its business.
+        if version == OCPP201:  # J201 4.4
             raise FrameError(
                 "MessageTypeNotSupported",
                 f"Message Type Number {message_type} is not supported",
-                message_id,
+                "-1" if message_id is None else message_id,
                 message_type,
             )
-        return UnknownFrame(message_type, message_id)
+        return UnknownFrame(message_type, message_id)  # ignored: J16 4.1.3, J21 4.4
+    if count < 2:
+        raise FrameError(codes[2], "frame has fewer than 2 elements", "-1", message_type)
+    if too_long:
+        raise FrameError(
+            codes[1],
+            f"message id is {too_long} characters long, more than {MAX_MESSAGE_ID_LENGTH}",
+            "-1",
+            message_type,
+        )
+    if message_id is None:
+        raise FrameError(codes[1], "message id is not a string", "-1", message_type)
     expected = _ELEMENTS[message_type]
     if count != expected:
         raise FrameError(
@@ -301,7 +309,11 @@ def encode_call_error(
     try:
         return _encode(frame)
     except (UnicodeEncodeError, TypeError, msgspec.EncodeError):
-        # A description with lone surrogates, or details that are not JSON: never let an error
-        # report itself fail. Keep what can be said.
-        safe = description.encode("utf-8", "replace").decode("utf-8")
-        return _encode((message_type, message_id, code, safe, {}))
+        # Strings with lone surrogates, or details that are not JSON: never let an error report
+        # itself fail. Keep what can be said.
+        return _encode((message_type, _clean(message_id), _clean(code), _clean(description), {}))
+
+
+def _clean(text: str) -> str:
+    """`text` with anything UTF-8 cannot carry (lone surrogates) replaced."""
+    return text.encode("utf-8", "replace").decode("utf-8")
