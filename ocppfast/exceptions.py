@@ -190,13 +190,15 @@ class CallTimeoutError(TimeoutError):
 
 
 class SessionClosedError(ConnectionError):
-    """The session closed while a CALL was pending or queued."""
+    """The session closed while a CALL was pending or queued, or before one could be sent."""
 
     def __init__(self, action: str, message_id: str, reason: str = "") -> None:
         suffix = f": {reason}" if reason else ""
-        super().__init__(
-            f"connection closed before {action} (message id {message_id}) was answered{suffix}"
-        )
+        if message_id:
+            text = f"connection closed before {action} (message id {message_id}) was answered"
+        else:
+            text = f"cannot send {action}: the connection is closed"
+        super().__init__(text + suffix)
         self.action = action
         self.message_id = message_id
         self.reason = reason

@@ -227,7 +227,7 @@ def test_close_fails_every_pending_call(core: Backend, version: str) -> None:
         assert isinstance(event.error, SessionClosedError)
         assert "peer went away" in str(event.error)
     assert cs.close() == []
-    with pytest.raises(SessionClosedError):
+    with pytest.raises(SessionClosedError, match="cannot send Heartbeat: the connection is closed"):
         cs.call("Heartbeat", {}, now=0.0)
     assert cs.receive('[2,"x","Heartbeat",{}]', now=0.0) == []
 
