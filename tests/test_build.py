@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +46,41 @@ def test_default_selects_compiled_when_built() -> None:
     )
     assert _probe(None) == expected
     assert _probe("0") == expected
+
+
+def test_missing_extensions_fall_back_to_the_pure_twin(tmp_path: Path) -> None:
+    """Where no compiler was at hand the package has no extension modules: it must import, use
+    the pure twin, and work (what an install with OCPPFAST_BUILD_EXTENSIONS=no leaves)."""
+    source = Path(_core.__file__).resolve().parent.parent
+    shutil.copytree(
+        source, tmp_path / "ocppfast", ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c")
+    )
+    code = (
+        "import os, ocppfast._core as c, ocppfast\n"
+        "assert ocppfast.__file__.startswith(os.environ['PYTHONPATH']), ocppfast.__file__\n"
+        "s = c.Session('ocpp1.6')\n"
+        '[e] = s.receive(b\'[2,"a","Heartbeat",{}]\', 0.0)\n'
+        "print(c.COMPILED, type(e).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OCPPFAST_NO_EXTENSIONS"}
+    env["PYTHONPATH"] = str(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False CallReceived"
+
+
+def test_a_broken_import_is_not_hidden_by_the_fallback(tmp_path: Path) -> None:
+    """The fallback covers a missing extension only: any other ImportError surfaces."""
+    code = (
+        "import sys, importlib.abc\n"
+        "class Broken(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'ocppfast._core.actions':\n"
+        "            raise ImportError('simulated', name='ocppfast._core.actions')\n"
+        "sys.meta_path.insert(0, Broken())\n"
+        "import ocppfast._core\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0 and "simulated" in out.stderr

@@ -8,6 +8,7 @@ exceptions) are shared by both.
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 from typing import NamedTuple
@@ -33,16 +34,17 @@ def pure_backend() -> Backend:
     return Backend(False, jsonscan, frame, session, dispatcher)
 
 
-_COMPILED_MODULES = frozenset(
+_COMPILED_MODULES = tuple(
     f"ocppfast._core.{name}" for name in ("_jsonscan_c", "_frame_c", "_session_c", "_dispatcher_c")
 )
 
 
 def compiled_backend() -> Backend:
-    """The compiled backend; raises ImportError if it was not built."""
-    from . import _dispatcher_c, _frame_c, _jsonscan_c, _session_c
-
-    return Backend(True, _jsonscan_c, _frame_c, _session_c, _dispatcher_c)
+    """The compiled backend; raises ModuleNotFoundError if it was not built."""
+    # import_module, not `from . import`: only then does a missing extension raise an error
+    # whose .name is the extension's, which _select() relies on.
+    jsonscan, frame, session, dispatcher = map(importlib.import_module, _COMPILED_MODULES)
+    return Backend(True, jsonscan, frame, session, dispatcher)
 
 
 def _select() -> Backend:
