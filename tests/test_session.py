@@ -232,6 +232,19 @@ def test_close_fails_every_pending_call(core: Backend, version: str) -> None:
     assert cs.receive('[2,"x","Heartbeat",{}]', now=0.0) == []
 
 
+def test_answering_after_close_says_so(core: Backend, version: str) -> None:
+    """A handler that finishes after the connection closed gets a clear error, not a silent
+    success: its answer cannot reach the peer."""
+    csms, _ = _pair(core, version)
+    csms.receive('[2,"h1","Heartbeat",{}]', now=0.0)
+    csms.close()
+    with pytest.raises(
+        SessionClosedError, match="cannot send the answer to Heartbeat: the connection is closed"
+    ):
+        csms.respond("h1", {})
+    assert csms.data_to_send() == []
+
+
 @pytest.mark.parametrize(
     ("frame", "expected"),
     [

@@ -2,7 +2,7 @@
 
 cdef object _string(bytes data, Py_ssize_t start, Py_ssize_t end)
 cdef bytes _to_bytes(object data, str version, Py_ssize_t max_size)
-cdef bytes _payload(bytes buf, Py_ssize_t start, Py_ssize_t end, str version, str message_id,
+cdef bytes _payload(bytes buf, Py_ssize_t start, Py_ssize_t end, str fault_code, str message_id,
                     Py_ssize_t message_type)
 
 cpdef object decode_frame(object data, str version, Py_ssize_t max_size=*, Py_ssize_t max_depth=*)

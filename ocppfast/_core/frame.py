@@ -12,7 +12,7 @@ Compiled by Cython as `_frame_c` (see `_frame_c.pxd`); this file is also the pur
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -36,6 +36,7 @@ from .types import (
     MAX_MESSAGE_ID_LENGTH,
     MESSAGE_TYPES,
     OCPP16,
+    OCPP21,
     OCPP201,
     SCAN_DUPLICATE_KEY,
     SEND,
@@ -66,20 +67,25 @@ _TYPE_NAMES = {
     SEND: "SEND",
 }
 
-# The codes each version answers framing faults with (docs/protocol.md has the table):
-# [0] the text is not JSON we accept, [1] a JSON array that is not a valid RPC frame,
-# [2] a frame with too few elements, [3] a payload that is not a JSON object.
+
+class _FaultCodes(NamedTuple):
+    """The codes a version answers framing faults with (docs/protocol.md has the table)."""
+
+    unreadable: str  # not JSON we accept, and no message id can be read
+    not_a_frame: str  # a JSON array that is not a valid RPC frame
+    too_few: str  # a frame with fewer elements than its type has ("incomplete")
+    bad_payload: str  # the id is readable but the payload is not an object or not JSON
+
+
 _FAULT_CODES = {
-    OCPP16: ("FormationViolation", "FormationViolation", "ProtocolError", "FormationViolation"),
-    OCPP201: ("RpcFrameworkError", "RpcFrameworkError", "RpcFrameworkError", "FormatViolation"),
+    OCPP16: _FaultCodes(
+        "FormationViolation", "FormationViolation", "ProtocolError", "FormationViolation"
+    ),
+    OCPP201: _FaultCodes(
+        "RpcFrameworkError", "RpcFrameworkError", "RpcFrameworkError", "FormatViolation"
+    ),
 }
-_FAULT_CODES["ocpp2.1"] = _FAULT_CODES[OCPP201]
-# A fault in a frame whose message id could still be read: the payload is what is broken.
-_PAYLOAD_FAULT = {
-    OCPP16: "FormationViolation",
-    OCPP201: "FormatViolation",
-    "ocpp2.1": "FormatViolation",
-}
+_FAULT_CODES[OCPP21] = _FAULT_CODES[OCPP201]
 
 # Reads the Message Type Number and a plain message id off the front of a frame that failed to
 # decode, so that the error can still be addressed (J201 4.2.3). Error path only. The number must
@@ -114,7 +120,8 @@ def _prefix(data: bytes) -> tuple[int | None, str]:
 
 def _malformed(data: bytes, version: str, description: str) -> FrameError:
     message_type, message_id = _prefix(data)
-    code = _FAULT_CODES[version][0] if message_id == "-1" else _PAYLOAD_FAULT[version]
+    codes = _FAULT_CODES[version]
+    code = codes.unreadable if message_id == "-1" else codes.bad_payload
     return FrameError(code, description, message_id, message_type)
 
 
@@ -194,21 +201,18 @@ def decode_frame(
         raise _scan_fault(buf, version, error) from None
     codes = _FAULT_CODES[version]
     if top != 0x5B:
-        raise FrameError(codes[1], "frame is not a JSON array")
+        raise FrameError(codes.not_a_frame, "frame is not a JSON array")
     type_token = buf[b[0] : b[1]] if count else b""
     if not type_token.isdigit():
         if count < 2:
-            raise FrameError(codes[2], "frame has fewer than 2 elements")
-        raise FrameError(codes[1], "Message Type Number is not an integer")
+            raise FrameError(codes.too_few, "frame has fewer than 2 elements")
+        raise FrameError(codes.not_a_frame, "Message Type Number is not an integer")
     message_type = int(type_token)
     message_id = _string(buf, b[2], b[3]) if count >= 2 else None
-    if message_id is not None and len(message_id) > MAX_MESSAGE_ID_LENGTH:
-        too_long = len(message_id)
-        message_id = None
-    else:
-        too_long = 0
     if message_type not in MESSAGE_TYPES[version]:
         # An unknown type is judged by its number alone: the rest of the frame is its business.
+        if message_id is not None and len(message_id) > MAX_MESSAGE_ID_LENGTH:
+            message_id = None
         if version == OCPP201:  # J201 4.4
             raise FrameError(
                 "MessageTypeNotSupported",
@@ -218,31 +222,33 @@ def decode_frame(
             )
         return UnknownFrame(message_type, message_id)  # ignored: J16 4.1.3, J21 4.4
     if count < 2:
-        raise FrameError(codes[2], "frame has fewer than 2 elements", "-1", message_type)
-    if too_long:
+        raise FrameError(codes.too_few, "frame has fewer than 2 elements", "-1", message_type)
+    if message_id is None:
+        raise FrameError(codes.not_a_frame, "message id is not a string", "-1", message_type)
+    if len(message_id) > MAX_MESSAGE_ID_LENGTH:
         raise FrameError(
-            codes[1],
-            f"message id is {too_long} characters long, more than {MAX_MESSAGE_ID_LENGTH}",
+            codes.not_a_frame,
+            f"message id is {len(message_id)} characters long, more than {MAX_MESSAGE_ID_LENGTH}",
             "-1",
             message_type,
         )
-    if message_id is None:
-        raise FrameError(codes[1], "message id is not a string", "-1", message_type)
     expected = _ELEMENTS[message_type]
     if count != expected:
         raise FrameError(
-            codes[2] if count < expected else codes[1],
+            codes.too_few if count < expected else codes.not_a_frame,
             f"{_TYPE_NAMES[message_type]} has {count} elements, not {expected}",
             message_id,
             message_type,
         )
     if message_type == CALLRESULT:
-        return CallResult(message_id, _payload(buf, b[4], b[5], version, message_id, message_type))
+        return CallResult(
+            message_id, _payload(buf, b[4], b[5], codes.bad_payload, message_id, message_type)
+        )
     if message_type == CALL or message_type == SEND:
         action = _string(buf, b[4], b[5])
         if action is None:
-            raise FrameError(codes[1], "action is not a string", message_id, message_type)
-        payload = _payload(buf, b[6], b[7], version, message_id, message_type)
+            raise FrameError(codes.not_a_frame, "action is not a string", message_id, message_type)
+        payload = _payload(buf, b[6], b[7], codes.bad_payload, message_id, message_type)
         if message_type == CALL:
             return Call(message_id, action, payload)
         return Send(message_id, action, payload)
@@ -251,16 +257,19 @@ def decode_frame(
     description = _string(buf, b[6], b[7])
     if error_code is None or description is None:
         raise FrameError(
-            codes[1], "errorCode and errorDescription must be strings", message_id, message_type
+            codes.not_a_frame,
+            "errorCode and errorDescription must be strings",
+            message_id,
+            message_type,
         )
-    details = _payload(buf, b[8], b[9], version, message_id, message_type)
+    details = _payload(buf, b[8], b[9], codes.bad_payload, message_id, message_type)
     if message_type == CALLERROR:
         return CallError(message_id, error_code, description, details)
     return CallResultError(message_id, error_code, description, details)
 
 
 def _payload(
-    buf: bytes, start: int, end: int, version: str, message_id: str, message_type: int
+    buf: bytes, start: int, end: int, fault_code: str, message_id: str, message_type: int
 ) -> bytes:
     """The payload element as raw JSON: an object, or `null` read as the empty object (J16 4.2.1,
     J201 4.1.5 allow both notations for "no payload")."""
@@ -269,9 +278,7 @@ def _payload(
         return buf[start:end]
     if first == 0x6E:  # null
         return _EMPTY_OBJECT
-    raise FrameError(
-        _FAULT_CODES[version][3], "payload is not a JSON object", message_id, message_type
-    )
+    raise FrameError(fault_code, "payload is not a JSON object", message_id, message_type)
 
 
 # ------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ else:
 from ..exceptions import (
     CallTimeoutError,
     OCPPError,
+    RpcFrameworkError,
     SessionClosedError,
     error_from_code,
 )
@@ -260,7 +261,7 @@ class Session:
                 self._outbox.append(
                     encode_call_error(
                         frame.message_id,
-                        "RpcFrameworkError" if self.version != "ocpp1.6" else "ProtocolError",
+                        RpcFrameworkError.code_for(self.version),
                         f"a CALL with message id {frame.message_id} is already being handled",
                     )
                 )
@@ -316,7 +317,6 @@ class Session:
         pending.extend(self._queue)
         self._outstanding = None
         self._queue.clear()
-        self._handling.clear()
         for call in pending:
             events.append(
                 CallFailed(
@@ -365,10 +365,11 @@ class Session:
         return ResultDropped(message_id, message_type, message_id in self._timed_out)
 
     def _done_handling(self, message_id: str) -> None:
-        if self._handling.pop(message_id, None) is None:
-            if self.closed:
-                raise SessionClosedError("the response", message_id, "session closed")
+        action = self._handling.pop(message_id, None)
+        if action is None:
             raise ValueError(f"no CALL with message id {message_id!r} is awaiting an answer")
+        if self.closed:
+            raise SessionClosedError(f"the answer to {action}", "")
 
     def _rejected(self, error: FrameError, events: list[Any], now: float) -> None:
         """Answer (or not) an incoming frame that could not be decoded, by what it was."""
