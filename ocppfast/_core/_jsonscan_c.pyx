@@ -9,7 +9,7 @@ report the same first fault at the same offset.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy
 
 from .jsonscan import key_bytes
 from . import types as _types
@@ -34,9 +34,15 @@ assert (
 
 cdef Py_ssize_t _MAX_NUMBER_LENGTH = MAX_NUMBER_LENGTH
 cdef Py_ssize_t _MAX_TOP_ELEMENTS = MAX_TOP_ELEMENTS
-# Objects with up to this many keys are checked for duplicates pairwise in C; larger ones switch
-# to a set, so a hostile object with 100,000 keys costs linear time, not quadratic.
-DEF PAIRWISE_KEYS = 16
+cdef enum:
+    # Objects with up to this many keys are checked for duplicates pairwise in C; larger ones
+    # switch to a set, so a hostile object with 100,000 keys costs linear time, not quadratic.
+    PAIRWISE_KEYS = 16
+    # Room on the C stack for the open containers and the keys of open objects. Real frames
+    # never need more, so scanning one allocates nothing but its result; deeper or wider input
+    # moves to the heap.
+    INLINE_DEPTH = 72
+    INLINE_KEYS = 64
 
 cdef inline bint _is_ws(unsigned char c) noexcept nogil:
     return c == 0x20 or c == 0x09 or c == 0x0A or c == 0x0D
@@ -160,60 +166,48 @@ cdef Py_ssize_t _number(_Scan* s, Py_ssize_t i) noexcept nogil:
     return i
 
 
-cdef class _KeyStack:
-    """Keys of the open objects, innermost last, as (start, end, escaped) of their tokens."""
+cdef struct _Key:
+    Py_ssize_t start
+    Py_ssize_t end
+    bint escaped
 
-    cdef Py_ssize_t* starts
-    cdef Py_ssize_t* ends
-    cdef char* escaped
-    cdef Py_ssize_t size, capacity
 
-    def __cinit__(self):
-        self.capacity = 64
-        self.size = 0
-        self.starts = <Py_ssize_t*>PyMem_Malloc(self.capacity * sizeof(Py_ssize_t))
-        self.ends = <Py_ssize_t*>PyMem_Malloc(self.capacity * sizeof(Py_ssize_t))
-        self.escaped = <char*>PyMem_Malloc(self.capacity)
-        if not self.starts or not self.ends or not self.escaped:
+# The keys of the open objects, innermost last, as the bounds of their string tokens.
+cdef struct _Keys:
+    _Key* items  # inline, or on the heap once it outgrew it
+    Py_ssize_t size
+    Py_ssize_t capacity
+    _Key inline[INLINE_KEYS]
+
+
+cdef int _keys_push(_Keys* keys, Py_ssize_t start, Py_ssize_t end, bint escaped) except -1:
+    cdef _Key* grown
+    if keys.size == keys.capacity:
+        if keys.items == keys.inline:
+            grown = <_Key*>PyMem_Malloc(2 * keys.capacity * sizeof(_Key))
+            if grown:
+                memcpy(grown, keys.items, keys.size * sizeof(_Key))
+        else:
+            grown = <_Key*>PyMem_Realloc(keys.items, 2 * keys.capacity * sizeof(_Key))
+        if not grown:
             raise MemoryError()
-
-    def __dealloc__(self):
-        PyMem_Free(self.starts)
-        PyMem_Free(self.ends)
-        PyMem_Free(self.escaped)
-
-    cdef int push(self, Py_ssize_t start, Py_ssize_t end, bint escaped) except -1:
-        cdef Py_ssize_t cap
-        cdef void* mem
-        if self.size == self.capacity:
-            cap = self.capacity * 2
-            mem = PyMem_Realloc(self.starts, cap * sizeof(Py_ssize_t))
-            if not mem:
-                raise MemoryError()
-            self.starts = <Py_ssize_t*>mem
-            mem = PyMem_Realloc(self.ends, cap * sizeof(Py_ssize_t))
-            if not mem:
-                raise MemoryError()
-            self.ends = <Py_ssize_t*>mem
-            mem = PyMem_Realloc(self.escaped, cap)
-            if not mem:
-                raise MemoryError()
-            self.escaped = <char*>mem
-            self.capacity = cap
-        self.starts[self.size] = start
-        self.ends[self.size] = end
-        self.escaped[self.size] = escaped
-        self.size += 1
-        return 0
+        keys.items = grown
+        keys.capacity *= 2
+    keys.items[keys.size].start = start
+    keys.items[keys.size].end = end
+    keys.items[keys.size].escaped = escaped
+    keys.size += 1
+    return 0
 
 
-cdef bint _same_key(bytes data, const unsigned char* p, _KeyStack keys, Py_ssize_t k,
+cdef bint _same_key(bytes data, const unsigned char* p, _Key* other,
                     Py_ssize_t start, Py_ssize_t end, bint escaped) except -1:
-    cdef Py_ssize_t ks = keys.starts[k], ke = keys.ends[k]
-    if not escaped and not keys.escaped[k]:
-        return ke - ks == end - start and memcmp(p + ks, p + start, end - start) == 0
+    if not escaped and not other.escaped:
+        return (other.end - other.start == end - start
+                and memcmp(p + other.start, p + start, end - start) == 0)
     # Rare: compare unescaped values, as the twin does.
-    return key_bytes(data, ks, ke, keys.escaped[k]) == key_bytes(data, start, end, escaped)
+    return key_bytes(data, other.start, other.end, other.escaped) == key_bytes(
+        data, start, end, escaped)
 
 
 def scan(bytes data not None, Py_ssize_t max_depth):
@@ -225,27 +219,31 @@ def scan(bytes data not None, Py_ssize_t max_depth):
     s.escaped = False
     cdef const unsigned char* p = s.p
     cdef Py_ssize_t n = s.n
-    cdef Py_ssize_t pos = _skip_ws(p, 0, n), end, k, first
+    cdef Py_ssize_t pos = _skip_ws(p, 0, n)
     cdef int top = p[pos] if pos < n else -1
     cdef Py_ssize_t count = 0, element_start = 0, depth = 0
     cdef unsigned char c
     cdef list bounds = []
     # Per open container: 0 for an array, 1 for an object; for objects, the index of their first
-    # key in `keys`, and a set once they outgrow the pairwise check. Every open container took a
-    # byte of input, so the stack never holds more than min(max_depth, n) entries: size it so,
-    # which keeps a huge or negative max_depth from asking for absurd amounts of memory.
+    # key in `keys`, and (in `big`) a set once they outgrow the pairwise check. Every open
+    # container took a byte of input, so at most min(max_depth, n) are open at once.
+    cdef char is_object_inline[INLINE_DEPTH]
+    cdef Py_ssize_t keys_from_inline[INLINE_DEPTH]
+    cdef char* is_object = is_object_inline
+    cdef Py_ssize_t* keys_from = keys_from_inline
     cdef Py_ssize_t slots = (max_depth if max_depth < n else n) + 1
-    if slots < 1:
-        slots = 1
-    cdef char* is_object = <char*>PyMem_Malloc(slots)
-    cdef Py_ssize_t* keys_from = <Py_ssize_t*>PyMem_Malloc(slots * sizeof(Py_ssize_t))
+    if slots > INLINE_DEPTH:
+        is_object = <char*>PyMem_Malloc(slots)
+        keys_from = <Py_ssize_t*>PyMem_Malloc(slots * sizeof(Py_ssize_t))
+        if not is_object or not keys_from:
+            PyMem_Free(is_object)
+            PyMem_Free(keys_from)
+            raise MemoryError()
+    cdef _Keys keys
+    keys.items = keys.inline
+    keys.size = 0
+    keys.capacity = INLINE_KEYS
     cdef dict big = {}
-    cdef _KeyStack keys = _KeyStack()
-    cdef set key_set
-    if not is_object or not keys_from:
-        PyMem_Free(is_object)
-        PyMem_Free(keys_from)
-        raise MemoryError()
     try:
         while True:
             # ---- a value starts at pos
@@ -274,7 +272,7 @@ def scan(bytes data not None, Py_ssize_t max_depth):
                         pos += 1
                         depth -= 1
                     else:
-                        pos = _key(data, &s, pos, keys, keys_from[depth - 1], big, depth - 1)
+                        pos = _key(data, &s, pos, &keys, keys_from[depth - 1], big, depth - 1)
                         continue
             elif c == 0x22:
                 pos = _string(&s, pos)
@@ -312,7 +310,7 @@ def scan(bytes data not None, Py_ssize_t max_depth):
                 if c == 0x2C:
                     pos = _skip_ws(p, pos + 1, n)
                     if is_object[depth - 1]:
-                        pos = _key(data, &s, pos, keys, keys_from[depth - 1], big, depth - 1)
+                        pos = _key(data, &s, pos, &keys, keys_from[depth - 1], big, depth - 1)
                     break
                 if c == (0x7D if is_object[depth - 1] else 0x5D):
                     pos += 1
@@ -324,11 +322,14 @@ def scan(bytes data not None, Py_ssize_t max_depth):
                     continue
                 raise ScanError(SCAN_UNEXPECTED, pos)
     finally:
-        PyMem_Free(is_object)
-        PyMem_Free(keys_from)
+        if is_object != is_object_inline:
+            PyMem_Free(is_object)
+            PyMem_Free(keys_from)
+        if keys.items != keys.inline:
+            PyMem_Free(keys.items)
 
 
-cdef Py_ssize_t _key(bytes data, _Scan* s, Py_ssize_t pos, _KeyStack keys, Py_ssize_t first,
+cdef Py_ssize_t _key(bytes data, _Scan* s, Py_ssize_t pos, _Keys* keys, Py_ssize_t first,
                      dict big, Py_ssize_t level) except -2:
     """Scan `"key" :` at pos inside an object; return where its value starts."""
     cdef const unsigned char* p = s.p
@@ -337,27 +338,28 @@ cdef Py_ssize_t _key(bytes data, _Scan* s, Py_ssize_t pos, _KeyStack keys, Py_ss
     cdef set key_set
     cdef bytes key
     if pos >= n or p[pos] != 0x22:
-        raise ScanError(SCAN_UNEXPECTED, pos if pos < n else n)
+        raise ScanError(SCAN_UNEXPECTED, pos)
     end = _string(s, pos)
     if end < 0:
         raise ScanError(s.fault_kind, s.fault_offset)
     escaped = s.escaped
     if keys.size - first < PAIRWISE_KEYS:
         for k in range(first, keys.size):
-            if _same_key(data, p, keys, k, pos, end, escaped):
+            if _same_key(data, p, &keys.items[k], pos, end, escaped):
                 raise ScanError(SCAN_DUPLICATE_KEY, pos)
     else:
         key_set = big.get(level)
         if key_set is None:
-            key_set = {key_bytes(data, keys.starts[k], keys.ends[k], keys.escaped[k])
+            key_set = {key_bytes(data, keys.items[k].start, keys.items[k].end,
+                                 keys.items[k].escaped)
                        for k in range(first, keys.size)}
             big[level] = key_set
         key = key_bytes(data, pos, end, escaped)
         if key in key_set:
             raise ScanError(SCAN_DUPLICATE_KEY, pos)
         key_set.add(key)
-    keys.push(pos, end, escaped)
+    _keys_push(keys, pos, end, escaped)
     pos = _skip_ws(p, end, n)
     if pos >= n or p[pos] != 0x3A:
-        raise ScanError(SCAN_UNEXPECTED, pos if pos < n else n)
+        raise ScanError(SCAN_UNEXPECTED, pos)
     return _skip_ws(p, pos + 1, n)

@@ -200,7 +200,7 @@ def scan(data: bytes, max_depth: int) -> tuple[int, int, list[int]]:
 def _scan_key(data: bytes, pos: int, n: int, keys: set[bytes]) -> int:
     """Scan `"key" :` at pos inside an object; return where its value starts."""
     if pos >= n or data[pos] != _QUOTE:
-        raise ScanError(SCAN_UNEXPECTED, min(pos, n))
+        raise ScanError(SCAN_UNEXPECTED, pos)
     end, escaped = scan_string(data, pos, n)
     key = key_bytes(data, pos, end, escaped)
     if key in keys:
@@ -208,5 +208,5 @@ def _scan_key(data: bytes, pos: int, n: int, keys: set[bytes]) -> int:
     keys.add(key)
     pos = _WS.match(data, end).end()  # type: ignore[union-attr]
     if pos >= n or data[pos] != _COLON:
-        raise ScanError(SCAN_UNEXPECTED, min(pos, n))
+        raise ScanError(SCAN_UNEXPECTED, pos)
     return _WS.match(data, pos + 1).end()  # type: ignore[union-attr]
