@@ -1,0 +1,1 @@
+"""The official OCPP JSON schemas (json/) and the generator of the message types."""
