@@ -22,6 +22,7 @@ __all__ = [
     "MessageTypeNotSupportedError",
     "OCPPError",
     "OccurrenceConstraintViolationError",
+    "OutgoingMessageError",
     "PropertyConstraintViolationError",
     "ProtocolError",
     "RpcFrameworkError",
@@ -202,3 +203,8 @@ class SessionClosedError(ConnectionError):
         self.action = action
         self.message_id = message_id
         self.reason = reason
+
+
+class OutgoingMessageError(ValueError):
+    """A message we were about to send does not conform to its schema; it was not sent. The
+    OCPPError that describes the fault (as the peer would have reported it) is `__cause__`."""

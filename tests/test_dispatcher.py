@@ -20,24 +20,27 @@ from ocppfast.exceptions import (
     SecurityError,
 )
 
+from .payloads import HEARTBEAT_RESULT, authorize, example
+
 
 def _call(action: str, payload: bytes = b"{}", message_id: str = "m1") -> Call:
     return Call(message_id, action, payload)
 
 
-def test_dispatch_calls_the_handler_with_the_decoded_payload(core: Backend, version: str) -> None:
+def test_dispatch_calls_the_handler_with_the_typed_request(core: Backend, version: str) -> None:
     seen: list[Any] = []
 
-    def heartbeat(request: dict[str, Any]) -> dict[str, Any]:
+    def authorize_handler(request: Any) -> Any:
         seen.append(request)
-        return {"currentTime": "2026-11-21T00:00:00Z"}
+        return HEARTBEAT_RESULT
 
-    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"Heartbeat": heartbeat})
-    assert dispatcher.dispatch(_call("Heartbeat", b'{"a":[1,2.5,"x"]}')) == {
-        "currentTime": "2026-11-21T00:00:00Z"
-    }
-    assert seen == [{"a": [1, 2.5, "x"]}]
-    assert dispatcher.actions == frozenset({"Heartbeat"})
+    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"Authorize": authorize_handler})
+    payload = msgspec.json.encode(authorize(version))
+    assert dispatcher.dispatch(_call("Authorize", payload)) == HEARTBEAT_RESULT
+    [request] = seen
+    assert type(request).__name__ == "AuthorizeRequest" and request.ACTION == "Authorize"
+    assert msgspec.json.encode(request) == payload
+    assert dispatcher.actions == frozenset({"Authorize"})
 
 
 def test_unknown_action_is_not_implemented(core: Backend, version: str) -> None:
@@ -75,7 +78,7 @@ def test_handler_ocpp_error_passes_through(core: Backend, version: str) -> None:
 
     dispatcher = core.dispatcher.Dispatcher(version, "csms", {"Authorize": authorize})
     with pytest.raises(SecurityError) as info:
-        dispatcher.dispatch(_call("Authorize"))
+        dispatcher.dispatch(_call("Authorize", msgspec.json.encode(example(version, "Authorize"))))
     assert info.value.details == {"hint": "boot first"}
 
 
@@ -89,8 +92,9 @@ def test_handler_crash_becomes_internal_error_without_internals(
         raise KeyError("database password=hunter2 at /srv/app/db.py:42")
 
     dispatcher = core.dispatcher.Dispatcher(version, "csms", {"BootNotification": boot})
+    boot_request = msgspec.json.encode(example(version, "BootNotification"))
     with pytest.raises(InternalError) as info:
-        dispatcher.dispatch(_call("BootNotification"))
+        dispatcher.dispatch(_call("BootNotification", boot_request))
     assert info.value.description == "an internal error occurred while processing BootNotification"
     assert "hunter2" not in repr(info.value) and "db.py" not in info.value.description
     assert isinstance(info.value.__cause__, KeyError)
@@ -112,12 +116,18 @@ def test_async_handler_result_is_returned_for_the_caller_to_await(
         pytest.fail("coroutine did not finish")
 
 
-def test_payload_numbers_beyond_range_are_a_format_violation(core: Backend, version: str) -> None:
-    """The scanner bounds number literals at 64 characters; one that still overflows a double is
-    a FormatViolation (1.6: FormationViolation) for that CALL."""
-    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"Heartbeat": lambda r: {}})
-    with pytest.raises(FormatViolationError, match="Heartbeat payload"):
+def test_invalid_payload_is_refused_before_the_handler_runs(core: Backend, version: str) -> None:
+    """A payload that breaks its schema never reaches the handler; the validator's error is the
+    answer (codes per version in tests/test_validator.py)."""
+    called: list[Any] = []
+    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"Heartbeat": called.append})
+    with pytest.raises(OCPPError, match="Heartbeat request: x: not a field"):
+        dispatcher.dispatch(_call("Heartbeat", b'{"x":1}'))
+    # The scanner bounds number literals at 64 characters; one that still overflows a double
+    # is a FormatViolation (1.6: FormationViolation).
+    with pytest.raises(FormatViolationError, match="Heartbeat request: Number out of range"):
         dispatcher.dispatch(_call("Heartbeat", b'{"x":1e400}'))
+    assert called == []
 
 
 def test_register_rejects_unknown_and_wrong_direction(core: Backend, version: str) -> None:
@@ -140,7 +150,8 @@ def test_every_action_routes_in_its_direction(core: Backend, version: str) -> No
         actions = incoming[version]
         dispatcher = core.dispatcher.Dispatcher(version, role, {a: _answer(a) for a in actions})
         for action in actions:
-            assert dispatcher.dispatch(_call(action)) == action
+            payload = msgspec.json.encode(example(version, action))
+            assert dispatcher.dispatch(_call(action, payload)) == action
 
 
 def test_send_messages_route_only_in_21(core: Backend) -> None:
@@ -149,8 +160,9 @@ def test_send_messages_route_only_in_21(core: Backend) -> None:
     dispatcher = core.dispatcher.Dispatcher(
         "ocpp2.1", "csms", {"NotifyPeriodicEventStream": got.append}
     )
-    dispatcher.dispatch(Send("s1", "NotifyPeriodicEventStream", b'{"id":1}'))
-    assert got == [{"id": 1}]
+    payload = b'{"id":1,"pending":0,"basetime":"2026-11-21T12:00:00Z","data":[{"t":0,"v":"1"}]}'
+    dispatcher.dispatch(Send("s1", "NotifyPeriodicEventStream", payload))
+    assert [msgspec.to_builtins(r) for r in got] == [msgspec.json.decode(payload)]
     station = core.dispatcher.Dispatcher("ocpp2.1", "station")
     with pytest.raises(ActionNotSupportedError):
         station.dispatch(Send("s2", "NotifyPeriodicEventStream", b"{}"))
@@ -162,12 +174,12 @@ def test_session_and_dispatcher_answer_a_failed_call_per_version(
     """End to end in the core: decode, dispatch, and the CALLERROR on the wire, with its
     description cut to 255 characters (J201 4.2.3 string[255])."""
 
-    def meter_values(request: Any) -> Any:
+    def heartbeat(request: Any) -> Any:
         raise FormatViolationError("é" * 300)
 
     session = core.session.Session(version)
-    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"MeterValues": meter_values})
-    for message_id, action in (("a", "MeterValues"), ("b", "Nope"), ("c", "Reset")):
+    dispatcher = core.dispatcher.Dispatcher(version, "csms", {"Heartbeat": heartbeat})
+    for message_id, action in (("a", "Heartbeat"), ("b", "Nope"), ("c", "Reset")):
         [event] = session.receive(msgspec.json.encode([2, message_id, action, {}]), now=0.0)
         assert isinstance(event, CallReceived)
         try:

@@ -31,6 +31,15 @@ from ocppfast.exceptions import (
     SessionClosedError,
 )
 
+from .payloads import (
+    HEARTBEAT_RESULT,
+    HEARTBEAT_RESULT_FRAME,
+    TS,
+    authorize,
+    reset,
+    status_notification,
+)
+
 
 def _frames(session: Any) -> list[list[Any]]:
     return [msgspec.json.decode(f) for f in session.data_to_send()]
@@ -58,9 +67,11 @@ def test_call_and_result_round_trip(core: Backend, version: str) -> None:
     assert isinstance(received, CallReceived)
     assert received.call.message_id == message_id
     assert received.call.action == "Heartbeat"
-    csms.respond(message_id, {"currentTime": "2026-11-21T12:00:00Z"})
+    csms.respond(message_id, HEARTBEAT_RESULT)
     [done] = _deliver(csms, cs)
-    assert done == CallCompleted(message_id, "Heartbeat", b'{"currentTime":"2026-11-21T12:00:00Z"}')
+    assert isinstance(done, CallCompleted) and done.message_id == message_id
+    assert done.action == "Heartbeat"
+    assert done.response.current_time.isoformat() == "2026-11-21T12:00:00+00:00"
     assert cs.outstanding_call is None
 
 
@@ -83,11 +94,11 @@ def test_one_outstanding_call_others_wait_in_order(core: Backend, version: str) 
     CALLs go out in order as each one is answered."""
     _, cs = _pair(core, version)
     first = cs.call("Heartbeat", {}, now=0.0)
-    second = cs.call("StatusNotification", {"n": 2}, now=0.0)
-    third = cs.call("Authorize", {"n": 3}, now=0.0)
+    second = cs.call("StatusNotification", status_notification(version), now=0.0)
+    third = cs.call("Authorize", authorize(version), now=0.0)
     assert [f[1] for f in _frames(cs)] == [first]
     assert cs.queued_calls == 2
-    cs.receive(f'[3,"{first}",{{}}]', now=1.0)
+    cs.receive(f'[3,"{first}",{HEARTBEAT_RESULT_FRAME}]', now=1.0)
     assert [f[1:3] for f in _frames(cs)] == [[second, "StatusNotification"]]
     cs.receive(f'[4,"{second}","InternalError","",{{}}]', now=2.0)
     assert [f[1:3] for f in _frames(cs)] == [[third, "Authorize"]]
@@ -98,13 +109,13 @@ def test_calls_from_both_sides_may_cross(core: Backend, version: str) -> None:
     """J16 4.1.1 NOTE: a CALL from the peer may arrive while ours is pending; both complete."""
     csms, cs = _pair(core, version)
     ours = cs.call("Heartbeat", {}, now=0.0)
-    theirs = csms.call("Reset", {"type": "Soft"}, now=0.0)
+    theirs = csms.call("Reset", reset(version), now=0.0)
     [their_call] = _deliver(csms, cs)
     assert isinstance(their_call, CallReceived) and their_call.call.message_id == theirs
     [our_call] = _deliver(cs, csms)
     assert isinstance(our_call, CallReceived) and our_call.call.message_id == ours
     cs.respond(theirs, {"status": "Accepted"})
-    csms.respond(ours, {})
+    csms.respond(ours, HEARTBEAT_RESULT)
     assert isinstance(_deliver(cs, csms)[0], CallCompleted)
     assert isinstance(_deliver(csms, cs)[0], CallCompleted)
 
@@ -136,7 +147,7 @@ def test_timeout_fires_from_now_and_late_result_is_dropped(core: Backend, versio
     assert isinstance(failed.error, CallTimeoutError)
     assert [f[1] for f in _frames(cs)] == [second]  # the next one went out at the timeout
     assert cs.next_deadline() == 110.0
-    csms.respond(first, {"currentTime": "late"})
+    csms.respond(first, HEARTBEAT_RESULT)
     [dropped] = _deliver(csms, cs, now=106.0)
     assert dropped == ResultDropped(first, 3, True)
     assert cs.outstanding_call == second
@@ -156,14 +167,14 @@ def test_callerror_fails_the_call_with_the_typed_error(core: Backend, version: s
     """J201 4.2.3: a CALLERROR answers the CALL; its code becomes the matching exception, in
     either spelling (J16E 5.1, 5.2)."""
     _, cs = _pair(core, version)
-    first = cs.call("Authorize", {}, now=0.0)
+    first = cs.call("Authorize", authorize(version), now=0.0)
     cs.data_to_send()
     [failed] = cs.receive(
         f'[4,"{first}","FormationViolation","bad idTag",{{"field":"idTag"}}]', now=0.0
     )
     assert isinstance(failed, CallFailed)
     assert failed.error == FormatViolationError("bad idTag", {"field": "idTag"})
-    second = cs.call("Authorize", {}, now=0.0)
+    second = cs.call("Authorize", authorize(version), now=0.0)
     cs.data_to_send()
     [failed] = cs.receive(f'[4,"{second}","SecurityError","",{{}}]', now=0.0)
     assert isinstance(failed.error, SecurityError)
@@ -183,8 +194,8 @@ def test_duplicate_call_id_answered_with_callerror_handler_runs_once(
     [error] = _frames(csms)
     expected_code = "ProtocolError" if version == "ocpp1.6" else "RpcFrameworkError"
     assert error[:3] == [4, "dup-1", expected_code]
-    csms.respond("dup-1", {})
-    assert _frames(csms) == [[3, "dup-1", {}]]
+    csms.respond("dup-1", HEARTBEAT_RESULT)
+    assert _frames(csms) == [[3, "dup-1", HEARTBEAT_RESULT]]
     # Once answered, the id may be used again (a retry after a lost answer).
     [again] = csms.receive(frame, now=0.0)
     assert isinstance(again, CallReceived)
@@ -209,9 +220,9 @@ def test_respond_error_uses_the_version_spelling(core: Backend, version: str) ->
 def test_respond_twice_or_to_unknown_id_is_a_programming_error(core: Backend, version: str) -> None:
     csms, _ = _pair(core, version)
     csms.receive('[2,"a","Heartbeat",{}]', now=0.0)
-    csms.respond("a", {})
+    csms.respond("a", HEARTBEAT_RESULT)
     with pytest.raises(ValueError, match="no CALL with message id"):
-        csms.respond("a", {})
+        csms.respond("a", HEARTBEAT_RESULT)
     with pytest.raises(ValueError):
         csms.respond_error("nope", SecurityError())
 
@@ -241,7 +252,7 @@ def test_answering_after_close_says_so(core: Backend, version: str) -> None:
     with pytest.raises(
         SessionClosedError, match="cannot send the answer to Heartbeat: the connection is closed"
     ):
-        csms.respond("h1", {})
+        csms.respond("h1", HEARTBEAT_RESULT)
     assert csms.data_to_send() == []
 
 
@@ -290,7 +301,10 @@ def test_send_is_never_answered(core: Backend) -> None:
     while a CALL is outstanding (J21 4.1.1 NOTE)."""
     csms, cs = _pair(core, "ocpp2.1")
     cs.call("Heartbeat", {}, now=0.0)
-    cs.send("NotifyPeriodicEventStream", {"id": 1, "pending": 0, "basetime": "x", "data": []})
+    cs.send(
+        "NotifyPeriodicEventStream",
+        {"id": 1, "pending": 0, "basetime": TS, "data": [{"t": 0, "v": "230.1"}]},
+    )
     frames = _frames(cs)
     assert [f[0] for f in frames] == [2, 6]
     [event] = csms.receive(msgspec.json.encode(frames[1]), now=0.0)

@@ -1,4 +1,5 @@
-"""The sans-I/O core: frame codec, strict JSON scanner, session (RPC rules) and dispatcher.
+"""The sans-I/O core: frame codec, strict JSON scanner, validator, session (RPC rules) and
+dispatcher.
 
 Two backends with identical behaviour: the Cython-compiled modules (`_*_c`) and their
 pure-Python twins. The compiled one is used unless it is missing or OCPPFAST_NO_EXTENSIONS=1 is
@@ -25,17 +26,19 @@ class Backend(NamedTuple):
     frame: ModuleType
     session: ModuleType
     dispatcher: ModuleType
+    validator: ModuleType
 
 
 def pure_backend() -> Backend:
     """The pure-Python twin, always available."""
-    from . import dispatcher, frame, jsonscan, session
+    from . import dispatcher, frame, jsonscan, session, validator
 
-    return Backend(False, jsonscan, frame, session, dispatcher)
+    return Backend(False, jsonscan, frame, session, dispatcher, validator)
 
 
 _COMPILED_MODULES = tuple(
-    f"ocppfast._core.{name}" for name in ("_jsonscan_c", "_frame_c", "_session_c", "_dispatcher_c")
+    f"ocppfast._core.{name}"
+    for name in ("_jsonscan_c", "_frame_c", "_session_c", "_dispatcher_c", "_validator_c")
 )
 
 
@@ -43,8 +46,10 @@ def compiled_backend() -> Backend:
     """The compiled backend; raises ModuleNotFoundError if it was not built."""
     # import_module, not `from . import`: only then does a missing extension raise an error
     # whose .name is the extension's, which _select() relies on.
-    jsonscan, frame, session, dispatcher = map(importlib.import_module, _COMPILED_MODULES)
-    return Backend(True, jsonscan, frame, session, dispatcher)
+    jsonscan, frame, session, dispatcher, validator = map(
+        importlib.import_module, _COMPILED_MODULES
+    )
+    return Backend(True, jsonscan, frame, session, dispatcher, validator)
 
 
 def _select() -> Backend:
@@ -70,6 +75,7 @@ encode_call_error = BACKEND.frame.encode_call_error
 encode_send = BACKEND.frame.encode_send
 Session = BACKEND.session.Session
 Dispatcher = BACKEND.dispatcher.Dispatcher
+Validator = BACKEND.validator.Validator
 DEFAULT_MAX_FRAME_BYTES: int = BACKEND.frame.DEFAULT_MAX_FRAME_BYTES
 DEFAULT_MAX_DEPTH: int = BACKEND.frame.DEFAULT_MAX_DEPTH
 
@@ -81,6 +87,7 @@ __all__ = [
     "Backend",
     "Dispatcher",
     "Session",
+    "Validator",
     "compiled_backend",
     "decode_frame",
     "encode_call",

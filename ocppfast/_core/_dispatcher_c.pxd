@@ -3,6 +3,7 @@
 cdef class Dispatcher:
     cdef public str version
     cdef public str role
+    cdef public object validator
     cdef frozenset _incoming_calls
     cdef frozenset _incoming_sends
     cdef frozenset _known

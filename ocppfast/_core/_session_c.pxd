@@ -14,6 +14,7 @@ cdef class Session:
     cdef public Py_ssize_t max_frame_bytes
     cdef public Py_ssize_t max_depth
     cdef public bint closed
+    cdef public object validator
     cdef str _id_prefix
     cdef Py_ssize_t _counter
     cdef list _outbox
@@ -35,4 +36,5 @@ cdef class Session:
     cdef _finish(self, double now)
     cdef PendingCall _match(self, str message_id)
     cdef _expire(self, double now, list events)
-    cdef _done_handling(self, str message_id)
+    cdef _completed(self, PendingCall pending, bytes payload, list events)
+    cdef str _done_handling(self, str message_id)

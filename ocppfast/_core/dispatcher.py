@@ -1,12 +1,14 @@
 """Dispatcher: action -> handler, per version and role.
 
-`dispatch(call)` finds the handler for a CALL (or a 2.1 SEND), decodes its payload and calls the
-handler, returning what the handler returns: the response payload, or an awaitable of it for
-the asyncio layer to await. It raises the OCPPError the CALL must be answered with:
+`dispatch(call)` finds the handler for a CALL (or a 2.1 SEND), decodes its payload into the typed
+request through the validator and calls the handler, returning what the handler returns: the
+response, or an awaitable of it for the asyncio layer to await. It raises the OCPPError the CALL
+must be answered with:
 
 - an action the version does not define -> NotImplemented ("not known by receiver");
 - an action the version defines but that the peer's role does not send, or that has no handler
   here -> NotSupported ("recognized but not supported") (J16 4.2.3, J201 4.3);
+- a payload that breaks its schema -> the error the validator names (see validator.py);
 - a handler that raises an OCPPError -> that error, as the handler meant it;
 - a handler that raises anything else -> InternalError with a short description that names the
   action only; the original exception is chained (`__cause__`) for the log, never sent.
@@ -19,12 +21,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import msgspec
+try:
+    import cython
+except ModuleNotFoundError:  # Cython is a build dependency only
+    from . import _cython_shim as cython
+
+if cython.compiled:
+    from ._validator_c import Validator
+else:
+    from .validator import Validator
 
 from ..exceptions import (
     ActionNotImplementedError,
     ActionNotSupportedError,
-    FormatViolationError,
     InternalError,
     OCPPError,
 )
@@ -34,8 +43,6 @@ from .types import Call, Send, check_version
 ROLES = ("csms", "station")
 
 Handler = Callable[[Any], Any]
-
-_decode_payload = msgspec.json.Decoder(dict[str, Any]).decode
 
 
 def internal_error(action: str) -> InternalError:
@@ -47,13 +54,19 @@ class Dispatcher:
     """Routes the CALLs and SENDs of one version to the handlers of one role.
 
     `role` is the side this dispatcher serves: "csms" handles what stations send, "station" what
-    a CSMS sends. `handlers` maps action names to callables taking the decoded request.
+    a CSMS sends. `handlers` maps action names to callables taking the typed request. Share the
+    session's `validator`, so that one connection counts its tolerated quirks in one place.
     """
 
     def __init__(
-        self, version: str, role: str, handlers: Mapping[str, Handler] | None = None
+        self,
+        version: str,
+        role: str,
+        handlers: Mapping[str, Handler] | None = None,
+        validator: Any = None,
     ) -> None:
         self.version: str = check_version(version)
+        self.validator: Any = Validator(self.version) if validator is None else validator
         if role not in ROLES:
             raise ValueError(f"role must be 'csms' or 'station', not {role!r}")
         self.role: str = role
@@ -96,12 +109,7 @@ class Dispatcher:
         handler = self._handlers.get(action)
         if handler is None:
             raise self._unhandled(action, type(message) is Send)
-        try:
-            request = _decode_payload(message.payload)
-        except msgspec.DecodeError as exc:
-            # The scanner accepted the JSON; what is left is a number beyond what a 64-bit
-            # integer or a double holds.
-            raise FormatViolationError(f"{action} payload: {exc}") from None
+        request = self.validator.decode_request(action, message.payload)
         try:
             return handler(request)
         except OCPPError:

@@ -17,6 +17,10 @@ Rules it keeps (J16 4.1, J201 4.1, J21 4.1):
 - OCPP 2.1: SEND goes out at once, outside the one-CALL rule, and is never answered; a CALLRESULT
   that cannot be decoded is answered with a CALLRESULTERROR (J21 4.2.3, 4.2.4).
 
+Payloads go through the session's `Validator`: what we send is checked against its schema first
+(`OutgoingMessageError` if it does not conform; nothing is sent), and a CALLRESULT arrives as its
+typed response, or fails the CALL with the error its schema violation names.
+
 Compiled by Cython as `_session_c` (see `_session_c.pxd`); this file is also the pure twin.
 """
 
@@ -43,6 +47,7 @@ if cython.compiled:
         encode_call_result,
         encode_send,
     )
+    from ._validator_c import Validator
 else:
     from .frame import (
         DEFAULT_MAX_DEPTH,
@@ -53,10 +58,13 @@ else:
         encode_call_result,
         encode_send,
     )
+    from .validator import Validator
 
 from ..exceptions import (
     CallTimeoutError,
+    InternalError,
     OCPPError,
+    OutgoingMessageError,
     RpcFrameworkError,
     SessionClosedError,
     error_from_code,
@@ -117,7 +125,8 @@ class Session:
 
     Drive it with `receive(data, now)` for every incoming text frame and `expire(now)` when
     `next_deadline()` passes; send what `data_to_send()` returns after each call. Start CALLs with
-    `call()`, answer the peer's with `respond()` or `respond_error()`.
+    `call()`, answer the peer's with `respond()` or `respond_error()`. `validator` checks the
+    payloads both ways (default: a `Validator` for `version` with no quirks).
     """
 
     def __init__(
@@ -128,8 +137,14 @@ class Session:
         id_prefix: str | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        validator: Any = None,
     ) -> None:
         self.version: str = check_version(version)
+        if validator is None:
+            validator = Validator(self.version)
+        elif validator.version != self.version:
+            raise ValueError(f"the validator is for {validator.version}, not {self.version}")
+        self.validator: Any = validator
         if call_timeout <= 0:
             raise ValueError("call_timeout must be positive")
         self.call_timeout: float = call_timeout
@@ -159,11 +174,12 @@ class Session:
         from when it goes out."""
         if self.closed:
             raise SessionClosedError(action, "")
+        data = self.validator.encode_request(action, payload)
         message_id = self._new_id()
         pending = PendingCall(
             message_id,
             action,
-            encode_call(message_id, action, payload),
+            encode_call(message_id, action, msgspec.Raw(data)),
             self.call_timeout if timeout is None else timeout,
         )
         if self._outstanding is None:
@@ -178,14 +194,28 @@ class Session:
             raise ValueError(f"SEND messages exist in ocpp2.1 only, not in {self.version}")
         if self.closed:
             raise SessionClosedError(action, "")
+        data = self.validator.encode_request(action, payload)
         message_id = self._new_id()
-        self._outbox.append(encode_send(message_id, action, payload))
+        self._outbox.append(encode_send(message_id, action, msgspec.Raw(data)))
         return message_id
 
     def respond(self, message_id: str, payload: Any) -> None:
-        """Answer the peer's CALL `message_id` with a CALLRESULT."""
-        self._done_handling(message_id)
-        self._outbox.append(encode_call_result(message_id, payload))
+        """Answer the peer's CALL `message_id` with a CALLRESULT. If `payload` does not conform
+        to the response schema, the CALL is answered with an InternalError CALLERROR instead and
+        OutgoingMessageError is raised, for the caller to log its fault."""
+        action = self._done_handling(message_id)
+        try:
+            data = self.validator.encode_response(action, payload)
+        except OutgoingMessageError:
+            self._outbox.append(
+                encode_call_error(
+                    message_id,
+                    InternalError.code_for(self.version),
+                    f"the response to {action} could not be built",
+                )
+            )
+            raise
+        self._outbox.append(encode_call_result(message_id, msgspec.Raw(data)))
 
     def respond_error(self, message_id: str, error: OCPPError) -> None:
         """Answer the peer's CALL `message_id` with a CALLERROR for `error`."""
@@ -197,9 +227,10 @@ class Session:
         )
 
     def reject_result(self, message_id: str, error: OCPPError) -> None:
-        """Report that a CALLRESULT we received (and were handed as CallCompleted) is invalid,
-        e.g. not conform its schema. On 2.1 this answers it with a CALLRESULTERROR (J21 4.2.3);
-        earlier versions have no way to say so on the wire."""
+        """Report that a CALLRESULT we received cannot be processed. The session does this itself
+        for one that breaks its schema; the application calls it for one it cannot accept
+        otherwise. On 2.1 this answers it with a CALLRESULTERROR (J21 4.2.3); earlier versions
+        have no way to say so on the wire."""
         if self.version == OCPP21 and not self.closed:
             self._outbox.append(
                 encode_call_error(
@@ -275,7 +306,7 @@ class Session:
                 events.append(self._dropped(frame.message_id, CALLRESULT))
             else:
                 self._finish(now)
-                events.append(CallCompleted(frame.message_id, pending.action, frame.payload))
+                self._completed(pending, frame.payload, events)
         elif type(frame) is CallError:
             pending = self._match(frame.message_id)
             if pending is None:
@@ -361,15 +392,27 @@ class Session:
         )
         self._finish(now)
 
+    def _completed(self, pending: PendingCall, payload: bytes, events: list[Any]) -> None:
+        try:
+            response = self.validator.decode_response(pending.action, payload)
+        except OCPPError as error:
+            # The CALL fails with what is wrong with its answer; 2.1 tells the peer (J21 4.2.3).
+            self.reject_result(pending.message_id, error)
+            events.append(CallFailed(pending.message_id, pending.action, error))
+        else:
+            events.append(CallCompleted(pending.message_id, pending.action, response))
+
     def _dropped(self, message_id: str, message_type: int) -> ResultDropped:
         return ResultDropped(message_id, message_type, message_id in self._timed_out)
 
-    def _done_handling(self, message_id: str) -> None:
-        action = self._handling.pop(message_id, None)
+    def _done_handling(self, message_id: str) -> str:
+        """Forget the peer's CALL `message_id` as it is answered; return its action."""
+        action: str | None = self._handling.pop(message_id, None)
         if action is None:
             raise ValueError(f"no CALL with message id {message_id!r} is awaiting an answer")
         if self.closed:
             raise SessionClosedError(f"the answer to {action}", "")
+        return action
 
     def _rejected(self, error: FrameError, events: list[Any], now: float) -> None:
         """Answer (or not) an incoming frame that could not be decoded, by what it was."""

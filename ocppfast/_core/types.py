@@ -6,7 +6,7 @@ classes. Frames and events are msgspec Structs: creating one costs about as much
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
@@ -197,11 +197,11 @@ class SendReceived(msgspec.Struct, frozen=True, gc=False):
 
 
 class CallCompleted(msgspec.Struct, frozen=True, gc=False):
-    """One of our CALLs got its CALLRESULT. `payload` is the raw JSON of the result."""
+    """One of our CALLs got its CALLRESULT. `response` is the typed, validated payload."""
 
     message_id: str
     action: str
-    payload: bytes
+    response: Any
 
 
 class CallFailed(msgspec.Struct, frozen=True):
@@ -243,6 +243,18 @@ class DuplicateCallRejected(msgspec.Struct, frozen=True, gc=False):
 
     message_id: str
     action: str
+
+
+class Tolerated(msgspec.Struct, frozen=True, gc=False):
+    """A quirk profile tolerated (and repaired) a schema violation: reported the first time each
+    (quirk, action, field) is seen on a validator, for the log."""
+
+    quirk: str
+    action: str
+    kind: str  # "request" or "response"
+    field: str
+    violation: str
+    message: str
 
 
 class ResultRejectedByPeer(msgspec.Struct, frozen=True, gc=False):
@@ -307,6 +319,7 @@ __all__ = [
     "ScanError",
     "Send",
     "SendReceived",
+    "Tolerated",
     "UnknownFrame",
     "Version",
     "check_version",

@@ -1,0 +1,242 @@
+"""Validator: payload bytes <-> typed, schema-checked messages, for one version.
+
+The hot path is msgspec decoding straight into the generated Structs of `ocppfast.v16`,
+`v201` or `v21`, which checks every schema constraint in the same pass in C. Only a payload it
+refuses takes the slow path (`schema_check`): the exact list of violations, repaired by the quirk
+profile where it allows, else turned into the CALLERROR the spec names (docs/validation.md):
+
+- wrong JSON type (`null` included), not a date-time, no UTC offset, string too long:
+  TypeConstraintViolation;
+- required field missing, too few or too many array items: OccurrenceConstraintViolation (1.6
+  spells it OccurenceConstraintViolation);
+- value not in the enumeration, out of range, not a multiple of the step:
+  PropertyConstraintViolation;
+- a field the message does not have: 1.6 FormationViolation, 2.x ProtocolError.
+
+Outgoing messages are encoded and, unless `check_outgoing=False`, decoded again by the same fast
+path, so nothing invalid leaves; a fault raises `OutgoingMessageError`.
+
+Compiled by Cython as `_validator_c` (see `_validator_c.pxd`); this file is also the pure twin.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import msgspec
+
+from ..exceptions import (
+    FormatViolationError,
+    OccurrenceConstraintViolationError,
+    OCPPError,
+    OutgoingMessageError,
+    PropertyConstraintViolationError,
+    ProtocolError,
+    TypeConstraintViolationError,
+)
+from . import schema_check
+from .message import dec_hook
+from .quirks import QuirkProfile, repair
+from .types import OCPP16, OCPP21, OCPP201, Tolerated, check_version
+
+_MODULES = {OCPP16: "ocppfast.v16", OCPP201: "ocppfast.v201", OCPP21: "ocppfast.v21"}
+
+# The CALLERROR for each kind of violation, decided from J16 4.2.3 Table 7 and J201 4.3 Table 8
+# in docs/validation.md. 1.6 spells some codes differently; OCPPError.code_for() does that.
+_ERRORS: dict[str, type[OCPPError]] = {
+    schema_check.TYPE: TypeConstraintViolationError,
+    schema_check.DATE_TIME: TypeConstraintViolationError,
+    schema_check.TIMEZONE: TypeConstraintViolationError,
+    schema_check.MAX_LENGTH: TypeConstraintViolationError,
+    schema_check.REQUIRED: OccurrenceConstraintViolationError,
+    schema_check.MIN_ITEMS: OccurrenceConstraintViolationError,
+    schema_check.MAX_ITEMS: OccurrenceConstraintViolationError,
+    schema_check.ENUM: PropertyConstraintViolationError,
+    schema_check.MINIMUM: PropertyConstraintViolationError,
+    schema_check.MAXIMUM: PropertyConstraintViolationError,
+    schema_check.MULTIPLE_OF: PropertyConstraintViolationError,
+    schema_check.UNKNOWN_FIELD: ProtocolError,
+}
+
+# A runaway guard for repairs: each repair removes one violation, so a payload needs at most one
+# per violation; this is far above what any real message has.
+_MAX_REPAIRS = 1000
+
+
+class _Tables:
+    """The decoders of one version, built once per process on first use."""
+
+    def __init__(self, version: str) -> None:
+        module = importlib.import_module(_MODULES[version])
+        self.requests: dict[str, type] = module.REQUESTS
+        self.responses: dict[str, type] = module.RESPONSES
+        self.request_decoders: dict[str, msgspec.json.Decoder[Any]] = {
+            action: msgspec.json.Decoder(cls, dec_hook=dec_hook)
+            for action, cls in self.requests.items()
+        }
+        self.response_decoders: dict[str, msgspec.json.Decoder[Any]] = {
+            action: msgspec.json.Decoder(cls, dec_hook=dec_hook)
+            for action, cls in self.responses.items()
+        }
+
+
+_TABLES: dict[str, _Tables] = {}
+
+
+def _tables(version: str) -> _Tables:
+    tables = _TABLES.get(version)
+    if tables is None:
+        tables = _TABLES[version] = _Tables(version)
+    return tables
+
+
+_encode = msgspec.json.Encoder().encode
+_decode_any = msgspec.json.Decoder().decode
+
+
+def violation_error(
+    version: str, action: str, kind: str, violations: list[schema_check.Violation]
+) -> OCPPError:
+    """The OCPPError for a payload's violations: the code of the first, a description that
+    names its field, and how many more there are."""
+    first = violations[0]
+    cls: type[OCPPError] = _ERRORS[first.kind]
+    if cls is ProtocolError and version == OCPP16:
+        # 1.6 has "not conform the PDU structure" under FormationViolation (J16 4.2.3).
+        cls = FormatViolationError
+    more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+    return cls(f"{action} {kind}: {first.where}: {first.message}{more}")
+
+
+class Validator:
+    """Decodes and checks the payloads of one OCPP version, in both directions.
+
+    `quirks` tolerates the listed violations of incoming messages (see `quirks.py`);
+    `check_outgoing=False` skips the check of what we send, for speed, when the code that builds
+    the messages is trusted.
+    """
+
+    def __init__(
+        self,
+        version: str,
+        *,
+        quirks: QuirkProfile | None = None,
+        check_outgoing: bool = True,
+    ) -> None:
+        self.version: str = check_version(version)
+        self.quirks: QuirkProfile | None = quirks
+        self.check_outgoing: bool = check_outgoing
+        tables = _tables(self.version)
+        self._requests: dict[str, type] = tables.requests
+        self._responses: dict[str, type] = tables.responses
+        self._request_decoders: dict[str, Any] = tables.request_decoders
+        self._response_decoders: dict[str, Any] = tables.response_decoders
+        self.tolerated: dict[tuple[str, str, str], int] = {}
+        self._new_tolerated: list[Tolerated] = []
+
+    # -- incoming -----------------------------------------------------------------------
+
+    def decode_request(self, action: str, payload: bytes) -> Any:
+        """The typed request (or 2.1 SEND payload) of `action`; raises the OCPPError to answer
+        with. `action` must be one of the version's actions."""
+        try:
+            return self._request_decoders[action].decode(payload)
+        except msgspec.ValidationError:
+            return self._slow(action, "request", self._requests[action], payload)
+
+    def decode_response(self, action: str, payload: bytes) -> Any:
+        """The typed response to our CALL of `action`; raises the OCPPError it violates."""
+        try:
+            return self._response_decoders[action].decode(payload)
+        except msgspec.ValidationError:
+            return self._slow(action, "response", self._responses[action], payload)
+
+    def take_tolerated(self) -> list[Tolerated]:
+        """The tolerated violations seen for the first time since the last call, for the log.
+        Every occurrence is counted in `tolerated`, by (quirk, action, field)."""
+        new = self._new_tolerated
+        self._new_tolerated = []
+        return new
+
+    def _slow(self, action: str, kind: str, cls: type, payload: bytes) -> Any:
+        """The precise path for a payload the fast path refused."""
+        try:
+            value = _decode_any(payload)
+        except msgspec.DecodeError as exc:
+            # The frame scanner accepted the JSON; what is left is a number beyond a double.
+            raise FormatViolationError(f"{action} {kind}: {exc}") from None
+        violations = schema_check.check(value, cls)
+        if violations and self.quirks is not None:
+            violations = self._repair(action, kind, cls, value, violations)
+        if violations:
+            raise violation_error(self.version, action, kind, violations)
+        try:
+            return schema_check.convert(value, cls, dec_hook)
+        except msgspec.ValidationError as exc:  # pragma: no cover - check() found nothing
+            raise FormatViolationError(f"{action} {kind}: {exc}") from None
+
+    def _repair(
+        self,
+        action: str,
+        kind: str,
+        cls: type,
+        value: Any,
+        violations: list[schema_check.Violation],
+    ) -> list[schema_check.Violation]:
+        quirks = self.quirks
+        assert quirks is not None
+        for _ in range(_MAX_REPAIRS):
+            for violation in violations:
+                quirk = quirks.find(action, violation)
+                if quirk is not None and repair(value, violation, quirk):
+                    self._count(quirk.name, action, kind, violation)
+                    break
+            else:
+                return violations  # nothing left that a quirk allows
+            violations = schema_check.check(value, cls)
+            if not violations:
+                return violations
+        return violations
+
+    def _count(self, quirk: str, action: str, kind: str, violation: schema_check.Violation) -> None:
+        key = (quirk, action, schema_check.field_pattern(violation.path))
+        seen = self.tolerated.get(key, 0)
+        self.tolerated[key] = seen + 1
+        if not seen:
+            self._new_tolerated.append(
+                Tolerated(quirk, action, kind, violation.where, violation.kind, violation.message)
+            )
+
+    # -- outgoing -----------------------------------------------------------------------
+
+    def encode_request(self, action: str, message: Any) -> bytes:
+        """JSON for the payload of our CALL (or SEND) of `action`; checked unless
+        `check_outgoing` is off. Raises OutgoingMessageError if it is not valid."""
+        data: bytes = _encode(message)
+        if self.check_outgoing:
+            decoder = self._request_decoders.get(action)
+            if decoder is None:
+                raise OutgoingMessageError(f"{self.version} has no action {action!r}")
+            try:
+                decoder.decode(data)
+            except msgspec.ValidationError:
+                self._outgoing_fault(action, "request", self._requests[action], data)
+        return data
+
+    def encode_response(self, action: str, message: Any) -> bytes:
+        """JSON for our CALLRESULT to the peer's `action`; checked unless `check_outgoing` is
+        off. Raises OutgoingMessageError if it is not valid."""
+        data: bytes = _encode(message)
+        if self.check_outgoing:
+            try:
+                self._response_decoders[action].decode(data)
+            except msgspec.ValidationError:
+                self._outgoing_fault(action, "response", self._responses[action], data)
+        return data
+
+    def _outgoing_fault(self, action: str, kind: str, cls: type, data: bytes) -> None:
+        violations = schema_check.check(_decode_any(data), cls)
+        if violations:
+            error = violation_error(self.version, action, kind, violations)
+            raise OutgoingMessageError(f"invalid outgoing {error.description}") from error
