@@ -1,8 +1,23 @@
-"""Prints messages per second per core and the compiled/pure ratios after a benchmark run."""
+"""Prints messages per second per core after a benchmark run: our compiled and pure cores and the
+`ocpp` package (mobilityhouse) as the baseline, with the ratios between them."""
 
 from __future__ import annotations
 
 from typing import Any
+
+OCPP = "ocpp (mobilityhouse)"
+OCPP_IN_THREAD = "ocpp (mobilityhouse), in-thread validation"
+COLUMNS = [("compiled", "compiled"), ("pure", "pure"), (OCPP, "ocpp"), (OCPP_IN_THREAD, "ocpp-it")]
+RATIOS = [
+    ("compiled", "pure"),
+    ("compiled", OCPP),
+    ("pure", OCPP),
+    ("compiled", OCPP_IN_THREAD),
+]
+
+
+def _label(backend: str) -> str:
+    return dict(COLUMNS)[backend]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
@@ -20,9 +35,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
     write = terminalreporter.write_line
     write("")
     write("core pipeline: messages per second per core (median of rounds)")
-    write(f"{'version':<12}{'compiled':>14}{'pure':>14}{'ratio':>9}")
+    write("ocpp: the ocpp package, default validation (thread pool); ocpp-it: validating in-thread")
+    header = "".join(f"{label:>12}" for _, label in COLUMNS)
+    header += "".join(f"{_label(a) + '/' + _label(b):>18}" for a, b in RATIOS)
+    write(f"{'version':<12}{header}")
     for version in sorted({v for v, _ in rates}):
-        compiled = rates.get((version, "compiled"))
-        pure = rates.get((version, "pure"))
-        ratio = f"{compiled / pure:.1f}x" if compiled and pure else "-"
-        write(f"{version:<12}{compiled or 0:>14,.0f}{pure or 0:>14,.0f}{ratio:>9}")
+        row = "".join(
+            f"{rates[(version, b)]:>12,.0f}" if (version, b) in rates else f"{'-':>12}"
+            for b, _ in COLUMNS
+        )
+        for a, b in RATIOS:
+            x, y = rates.get((version, a)), rates.get((version, b))
+            row += f"{x / y:>17.1f}x" if x and y else f"{'-':>18}"
+        write(f"{version:<12}{row}")

@@ -8,6 +8,7 @@ Each entry is (action, request payload, a sensible response payload).
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import msgspec
@@ -45,9 +46,13 @@ def _sampled_16() -> list[dict[str, Any]]:
     return out
 
 
+# 2.0.1 has no Temperature measurand (MeasurandEnumType); it has Frequency.
+_MEASURANDS_201 = [*_MEASURANDS_16[:-1], ("Frequency", "Hz", "50.0", None)]
+
+
 def _sampled_201() -> list[dict[str, Any]]:
     out = []
-    for measurand, unit, value, phase in _MEASURANDS_16:
+    for measurand, unit, value, phase in _MEASURANDS_201:
         sv: dict[str, Any] = {
             "value": float(value),
             "context": "Sample.Periodic",
@@ -132,6 +137,7 @@ MIX_201: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 MIXES = {"ocpp1.6": MIX_16, "ocpp2.0.1": MIX_201}
+_MODULES = {"ocpp1.6": "ocppfast.v16", "ocpp2.0.1": "ocppfast.v201"}
 
 
 def call_frames(version: str) -> list[bytes]:
@@ -143,5 +149,7 @@ def call_frames(version: str) -> list[bytes]:
 
 
 def handlers(version: str) -> dict[str, Any]:
-    """Trivial handlers that return each action's canned response."""
-    return {action: (lambda r, resp=response: resp) for action, _, response in MIXES[version]}
+    """Trivial handlers that return each action's canned response, as its typed message."""
+    responses = importlib.import_module(_MODULES[version]).RESPONSES
+    typed = {action: msgspec.convert(r, responses[action]) for action, _, r in MIXES[version]}
+    return {action: (lambda request, answer=answer: answer) for action, answer in typed.items()}
