@@ -15,7 +15,12 @@ def test_readme_example_answers_the_boot_notification() -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(example, str(README), "exec"), {})
-    assert out.getvalue().strip() == (
-        '[b\'[3,"19223201",{"status":"Accepted","currentTime":"2026-11-21T12:00:00Z",'
-        '"interval":300}]\']'
+    handled, accepted, refused = out.getvalue().strip().split("\n")
+    assert handled == "boot from VendorX SingleSocketCharger"
+    assert re.fullmatch(
+        r'\[b\'\[3,"19223201",\{"status":"Accepted","currentTime":"[0-9T:.-]+Z","interval":300\}\]\'\]',
+        accepted,
     )
+    # The text the README shows for the refused frame.
+    [shown] = re.findall(r"`(\[4,\"19223202\".*?)`", README.read_text())
+    assert refused == f"[b'{shown}']"
