@@ -10,13 +10,14 @@ import pytest
 
 from ocppfast._core import Backend
 from ocppfast._core.actions import CSMS_INITIATED, STATION_INITIATED
-from ocppfast._core.types import Call, CallReceived, Send
+from ocppfast._core.types import Call, CallDispatched, CallReceived, CallRefused, Send
 from ocppfast.exceptions import (
     ActionNotImplementedError,
     ActionNotSupportedError,
     FormatViolationError,
     InternalError,
     OCPPError,
+    OutgoingMessageError,
     SecurityError,
 )
 
@@ -193,3 +194,69 @@ def test_session_and_dispatcher_answer_a_failed_call_per_version(
         [4, "c", "NotSupported"],
     ]
     assert frames[0][3] == "é" * 255
+
+
+def test_attached_dispatcher_answers_inside_receive(core: Backend, version: str) -> None:
+    """With the dispatcher attached, a synchronous handler's CALL is answered inside receive():
+    no event, the CALLRESULT is queued; refusals come back as CallRefused, async handlers as
+    CallDispatched for the caller to await and answer."""
+
+    async def authorize_later(request: Any) -> Any:
+        return {"idTagInfo": {"status": "Accepted"}}
+
+    def boot(request: Any) -> Any:
+        raise SecurityError("not on the allow list")
+
+    session = core.session.Session(version)
+    dispatcher = core.dispatcher.Dispatcher(
+        version,
+        "csms",
+        {
+            "Heartbeat": lambda request: HEARTBEAT_RESULT,
+            "Authorize": authorize_later,
+            "BootNotification": boot,
+            "StatusNotification": lambda request: {"unexpected": True},
+        },
+        session.validator,
+    )
+    session.attach(dispatcher)
+
+    assert session.receive('[2,"h","Heartbeat",{}]', now=0.0) == []
+    assert [msgspec.json.decode(f) for f in session.data_to_send()] == [[3, "h", HEARTBEAT_RESULT]]
+
+    [refused] = session.receive(
+        msgspec.json.encode([2, "b", "BootNotification", example(version, "BootNotification")]), 0.0
+    )
+    assert isinstance(refused, CallRefused) and isinstance(refused.error, SecurityError)
+    [error] = [msgspec.json.decode(f) for f in session.data_to_send()]
+    assert error[:3] == [4, "b", "SecurityError"]
+
+    [refused] = session.receive(
+        msgspec.json.encode([2, "s", "StatusNotification", example(version, "StatusNotification")]),
+        0.0,
+    )
+    assert isinstance(refused, CallRefused) and isinstance(refused.error, OutgoingMessageError)
+    [error] = [msgspec.json.decode(f) for f in session.data_to_send()]
+    assert error[:3] == [4, "s", "InternalError"]
+
+    [pending] = session.receive(
+        msgspec.json.encode([2, "a", "Authorize", example(version, "Authorize")]), 0.0
+    )
+    assert isinstance(pending, CallDispatched) and session.data_to_send() == []
+    try:
+        pending.pending.send(None)
+    except StopIteration as stop:
+        if version == "ocpp1.6":
+            session.respond("a", stop.value)
+        else:
+            session.respond("a", {"idTokenInfo": {"status": "Accepted"}})
+    assert [msgspec.json.decode(f)[:2] for f in session.data_to_send()] == [[3, "a"]]
+
+    [refused] = session.receive('[2,"x","Nope",{}]', now=0.0)
+    assert isinstance(refused, CallRefused) and isinstance(refused.error, ActionNotImplementedError)
+
+
+def test_attach_needs_the_sessions_validator(core: Backend, version: str) -> None:
+    session = core.session.Session(version)
+    with pytest.raises(ValueError, match="session's validator"):
+        session.attach(core.dispatcher.Dispatcher(version, "csms"))

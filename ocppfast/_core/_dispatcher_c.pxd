@@ -1,9 +1,12 @@
 # C declarations for dispatcher.py when compiled as ocppfast._core._dispatcher_c.
 
+from ocppfast._core._validator_c cimport Validator
+
+
 cdef class Dispatcher:
     cdef public str version
     cdef public str role
-    cdef public object validator
+    cdef public Validator validator
     cdef frozenset _incoming_calls
     cdef frozenset _incoming_sends
     cdef frozenset _known

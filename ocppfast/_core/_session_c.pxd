@@ -1,5 +1,9 @@
 # C declarations for session.py when compiled as ocppfast._core._session_c.
 
+from ocppfast._core._dispatcher_c cimport Dispatcher
+from ocppfast._core._validator_c cimport Validator
+
+
 cdef class PendingCall:
     cdef public str message_id
     cdef public str action
@@ -14,7 +18,8 @@ cdef class Session:
     cdef public Py_ssize_t max_frame_bytes
     cdef public Py_ssize_t max_depth
     cdef public bint closed
-    cdef public object validator
+    cdef public Validator validator
+    cdef public Dispatcher dispatcher
     cdef str _id_prefix
     cdef Py_ssize_t _counter
     cdef list _outbox
@@ -36,5 +41,6 @@ cdef class Session:
     cdef _finish(self, double now)
     cdef PendingCall _match(self, str message_id)
     cdef _expire(self, double now, list events)
+    cdef _dispatch(self, object call, list events)
     cdef _completed(self, PendingCall pending, bytes payload, list events)
     cdef str _done_handling(self, str message_id)

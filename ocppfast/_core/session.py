@@ -79,9 +79,11 @@ from .types import (
     OCPP201,
     Call,
     CallCompleted,
+    CallDispatched,
     CallError,
     CallFailed,
     CallReceived,
+    CallRefused,
     CallResult,
     CallResultError,
     DuplicateCallRejected,
@@ -97,6 +99,8 @@ from .types import (
 )
 
 DEFAULT_CALL_TIMEOUT = 30.0
+# What a synchronous handler returns; anything else with `__await__` is an async handler's.
+_SYNC_RESULTS = (msgspec.Struct, dict)
 # How many timed-out message ids are remembered, to tell a late answer from an unknown one.
 _REMEMBERED_TIMEOUTS = 256
 
@@ -126,7 +130,8 @@ class Session:
     Drive it with `receive(data, now)` for every incoming text frame and `expire(now)` when
     `next_deadline()` passes; send what `data_to_send()` returns after each call. Start CALLs with
     `call()`, answer the peer's with `respond()` or `respond_error()`. `validator` checks the
-    payloads both ways (default: a `Validator` for `version` with no quirks).
+    payloads both ways (default: a `Validator` for `version` with no quirks). With a
+    `dispatcher` (see `attach()`), the peer's CALLs are handled inside `receive()`.
     """
 
     def __init__(
@@ -138,6 +143,7 @@ class Session:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_depth: int = DEFAULT_MAX_DEPTH,
         validator: Any = None,
+        dispatcher: Any = None,
     ) -> None:
         self.version: str = check_version(version)
         if validator is None:
@@ -145,6 +151,9 @@ class Session:
         elif validator.version != self.version:
             raise ValueError(f"the validator is for {validator.version}, not {self.version}")
         self.validator: Any = validator
+        self.dispatcher: Any = None
+        if dispatcher is not None:
+            self.attach(dispatcher)
         if call_timeout <= 0:
             raise ValueError("call_timeout must be positive")
         self.call_timeout: float = call_timeout
@@ -161,6 +170,15 @@ class Session:
         self._queue: deque[PendingCall] = deque()
         self._handling: dict[str, str] = {}
         self._timed_out: OrderedDict[str, None] = OrderedDict()
+
+    def attach(self, dispatcher: Any) -> None:
+        """Let `dispatcher` handle the peer's CALLs inside `receive()`: a synchronous handler's
+        response is validated and queued for sending at once, with no event; an async handler's
+        awaitable comes back as CallDispatched; a refusal as CallRefused. The dispatcher must
+        use this session's validator."""
+        if dispatcher.validator is not self.validator:
+            raise ValueError("the dispatcher must use the session's validator")
+        self.dispatcher = dispatcher
 
     # -- outgoing ------------------------------------------------------------------------
 
@@ -299,7 +317,10 @@ class Session:
                 events.append(DuplicateCallRejected(frame.message_id, frame.action))
             else:
                 self._handling[frame.message_id] = frame.action
-                events.append(CallReceived(frame))
+                if self.dispatcher is None:
+                    events.append(CallReceived(frame))
+                else:
+                    self._dispatch(frame, events)
         elif type(frame) is CallResult:
             pending = self._match(frame.message_id)
             if pending is None:
@@ -391,6 +412,23 @@ class Session:
             )
         )
         self._finish(now)
+
+    def _dispatch(self, call: Call, events: list[Any]) -> None:
+        """Hand a CALL to the dispatcher and answer it, all inside the core when the handler is
+        synchronous: such a CALL leaves no event unless it was refused."""
+        try:
+            result = self.dispatcher.dispatch(call)
+        except OCPPError as error:
+            self.respond_error(call.message_id, error)
+            events.append(CallRefused(call, error))
+            return
+        if not isinstance(result, _SYNC_RESULTS) and hasattr(result, "__await__"):
+            events.append(CallDispatched(call, result))
+            return
+        try:
+            self.respond(call.message_id, result)
+        except OutgoingMessageError as error:
+            events.append(CallRefused(call, error))
 
     def _completed(self, pending: PendingCall, payload: bytes, events: list[Any]) -> None:
         try:

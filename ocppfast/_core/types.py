@@ -190,6 +190,23 @@ class CallReceived(msgspec.Struct, frozen=True, gc=False):
     call: Call
 
 
+class CallDispatched(msgspec.Struct, frozen=True):
+    """The session's dispatcher handed a CALL to an async handler: `pending` is its awaitable.
+    Await it, then answer with Session.respond() (or respond_error() if it raised)."""
+
+    call: Call
+    pending: Any
+
+
+class CallRefused(msgspec.Struct, frozen=True):
+    """A CALL the session's dispatcher handled was answered with a CALLERROR, for the log:
+    `error` is the OCPPError sent (a handler's crash is chained as its `__cause__`), or the
+    OutgoingMessageError of a response that broke its schema (answered InternalError)."""
+
+    call: Call
+    error: Exception
+
+
 class SendReceived(msgspec.Struct, frozen=True, gc=False):
     """The peer sent a SEND (2.1); it is never answered (J21 4.2.4)."""
 
@@ -267,6 +284,8 @@ class ResultRejectedByPeer(msgspec.Struct, frozen=True, gc=False):
 
 Event = (
     CallReceived
+    | CallDispatched
+    | CallRefused
     | SendReceived
     | CallCompleted
     | CallFailed
@@ -303,9 +322,11 @@ __all__ = [
     "VERSIONS",
     "Call",
     "CallCompleted",
+    "CallDispatched",
     "CallError",
     "CallFailed",
     "CallReceived",
+    "CallRefused",
     "CallResult",
     "CallResultError",
     "DuplicateCallRejected",

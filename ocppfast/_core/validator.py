@@ -71,12 +71,13 @@ class _Tables:
         module = importlib.import_module(_MODULES[version])
         self.requests: dict[str, type] = module.REQUESTS
         self.responses: dict[str, type] = module.RESPONSES
-        self.request_decoders: dict[str, msgspec.json.Decoder[Any]] = {
-            action: msgspec.json.Decoder(cls, dec_hook=dec_hook)
+        # The decoders' bound `decode` methods: one attribute lookup less per message.
+        self.request_decoders: dict[str, Any] = {
+            action: msgspec.json.Decoder(cls, dec_hook=dec_hook).decode
             for action, cls in self.requests.items()
         }
-        self.response_decoders: dict[str, msgspec.json.Decoder[Any]] = {
-            action: msgspec.json.Decoder(cls, dec_hook=dec_hook)
+        self.response_decoders: dict[str, Any] = {
+            action: msgspec.json.Decoder(cls, dec_hook=dec_hook).decode
             for action, cls in self.responses.items()
         }
 
@@ -141,14 +142,14 @@ class Validator:
         """The typed request (or 2.1 SEND payload) of `action`; raises the OCPPError to answer
         with. `action` must be one of the version's actions."""
         try:
-            return self._request_decoders[action].decode(payload)
+            return self._request_decoders[action](payload)
         except msgspec.ValidationError:
             return self._slow(action, "request", self._requests[action], payload)
 
     def decode_response(self, action: str, payload: bytes) -> Any:
         """The typed response to our CALL of `action`; raises the OCPPError it violates."""
         try:
-            return self._response_decoders[action].decode(payload)
+            return self._response_decoders[action](payload)
         except msgspec.ValidationError:
             return self._slow(action, "response", self._responses[action], payload)
 
@@ -215,11 +216,11 @@ class Validator:
         `check_outgoing` is off. Raises OutgoingMessageError if it is not valid."""
         data: bytes = _encode(message)
         if self.check_outgoing:
-            decoder = self._request_decoders.get(action)
-            if decoder is None:
+            decode = self._request_decoders.get(action)
+            if decode is None:
                 raise OutgoingMessageError(f"{self.version} has no action {action!r}")
             try:
-                decoder.decode(data)
+                decode(data)
             except msgspec.ValidationError:
                 self._outgoing_fault(action, "request", self._requests[action], data)
         return data
@@ -229,8 +230,11 @@ class Validator:
         off. Raises OutgoingMessageError if it is not valid."""
         data: bytes = _encode(message)
         if self.check_outgoing:
+            decode = self._response_decoders.get(action)
+            if decode is None:
+                raise OutgoingMessageError(f"{self.version} has no response to {action!r}")
             try:
-                self._response_decoders[action].decode(data)
+                decode(data)
             except msgspec.ValidationError:
                 self._outgoing_fault(action, "response", self._responses[action], data)
         return data
