@@ -54,11 +54,12 @@ KINDS = (
 )
 
 # RFC 3339 date-time, as msgspec reads it: `T`, `t` or a space between date and time (RFC 3339
-# 5.6 NOTE allows the space), any number of fraction digits, `Z`/`z` or a +hh:mm offset; the
-# offset may be missing only to be reported as TIMEZONE.
+# 5.6 NOTE allows the space), any number of fraction digits, `Z`/`z` or a +hh:mm offset, also
+# written +hhmm (ISO 8601's basic format, which C16 3.15 makes 1.6's notation); the offset may be
+# missing only to be reported as TIMEZONE.
 _DATE_TIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?",
+    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?",
     re.ASCII,
 )
 
