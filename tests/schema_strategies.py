@@ -11,7 +11,8 @@ module turns such a schema into:
   tests);
 - `reference_errors(schema, instance)`: jsonschema's verdict, with its format checker on.
 
-`load_schema(version, action, kind)` and `actions(version)` find the schema files.
+`load_schema(version, action, kind)`, `actions(version)` and `sends(version)` find the schema
+files.
 
 Keywords this module does not understand (pattern, oneOf, const, ...) raise NotImplementedError
 instead of being silently ignored, so that a future schema cannot make the strategies generate
@@ -131,6 +132,8 @@ def load_schema(version: str, action: str, kind: str) -> Schema:
     "request" or "response".
     """
     path = schema_dir() / _version(version) / schema_filename(version, action, kind)
+    if kind == "request" and action in sends(version):
+        path = path.with_name(f"{action}.json")
     schema: Schema = json.loads(_schema_text(path))
     return schema
 
@@ -144,6 +147,19 @@ def actions(version: str) -> list[str]:
     else:
         requests = {name[: -len("Request")] for name in names if name.endswith("Request")}
     return sorted(action for action in requests if f"{action}Response" in names)
+
+
+def sends(version: str) -> list[str]:
+    """The SEND messages of `version` (J21 4.2.4: only 2.1's NotifyPeriodicEventStream), sorted.
+
+    A SEND has one schema, `Action.json`, and no response; `load_schema(version, action,
+    "request")` loads it.
+    """
+    version = _version(version)
+    if version == "v16":
+        return []
+    names = {path.stem for path in (schema_dir() / version).glob("*.json")}
+    return sorted(name for name in names if not name.endswith(("Request", "Response")))
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,6 +212,17 @@ def _resolve(root: Schema, schema: Schema) -> Schema:
             raise ValueError(f"$ref loop at {ref!r}")
     _check_keywords(schema)
     return schema
+
+
+def resolve(root: Schema, schema: Schema) -> Schema:
+    """`schema` (a part of the root schema `root`) with its $refs followed."""
+    return _resolve(root, schema)
+
+
+def schema_types(schema: Schema) -> list[str]:
+    """The JSON types a resolved schema allows ("number" does not include "integer" here); an
+    empty list means any JSON value."""
+    return _types(schema)
 
 
 def _check_keywords(schema: Schema) -> None:

@@ -19,7 +19,7 @@ Value types are never compiled: both core backends share these classes.
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Annotated, Any, ClassVar
 
 import msgspec
@@ -35,6 +35,7 @@ __all__ = [
     "UnsetType",
     "check_multiple_of",
     "dec_hook",
+    "is_multiple_of",
 ]
 
 DateTime = Annotated[datetime.datetime, msgspec.Meta(tz=True)]
@@ -68,13 +69,25 @@ def dec_hook(type_: type, obj: Any) -> Any:
     raise NotImplementedError(f"no decoder for {type_!r}")
 
 
-def check_multiple_of(value: float, step: str, name: str) -> None:
-    """Raise ValueError unless `value` is a whole multiple of the decimal `step`.
+def is_multiple_of(value: float, step: str) -> bool:
+    """Whether `value` is a whole multiple of the decimal `step`, taken at its shortest decimal
+    text (`repr`), which is the text the peer wrote for any number with at most 17 significant
+    digits: 0.3 is a multiple of 0.1 here, as a reader of the spec expects, though not in binary
+    floating point. A power-of-ten step compares exponents, so 1e300 needs no division."""
+    exact = Decimal(repr(value))
+    unit = Decimal(step)
+    step_exponent = unit.as_tuple().exponent
+    if unit.as_tuple().digits == (1,) and isinstance(step_exponent, int):
+        exponent = exact.normalize().as_tuple().exponent
+        return isinstance(exponent, int) and exponent >= step_exponent
+    with localcontext() as context:
+        context.prec = 1000
+        return exact % unit == 0
 
-    The value is taken at its shortest decimal text (`repr`), which is the text the peer wrote
-    for any number with at most 17 significant digits: 0.3 is a multiple of 0.1 here, as a
-    reader of the spec expects, though not in binary floating point."""
-    if Decimal(repr(value)) % Decimal(step) != 0:
+
+def check_multiple_of(value: float, step: str, name: str) -> None:
+    """Raise ValueError unless `value` is a whole multiple of `step` (see `is_multiple_of`)."""
+    if not is_multiple_of(value, step):
         raise ValueError(f"Expected `{name}` to be a multiple of {step}, got {value!r}")
 
 

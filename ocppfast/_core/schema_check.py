@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import calendar
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 import msgspec
 import msgspec.inspect as mi
 
-from .message import CustomData
+from .message import CustomData, is_multiple_of
 
 # Violation kinds.
 TYPE = "type"
@@ -118,7 +117,8 @@ def _info(cls: type) -> Any:
 
 
 def check(value: Any, message_type: type, draft: int | None = None) -> list[Violation]:
-    """Every violation of `value` (a decoded JSON value) against a generated message type."""
+    """Every violation of `value` (a decoded JSON value) against a generated message type.
+    Integral floats accepted as integers are turned into ints in place, ready for `convert`."""
     if draft is None:
         draft = getattr(message_type, "JSON_SCHEMA_DRAFT", 6)
     out: list[Violation] = []
@@ -187,8 +187,12 @@ def _check(
                     info.max_length,
                 )
             )
+        integers = type(info.item_type) is mi.IntType
         for i, item in enumerate(value):
+            before = len(out)
             _check(item, info.item_type, (*path, i), draft, out)
+            if integers and type(item) is float and len(out) == before:
+                value[i] = int(item)  # 1.0 passed as an integer (draft-06)
     elif kind is mi.CustomType and info.cls is CustomData:
         _check_custom_data(value, path, out)
     elif kind is mi.AnyType:
@@ -215,19 +219,19 @@ def _check_struct(
                 out.append(Violation(REQUIRED, (*path, name), "required field missing"))
             continue
         before = len(out)
-        _check(value[name], f.type, (*path, name), draft, out)
+        field_value = value[name]
+        _check(field_value, f.type, (*path, name), draft, out)
+        if len(out) != before:
+            continue
+        if type(field_value) is float and type(f.type) is mi.IntType:
+            value[name] = int(field_value)  # 1.0 passed as an integer (draft-06)
         step = steps.get(f.name) if steps else None
-        if step is not None and len(out) == before:
-            try:
-                whole = Decimal(repr(value[name])) % Decimal(step) == 0
-            except InvalidOperation:  # pragma: no cover - a number always has a decimal form
-                whole = False
-            if not whole:
-                out.append(
-                    Violation(
-                        MULTIPLE_OF, (*path, name), f"{value[name]!r} is not a multiple of {step}"
-                    )
+        if step is not None and not is_multiple_of(field_value, step):
+            out.append(
+                Violation(
+                    MULTIPLE_OF, (*path, name), f"{value[name]!r} is not a multiple of {step}"
                 )
+            )
 
 
 def _check_bounds(
