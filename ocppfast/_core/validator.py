@@ -174,7 +174,8 @@ class Validator:
             raise violation_error(self.version, action, kind, violations)
         try:
             return schema_check.convert(value, cls, dec_hook)
-        except msgspec.ValidationError as exc:  # pragma: no cover - check() found nothing
+        except msgspec.ValidationError as exc:
+            # Valid by the schema but not representable: a time that rounds past year 9999.
             raise FormatViolationError(f"{action} {kind}: {exc}") from None
 
     def _repair(
