@@ -35,7 +35,8 @@ _CORPUS_FILES = {"ocpp1.6": "v16.json", "ocpp2.0.1": "v201.json", "ocpp2.1": "v2
 @functools.cache
 def corpus(version: str) -> dict[str, dict[str, list[Any]]]:
     """The hand-written valid messages of `version`: {action: {"request": [...], "response":
-    [...]}} (tests/messages/, checked against the schemas by check_corpus.py)."""
+    [...]}} (tests/messages/; test_messages.py checks that it covers every message,
+    test_validator_differential.py that jsonschema accepts every example)."""
     data: dict[str, dict[str, list[Any]]] = json.loads(
         (_CORPUS_DIR / _CORPUS_FILES[version]).read_text("utf-8")
     )

@@ -25,7 +25,6 @@ import calendar
 import functools
 import json
 import math
-import os
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from fractions import Fraction
@@ -36,10 +35,11 @@ import jsonschema
 import jsonschema.validators
 from hypothesis import strategies as st
 
+from ocppfast.schemas import generate
+
 Schema = dict[str, Any]
 JsonPath = tuple[str | int, ...]
 
-REPO = Path(__file__).resolve().parent.parent
 VERSIONS = ("v16", "v201", "v21")
 KINDS = ("request", "response")
 _VERSION_ALIASES = {
@@ -89,21 +89,6 @@ _INT64 = (-(2**63), 2**63 - 1)
 # Locating and loading schemas
 
 
-def schema_dir() -> Path:
-    """The directory holding the v16/, v201/ and v21/ schema folders.
-
-    $OCPPFAST_SCHEMA_DIR if set, else the package's bundled copy (ocppfast/schemas/json) if it
-    exists, else the shared OCPP specification next to the repository.
-    """
-    env = os.environ.get("OCPPFAST_SCHEMA_DIR")
-    if env:
-        return Path(env)
-    bundled = REPO / "ocppfast" / "schemas" / "json"
-    if bundled.is_dir():
-        return bundled
-    return REPO.parent / "shared" / "ocpp-spec" / "schemas"
-
-
 def _version(version: str) -> str:
     try:
         return _VERSION_ALIASES[version]
@@ -111,13 +96,11 @@ def _version(version: str) -> str:
         raise ValueError(f"unknown OCPP version {version!r}; expected one of {VERSIONS}") from None
 
 
-def schema_filename(version: str, action: str, kind: str) -> str:
-    """The file name of an action's schema: 1.6 `Action.json`, 2.x `ActionRequest.json`."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be 'request' or 'response', not {kind!r}")
-    if kind == "response":
-        return f"{action}Response.json"
-    return f"{action}.json" if _version(version) == "v16" else f"{action}Request.json"
+@functools.cache
+def _stems(version: str) -> dict[str, tuple[str, str | None]]:
+    """{action: (request schema stem, response schema stem or None)}, as the generator reads
+    the packaged schemas (ocppfast/schemas/json)."""
+    return {action: (request, response) for action, request, response in generate.actions(version)}
 
 
 @functools.cache
@@ -131,35 +114,26 @@ def load_schema(version: str, action: str, kind: str) -> Schema:
     version is "v16", "v201" or "v21" (or "ocpp1.6", "ocpp2.0.1", "ocpp2.1"); kind is
     "request" or "response".
     """
-    path = schema_dir() / _version(version) / schema_filename(version, action, kind)
-    if kind == "request" and action in sends(version):
-        path = path.with_name(f"{action}.json")
-    schema: Schema = json.loads(_schema_text(path))
+    if kind not in KINDS:
+        raise ValueError(f"kind must be 'request' or 'response', not {kind!r}")
+    version = _version(version)
+    request, response = _stems(version)[action]
+    stem = request if kind == "request" else response
+    if stem is None:
+        raise ValueError(f"{action} is a SEND: it has no response schema")
+    schema: Schema = json.loads(_schema_text(generate.SCHEMA_DIR / version / f"{stem}.json"))
     return schema
 
 
 def actions(version: str) -> list[str]:
     """Every action of `version` that has both a request and a response schema, sorted."""
-    version = _version(version)
-    names = {path.stem for path in (schema_dir() / version).glob("*.json")}
-    if version == "v16":
-        requests = {name for name in names if not name.endswith("Response")}
-    else:
-        requests = {name[: -len("Request")] for name in names if name.endswith("Request")}
-    return sorted(action for action in requests if f"{action}Response" in names)
+    return sorted(a for a, (_, response) in _stems(_version(version)).items() if response)
 
 
 def sends(version: str) -> list[str]:
     """The SEND messages of `version` (J21 4.2.4: only 2.1's NotifyPeriodicEventStream), sorted.
-
-    A SEND has one schema, `Action.json`, and no response; `load_schema(version, action,
-    "request")` loads it.
-    """
-    version = _version(version)
-    if version == "v16":
-        return []
-    names = {path.stem for path in (schema_dir() / version).glob("*.json")}
-    return sorted(name for name in names if not name.endswith(("Request", "Response")))
+    A SEND has one schema and no response; `load_schema(version, action, "request")` loads it."""
+    return sorted(a for a, (_, response) in _stems(_version(version)).items() if not response)
 
 
 # --------------------------------------------------------------------------------------------

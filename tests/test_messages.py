@@ -13,9 +13,12 @@ import pytest
 
 from ocppfast._core.actions import CSMS_INITIATED, CSMS_SENDS, STATION_INITIATED, STATION_SENDS
 from ocppfast._core.message import UNSET, CustomData, Request, Response
+from ocppfast._core.types import MESSAGE_MODULES
 from ocppfast.schemas import generate
 
-MODULES = {"ocpp1.6": "v16", "ocpp2.0.1": "v201", "ocpp2.1": "v21"}
+from .payloads import corpus
+
+MODULES = {version: module.rsplit(".", 1)[1] for version, module in MESSAGE_MODULES.items()}
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "ocpp-spec" / "schemas"
 
 
@@ -136,3 +139,14 @@ def test_docstrings_carry_the_schema_descriptions() -> None:
     assert "The physical system where an Electrical Vehicle (EV) can be charged." in (
         v201.ChargingStation.__doc__
     )
+
+
+def test_corpus_covers_every_message() -> None:
+    """tests/messages has hand-written examples of every request and response, and nothing else."""
+    for version, folder in MODULES.items():
+        module = importlib.import_module(f"ocppfast.{folder}")
+        examples = corpus(version)
+        assert set(examples) == set(module.REQUESTS), version
+        for action, kinds in examples.items():
+            assert kinds["request"], (version, action)
+            assert bool(kinds["response"]) == (action in module.RESPONSES), (version, action)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,8 +37,6 @@ from tests.schema_strategies import (
     mutations,
     reference_errors,
     reference_valid,
-    schema_dir,
-    schema_filename,
 )
 
 SETTINGS = settings(
@@ -110,13 +106,13 @@ def test_every_version_has_its_actions() -> None:
     assert actions("ocpp2.1") == actions("v21")
 
 
-def test_schema_file_names() -> None:
-    assert schema_filename("v16", "Authorize", "request") == "Authorize.json"
-    assert schema_filename("v16", "Authorize", "response") == "AuthorizeResponse.json"
-    assert schema_filename("v201", "Authorize", "request") == "AuthorizeRequest.json"
-    assert schema_filename("v21", "Authorize", "response") == "AuthorizeResponse.json"
+def test_load_schema() -> None:
+    assert load_schema("v16", "Authorize", "request")["title"] == "AuthorizeRequest"
+    assert load_schema("ocpp2.1", "NotifyPeriodicEventStream", "request")["type"] == "object"
+    with pytest.raises(ValueError, match="no response schema"):
+        load_schema("v21", "NotifyPeriodicEventStream", "response")
     with pytest.raises(ValueError):
-        schema_filename("v16", "Authorize", "call")
+        load_schema("v16", "Authorize", "call")
     with pytest.raises(ValueError):
         load_schema("v3", "Authorize", "request")
     schema = load_schema("v201", "Authorize", "request")
@@ -124,16 +120,6 @@ def test_schema_file_names() -> None:
     assert "idToken" in schema["required"]
     schema["mutated"] = True
     assert "mutated" not in load_schema("v201", "Authorize", "request")  # a fresh dict each call
-
-
-def test_schema_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "v16").mkdir()
-    for name in ("Heartbeat.json", "HeartbeatResponse.json", "Authorize.json"):
-        shutil.copy(schema_dir() / "v16" / name, tmp_path / "v16" / name)
-    monkeypatch.setenv("OCPPFAST_SCHEMA_DIR", str(tmp_path))
-    assert schema_dir() == tmp_path
-    assert actions("v16") == ["Heartbeat"]  # Authorize has no response here
-    assert load_schema("v16", "Heartbeat", "response")["required"] == ["currentTime"]
 
 
 # --------------------------------------------------------------------------------------------

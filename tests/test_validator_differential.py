@@ -59,9 +59,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from ocppfast._core import Backend
 from ocppfast.exceptions import OCPPError
+from tests.payloads import corpus
 from tests.schema_strategies import (
     KINDS,
-    REPO,
     VERSIONS,
     Schema,
     actions,
@@ -485,16 +485,9 @@ def _schema(version: str, action: str, kind: str) -> Schema:
     return load_schema(version, action, kind)  # shared, never modified
 
 
-@functools.cache
-def _corpus(version: str) -> dict[str, Any]:
-    path = REPO / "tests" / "messages" / f"{version}.json"
-    corpus: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return corpus
-
-
 def _examples(version: str, action: str, kind: str) -> list[Any]:
     """The corpus examples of a message; fails the test if there are none."""
-    examples = _corpus(version).get(action, {}).get(kind)
+    examples = corpus(OCPP[version]).get(action, {}).get(kind)
     if not examples:
         pytest.fail(
             f"tests/messages/{version}.json has no {kind} example of {action}: every message "
