@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 
+from ocppfast._core.types import MESSAGE_MODULES
+
 TS = "2026-11-21T12:00:00.000Z"
 
 _MEASURANDS_16 = [
@@ -137,7 +139,6 @@ MIX_201: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 MIXES = {"ocpp1.6": MIX_16, "ocpp2.0.1": MIX_201}
-_MODULES = {"ocpp1.6": "ocppfast.v16", "ocpp2.0.1": "ocppfast.v201"}
 
 
 def call_frames(version: str) -> list[bytes]:
@@ -150,6 +151,6 @@ def call_frames(version: str) -> list[bytes]:
 
 def handlers(version: str) -> dict[str, Any]:
     """Trivial handlers that return each action's canned response, as its typed message."""
-    responses = importlib.import_module(_MODULES[version]).RESPONSES
+    responses = importlib.import_module(MESSAGE_MODULES[version]).RESPONSES
     typed = {action: msgspec.convert(r, responses[action]) for action, _, r in MIXES[version]}
     return {action: (lambda request, answer=answer: answer) for action, answer in typed.items()}

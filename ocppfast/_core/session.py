@@ -101,6 +101,7 @@ from .types import (
 DEFAULT_CALL_TIMEOUT = 30.0
 # What a synchronous handler returns; anything else with `__await__` is an async handler's.
 _SYNC_RESULTS = (msgspec.Struct, dict)
+_Raw = msgspec.Raw  # checked outgoing payload JSON, embedded in the frame as is
 # How many timed-out message ids are remembered, to tell a late answer from an unknown one.
 _REMEMBERED_TIMEOUTS = 256
 
@@ -197,7 +198,7 @@ class Session:
         pending = PendingCall(
             message_id,
             action,
-            encode_call(message_id, action, msgspec.Raw(data)),
+            encode_call(message_id, action, _Raw(data)),
             self.call_timeout if timeout is None else timeout,
         )
         if self._outstanding is None:
@@ -214,7 +215,7 @@ class Session:
             raise SessionClosedError(action, "")
         data = self.validator.encode_request(action, payload)
         message_id = self._new_id()
-        self._outbox.append(encode_send(message_id, action, msgspec.Raw(data)))
+        self._outbox.append(encode_send(message_id, action, _Raw(data)))
         return message_id
 
     def respond(self, message_id: str, payload: Any) -> None:
@@ -233,7 +234,7 @@ class Session:
                 )
             )
             raise
-        self._outbox.append(encode_call_result(message_id, msgspec.Raw(data)))
+        self._outbox.append(encode_call_result(message_id, _Raw(data)))
 
     def respond_error(self, message_id: str, error: OCPPError) -> None:
         """Answer the peer's CALL `message_id` with a CALLERROR for `error`."""

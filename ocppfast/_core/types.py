@@ -18,6 +18,8 @@ OCPP16: Final = "ocpp1.6"
 OCPP201: Final = "ocpp2.0.1"
 OCPP21: Final = "ocpp2.1"
 VERSIONS: Final = (OCPP16, OCPP201, OCPP21)
+# The generated message types of each version (REQUESTS and RESPONSES by action).
+MESSAGE_MODULES: Final = {OCPP16: "ocppfast.v16", OCPP201: "ocppfast.v201", OCPP21: "ocppfast.v21"}
 Version = Literal["ocpp1.6", "ocpp2.0.1", "ocpp2.1"]
 
 # Message Type Numbers (J16 4.1.3, J201 4.1.3, J21 4.1.3).
@@ -305,6 +307,7 @@ __all__ = [
     "MAX_MESSAGE_ID_LENGTH",
     "MAX_NUMBER_LENGTH",
     "MAX_TOP_ELEMENTS",
+    "MESSAGE_MODULES",
     "MESSAGE_TYPES",
     "OCPP16",
     "OCPP21",

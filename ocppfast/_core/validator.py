@@ -38,9 +38,7 @@ from ..exceptions import (
 from . import schema_check
 from .message import dec_hook
 from .quirks import QuirkProfile, repair
-from .types import OCPP16, OCPP21, OCPP201, Tolerated, check_version
-
-_MODULES = {OCPP16: "ocppfast.v16", OCPP201: "ocppfast.v201", OCPP21: "ocppfast.v21"}
+from .types import MESSAGE_MODULES, OCPP16, Tolerated, check_version
 
 # The CALLERROR for each kind of violation, decided from J16 4.2.3 Table 7 and J201 4.3 Table 8
 # in docs/validation.md. 1.6 spells some codes differently; OCPPError.code_for() does that.
@@ -68,7 +66,7 @@ class _Tables:
     """The decoders of one version, built once per process on first use."""
 
     def __init__(self, version: str) -> None:
-        module = importlib.import_module(_MODULES[version])
+        module = importlib.import_module(MESSAGE_MODULES[version])
         self.requests: dict[str, type] = module.REQUESTS
         self.responses: dict[str, type] = module.RESPONSES
         # The decoders' bound `decode` methods: one attribute lookup less per message.

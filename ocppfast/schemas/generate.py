@@ -281,7 +281,10 @@ class Model:
                 )
             )
             if "multipleOf" in prop:
-                multiple_of.append((py, repr(prop["multipleOf"])))
+                step = repr(prop["multipleOf"])
+                if step.lstrip("0.") != "1":  # message.is_multiple_of handles powers of ten
+                    raise ValueError(f"{ctx.stem} {path}: multipleOf {step} is not 10**-n")
+                multiple_of.append((py, step))
         if required - set(node.get("properties", {})):
             raise ValueError(f"{ctx.stem} {ctx.path}: required fields without properties")
         return StructType(name, fields, doc, multiple_of)
