@@ -1,0 +1,451 @@
+"""Connection: one OCPP-J connection, driving one core `Session` over one `Transport`.
+
+The same class serves both roles. It reads frames from the transport and feeds them to the
+session, whose dispatcher hands the peer's CALLs to the `Handlers`; it sends what the session
+produces, in order; it turns the session's events into results for `call()`, log lines and
+after-hooks; and it owns the one clock the core is given (`loop.time()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .._core import BACKEND, Backend
+from .._core.dispatcher import internal_error
+from .._core.message import Request
+from .._core.quirks import QuirkProfile
+from .._core.types import (
+    MESSAGE_MODULES,
+    OCPP21,
+    CallCompleted,
+    CallDispatched,
+    CallFailed,
+    CallRefused,
+    DuplicateCallRejected,
+    FrameIgnored,
+    FrameRejected,
+    ResultDropped,
+    ResultRejectedByPeer,
+    SendReceived,
+    check_version,
+)
+from ..exceptions import OCPPError, OutgoingMessageError, SessionClosedError
+from ..transport import Transport, TransportClosed
+from .handlers import Handlers, maybe_await
+
+__all__ = ["DEFAULT_CALL_TIMEOUT", "Connection"]
+
+DEFAULT_CALL_TIMEOUT = 30.0
+_log = logging.getLogger("ocppfast.connection")
+# Frames that may carry a credential (1.6 AuthorizationKey, 2.x BasicAuthPassword, ...) are
+# never written to the debug log, whatever the action.
+_SECRET_MARKERS = (b"password", b"authorizationkey", b"privatekey", b"secret")
+
+
+def _printable(data: bytes | str) -> str:
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "replace")
+    if any(marker in raw.lower() for marker in _SECRET_MARKERS):
+        return f"<{len(raw)} bytes, not shown: may carry a credential>"
+    return raw.decode("utf-8", "replace")
+
+
+class Connection:
+    """One OCPP-J connection over `transport`, for `role` ("csms" or "station").
+
+    - `version`: the OCPP version, by default the transport's negotiated subprotocol.
+    - `handlers`: a `Handlers` instance (or class, instantiated with no arguments) answering the
+      peer's CALLs; without one, every CALL is answered NotSupported.
+    - `identity`: the station's identity, for the log.
+    - `call_timeout`: default seconds to wait for the answer to one of our CALLs.
+    - `quirks`: a quirk profile tolerating named schema violations of this peer.
+    - `check_outgoing`: validate what we send (default True).
+    - `core`: the core backend (default: the compiled one when built).
+
+    Run it with `await connection.run()` (returns when the connection has closed); meanwhile,
+    `await connection.call(request)` sends a CALL and returns its typed response.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        role: str,
+        version: str | None = None,
+        handlers: Handlers | type[Handlers] | None = None,
+        identity: str = "",
+        call_timeout: float = DEFAULT_CALL_TIMEOUT,
+        quirks: QuirkProfile | None = None,
+        check_outgoing: bool = True,
+        max_frame_bytes: int | None = None,
+        core: Backend | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.transport = transport
+        self.role = role
+        self.version: str = check_version(version or transport.subprotocol or "")
+        self.identity = identity
+        self.log = logger or _log
+        core = core or BACKEND
+        validator = core.validator.Validator(
+            self.version, quirks=quirks, check_outgoing=check_outgoing
+        )
+        options: dict[str, Any] = {"call_timeout": call_timeout, "validator": validator}
+        if max_frame_bytes is not None:
+            options["max_frame_bytes"] = max_frame_bytes
+        self.session: Any = core.session.Session(self.version, **options)
+        if isinstance(handlers, type):
+            handlers = handlers()
+        self.handlers: Handlers = handlers if handlers is not None else Handlers()
+        self.handlers.connection = self
+        self._hooks = self.handlers.after_hooks_for(self.version)
+        routes = self.handlers.handlers_for(self.version)
+        for action, hook in self._hooks.items():
+            if action in routes:
+                routes[action] = self._with_hook(routes[action], hook)
+        self.dispatcher: Any = core.dispatcher.Dispatcher(self.version, role, routes, validator)
+        self.session.attach(self.dispatcher)
+        self._tolerating = quirks is not None
+        self._module = MESSAGE_MODULES[self.version] + "."
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._answered: tuple[Callable[[Any, Any], Any], Any, Any] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._send_lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name} {self.version} {self.role}>"
+
+    @property
+    def name(self) -> str:
+        """How the log names this connection: the identity, else the peer's address."""
+        return self.identity or self.transport.remote_address
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection has ended."""
+        return self._closed.is_set()
+
+    # -- public API ------------------------------------------------------------------------
+
+    async def call(self, request: Request, *, timeout: float | None = None) -> Any:
+        """Send `request` as a CALL and return the peer's typed response.
+
+        Raises the `OCPPError` subclass of a CALLERROR answer (or of an answer that breaks its
+        schema), `CallTimeoutError` when no answer comes within `timeout` (default: the
+        connection's call timeout), `SessionClosedError` when the connection closes first, and
+        `OutgoingMessageError` (nothing sent) when `request` does not conform to its schema.
+        CALLs are sent one at a time, in order (J16 4.1.1, J201 4.1.1)."""
+        action = self._action_of(request)
+        loop = self._loop or asyncio.get_running_loop()
+        message_id = self.session.call(action, request, loop.time(), timeout)
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting[message_id] = future
+        self._arm_timer()
+        await self._flush()
+        return await future
+
+    async def send(self, request: Request) -> None:
+        """Send `request` as a SEND (OCPP 2.1 only): it is never answered (J21 4.2.4)."""
+        if self.version != OCPP21:
+            raise ValueError(f"SEND messages exist in ocpp2.1 only, not in {self.version}")
+        self.session.send(self._action_of(request), request)
+        await self._flush()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection (pending CALLs fail with SessionClosedError) and wait for it."""
+        with contextlib.suppress(TransportClosed, OSError):
+            await self.transport.close(code, reason)
+        if self._loop is None:  # never ran: nothing will notice the close
+            self._finish(code, reason)
+        await self._closed.wait()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection has ended."""
+        await self._closed.wait()
+
+    async def run(self) -> None:
+        """Read and handle frames until the connection closes; then fail what is pending, call
+        `handlers.disconnected()` and return."""
+        self._loop = loop = asyncio.get_running_loop()
+        self._spawn(maybe_await(self.handlers.connected()), "connected()")
+        code: int | None = None
+        reason = ""
+        try:
+            transport = self.transport
+            receive = self._receive
+            while True:
+                receive(await transport.recv(), loop.time())
+                await self._flush()
+        except TransportClosed as exc:
+            code, reason = exc.code, exc.reason
+        finally:
+            self._finish(code if code is not None else 1006, reason)
+        with contextlib.suppress(Exception):
+            await maybe_await(self.handlers.disconnected())
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _action_of(self, request: Request) -> str:
+        cls = type(request)
+        if not isinstance(request, Request) or not cls.__module__.startswith(self._module):
+            raise TypeError(
+                f"expected an {self.version} request type (from {self._module[:-1]}), "
+                f"got {cls.__module__}.{cls.__qualname__}"
+            )
+        return cls.ACTION
+
+    def _with_hook(
+        self, handler: Callable[[Any], Any], hook: Callable[[Any, Any], Any]
+    ) -> Callable[[Any], Any]:
+        def handle(request: Any) -> Any:
+            result = handler(request)
+            self._answered = (hook, request, result)
+            return result
+
+        return handle
+
+    def _receive(self, data: bytes | str, now: float) -> None:
+        log = self.log
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s < %s", self.name, _printable(data))
+        self._answered = None
+        events = self.session.receive(data, now)
+        answered = self._answered
+        for event in events:
+            if type(event) is CallDispatched or type(event) is CallRefused:
+                answered_later, answered = answered, None  # hook runs after the async answer
+                self._handle_event(event, answered_later)
+            else:
+                self._handle_event(event, None)
+        if answered is not None:  # a sync handler's response is in the outbox
+            self._answered = None
+            self._spawn(self._after_sent(*answered), "after-hook")
+        if self._tolerating:
+            for seen in self.session.validator.take_tolerated():
+                log.warning(
+                    "%s: tolerated by quirk %s: %s %s field %s: %s",
+                    self.name,
+                    seen.quirk,
+                    seen.action,
+                    seen.kind,
+                    seen.field,
+                    seen.message,
+                )
+        self._arm_timer()
+
+    def _handle_event(self, event: Any, answered: Any) -> None:
+        kind = type(event)
+        if kind is CallCompleted:
+            self._resolve(event.message_id, event.response, None)
+        elif kind is CallDispatched:
+            hook = answered[0] if answered is not None else None
+            request = answered[1] if answered is not None else None
+            self._spawn(
+                self._answer(
+                    event.call.message_id, event.call.action, event.pending, hook, request
+                ),
+                event.call.action,
+            )
+        elif kind is CallFailed:
+            self._resolve(event.message_id, None, event.error)
+        elif kind is CallRefused:
+            self._log_refused(event.call.action, event.call.message_id, event.error)
+        elif kind is SendReceived:
+            self._handle_send(event.send)
+        elif kind is FrameRejected:
+            error = event.error
+            self.log.warning(
+                "%s: malformed frame (%s: %s)%s",
+                self.name,
+                error.code,
+                error.description,
+                ", answered with an error" if event.answered else ", dropped",
+            )
+        elif kind is ResultDropped:
+            self.log.warning(
+                "%s: dropped %s answer to message id %s: %s",
+                self.name,
+                "a late" if event.late else "an unexpected",
+                event.message_id,
+                "its CALL had timed out" if event.late else "no CALL of ours has that id",
+            )
+        elif kind is DuplicateCallRejected:
+            self.log.warning(
+                "%s: refused %s with message id %s: one with that id is still being handled",
+                self.name,
+                event.action,
+                event.message_id,
+            )
+        elif kind is ResultRejectedByPeer:
+            self.log.warning(
+                "%s: the peer rejected our answer to %s: %s %s",
+                self.name,
+                event.message_id,
+                event.error_code,
+                event.error_description,
+            )
+        elif kind is FrameIgnored:
+            self.log.info(
+                "%s: ignored a frame of unknown message type %s", self.name, event.message_type
+            )
+
+    def _resolve(self, message_id: str, response: Any, error: BaseException | None) -> None:
+        future = self._waiting.pop(message_id, None)
+        if future is None or future.done():
+            if error is not None and not isinstance(error, SessionClosedError):
+                self.log.info("%s: %s (nobody was waiting any more)", self.name, error)
+            return
+        if error is None:
+            future.set_result(response)
+        else:
+            future.set_exception(error)
+
+    async def _answer(
+        self,
+        message_id: str,
+        action: str,
+        pending: Any,
+        hook: Callable[[Any, Any], Any] | None,
+        request: Any,
+    ) -> None:
+        """Await an async handler, answer its CALL, then run the after-hook."""
+        try:
+            response = await pending
+        except OCPPError as error:
+            self._refuse(message_id, action, error)
+            return
+        except Exception as exc:
+            crash = internal_error(action)
+            crash.__cause__ = exc
+            self._refuse(message_id, action, crash)
+            return
+        if self.session.closed:
+            return
+        try:
+            self.session.respond(message_id, response)
+        except OutgoingMessageError as error:
+            self._log_refused(action, message_id, error)
+            await self._flush()
+            return
+        await self._flush()
+        if hook is not None:
+            await maybe_await(hook(request, response))
+
+    def _refuse(self, message_id: str, action: str, error: OCPPError) -> None:
+        if not self.session.closed:
+            self.session.respond_error(message_id, error)
+            self._spawn(self._flush(), "flush")
+        self._log_refused(action, message_id, error)
+
+    async def _after_sent(
+        self, hook: Callable[[Any, Any], Any], request: Any, response: Any
+    ) -> None:
+        # The reader flushes the response right after the handler returned; waiting for the
+        # send lock puts the hook after it, so a follow-up CALL never overtakes the answer.
+        async with self._send_lock:
+            pass
+        await self._flush()
+        await maybe_await(hook(request, response))
+
+    def _handle_send(self, send: Any) -> None:
+        try:
+            result = self.dispatcher.dispatch(send)
+        except OCPPError as error:  # never answered (J21 4.2.4): only logged
+            self.log.warning("%s: ignored SEND %s: %s", self.name, send.action, error)
+            return
+        if hasattr(result, "__await__"):
+            self._spawn(maybe_await(result), send.action)
+
+    def _log_refused(self, action: str, message_id: str, error: BaseException) -> None:
+        cause = error.__cause__
+        if isinstance(error, OutgoingMessageError):
+            self.log.error(
+                "%s: our response to %s (%s) broke its schema; answered InternalError: %s",
+                self.name,
+                action,
+                message_id,
+                cause or error,
+            )
+        elif cause is not None:
+            self.log.error(
+                "%s: handler of %s (%s) failed; answered InternalError",
+                self.name,
+                action,
+                message_id,
+                exc_info=cause,
+            )
+        else:
+            code = error.code_for(self.version) if isinstance(error, OCPPError) else "?"
+            self.log.info(
+                "%s: answered %s (%s) with %s: %s", self.name, action, message_id, code, error
+            )
+
+    async def _flush(self) -> None:
+        frames = self.session.data_to_send()
+        if not frames:
+            return
+        async with self._send_lock:
+            log = self.log
+            debug = log.isEnabledFor(logging.DEBUG)
+            try:
+                for frame in frames:
+                    if debug:
+                        log.debug("%s > %s", self.name, _printable(frame))
+                    await self.transport.send(frame)
+            except TransportClosed:
+                pass  # the reader sees the close too and fails what is pending
+
+    def _arm_timer(self) -> None:
+        deadline = self.session.next_deadline()
+        if deadline == self._deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._deadline = deadline
+        if deadline is not None and self._loop is not None:
+            self._timer = self._loop.call_at(deadline, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        self._deadline = None
+        assert self._loop is not None
+        for event in self.session.expire(self._loop.time()):
+            self._handle_event(event, None)
+        self._arm_timer()
+        self._spawn(self._flush(), "flush")  # the next queued CALL, if any
+
+    def _spawn(self, coro: Any, what: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{self.name}: {what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("%s: %s failed", self.name, task.get_name(), exc_info=task.exception())
+
+    def _finish(self, code: int, reason: str) -> None:
+        if self._closed.is_set():
+            return
+        self.close_code = self.transport.close_code or code
+        self.close_reason = self.transport.close_reason or reason
+        for event in self.session.close(reason or f"close code {self.close_code}"):
+            self._handle_event(event, None)
+        if self._timer is not None:
+            self._timer.cancel()
+        current = asyncio.current_task() if self._loop is not None else None
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        self._closed.set()

@@ -1,0 +1,168 @@
+"""Declarative, typed handlers: the same mechanism for the CSMS and the station role.
+
+Subclass `Handlers` and mark methods with `@on(...)`; one instance serves one connection and
+reaches it as `self.connection`:
+
+    class MyCSMS(Handlers):
+        @on("BootNotification")
+        def boot(self, request: v201.BootNotificationRequest) -> v201.BootNotificationResponse:
+            return v201.BootNotificationResponse(...)
+
+        @after("BootNotification")
+        async def configure(self, request, response) -> None:
+            await self.connection.call(v201.GetVariablesRequest(...))
+
+- `@on(action)` handles the peer's CALL (or 2.1 SEND) `action`: the method takes the typed,
+  validated request and returns the typed response, directly or as a coroutine. Raise an
+  `OCPPError` to answer with that CALLERROR. A SEND handler returns None: SENDs are never answered.
+- `@after(action)` runs once the response to `action` was handed to the transport, with the
+  request and the response: the place for follow-up CALLs (the peer expects the answer first,
+  e.g. E201 B01.FR.xx: nothing before the BootNotification is answered).
+- The action is named by its string, valid for every version that has it, or by a request type
+  (`@on(v16.BootNotificationRequest)`), valid for that type's version only; `versions=` narrows
+  a string to some versions. A class can so serve several versions, a method per version where
+  the types differ.
+- `connected()` and `disconnected()` are called when the connection starts and ends.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from .._core.actions import CSMS_INITIATED, CSMS_SENDS, STATION_INITIATED, STATION_SENDS
+from .._core.message import Request
+from .._core.types import MESSAGE_MODULES, VERSIONS, check_version
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["Handlers", "after", "on"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_HANDLE = "on"
+_AFTER = "after"
+_MODULE_VERSIONS = {module: version for version, module in MESSAGE_MODULES.items()}
+_ALL_ACTIONS = {
+    version: STATION_INITIATED[version]
+    | CSMS_INITIATED[version]
+    | STATION_SENDS[version]
+    | CSMS_SENDS[version]
+    for version in VERSIONS
+}
+
+
+class _Route:
+    """What `@on` / `@after` attach to a method: which action, in which versions."""
+
+    __slots__ = ("action", "kind", "versions")
+
+    def __init__(self, kind: str, action: str, versions: frozenset[str]) -> None:
+        self.kind = kind
+        self.action = action
+        self.versions = versions
+
+
+def _route(kind: str, action: str | type[Request], versions: Iterable[str] | None) -> _Route:
+    if isinstance(action, type):
+        if not issubclass(action, Request) or not action.ACTION:
+            raise TypeError(f"@{kind} takes an action name or a request type, not {action!r}")
+        module = action.__module__.rsplit(".", 1)[0]
+        version = _MODULE_VERSIONS.get(module)
+        if version is None:
+            raise TypeError(f"{action.__name__} is not a generated OCPP request type")
+        if versions is not None and set(versions) != {version}:
+            raise ValueError(f"{action.__name__} is an {version} type; versions= contradicts it")
+        return _Route(kind, action.ACTION, frozenset({version}))
+    chosen = frozenset(check_version(v) for v in (VERSIONS if versions is None else versions))
+    if not any(action in _ALL_ACTIONS[v] for v in chosen):
+        raise ValueError(f"no OCPP action {action!r} in {', '.join(sorted(chosen))}")
+    return _Route(kind, action, frozenset(v for v in chosen if action in _ALL_ACTIONS[v]))
+
+
+def on(action: str | type[Request], *, versions: Iterable[str] | None = None) -> Callable[[F], F]:
+    """Mark a method as the handler of the peer's CALL (or 2.1 SEND) `action`."""
+    route = _route(_HANDLE, action, versions)
+
+    def mark(method: F) -> F:
+        method.__dict__.setdefault("_ocppfast_routes", []).append(route)
+        return method
+
+    return mark
+
+
+def after(
+    action: str | type[Request], *, versions: Iterable[str] | None = None
+) -> Callable[[F], F]:
+    """Mark a method as the hook run after the response to `action` was sent:
+    `method(request, response)`, sync or async."""
+    route = _route(_AFTER, action, versions)
+
+    def mark(method: F) -> F:
+        method.__dict__.setdefault("_ocppfast_routes", []).append(route)
+        return method
+
+    return mark
+
+
+class Handlers:
+    """Base class of a role's handlers; see the module docstring. One instance per connection.
+
+    The tables of routes are built once per class, when it is defined: a class that marks two
+    methods for the same action and version is refused there, not at the first message.
+    """
+
+    connection: Connection
+    # (kind, version) -> {action: method name}
+    _routes: ClassVar[dict[tuple[str, str], dict[str, str]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        routes: dict[tuple[str, str], dict[str, str]] = {}
+        claimed: dict[tuple[str, str, str], tuple[str, str]] = {}
+        # Walk the MRO base-first so that a subclass's method overrides its base's route.
+        for klass in reversed(cls.__mro__):
+            for name, member in vars(klass).items():
+                for route in getattr(member, "_ocppfast_routes", ()):
+                    for version in route.versions:
+                        key = (route.kind, version, route.action)
+                        owner = claimed.get(key)
+                        if owner is not None and owner[0] == klass.__qualname__:
+                            raise TypeError(
+                                f"{klass.__qualname__}: both {owner[1]} and {name} are "
+                                f"@{route.kind}({route.action!r}) in {version}"
+                            )
+                        claimed[key] = (klass.__qualname__, name)
+                        routes.setdefault((route.kind, version), {})[route.action] = name
+        cls._routes = routes
+
+    def handled_actions(self, version: str) -> frozenset[str]:
+        """The actions this class handles in `version`."""
+        return frozenset(self._routes.get((_HANDLE, version), ()))
+
+    def handlers_for(self, version: str) -> dict[str, Callable[[Any], Any]]:
+        """The bound handler of each action, for `version`."""
+        names = self._routes.get((_HANDLE, version), {})
+        return {action: getattr(self, name) for action, name in names.items()}
+
+    def after_hooks_for(self, version: str) -> dict[str, Callable[[Any, Any], Any]]:
+        """The bound after-hook of each action, for `version`."""
+        names = self._routes.get((_AFTER, version), {})
+        return {action: getattr(self, name) for action, name in names.items()}
+
+    def connected(self) -> Awaitable[None] | None:
+        """Called once the connection runs, before the first message is read."""
+        return None
+
+    def disconnected(self) -> Awaitable[None] | None:
+        """Called once the connection has ended (`self.connection.close_code` says how)."""
+        return None
+
+
+async def maybe_await(result: Any) -> Any:
+    """`await result` if it is awaitable, else `result`: for hooks that may be sync or async."""
+    if inspect.isawaitable(result):
+        return await result
+    return result
