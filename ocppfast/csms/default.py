@@ -1,0 +1,1051 @@
+"""`DefaultCSMS`: what `ocppfast serve` answers to a charging station, in every version.
+
+A permissive, well-behaved CSMS, as the OCA test system or a CSMS in "accept everything" mode
+is: every station is accepted at boot, every id token is authorized, every transaction gets its
+id, and every message a station may send in OCPP 1.6 (with the security extension), 2.0.1 and
+2.1 gets a valid answer. What the stations report is recorded in a shared `CsmsState`.
+
+    state = CsmsState(heartbeat_interval=300)
+    server = Server(default_csms(state), ...)   # one DefaultCSMS per connection
+
+Subclass it to change one answer: an `@on` method of a subclass replaces the one here for its
+action and versions. All handlers are synchronous, so the core answers them while it reads the
+frame, without a task per message.
+
+Log lines (logger "ocppfast.csms"): INFO for boots, transactions started and ended, status
+changes of connectors and of firmware updates, and security events; DEBUG for the rest. Id
+tokens are personal data: they appear at DEBUG only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+from msgspec import UNSET
+
+from .. import v16, v21, v201
+from .._core.types import OCPP16, OCPP21, OCPP201
+from ..asyncio.handlers import Handlers, on
+from .state import (
+    ENERGY_REGISTER,
+    BootInfo,
+    ConnectorStatus,
+    CsmsState,
+    Sample,
+    TransactionEventData,
+    TransactionRecord,
+)
+
+__all__ = ["DefaultCSMS", "default_csms"]
+
+log = logging.getLogger("ocppfast.csms")
+
+_V2 = (OCPP201, OCPP21)
+_MODULES: dict[str, ModuleType] = {OCPP16: v16, OCPP201: v201, OCPP21: v21}
+# Connector statuses of 2.x (ConnectorStatusEnumType): the values a Connector's
+# AvailabilityState variable takes (A201 appendix 3.2.14 and 4: it "replicates ConnectorStatus
+# values reported in StatusNotification messages").
+_CONNECTOR_STATUSES = frozenset(member.value for member in v201.ConnectorStatusEnum)
+# Authorization statuses that reject a token; with them a contract certificate gets
+# ContractCancelled (E201 2.4.1, C07.FR.13).
+_REJECTED_TOKEN = frozenset({"Blocked", "Expired", "Invalid", "Unknown"})
+
+
+def _now() -> datetime.datetime:
+    # Whole seconds: "Message senders MAY save data usage by omitting insignificant fractions of
+    # seconds" (C16 3.15, C16E); RFC 3339 (J201, J21) makes fractions optional too.
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def _opt(value: Any) -> Any:
+    """A field's value, None when absent (UNSET)."""
+    return None if value is UNSET else value
+
+
+def _text(value: Any) -> str | None:
+    """An optional enum or string field as its wire text, None when absent."""
+    if value is UNSET:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def _number(text: str) -> float | None:
+    """The number in a 1.6 sampled value's text ("Value as a 'Raw' (decimal) number or
+    'SignedData'", C16 7.43), None when it is not a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def samples_v16(
+    meter_values: Iterable[v16.MeterValue | v16.StopTransactionMeterValue],
+) -> list[Sample]:
+    """The samples of 1.6 meter values (MeterValues.req, StopTransaction.req transactionData)."""
+    samples = []
+    for meter_value in meter_values:
+        at = meter_value.timestamp
+        for sampled in meter_value.sampled_value:
+            signed = _text(sampled.format) == "SignedData"
+            samples.append(
+                Sample(
+                    at,
+                    sampled.value,
+                    None if signed else _number(sampled.value),
+                    _text(sampled.measurand) or ENERGY_REGISTER,
+                    _text(sampled.unit),
+                    _text(sampled.phase),
+                    _text(sampled.location),
+                    _text(sampled.context),
+                    signed,
+                )
+            )
+    return samples
+
+
+def samples_v2(meter_values: Iterable[v201.MeterValue | v21.MeterValue]) -> list[Sample]:
+    """The samples of 2.0.1/2.1 meter values, with each unit's multiplier applied (2.0.1
+    UnitOfMeasureType: "Multiplier, this value represents the exponent to base 10")."""
+    samples = []
+    for meter_value in meter_values:
+        at = meter_value.timestamp
+        for sampled in meter_value.sampled_value:
+            unit = None
+            value = sampled.value
+            measure = sampled.unit_of_measure
+            if measure is not UNSET:
+                unit = _text(measure.unit)
+                if measure.multiplier is not UNSET and measure.multiplier:
+                    value = value * 10.0**measure.multiplier
+            samples.append(
+                Sample(
+                    at,
+                    repr(sampled.value),
+                    value if math.isfinite(value) else None,
+                    _text(sampled.measurand) or ENERGY_REGISTER,
+                    unit,
+                    _text(sampled.phase),
+                    _text(sampled.location),
+                    _text(sampled.context),
+                    sampled.signed_meter_value is not UNSET,
+                )
+            )
+    return samples
+
+
+def _energy(record: TransactionRecord) -> str:
+    energy = record.energy_wh
+    return "energy unknown" if energy is None else f"{energy:.0f} Wh"
+
+
+class DefaultCSMS(Handlers):
+    """The default CSMS behaviour for one connection; `state` is shared by all connections of a
+    server (a new `CsmsState` when not given). Handles every CALL (and 2.1 SEND) a station may
+    send in OCPP 1.6 (with the security extension), 2.0.1 and 2.1."""
+
+    def __init__(self, state: CsmsState | None = None) -> None:
+        self.state = state if state is not None else CsmsState()
+
+    @property
+    def identity(self) -> str:
+        """The station's identity (its address when the connection has none)."""
+        return self.connection.name
+
+    @property
+    def _m(self) -> ModuleType:
+        """The message module of this connection's version (v16, v201 or v21)."""
+        return _MODULES[self.connection.version]
+
+    def _seen(self) -> datetime.datetime:
+        now = _now()
+        self.state.seen(self.identity, now)
+        return now
+
+    def connected(self) -> None:
+        """Record the station as connected."""
+        self.state.station_connected(self.identity, self.connection.version, _now())
+        log.debug("%s: connected (%s)", self.identity, self.connection.version)
+
+    def disconnected(self) -> None:
+        """Record the station as disconnected."""
+        self.state.station_disconnected(self.identity, _now())
+        log.debug("%s: disconnected (code %s)", self.identity, self.connection.close_code)
+
+    # -- shared by the versions --------------------------------------------------------------
+
+    def _boot(self, boot: BootInfo, enum: Any, response: Any) -> Any:
+        now = _now()
+        status, interval = self.state.boot(self.identity, self.connection.version, boot, now)
+        log.info(
+            "%s: boot (%s%s): vendor %s, model %s, firmware %s, serial %s: %s",
+            self.identity,
+            self.connection.version,
+            f", {boot.reason}" if boot.reason else "",
+            boot.vendor,
+            boot.model,
+            boot.firmware_version or "-",
+            boot.serial_number or "-",
+            status,
+        )
+        return response(status=enum(status), current_time=now, interval=interval)
+
+    def _heartbeat(self, response: Any) -> Any:
+        now = _now()
+        self.state.heartbeat(self.identity, now)
+        log.debug("%s: heartbeat", self.identity)
+        return response(current_time=now)
+
+    def _connector_status(self, evse_id: int, connector_id: int, status: ConnectorStatus) -> None:
+        previous = self.state.connector_status(self.identity, evse_id, connector_id, status)
+        where = (
+            f"connector {connector_id}"
+            if self.connection.version == OCPP16
+            else f"EVSE {evse_id} connector {connector_id}"
+        )
+        error = status.error_code if status.error_code not in (None, "NoError") else None
+        if (
+            previous is None
+            or previous.status != status.status
+            or previous.error_code != status.error_code
+        ):
+            log.info(
+                "%s: %s %s%s%s",
+                self.identity,
+                where,
+                f"{previous.status} -> " if previous is not None else "",
+                status.status,
+                f" ({error}{': ' + status.info if status.info else ''})" if error else "",
+            )
+        else:
+            log.debug("%s: %s still %s", self.identity, where, status.status)
+
+    def _operation(self, operation: str, status: Any, request_id: Any) -> None:
+        text = _text(status) or ""
+        previous = self.state.operation_status(
+            self.identity, operation, text, _opt(request_id), self._seen()
+        )
+        changed = previous is None or previous.status != text
+        log.log(
+            logging.INFO if changed and operation == "firmware" else logging.DEBUG,
+            "%s: %s status %s%s",
+            self.identity,
+            operation.replace("_", " "),
+            text,
+            f" (request {request_id})" if request_id is not UNSET else "",
+        )
+
+    def _record(self, kind: str, request: Any) -> datetime.datetime:
+        now = self._seen()
+        self.state.record(self.identity, kind, request, now)
+        log.debug("%s: %s", self.identity, kind)
+        return now
+
+    def _security_event(self, request: Any) -> None:
+        self._record("SecurityEventNotification", request)
+        # The type is a name from the spec's list; techInfo is free text and may say more than
+        # an INFO log should keep.
+        log.info("%s: security event %s", self.identity, request.type)
+        if request.tech_info is not UNSET:
+            log.debug("%s: security event %s: %s", self.identity, request.type, request.tech_info)
+
+    # -- OCPP 1.6 (C16 chapter 4; security extension: SW chapter 5) ------------------------
+
+    @on(v16.AuthorizeRequest)
+    def authorize_v16(self, request: v16.AuthorizeRequest) -> v16.AuthorizeResponse:
+        """C16 4.1: the Central System "SHALL respond with an Authorize.conf"."""
+        self._seen()
+        status = self.state.authorize(self.identity, request.id_tag, None, OCPP16)
+        log.debug("%s: authorize %s: %s", self.identity, request.id_tag, status)
+        return v16.AuthorizeResponse(
+            id_tag_info=v16.IdTagInfo(status=v16.AuthorizationStatus(status))
+        )
+
+    @on(v16.BootNotificationRequest)
+    def boot_v16(self, request: v16.BootNotificationRequest) -> v16.BootNotificationResponse:
+        """C16 4.2: accept the station (unless the state decides otherwise); give the heartbeat
+        interval and our time."""
+        extra = {
+            name: value
+            for name, value in (
+                ("chargeBoxSerialNumber", request.charge_box_serial_number),
+                ("iccid", request.iccid),
+                ("imsi", request.imsi),
+                ("meterType", request.meter_type),
+                ("meterSerialNumber", request.meter_serial_number),
+            )
+            if value is not UNSET
+        }
+        # chargeBoxSerialNumber is the deprecated spelling of chargePointSerialNumber (C16 6.3).
+        serial = _opt(request.charge_point_serial_number) or _opt(request.charge_box_serial_number)
+        boot = BootInfo(
+            request.charge_point_vendor,
+            request.charge_point_model,
+            serial,
+            _opt(request.firmware_version),
+            None,
+            extra,
+        )
+        response: v16.BootNotificationResponse = self._boot(
+            boot, v16.RegistrationStatus, v16.BootNotificationResponse
+        )
+        return response
+
+    @on(v16.DataTransferRequest)
+    def data_transfer_v16(self, request: v16.DataTransferRequest) -> v16.DataTransferResponse:
+        """C16 4.3: no vendor extension is implemented here: "If the recipient of the request has
+        no implementation for the specific vendorId it SHALL return a status 'UnknownVendor' and
+        the data element SHALL not be present"."""
+        self._record("DataTransfer", request)
+        return v16.DataTransferResponse(status=v16.DataTransferStatus.UnknownVendorId)
+
+    @on(v16.DiagnosticsStatusNotificationRequest)
+    def diagnostics_status_v16(
+        self, request: v16.DiagnosticsStatusNotificationRequest
+    ) -> v16.DiagnosticsStatusNotificationResponse:
+        """C16 4.4."""
+        self._operation("diagnostics", request.status, UNSET)
+        return v16.DiagnosticsStatusNotificationResponse()
+
+    @on(v16.FirmwareStatusNotificationRequest)
+    def firmware_status_v16(
+        self, request: v16.FirmwareStatusNotificationRequest
+    ) -> v16.FirmwareStatusNotificationResponse:
+        """C16 4.5."""
+        self._operation("firmware", request.status, UNSET)
+        return v16.FirmwareStatusNotificationResponse()
+
+    @on(v16.HeartbeatRequest)
+    def heartbeat_v16(self, request: v16.HeartbeatRequest) -> v16.HeartbeatResponse:
+        """C16 4.6: answer with our current time."""
+        response: v16.HeartbeatResponse = self._heartbeat(v16.HeartbeatResponse)
+        return response
+
+    @on(v16.LogStatusNotificationRequest)
+    def log_status_v16(
+        self, request: v16.LogStatusNotificationRequest
+    ) -> v16.LogStatusNotificationResponse:
+        """SW 5 LogStatusNotification."""
+        self._operation("log", request.status, request.request_id)
+        return v16.LogStatusNotificationResponse()
+
+    @on(v16.MeterValuesRequest)
+    def meter_values_v16(self, request: v16.MeterValuesRequest) -> v16.MeterValuesResponse:
+        """C16 4.7: keep the values. Sanity checks "SHOULD NOT ever cause the Central System to
+        not respond": values of a transaction we do not know are kept with the station."""
+        self._seen()
+        transaction_id = _opt(request.transaction_id)
+        samples = samples_v16(request.meter_value)
+        record = self.state.meter_values(
+            self.identity, request.connector_id, transaction_id, samples
+        )
+        log.debug(
+            "%s: %d meter values on connector %s%s",
+            self.identity,
+            len(samples),
+            request.connector_id,
+            f" (transaction {transaction_id}{'' if record else ', unknown'})"
+            if transaction_id is not None
+            else "",
+        )
+        return v16.MeterValuesResponse()
+
+    @on(v16.SecurityEventNotificationRequest)
+    def security_event_v16(
+        self, request: v16.SecurityEventNotificationRequest
+    ) -> v16.SecurityEventNotificationResponse:
+        """SW 5 SecurityEventNotification."""
+        self._security_event(request)
+        return v16.SecurityEventNotificationResponse()
+
+    @on(v16.SignCertificateRequest)
+    def sign_certificate_v16(
+        self, request: v16.SignCertificateRequest
+    ) -> v16.SignCertificateResponse:
+        """SW A02.FR.11: Accepted when "able to process the request"; the CSR is kept, the
+        signed certificate follows with CertificateSigned."""
+        self._record("SignCertificate", request)
+        return v16.SignCertificateResponse(status=v16.GenericStatusEnum.Accepted)
+
+    @on(v16.SignedFirmwareStatusNotificationRequest)
+    def signed_firmware_status_v16(
+        self, request: v16.SignedFirmwareStatusNotificationRequest
+    ) -> v16.SignedFirmwareStatusNotificationResponse:
+        """SW 5 SignedFirmwareStatusNotification."""
+        self._operation("firmware", request.status, request.request_id)
+        return v16.SignedFirmwareStatusNotificationResponse()
+
+    @on(v16.StartTransactionRequest)
+    def start_transaction_v16(
+        self, request: v16.StartTransactionRequest
+    ) -> v16.StartTransactionResponse:
+        """C16 4.8: a new transaction id (the same one for a repeated request) and the status
+        of the idTag, which the Central System "MUST verify"."""
+        self._seen()
+        record, new = self.state.start_transaction(
+            self.identity,
+            request.connector_id,
+            request.id_tag,
+            request.meter_start,
+            request.timestamp,
+            _opt(request.reservation_id),
+        )
+        status = self.state.authorize(self.identity, request.id_tag, None, OCPP16)
+        if new:
+            log.info(
+                "%s: transaction %s started on connector %s (meter %s Wh)",
+                self.identity,
+                record.transaction_id,
+                request.connector_id,
+                request.meter_start,
+            )
+        else:
+            log.info(
+                "%s: StartTransaction repeated: transaction %s again",
+                self.identity,
+                record.transaction_id,
+            )
+        log.debug(
+            "%s: transaction %s idTag %s: %s",
+            self.identity,
+            record.transaction_id,
+            request.id_tag,
+            status,
+        )
+        assert isinstance(record.transaction_id, int)
+        return v16.StartTransactionResponse(
+            transaction_id=record.transaction_id,
+            id_tag_info=v16.IdTagInfo(status=v16.AuthorizationStatus(status)),
+        )
+
+    @on(v16.StatusNotificationRequest)
+    def status_v16(self, request: v16.StatusNotificationRequest) -> v16.StatusNotificationResponse:
+        """C16 4.9: record the status of the connector (0: the whole Charge Point)."""
+        now = self._seen()
+        status = ConnectorStatus(
+            request.status.value,
+            request.timestamp if request.timestamp is not UNSET else now,
+            request.error_code.value,
+            _opt(request.info),
+            _opt(request.vendor_id),
+            _opt(request.vendor_error_code),
+        )
+        self._connector_status(0, request.connector_id, status)
+        return v16.StatusNotificationResponse()
+
+    @on(v16.StopTransactionRequest)
+    def stop_transaction_v16(
+        self, request: v16.StopTransactionRequest
+    ) -> v16.StopTransactionResponse:
+        """C16 4.10: record the end (the Central System "cannot prevent a transaction from
+        stopping"); idTagInfo for the idTag that stopped it, when one did."""
+        self._seen()
+        samples = (
+            samples_v16(request.transaction_data) if request.transaction_data is not UNSET else []
+        )
+        id_tag = _opt(request.id_tag)
+        record, ended = self.state.stop_transaction(
+            self.identity,
+            request.transaction_id,
+            request.meter_stop,
+            request.timestamp,
+            _text(request.reason),
+            id_tag,
+            samples,
+        )
+        if ended:
+            log.info(
+                "%s: transaction %s ended (%s): %s",
+                self.identity,
+                record.transaction_id,
+                record.stop_reason,
+                _energy(record),
+            )
+        else:
+            log.info(
+                "%s: StopTransaction repeated for transaction %s",
+                self.identity,
+                record.transaction_id,
+            )
+        if id_tag is None:
+            return v16.StopTransactionResponse()
+        status = self.state.authorize(self.identity, id_tag, None, OCPP16)
+        log.debug(
+            "%s: transaction %s stopped by %s: %s",
+            self.identity,
+            record.transaction_id,
+            id_tag,
+            status,
+        )
+        return v16.StopTransactionResponse(
+            id_tag_info=v16.IdTagInfo(status=v16.AuthorizationStatus(status))
+        )
+
+    # -- OCPP 2.0.1 and 2.1: use cases as 2.1 P0 lists them; P6 CSMS test cases --------------
+
+    def _id_token_info(self, token: Any) -> Any:
+        m = self._m
+        status = self.state.authorize(
+            self.identity, token.id_token, _text(token.type), self.connection.version
+        )
+        log.debug(
+            "%s: idToken %s (%s): %s", self.identity, token.id_token, _text(token.type), status
+        )
+        return m.IdTokenInfo(status=m.AuthorizationStatusEnum(status))
+
+    @on("Authorize", versions=_V2)
+    def authorize_v2(
+        self, request: v201.AuthorizeRequest | v21.AuthorizeRequest
+    ) -> v201.AuthorizeResponse | v21.AuthorizeResponse:
+        """C01 (P6 reusable state Authorized: idTokenInfo.status must be Accepted). With a
+        contract certificate (ISO 15118 Plug & Charge), certificateStatus per C07.FR.13/14
+        (E201 2.4.1); the chain itself is not verified here (issue 10 adds certificates)."""
+        self._seen()
+        m = self._m
+        info = self._id_token_info(request.id_token)
+        if request.certificate is UNSET and request.iso15118_certificate_hash_data is UNSET:
+            return m.AuthorizeResponse(id_token_info=info)  # type: ignore[no-any-return]
+        rejected = info.status.value in _REJECTED_TOKEN
+        certificate = (
+            m.AuthorizeCertificateStatusEnum.ContractCancelled
+            if rejected
+            else m.AuthorizeCertificateStatusEnum.Accepted
+        )
+        return m.AuthorizeResponse(  # type: ignore[no-any-return]
+            id_token_info=info, certificate_status=certificate
+        )
+
+    @on("BootNotification", versions=_V2)
+    def boot_v2(
+        self, request: v201.BootNotificationRequest | v21.BootNotificationRequest
+    ) -> v201.BootNotificationResponse | v21.BootNotificationResponse:
+        """B01 (P6 TC_B_01_CSMS, reusable state Booted: status Accepted)."""
+        station = request.charging_station
+        extra = {}
+        if station.modem is not UNSET:
+            for name in ("iccid", "imsi"):
+                value = getattr(station.modem, name)
+                if value is not UNSET:
+                    extra[name] = value
+        boot = BootInfo(
+            station.vendor_name,
+            station.model,
+            _opt(station.serial_number),
+            _opt(station.firmware_version),
+            request.reason.value,
+            extra,
+        )
+        m = self._m
+        return self._boot(boot, m.RegistrationStatusEnum, m.BootNotificationResponse)  # type: ignore[no-any-return]
+
+    @on("ClearedChargingLimit", versions=_V2)
+    def cleared_charging_limit(
+        self, request: v201.ClearedChargingLimitRequest | v21.ClearedChargingLimitRequest
+    ) -> v201.ClearedChargingLimitResponse | v21.ClearedChargingLimitResponse:
+        """K13: an external charging limit was released."""
+        self._record("ClearedChargingLimit", request)
+        return self._m.ClearedChargingLimitResponse()  # type: ignore[no-any-return]
+
+    @on("DataTransfer", versions=_V2)
+    def data_transfer_v2(
+        self, request: v201.DataTransferRequest | v21.DataTransferRequest
+    ) -> v201.DataTransferResponse | v21.DataTransferResponse:
+        """P02.FR.06 (P6 TC_P_02_CSMS): no vendor extension is implemented here, so the vendorId
+        is unknown."""
+        self._record("DataTransfer", request)
+        m = self._m
+        return m.DataTransferResponse(status=m.DataTransferStatusEnum.UnknownVendorId)  # type: ignore[no-any-return]
+
+    @on("FirmwareStatusNotification", versions=_V2)
+    def firmware_status_v2(
+        self,
+        request: v201.FirmwareStatusNotificationRequest | v21.FirmwareStatusNotificationRequest,
+    ) -> v201.FirmwareStatusNotificationResponse | v21.FirmwareStatusNotificationResponse:
+        """L01/L02: progress of a firmware update."""
+        self._operation("firmware", request.status, request.request_id)
+        return self._m.FirmwareStatusNotificationResponse()  # type: ignore[no-any-return]
+
+    @on("Get15118EVCertificate", versions=_V2)
+    def get_15118_ev_certificate(
+        self, request: v201.Get15118EVCertificateRequest | v21.Get15118EVCertificateRequest
+    ) -> v201.Get15118EVCertificateResponse | v21.Get15118EVCertificateResponse:
+        """M01/M02: no contract certificate service here (issue 10), so Failed, with an empty
+        exiResponse (the field is required) and reason NotEnabled (A201 appendix 5)."""
+        self._record("Get15118EVCertificate", request)
+        m = self._m
+        return m.Get15118EVCertificateResponse(  # type: ignore[no-any-return]
+            status=m.Iso15118EVCertificateStatusEnum.Failed,
+            status_info=m.StatusInfo(
+                reason_code="NotEnabled", additional_info="no contract certificate service"
+            ),
+            exi_response="",
+        )
+
+    @on("GetCertificateStatus", versions=_V2)
+    def get_certificate_status(
+        self, request: v201.GetCertificateStatusRequest | v21.GetCertificateStatusRequest
+    ) -> v201.GetCertificateStatusResponse | v21.GetCertificateStatusResponse:
+        """M06: no OCSP client here (issue 10): Failed, without ocspResult ("MAY only be omitted
+        when status is not Accepted")."""
+        self._record("GetCertificateStatus", request)
+        m = self._m
+        return m.GetCertificateStatusResponse(  # type: ignore[no-any-return]
+            status=m.GetCertificateStatusEnum.Failed,
+            status_info=m.StatusInfo(reason_code="NotEnabled", additional_info="no OCSP client"),
+        )
+
+    @on("Heartbeat", versions=_V2)
+    def heartbeat_v2(
+        self, request: v201.HeartbeatRequest | v21.HeartbeatRequest
+    ) -> v201.HeartbeatResponse | v21.HeartbeatResponse:
+        """G02: answer with our current time."""
+        return self._heartbeat(self._m.HeartbeatResponse)  # type: ignore[no-any-return]
+
+    @on("LogStatusNotification", versions=_V2)
+    def log_status_v2(
+        self, request: v201.LogStatusNotificationRequest | v21.LogStatusNotificationRequest
+    ) -> v201.LogStatusNotificationResponse | v21.LogStatusNotificationResponse:
+        """N01: progress of a log upload."""
+        self._operation("log", request.status, request.request_id)
+        return self._m.LogStatusNotificationResponse()  # type: ignore[no-any-return]
+
+    @on("MeterValues", versions=_V2)
+    def meter_values_v2(
+        self, request: v201.MeterValuesRequest | v21.MeterValuesRequest
+    ) -> v201.MeterValuesResponse | v21.MeterValuesResponse:
+        """J01: meter values outside transactions (those of a transaction come with
+        TransactionEvent), kept with the station by evseId (0: the main meter)."""
+        self._seen()
+        samples = samples_v2(request.meter_value)
+        self.state.meter_values(self.identity, request.evse_id, None, samples)
+        log.debug("%s: %d meter values on EVSE %s", self.identity, len(samples), request.evse_id)
+        return self._m.MeterValuesResponse()  # type: ignore[no-any-return]
+
+    @on("NotifyChargingLimit", versions=_V2)
+    def notify_charging_limit(
+        self, request: v201.NotifyChargingLimitRequest | v21.NotifyChargingLimitRequest
+    ) -> v201.NotifyChargingLimitResponse | v21.NotifyChargingLimitResponse:
+        """K11/K12: an external charging limit was set or changed."""
+        self._record("NotifyChargingLimit", request)
+        return self._m.NotifyChargingLimitResponse()  # type: ignore[no-any-return]
+
+    @on("NotifyCustomerInformation", versions=_V2)
+    def notify_customer_information(
+        self,
+        request: v201.NotifyCustomerInformationRequest | v21.NotifyCustomerInformationRequest,
+    ) -> v201.NotifyCustomerInformationResponse | v21.NotifyCustomerInformationResponse:
+        """N09/N10: parts of the customer information asked for with requestId."""
+        self._report(
+            "NotifyCustomerInformation",
+            request.request_id,
+            [request.data],
+            seq_no=request.seq_no,
+            tbc=request.tbc,
+            generated_at=request.generated_at,
+        )
+        return self._m.NotifyCustomerInformationResponse()  # type: ignore[no-any-return]
+
+    @on("NotifyDisplayMessages", versions=_V2)
+    def notify_display_messages(
+        self, request: v201.NotifyDisplayMessagesRequest | v21.NotifyDisplayMessagesRequest
+    ) -> v201.NotifyDisplayMessagesResponse | v21.NotifyDisplayMessagesResponse:
+        """O03/O04: the display messages asked for with requestId."""
+        items = request.message_info if request.message_info is not UNSET else []
+        self._report("NotifyDisplayMessages", request.request_id, items, tbc=request.tbc)
+        return self._m.NotifyDisplayMessagesResponse()  # type: ignore[no-any-return]
+
+    @on("NotifyEVChargingNeeds", versions=_V2)
+    def notify_ev_charging_needs(
+        self, request: v201.NotifyEVChargingNeedsRequest | v21.NotifyEVChargingNeedsRequest
+    ) -> v201.NotifyEVChargingNeedsResponse | v21.NotifyEVChargingNeedsResponse:
+        """K15: Accepted: the status says "whether the CSMS has been able to process the message
+        successfully. It does not imply that the evChargingNeeds can be met" (schema)."""
+        self._record("NotifyEVChargingNeeds", request)
+        m = self._m
+        return m.NotifyEVChargingNeedsResponse(  # type: ignore[no-any-return]
+            status=m.NotifyEVChargingNeedsStatusEnum.Accepted
+        )
+
+    @on("NotifyEVChargingSchedule", versions=_V2)
+    def notify_ev_charging_schedule(
+        self, request: v201.NotifyEVChargingScheduleRequest | v21.NotifyEVChargingScheduleRequest
+    ) -> v201.NotifyEVChargingScheduleResponse | v21.NotifyEVChargingScheduleResponse:
+        """K17: Accepted: processed, which "does not imply any approval of the charging
+        schedule" (schema)."""
+        self._record("NotifyEVChargingSchedule", request)
+        m = self._m
+        return m.NotifyEVChargingScheduleResponse(status=m.GenericStatusEnum.Accepted)  # type: ignore[no-any-return]
+
+    @on("NotifyEvent", versions=_V2)
+    def notify_event(
+        self, request: v201.NotifyEventRequest | v21.NotifyEventRequest
+    ) -> v201.NotifyEventResponse | v21.NotifyEventResponse:
+        """N07 (P6 reusable state Booted: AvailabilityState events beside StatusNotification).
+        A Connector's AvailabilityState event updates the connector's status too: it
+        "replicates ConnectorStatus values reported in StatusNotification" (A201 appendix 4)."""
+        self._record("NotifyEvent", request)
+        for event in request.event_data:
+            component = event.component
+            evse = component.evse
+            if (
+                component.name == "Connector"
+                and event.variable.name == "AvailabilityState"
+                and evse is not UNSET
+                and evse.connector_id is not UNSET
+                and event.actual_value in _CONNECTOR_STATUSES
+            ):
+                status = ConnectorStatus(event.actual_value, event.timestamp)
+                self._connector_status(evse.id, evse.connector_id, status)
+        return self._m.NotifyEventResponse()  # type: ignore[no-any-return]
+
+    @on("NotifyMonitoringReport", versions=_V2)
+    def notify_monitoring_report(
+        self, request: v201.NotifyMonitoringReportRequest | v21.NotifyMonitoringReportRequest
+    ) -> v201.NotifyMonitoringReportResponse | v21.NotifyMonitoringReportResponse:
+        """N02: parts of the monitoring report asked for with requestId."""
+        items = request.monitor if request.monitor is not UNSET else []
+        self._report(
+            "NotifyMonitoringReport",
+            request.request_id,
+            items,
+            seq_no=request.seq_no,
+            tbc=request.tbc,
+            generated_at=request.generated_at,
+        )
+        return self._m.NotifyMonitoringReportResponse()  # type: ignore[no-any-return]
+
+    @on("NotifyReport", versions=_V2)
+    def notify_report(
+        self, request: v201.NotifyReportRequest | v21.NotifyReportRequest
+    ) -> v201.NotifyReportResponse | v21.NotifyReportResponse:
+        """B07/B08: parts of the (base) report asked for with requestId."""
+        items = request.report_data if request.report_data is not UNSET else []
+        self._report(
+            "NotifyReport",
+            request.request_id,
+            items,
+            seq_no=request.seq_no,
+            tbc=request.tbc,
+            generated_at=request.generated_at,
+        )
+        return self._m.NotifyReportResponse()  # type: ignore[no-any-return]
+
+    @on("PublishFirmwareStatusNotification", versions=_V2)
+    def publish_firmware_status(
+        self,
+        request: v201.PublishFirmwareStatusNotificationRequest
+        | v21.PublishFirmwareStatusNotificationRequest,
+    ) -> (
+        v201.PublishFirmwareStatusNotificationResponse
+        | v21.PublishFirmwareStatusNotificationResponse
+    ):
+        """L03 (local controller publishing firmware)."""
+        self._operation("publish_firmware", request.status, request.request_id)
+        return self._m.PublishFirmwareStatusNotificationResponse()  # type: ignore[no-any-return]
+
+    @on("ReportChargingProfiles", versions=_V2)
+    def report_charging_profiles(
+        self, request: v201.ReportChargingProfilesRequest | v21.ReportChargingProfilesRequest
+    ) -> v201.ReportChargingProfilesResponse | v21.ReportChargingProfilesResponse:
+        """K09: the charging profiles asked for with requestId."""
+        self._report(
+            "ReportChargingProfiles", request.request_id, request.charging_profile, tbc=request.tbc
+        )
+        return self._m.ReportChargingProfilesResponse()  # type: ignore[no-any-return]
+
+    @on("ReservationStatusUpdate", versions=_V2)
+    def reservation_status_update(
+        self, request: v201.ReservationStatusUpdateRequest | v21.ReservationStatusUpdateRequest
+    ) -> v201.ReservationStatusUpdateResponse | v21.ReservationStatusUpdateResponse:
+        """H01/H04: a reservation ended without being used (expired or removed)."""
+        self._record("ReservationStatusUpdate", request)
+        return self._m.ReservationStatusUpdateResponse()  # type: ignore[no-any-return]
+
+    @on("SecurityEventNotification", versions=_V2)
+    def security_event_v2(
+        self,
+        request: v201.SecurityEventNotificationRequest | v21.SecurityEventNotificationRequest,
+    ) -> v201.SecurityEventNotificationResponse | v21.SecurityEventNotificationResponse:
+        """A04: security events are logged (type at INFO) and kept."""
+        self._security_event(request)
+        return self._m.SecurityEventNotificationResponse()  # type: ignore[no-any-return]
+
+    @on("SignCertificate", versions=_V2)
+    def sign_certificate_v2(
+        self, request: v201.SignCertificateRequest | v21.SignCertificateRequest
+    ) -> v201.SignCertificateResponse | v21.SignCertificateResponse:
+        """A02/A03 (P6 TC_A_14_CSMS: SignCertificateResponse status Accepted); the CSR is kept,
+        the signed certificate follows with CertificateSigned."""
+        self._record("SignCertificate", request)
+        m = self._m
+        return m.SignCertificateResponse(status=m.GenericStatusEnum.Accepted)  # type: ignore[no-any-return]
+
+    @on("StatusNotification", versions=_V2)
+    def status_v2(
+        self, request: v201.StatusNotificationRequest | v21.StatusNotificationRequest
+    ) -> v201.StatusNotificationResponse | v21.StatusNotificationResponse:
+        """G01 (P6 reusable states: the CSMS "responds accordingly")."""
+        self._seen()
+        status = ConnectorStatus(request.connector_status.value, request.timestamp)
+        self._connector_status(request.evse_id, request.connector_id, status)
+        return self._m.StatusNotificationResponse()  # type: ignore[no-any-return]
+
+    @on("TransactionEvent", versions=_V2)
+    def transaction_event(
+        self, request: v201.TransactionEventRequest | v21.TransactionEventRequest
+    ) -> v201.TransactionEventResponse | v21.TransactionEventResponse:
+        """E01-E15: record the event; idTokenInfo when an idToken is present (P6 reusable state
+        Authorized, TC_E_01/02_CSMS: "idTokenInfo.status must be Accepted"). Every event is
+        answered, whatever its order or seqNo (TC_E_31_CSMS, TC_E_53_CSMS)."""
+        self._seen()
+        info = request.transaction_info
+        evse = request.evse
+        token = request.id_token
+        event = TransactionEventData(
+            request.event_type.value,
+            info.transaction_id,
+            request.seq_no,
+            request.timestamp,
+            request.trigger_reason.value,
+            request.offline is True,
+            evse.id if evse is not UNSET else None,
+            _opt(evse.connector_id) if evse is not UNSET else None,
+            token.id_token if token is not UNSET else None,
+            _text(token.type) if token is not UNSET else None,
+            _text(info.charging_state),
+            _text(info.stopped_reason),
+            _opt(info.remote_start_id),
+            _opt(request.reservation_id),
+            tuple(samples_v2(request.meter_value)) if request.meter_value is not UNSET else (),
+        )
+        record, new = self.state.transaction_event(self.identity, self.connection.version, event)
+        self._log_transaction_event(event, record, new)
+        m = self._m
+        if token is UNSET:
+            return m.TransactionEventResponse()  # type: ignore[no-any-return]
+        return m.TransactionEventResponse(id_token_info=self._id_token_info(token))  # type: ignore[no-any-return]
+
+    def _log_transaction_event(
+        self, event: TransactionEventData, record: TransactionRecord, new: bool
+    ) -> None:
+        name = self.identity
+        if not new:
+            log.debug(
+                "%s: transaction %s seqNo %s repeated", name, event.transaction_id, event.seq_no
+            )
+        elif event.event_type == "Started":
+            log.info(
+                "%s: transaction %s started on EVSE %s (%s)%s",
+                name,
+                event.transaction_id,
+                record.evse_id if record.evse_id is not None else "?",
+                event.trigger_reason,
+                ", sent offline" if event.offline else "",
+            )
+        elif event.event_type == "Ended":
+            missing = record.missing_seq_nos()
+            log.info(
+                "%s: transaction %s ended (%s): %s%s",
+                name,
+                event.transaction_id,
+                record.stop_reason,
+                _energy(record),
+                f"; seqNo {', '.join(map(str, missing))} not received yet" if missing else "",
+            )
+        else:
+            log.debug(
+                "%s: transaction %s %s (%s)%s",
+                name,
+                event.transaction_id,
+                event.event_type,
+                event.trigger_reason,
+                f", {event.charging_state}" if event.charging_state else "",
+            )
+
+    def _report(
+        self,
+        kind: str,
+        request_id: int,
+        items: Iterable[Any],
+        *,
+        seq_no: int | None = None,
+        tbc: Any = UNSET,
+        generated_at: datetime.datetime | None = None,
+    ) -> None:
+        now = self._seen()
+        report = self.state.report(
+            self.identity,
+            kind,
+            request_id,
+            items,
+            now,
+            seq_no=seq_no,
+            tbc=tbc is True,  # tbc defaults to false (2.0.1 schemas: "default": false)
+            generated_at=generated_at,
+        )
+        log.debug(
+            "%s: %s request %s: %d items%s",
+            self.identity,
+            kind,
+            request_id,
+            len(report.items),
+            ", complete" if report.complete else "",
+        )
+
+    # -- OCPP 2.1 only (use cases of 2.1 P0) --------------------------------------------------
+
+    @on(v21.BatterySwapRequest)
+    def battery_swap(self, request: v21.BatterySwapRequest) -> v21.BatterySwapResponse:
+        """S03: a battery swap station reports batteries in or out."""
+        self._record("BatterySwap", request)
+        return v21.BatterySwapResponse()
+
+    @on(v21.ClosePeriodicEventStreamRequest)
+    def close_periodic_event_stream(
+        self, request: v21.ClosePeriodicEventStreamRequest
+    ) -> v21.ClosePeriodicEventStreamResponse:
+        """N13."""
+        self.state.close_event_stream(self.identity, request.id, self._seen())
+        log.debug("%s: closed event stream %s", self.identity, request.id)
+        return v21.ClosePeriodicEventStreamResponse()
+
+    @on(v21.GetCertificateChainStatusRequest)
+    def get_certificate_chain_status(
+        self, request: v21.GetCertificateChainStatusRequest
+    ) -> v21.GetCertificateChainStatusResponse:
+        """M06 (2.1): no revocation service here (issue 10): each certificate asked about gets
+        status Failed, for its hash data and source, with nextUpdate now (nothing is cached)."""
+        now = self._record("GetCertificateChainStatus", request)
+        return v21.GetCertificateChainStatusResponse(
+            certificate_status=[
+                v21.CertificateStatus(
+                    certificate_hash_data=item.certificate_hash_data,
+                    source=item.source,
+                    status=v21.CertificateStatusEnum.Failed,
+                    next_update=now,
+                )
+                for item in request.certificate_status_requests
+            ]
+        )
+
+    @on(v21.NotifyDERAlarmRequest)
+    def notify_der_alarm(self, request: v21.NotifyDERAlarmRequest) -> v21.NotifyDERAlarmResponse:
+        """R05: the station reports a DER event."""
+        self._record("NotifyDERAlarm", request)
+        return v21.NotifyDERAlarmResponse()
+
+    @on(v21.NotifyDERStartStopRequest)
+    def notify_der_start_stop(
+        self, request: v21.NotifyDERStartStopRequest
+    ) -> v21.NotifyDERStartStopResponse:
+        """R01-R03: a DER control started or stopped."""
+        self._record("NotifyDERStartStop", request)
+        return v21.NotifyDERStartStopResponse()
+
+    @on(v21.NotifyPeriodicEventStream)
+    def notify_periodic_event_stream(self, request: v21.NotifyPeriodicEventStream) -> None:
+        """N15: a SEND, never answered (J21 4.2.4): count what the stream delivered."""
+        stream = self.state.event_stream_data(
+            self.identity,
+            request.id,
+            len(request.data),
+            request.pending,
+            request.basetime,
+            self._seen(),
+        )
+        log.debug(
+            "%s: event stream %s: %d values (%d in all, %d pending)",
+            self.identity,
+            request.id,
+            len(request.data),
+            stream.values,
+            request.pending,
+        )
+
+    @on(v21.NotifyPriorityChargingRequest)
+    def notify_priority_charging(
+        self, request: v21.NotifyPriorityChargingRequest
+    ) -> v21.NotifyPriorityChargingResponse:
+        """K21/K22: priority charging of a transaction started or stopped."""
+        self._record("NotifyPriorityCharging", request)
+        return v21.NotifyPriorityChargingResponse()
+
+    @on(v21.NotifySettlementRequest)
+    def notify_settlement(
+        self, request: v21.NotifySettlementRequest
+    ) -> v21.NotifySettlementResponse:
+        """C21/C22: a payment terminal's settlement; no receipt is made here, so none is returned
+        (the receipt fields are for a receipt "generated by CSMS")."""
+        self._record("NotifySettlement", request)
+        return v21.NotifySettlementResponse()
+
+    @on(v21.OpenPeriodicEventStreamRequest)
+    def open_periodic_event_stream(
+        self, request: v21.OpenPeriodicEventStreamRequest
+    ) -> v21.OpenPeriodicEventStreamResponse:
+        """N11: accept the stream (its values come with NotifyPeriodicEventStream)."""
+        data = request.constant_stream_data
+        params = data.params
+        accepted = self.state.open_event_stream(
+            self.identity,
+            data.id,
+            self._seen(),
+            variable_monitoring_id=data.variable_monitoring_id,
+            interval=_opt(params.interval),
+            values_per_message=_opt(params.values),
+        )
+        log.debug("%s: event stream %s opened: %s", self.identity, data.id, accepted)
+        status = v21.GenericStatusEnum.Accepted if accepted else v21.GenericStatusEnum.Rejected
+        return v21.OpenPeriodicEventStreamResponse(status=status)
+
+    @on(v21.PullDynamicScheduleUpdateRequest)
+    def pull_dynamic_schedule_update(
+        self, request: v21.PullDynamicScheduleUpdateRequest
+    ) -> v21.PullDynamicScheduleUpdateResponse:
+        """K28: the station asks for an update of a dynamic charging profile; this CSMS sets no
+        profiles, so it has none to update: Rejected, NotFound (A21 chapter 5)."""
+        self._record("PullDynamicScheduleUpdate", request)
+        return v21.PullDynamicScheduleUpdateResponse(
+            status=v21.ChargingProfileStatusEnum.Rejected,
+            status_info=v21.StatusInfo(
+                reason_code="NotFound",
+                additional_info=f"no dynamic charging profile {request.charging_profile_id}",
+            ),
+        )
+
+    @on(v21.ReportDERControlRequest)
+    def report_der_control(
+        self, request: v21.ReportDERControlRequest
+    ) -> v21.ReportDERControlResponse:
+        """R04: the DER controls asked for with requestId (each part kept whole)."""
+        self._report("ReportDERControl", request.request_id, [request], tbc=request.tbc)
+        return v21.ReportDERControlResponse()
+
+    @on(v21.VatNumberValidationRequest)
+    def vat_number_validation(
+        self, request: v21.VatNumberValidationRequest
+    ) -> v21.VatNumberValidationResponse:
+        """C24/C25 (ad hoc payment): Accepted, as every id token is: this CSMS has no VAT
+        register to check against and rejects nothing (no company details: none are known)."""
+        self._record("VatNumberValidation", request)
+        return v21.VatNumberValidationResponse(
+            vat_number=request.vat_number,
+            evse_id=request.evse_id,
+            status=v21.GenericStatusEnum.Accepted,
+        )
+
+
+def default_csms(state: CsmsState | None = None) -> Callable[[], DefaultCSMS]:
+    """A factory of `DefaultCSMS` handlers sharing one `state` (a new `CsmsState` when not
+    given), for `Server(handlers=...)`: one handler per connection, one state per server."""
+    shared = state if state is not None else CsmsState()
+
+    def factory() -> DefaultCSMS:
+        return DefaultCSMS(shared)
+
+    return factory

@@ -1,0 +1,774 @@
+"""What a CSMS knows about its charging stations: the in-memory `CsmsState`.
+
+One `CsmsState` is shared by every connection of a server; `DefaultCSMS` (one per connection)
+turns what a station sends into calls of its methods, and answers from what they return. The
+methods are the whole interface: they take version-neutral values (`BootInfo`, `Sample`,
+`TransactionEventData`), so that a storage-backed implementation (issue 6) can replace this class
+by overriding them, and the records they hand out (`StationRecord`, `TransactionRecord`) are
+meant to be read, not changed, by the code that asks for them.
+
+Everything here runs on the event loop's thread and never awaits, so no method needs a lock: the
+core dispatches a synchronous handler while it reads the frame, and one handler runs at a time.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import itertools
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "ENERGY_REGISTER",
+    "BootInfo",
+    "ConnectorStatus",
+    "CsmsState",
+    "EventStream",
+    "Notification",
+    "OperationStatus",
+    "Report",
+    "Sample",
+    "StationRecord",
+    "TransactionEventData",
+    "TransactionKey",
+    "TransactionRecord",
+]
+
+# The measurand of a sampled value that names none, in every version (C16 7.43 SampledValue
+# "measurand ... Default = Energy.Active.Import.Register"; 2.0.1/2.1 SampledValueType the same).
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+# Units of the energy register that we turn into Wh. The unit defaults to Wh (C16 7.45: "Default
+# value of unit is always Wh"; 2.0.1/2.1 UnitOfMeasureType the same); a 2.x multiplier is applied
+# to the value beforehand.
+_WH_PER_UNIT = {"Wh": 1.0, "kWh": 1000.0}
+# Locations where the energy delivered to the EV is measured; Body, Cable and EV readings (if a
+# station reports the register there at all) are not the billing meter of the transaction.
+_METER_LOCATIONS = (None, "Outlet", "Inlet")
+# 1.6 reasons and 2.x stoppedReason default to Local when absent (C16 4.10: "the Reason SHOULD be
+# assumed 'Local'"; 2.0.1 TransactionType.stoppedReason "MAY only be omitted when Reason is Local").
+_DEFAULT_STOP_REASON = "Local"
+# Authorization statuses that 1.6 has (C16 7.2 AuthorizationStatus); a 2.x-only status configured
+# for a token is answered as Invalid to a 1.6 station.
+_V16_AUTH_STATUSES = frozenset({"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"})
+
+TransactionKey = tuple[str, "int | str"]
+"""How `CsmsState.transactions` is keyed: (case-folded station identity, transaction id). 1.6 ids
+are integers we assign (unique across stations); 2.x ids are the station's strings, unique only
+within one station."""
+
+
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    return value.astimezone(datetime.timezone.utc)
+
+
+# --------------------------------------------------------------------------------------------
+# Value types
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sample:
+    """One sampled value of a meter value, in any version.
+
+    - `text`: the value as sent (1.6 sends strings, which may hold signed data; 2.x numbers).
+    - `value`: the number, with a 2.x unit multiplier applied; None when not a number.
+    - `unit`: as sent (None: the default, Wh for energy); the other fields as the spec names them,
+      None when absent.
+    """
+
+    timestamp: datetime.datetime
+    text: str
+    value: float | None
+    measurand: str = ENERGY_REGISTER
+    unit: str | None = None
+    phase: str | None = None
+    location: str | None = None
+    context: str | None = None
+    signed: bool = False
+
+    @property
+    def energy_wh(self) -> float | None:
+        """The reading of the active import energy register in Wh, when this sample is one for
+        the whole connector (no phase: "an overall value", C16 7.43) at a metering location;
+        else None."""
+        if (
+            self.value is None
+            or self.measurand != ENERGY_REGISTER
+            or self.phase is not None
+            or self.location not in _METER_LOCATIONS
+        ):
+            return None
+        factor = _WH_PER_UNIT.get(self.unit or "Wh")
+        return None if factor is None else self.value * factor
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BootInfo:
+    """What a BootNotification says about the station (C16 6.3, 2.0.1/2.1
+    BootNotificationRequest): `extra` holds the rest (1.6 chargeBoxSerialNumber, iccid, imsi,
+    meterType, meterSerialNumber; 2.x modem iccid and imsi)."""
+
+    vendor: str
+    model: str
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    reason: str | None = None
+    extra: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectorStatus:
+    """The last status a station reported for one connector (or for the whole station: 1.6
+    connector 0)."""
+
+    status: str
+    timestamp: datetime.datetime
+    error_code: str | None = None
+    info: str | None = None
+    vendor_id: str | None = None
+    vendor_error_code: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OperationStatus:
+    """The last status notification of a long-running operation (firmware update, diagnostics or
+    log upload, firmware publication) and the request id it belongs to, if any."""
+
+    status: str
+    request_id: int | None
+    timestamp: datetime.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Notification:
+    """A message kept as it came (the typed request), with the time it was received."""
+
+    received_at: datetime.datetime
+    data: Any
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class Report:
+    """A report a station sends in parts (NotifyReport, NotifyMonitoringReport,
+    NotifyCustomerInformation, NotifyDisplayMessages, ReportChargingProfiles, ReportDERControl):
+    the items of every part received, in order of arrival. `complete` once a part said that no
+    more follow (`tbc` false)."""
+
+    kind: str
+    request_id: int
+    started_at: datetime.datetime
+    updated_at: datetime.datetime
+    generated_at: datetime.datetime | None = None
+    items: list[Any] = dataclasses.field(default_factory=list)
+    seq_nos: set[int] = dataclasses.field(default_factory=set)
+    complete: bool = False
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class EventStream:
+    """A periodic event stream a 2.1 station opened (OpenPeriodicEventStream) and the values it
+    has sent on it since (NotifyPeriodicEventStream)."""
+
+    id: int
+    opened_at: datetime.datetime
+    variable_monitoring_id: int | None = None
+    interval: int | None = None
+    values_per_message: int | None = None
+    messages: int = 0
+    values: int = 0
+    pending: int = 0
+    last_basetime: datetime.datetime | None = None
+    closed_at: datetime.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TransactionEventData:
+    """A 2.0.1/2.1 TransactionEventRequest, version-neutral: what `CsmsState.transaction_event`
+    records. `id_token` is None when the request carries none."""
+
+    event_type: str
+    transaction_id: str
+    seq_no: int
+    timestamp: datetime.datetime
+    trigger_reason: str
+    offline: bool = False
+    evse_id: int | None = None
+    connector_id: int | None = None
+    id_token: str | None = None
+    id_token_type: str | None = None
+    charging_state: str | None = None
+    stopped_reason: str | None = None
+    remote_start_id: int | None = None
+    reservation_id: int | None = None
+    samples: tuple[Sample, ...] = ()
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class StationRecord:
+    """What one station told us. `identity` as the station first spelled it.
+
+    - `connectors`: the last status per connector, keyed `(evse_id, connector_id)`; 1.6 has no
+      EVSEs, so its connectors are keyed `(0, connectorId)` (connector 0: the whole station).
+    - `operations`: the last status of each long-running operation: "firmware",
+      "diagnostics", "log", "publish_firmware".
+    - `reports`: reports sent in parts, by (kind, requestId); the most recent ones are kept.
+    - `notifications`: the recent messages of other kinds, by action
+      ("SecurityEventNotification", "NotifyEvent", "DataTransfer", ...), newest last.
+    - `connections`: how many connections of the station are live (`connected`: any).
+    - `meter_values`: recent meter values that belong to no known transaction, as
+      (1.6 connectorId or 2.x evseId, sample).
+    """
+
+    identity: str
+    version: str
+    connections: int = 0
+    connected_at: datetime.datetime | None = None
+    disconnected_at: datetime.datetime | None = None
+    last_seen: datetime.datetime | None = None
+    last_heartbeat: datetime.datetime | None = None
+    booted_at: datetime.datetime | None = None
+    boot: BootInfo | None = None
+    registration_status: str | None = None
+    connectors: dict[tuple[int, int], ConnectorStatus] = dataclasses.field(default_factory=dict)
+    operations: dict[str, OperationStatus] = dataclasses.field(default_factory=dict)
+    reports: dict[tuple[str, int], Report] = dataclasses.field(default_factory=dict)
+    event_streams: dict[int, EventStream] = dataclasses.field(default_factory=dict)
+    notifications: dict[str, collections.deque[Notification]] = dataclasses.field(
+        default_factory=dict
+    )
+    meter_values: collections.deque[tuple[int, Sample]] = dataclasses.field(
+        default_factory=collections.deque
+    )
+
+    @property
+    def connected(self) -> bool:
+        """Whether the station has a live connection (`connections` counts them: a station that
+        reconnects may do so before the server has seen its old connection end)."""
+        return self.connections > 0
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class TransactionRecord:
+    """One transaction, live or finished.
+
+    - `transaction_id`: 1.6: the integer we assigned; 2.x: the station's string.
+    - `meter_start` / `meter_stop`: energy register readings in Wh: 1.6 from StartTransaction and
+      StopTransaction; 2.x from the samples of context Transaction.Begin / Transaction.End.
+    - `samples`: the meter values received for it (the most recent ones, up to the state's
+      limit), in order of arrival.
+    - `started_at`: 1.6: the StartTransaction timestamp; 2.x: that of the event Started (None
+      until it arrives).
+    - `seq_nos`: 2.x: the seqNo of every TransactionEventRequest received for it;
+      `last_seq_no` the highest.
+    """
+
+    identity: str
+    transaction_id: int | str
+    version: str
+    evse_id: int | None = None
+    connector_id: int | None = None
+    id_token: str | None = None
+    id_token_type: str | None = None
+    stop_id_token: str | None = None
+    started_at: datetime.datetime | None = None
+    ended_at: datetime.datetime | None = None
+    ended: bool = False
+    meter_start: float | None = None
+    meter_stop: float | None = None
+    stop_reason: str | None = None
+    charging_state: str | None = None
+    remote_start_id: int | None = None
+    reservation_id: int | None = None
+    offline: bool = False
+    seq_nos: set[int] = dataclasses.field(default_factory=set)
+    last_seq_no: int | None = None
+    samples: collections.deque[Sample] = dataclasses.field(default_factory=collections.deque)
+    first_reading: tuple[datetime.datetime, float] | None = None
+    last_reading: tuple[datetime.datetime, float] | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the transaction has not ended (as far as we know)."""
+        return not self.ended
+
+    @property
+    def energy_wh(self) -> float | None:
+        """Energy delivered in Wh: the stop (else the latest) register reading minus the start
+        (else the earliest) one; for a live transaction, the energy so far. None when unknown."""
+        start = self.meter_start
+        if start is None and self.first_reading is not None:
+            start = self.first_reading[1]
+        stop = self.meter_stop
+        if stop is None and self.last_reading is not None:
+            stop = self.last_reading[1]
+        if start is None or stop is None:
+            return None
+        return stop - start
+
+    def missing_seq_nos(self) -> list[int]:
+        """2.x: the seqNo values between the lowest and the highest received that have not
+        arrived (yet): queued messages the station has still to deliver (P6 general rules:
+        "the provided seqNo are sequentially numbered ... the CSMS is able to determine whether
+        all messages of a transaction have been received")."""
+        if not self.seq_nos:
+            return []
+        low, high = min(self.seq_nos), max(self.seq_nos)
+        return [n for n in range(low, high + 1) if n not in self.seq_nos]
+
+    def add_samples(self, samples: Iterable[Sample]) -> None:
+        """Keep `samples` and follow the energy register readings among them."""
+        for sample in samples:
+            self.samples.append(sample)
+            energy = sample.energy_wh
+            if energy is None:
+                continue
+            # Messages may arrive out of order (queued while offline: C16 3.7, P6 general
+            # rules), so the first and last readings go by timestamp, not by arrival.
+            at = sample.timestamp
+            if self.first_reading is None or at < self.first_reading[0]:
+                self.first_reading = (at, energy)
+            if self.last_reading is None or at >= self.last_reading[0]:
+                self.last_reading = (at, energy)
+            if sample.context == "Transaction.Begin" and self.meter_start is None:
+                self.meter_start = energy
+            elif sample.context == "Transaction.End":
+                self.meter_stop = energy
+
+
+# --------------------------------------------------------------------------------------------
+# The state
+
+
+class CsmsState:
+    """The in-memory state of a CSMS, shared by all connections of one server.
+
+    - `heartbeat_interval`: seconds, given in accepted BootNotification responses.
+    - `boot_retry_interval`: seconds, given when a boot is not accepted (the minimum wait before
+      the next BootNotification: C16 4.2, 2.0.1 B02/B03).
+    - `token_status`: the authorization status of known id tokens (compared case-insensitively:
+      1.6 IdToken is a CiString20, 2.x idToken is "case insensitive"); any other token gets
+      `default_token_status`, "Accepted" unless told otherwise.
+    - `max_finished_transactions`: finished transactions kept; the oldest are dropped beyond it.
+    - `max_samples`: meter samples kept per transaction, and per station for those of no known
+      transaction; `history`: notifications kept per station and kind, and reports per station.
+
+    `stations` (case-folded identity -> `StationRecord`) and `transactions` (`TransactionKey` ->
+    `TransactionRecord`) are public for reading; change them through the methods.
+    """
+
+    def __init__(
+        self,
+        heartbeat_interval: int = 300,
+        *,
+        boot_retry_interval: int = 60,
+        token_status: Mapping[str, str] | None = None,
+        default_token_status: str = "Accepted",
+        max_finished_transactions: int = 10_000,
+        max_samples: int = 10_000,
+        history: int = 256,
+    ) -> None:
+        if heartbeat_interval < 0 or boot_retry_interval < 0:
+            raise ValueError("intervals are seconds, at least 0")
+        self.heartbeat_interval = heartbeat_interval
+        self.boot_retry_interval = boot_retry_interval
+        self.token_status: dict[str, str] = {
+            token.casefold(): status for token, status in (token_status or {}).items()
+        }
+        self.default_token_status = default_token_status
+        self.max_finished_transactions = max_finished_transactions
+        self.max_samples = max_samples
+        self.history = history
+        self.stations: dict[str, StationRecord] = {}
+        self.transactions: dict[TransactionKey, TransactionRecord] = {}
+        # 1.6 transaction ids: integers, unique across all stations and increasing (C16 4.8:
+        # the response "MUST include a transaction id").
+        self._transaction_ids = itertools.count(1)
+        self._active: dict[str, set[TransactionKey]] = {}
+        self._finished: collections.deque[tuple[TransactionKey, TransactionRecord]] = (
+            collections.deque()
+        )
+
+    # -- lookups --------------------------------------------------------------------------
+
+    @staticmethod
+    def key(identity: str) -> str:
+        """The key of a station: its identity, case-folded (one record per station however a
+        reconnect spells it)."""
+        return identity.casefold()
+
+    def station(self, identity: str) -> StationRecord | None:
+        """The record of the station `identity`, if it ever connected."""
+        return self.stations.get(identity.casefold())
+
+    def transaction(self, identity: str, transaction_id: int | str) -> TransactionRecord | None:
+        """The transaction `transaction_id` of station `identity`, if known."""
+        return self.transactions.get((identity.casefold(), transaction_id))
+
+    def active_transactions(self, identity: str | None = None) -> list[TransactionRecord]:
+        """The transactions that have not ended, of one station or of all."""
+        if identity is not None:
+            keys: Iterable[TransactionKey] = self._active.get(identity.casefold(), ())
+        else:
+            keys = itertools.chain.from_iterable(self._active.values())
+        return [self.transactions[key] for key in keys]
+
+    def _station(self, identity: str, version: str | None = None) -> StationRecord:
+        key = identity.casefold()
+        record = self.stations.get(key)
+        if record is None:
+            record = self.stations[key] = StationRecord(
+                identity, version or "", meter_values=collections.deque(maxlen=self.max_samples)
+            )
+        elif version:
+            record.version = version
+        return record
+
+    # -- connection ---------------------------------------------------------------------
+
+    def station_connected(
+        self, identity: str, version: str, now: datetime.datetime
+    ) -> StationRecord:
+        """A station connected with OCPP `version`."""
+        record = self._station(identity, version)
+        record.connections += 1
+        record.connected_at = record.last_seen = now
+        return record
+
+    def station_disconnected(self, identity: str, now: datetime.datetime) -> None:
+        """The connection of station `identity` ended."""
+        record = self.stations.get(identity.casefold())
+        if record is not None:
+            record.connections = max(0, record.connections - 1)
+            record.disconnected_at = now
+
+    def seen(self, identity: str, now: datetime.datetime) -> None:
+        """Station `identity` sent something: it is alive (C16 4.6: the Central System "SHOULD
+        assume availability of a Charge Point whenever a PDU has been received")."""
+        record = self.stations.get(identity.casefold())
+        if record is None:
+            record = self._station(identity)
+        record.last_seen = now
+
+    # -- provisioning ---------------------------------------------------------------------
+
+    def registration_status(self, identity: str, boot: BootInfo) -> str:
+        """Whether to accept the booting station: "Accepted", "Pending" or "Rejected". This
+        in-memory state accepts every station; override to decide otherwise."""
+        return "Accepted"
+
+    def boot(
+        self, identity: str, version: str, boot: BootInfo, now: datetime.datetime
+    ) -> tuple[str, int]:
+        """Record a BootNotification; return the registration status and the interval to give
+        (the heartbeat interval when accepted, else the retry interval: C16 4.2)."""
+        record = self._station(identity, version)
+        status = self.registration_status(identity, boot)
+        record.boot = boot
+        record.booted_at = record.last_seen = now
+        record.registration_status = status
+        interval = self.heartbeat_interval if status == "Accepted" else self.boot_retry_interval
+        return status, interval
+
+    def heartbeat(self, identity: str, now: datetime.datetime) -> None:
+        """Record a Heartbeat."""
+        record = self._station(identity)
+        record.last_heartbeat = record.last_seen = now
+
+    def connector_status(
+        self,
+        identity: str,
+        evse_id: int,
+        connector_id: int,
+        status: ConnectorStatus,
+    ) -> ConnectorStatus | None:
+        """Record the status of a connector; return the one it replaces, if any."""
+        connectors = self._station(identity).connectors
+        key = (evse_id, connector_id)
+        previous = connectors.get(key)
+        connectors[key] = status
+        return previous
+
+    def operation_status(
+        self,
+        identity: str,
+        operation: str,
+        status: str,
+        request_id: int | None,
+        now: datetime.datetime,
+    ) -> OperationStatus | None:
+        """Record the status of a long-running operation ("firmware", "diagnostics", "log",
+        "publish_firmware"); return the one it replaces, if any."""
+        operations = self._station(identity).operations
+        previous = operations.get(operation)
+        operations[operation] = OperationStatus(status, request_id, now)
+        return previous
+
+    # -- authorization ----------------------------------------------------------------------
+
+    def authorize(self, identity: str, id_token: str, token_type: str | None, version: str) -> str:
+        """The authorization status of `id_token` presented at station `identity`, as a value
+        of `version`'s AuthorizationStatus enumeration."""
+        status = self.token_status.get(id_token.casefold(), self.default_token_status)
+        if version == "ocpp1.6" and status not in _V16_AUTH_STATUSES:
+            return "Invalid"
+        return status
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def _transaction(
+        self, identity: str, transaction_id: int | str, version: str
+    ) -> tuple[TransactionRecord, bool]:
+        station = self._station(identity)
+        key: TransactionKey = (identity.casefold(), transaction_id)
+        record = self.transactions.get(key)
+        if record is not None:
+            return record, False
+        record = TransactionRecord(
+            station.identity,
+            transaction_id,
+            version,
+            samples=collections.deque(maxlen=self.max_samples),
+        )
+        self.transactions[key] = record
+        self._active.setdefault(key[0], set()).add(key)
+        return record, True
+
+    def _end(self, record: TransactionRecord) -> None:
+        if record.ended:
+            return
+        record.ended = True
+        key: TransactionKey = (record.identity.casefold(), record.transaction_id)
+        active = self._active.get(key[0])
+        if active is not None:
+            active.discard(key)
+        self._finished.append((key, record))
+        while len(self._finished) > self.max_finished_transactions:
+            old, dropped = self._finished.popleft()
+            if self.transactions.get(old) is dropped:
+                del self.transactions[old]
+
+    def start_transaction(
+        self,
+        identity: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start: int,
+        timestamp: datetime.datetime,
+        reservation_id: int | None = None,
+    ) -> tuple[TransactionRecord, bool]:
+        """1.6 StartTransaction: assign a new transaction id; return the record and whether it
+        is new. A repeated request (the same connector, idTag, meterStart and timestamp of a live
+        transaction) gets the same transaction back: a station repeats a StartTransaction whose
+        answer it did not get (C16 3.7.1, 4.8), and must not end up with two transactions."""
+        key = identity.casefold()
+        at = _utc(timestamp)
+        for active in self._active.get(key, ()):
+            record = self.transactions[active]
+            if (
+                record.version == "ocpp1.6"
+                and record.connector_id == connector_id
+                and record.started_at == at
+                and record.meter_start == meter_start
+                and record.id_token is not None
+                and record.id_token.casefold() == id_tag.casefold()
+            ):
+                return record, False
+        record, _ = self._transaction(identity, next(self._transaction_ids), "ocpp1.6")
+        record.connector_id = connector_id
+        record.id_token = id_tag
+        record.meter_start = float(meter_start)
+        record.started_at = at
+        record.reservation_id = reservation_id
+        return record, True
+
+    def stop_transaction(
+        self,
+        identity: str,
+        transaction_id: int,
+        meter_stop: int,
+        timestamp: datetime.datetime,
+        reason: str | None = None,
+        id_tag: str | None = None,
+        samples: Iterable[Sample] = (),
+    ) -> tuple[TransactionRecord, bool]:
+        """1.6 StopTransaction: end the transaction; return the record and whether this ended
+        it (False for a repeat). A transaction we do not know is recorded as it is reported:
+        the Central System "cannot prevent a transaction from stopping" (C16 4.10)."""
+        record, _ = self._transaction(identity, transaction_id, "ocpp1.6")
+        if record.ended:  # a repeat of a StopTransaction whose answer was lost (C16 3.7.1)
+            return record, False
+        record.add_samples(samples)
+        record.meter_stop = float(meter_stop)
+        record.ended_at = _utc(timestamp)
+        record.stop_reason = reason or _DEFAULT_STOP_REASON
+        if id_tag is not None and (
+            record.id_token is None or id_tag.casefold() != record.id_token.casefold()
+        ):
+            record.stop_id_token = id_tag
+        self._end(record)
+        return record, True
+
+    def transaction_event(
+        self, identity: str, version: str, event: TransactionEventData
+    ) -> tuple[TransactionRecord, bool]:
+        """2.0.1/2.1 TransactionEvent: record the event; return the record and whether the event
+        is new (False: a repeat of a seqNo already received, whose samples are not kept twice).
+
+        Events may arrive out of order: queued ones after a later Ended (P6 TC_E_31_CSMS), an
+        Updated of a transaction whose Started never came. Each is recorded as it is; an ended
+        transaction stays ended."""
+        key: TransactionKey = (identity.casefold(), event.transaction_id)
+        old = self.transactions.get(key)
+        if (
+            old is not None
+            and old.ended
+            and event.event_type == "Started"
+            and old.started_at is not None
+            and old.started_at != _utc(event.timestamp)
+        ):
+            # A new transaction under the id of a finished one (a station whose id counter
+            # restarted): the finished one is superseded, not reopened.
+            del self.transactions[key]
+        record, _ = self._transaction(identity, event.transaction_id, version)
+        if event.seq_no in record.seq_nos:
+            return record, False
+        # Only the newest event (by seqNo, which numbers them in chronological order: P6
+        # general rules) says the current charging state; a queued one that arrives late does not.
+        newest = record.last_seq_no is None or event.seq_no > record.last_seq_no
+        if newest:
+            record.last_seq_no = event.seq_no
+        record.seq_nos.add(event.seq_no)
+        at = _utc(event.timestamp)
+        if event.event_type == "Started":
+            record.started_at = at
+        if event.evse_id is not None:
+            record.evse_id = event.evse_id
+        if event.connector_id is not None:
+            record.connector_id = event.connector_id
+        if event.id_token is not None:
+            if record.id_token is None:
+                record.id_token, record.id_token_type = event.id_token, event.id_token_type
+            elif (
+                event.trigger_reason == "StopAuthorized" or event.event_type == "Ended"
+            ) and event.id_token.casefold() != record.id_token.casefold():
+                record.stop_id_token = event.id_token
+        if event.charging_state is not None and newest:
+            record.charging_state = event.charging_state
+        if event.remote_start_id is not None:
+            record.remote_start_id = event.remote_start_id
+        if event.reservation_id is not None:
+            record.reservation_id = event.reservation_id
+        record.offline = record.offline or event.offline
+        record.add_samples(event.samples)
+        if event.event_type == "Ended":
+            record.ended_at = at
+            record.stop_reason = event.stopped_reason or _DEFAULT_STOP_REASON
+            self._end(record)
+        return record, True
+
+    def meter_values(
+        self,
+        identity: str,
+        location_id: int,
+        transaction_id: int | str | None,
+        samples: Iterable[Sample],
+    ) -> TransactionRecord | None:
+        """MeterValues: keep `samples` with their transaction when we know it, else with the
+        station (`location_id`: 1.6 connectorId, 2.x evseId). Return the transaction, if any."""
+        record = None
+        if transaction_id is not None:
+            record = self.transactions.get((identity.casefold(), transaction_id))
+        if record is not None:
+            record.add_samples(samples)
+            return record
+        self._station(identity).meter_values.extend((location_id, sample) for sample in samples)
+        return None
+
+    # -- reports, notifications, event streams ---------------------------------------------
+
+    def report(
+        self,
+        identity: str,
+        kind: str,
+        request_id: int,
+        items: Iterable[Any],
+        now: datetime.datetime,
+        *,
+        seq_no: int | None = None,
+        tbc: bool = False,
+        generated_at: datetime.datetime | None = None,
+    ) -> Report:
+        """Record one part of a report sent in parts (`kind`: the action); return the report."""
+        reports = self._station(identity).reports
+        key = (kind, request_id)
+        report = reports.get(key)
+        if report is None:
+            report = reports[key] = Report(kind, request_id, now, now, generated_at)
+            while len(reports) > self.history:
+                del reports[next(iter(reports))]
+        if seq_no is not None:
+            if seq_no in report.seq_nos:  # a repeat of a part already received
+                return report
+            report.seq_nos.add(seq_no)
+        report.items.extend(items)
+        report.updated_at = now
+        if generated_at is not None and report.generated_at is None:
+            report.generated_at = generated_at
+        report.complete = report.complete or not tbc
+        return report
+
+    def record(self, identity: str, kind: str, data: Any, now: datetime.datetime) -> None:
+        """Keep a message of `kind` from station `identity` (the most recent `history` ones)."""
+        notifications = self._station(identity).notifications
+        kept = notifications.get(kind)
+        if kept is None:
+            kept = notifications[kind] = collections.deque(maxlen=self.history)
+        kept.append(Notification(now, data))
+
+    def open_event_stream(
+        self,
+        identity: str,
+        stream_id: int,
+        now: datetime.datetime,
+        *,
+        variable_monitoring_id: int | None = None,
+        interval: int | None = None,
+        values_per_message: int | None = None,
+    ) -> bool:
+        """2.1 OpenPeriodicEventStream: record the stream; return whether it is accepted."""
+        self._station(identity).event_streams[stream_id] = EventStream(
+            stream_id, now, variable_monitoring_id, interval, values_per_message
+        )
+        return True
+
+    def close_event_stream(self, identity: str, stream_id: int, now: datetime.datetime) -> None:
+        """2.1 ClosePeriodicEventStream."""
+        stream = self._station(identity).event_streams.get(stream_id)
+        if stream is not None:
+            stream.closed_at = now
+
+    def event_stream_data(
+        self,
+        identity: str,
+        stream_id: int,
+        values: int,
+        pending: int,
+        basetime: datetime.datetime,
+        now: datetime.datetime,
+    ) -> EventStream:
+        """2.1 NotifyPeriodicEventStream (a SEND): count what the stream delivered. A stream
+        opened before this server started is recorded from its first message."""
+        streams = self._station(identity).event_streams
+        stream = streams.get(stream_id)
+        if stream is None:
+            stream = streams[stream_id] = EventStream(stream_id, now)
+        stream.messages += 1
+        stream.values += values
+        stream.pending = pending
+        stream.last_basetime = basetime
+        return stream

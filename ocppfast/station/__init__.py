@@ -1,0 +1,25 @@
+"""The charging station role: a simulated station for every version, the behaviour a real
+charger's firmware builds on (see docs/station.md)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._core.types import OCPP16, check_version
+from .config import StationConfig
+
+if TYPE_CHECKING:
+    from ..asyncio import Handlers
+
+__all__ = ["StationConfig", "station_handlers"]
+
+
+def station_handlers(config: StationConfig, version: str) -> Handlers:
+    """The simulated station for `version`: `Station16` (1.6) or `StationV2` (2.0.1, 2.1)."""
+    if check_version(version) == OCPP16:
+        from .v16 import Station16
+
+        return Station16(config)
+    from .v2 import StationV2
+
+    return StationV2(config, version)

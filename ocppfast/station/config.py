@@ -1,0 +1,33 @@
+"""What a simulated (or real) charging station is: the settings shared by every version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._version import __version__
+
+__all__ = ["StationConfig"]
+
+
+@dataclass
+class StationConfig:
+    """The station's identity and build, and the defaults it runs with until the CSMS says
+    otherwise (a BootNotification interval, ChangeConfiguration, SetVariables).
+
+    `connectors` is the number of connectors: in 1.6 connector ids 1..N (0 is the whole
+    station); in 2.x EVSEs 1..N with one connector (id 1) each.
+    """
+
+    identity: str
+    vendor: str = "ocppfast"
+    model: str = "Simulated"
+    serial_number: str | None = None
+    firmware_version: str = __version__
+    connectors: int = 1
+    # Seconds between Heartbeats until the BootNotification response gives an interval.
+    heartbeat_interval: int = 60
+    # Seconds between sampled meter values during a transaction (1.6 MeterValueSampleInterval,
+    # 2.x SampledDataTxUpdatedInterval).
+    meter_interval: int = 60
+    # The power the simulated EV draws while charging, in W.
+    power_w: float = 11_000.0
