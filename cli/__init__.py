@@ -56,6 +56,13 @@ def info() -> None:
     typer.echo("OCPP versions: " + ", ".join(v.removeprefix("ocpp") for v in VERSIONS))
 
 
+from .serve import serve  # noqa: E402  (commands register on `app`)
+from .station import station  # noqa: E402
+
+app.command()(serve)
+app.command()(station)
+
+
 def main() -> None:
     """Entry point of the `ocppfast` console script."""
     app()

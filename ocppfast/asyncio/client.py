@@ -37,7 +37,7 @@ import logging
 import random
 import ssl as ssl_module
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -772,15 +772,28 @@ class Client:
         if connection is not None:
             await connection.close(code, reason)
 
-    async def stop(self, code: int = 1000, reason: str = "") -> None:
+    async def stop(
+        self,
+        code: int = 1000,
+        reason: str = "",
+        *,
+        before_close: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
         """Close the connection with `code` and `reason` (1000: normal closure), stop
         reconnecting, and wait for `run()` to return. Safe to call at any time, repeatedly,
-        and before `run()` (which then returns at once)."""
+        and before `run()` (which then returns at once). `before_close`, when connected, is
+        awaited first, with reconnection already off: the place to end transactions (it may
+        close the connection itself)."""
         self._stops += 1
         self._stop_close = (code, reason)
         self._stop.set()
         self._wake.set()
         self._notify()
+        if before_close is not None and self.connection is not None:
+            try:
+                await before_close()
+            except Exception:
+                self.log.warning("%s: before_close failed", self._identity, exc_info=True)
         connection = self.connection
         if connection is not None:
             await connection.close(code, reason)

@@ -6,20 +6,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._core.types import OCPP16, check_version
-from .config import StationConfig
+from .config import StationConfig, StationError
 
 if TYPE_CHECKING:
     from ..asyncio import Handlers
 
-__all__ = ["StationConfig", "station_handlers"]
+__all__ = ["StationConfig", "StationError", "station_handlers"]
 
 
-def station_handlers(config: StationConfig, version: str) -> Handlers:
-    """The simulated station for `version`: `Station16` (1.6) or `StationV2` (2.0.1, 2.1)."""
+def station_handlers(config: StationConfig, version: str, password: str | None = None) -> Handlers:
+    """The simulated station for `version`: `Station16` (1.6) or `StationV2` (2.0.1, 2.1).
+    `password` is the Basic auth password it connects with (1.6: its AuthorizationKey)."""
     if check_version(version) == OCPP16:
         from .v16 import Station16
 
-        return Station16(config)
+        return Station16(config, authorization_key=password)
     from .v2 import StationV2
 
-    return StationV2(config, version)
+    station = StationV2(config, version)
+    station.basic_auth_password = password
+    return station

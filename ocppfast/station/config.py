@@ -1,4 +1,5 @@
-"""What a simulated (or real) charging station is: the settings shared by every version."""
+"""What a simulated (or real) charging station is: the settings and the error shared by every
+version."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 from .._version import __version__
 
-__all__ = ["StationConfig"]
+__all__ = ["StationConfig", "StationError"]
 
 
 @dataclass
@@ -31,3 +32,10 @@ class StationConfig:
     meter_interval: int = 60
     # The power the simulated EV draws while charging, in W.
     power_w: float = 11_000.0
+
+
+class StationError(RuntimeError):
+    """The station cannot do what was asked now: it is offline or not (yet) accepted by the
+    CSMS, the connector or EVSE is unknown, busy or unavailable, the id token was refused, no
+    transaction runs there, or a transaction message could not be delivered. The message says
+    which."""

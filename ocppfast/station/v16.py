@@ -43,7 +43,7 @@ from ..exceptions import (
     OCPPError,
     SessionClosedError,
 )
-from .config import StationConfig
+from .config import StationConfig, StationError
 
 __all__ = [
     "MEASURANDS",
@@ -74,12 +74,6 @@ AUTHORIZATION_CACHE_SIZE = 1024
 _ACCEPTED = v16.AuthorizationStatus.Accepted
 _Status = v16.ChargePointStatus
 _Context = v16.ReadingContext
-
-
-class StationError(RuntimeError):
-    """The simulated station cannot do what was asked now: it is offline or not (yet) accepted
-    by the Central System, the connector is busy or unavailable, the id tag was refused, or a
-    transaction message could not be delivered. The message says which."""
 
 
 @dataclass(frozen=True)
@@ -386,6 +380,9 @@ class Station16(Handlers):
         # Clear while a BootNotification.req waits for its answer.
         self._boot_settled = asyncio.Event()
         self._boot_settled.set()
+        # Accepted by the Central System since the last (simulated) reboot: a reconnection then
+        # sends no BootNotification (J16 5.4).
+        self._boot_accepted = False
         self._keys: dict[str, _Key] = {key.name.lower(): key for key in _default_keys(config)}
         if authorization_key is not None:
             self._keys["authorizationkey"].value = _authorization_key(authorization_key)
@@ -565,12 +562,18 @@ class Station16(Handlers):
     # -- connection life cycle ---------------------------------------------------------------
 
     def connected(self) -> None:
-        """A connection runs: boot (C16 4.2), then heartbeat and meter on it."""
+        """A connection runs: boot (C16 4.2) unless the Central System accepted this station
+        since its last reboot, then heartbeat and meter on it."""
         online = _Online(self.connection)
         self._sessions.append(online)
-        self.registration = ""
         self.booted.clear()
-        self._spawn(online, self._boot(online), "boot")
+        if self._boot_accepted:
+            # J16 5.4: "When reconnecting a charge point should not send a BootNotification
+            # unless one or more of the elements in the BootNotification have changed".
+            self._spawn(online, self._resume(online), "resume")
+        else:
+            self.registration = ""
+            self._spawn(online, self._boot(online), "boot")
 
     def disconnected(self) -> None:
         """The connection ended: stop its timers; every other state survives."""
@@ -578,7 +581,6 @@ class Station16(Handlers):
             online.cancel()
             self._sessions.remove(online)
         if not self._sessions:
-            self.registration = ""
             self.booted.clear()
             code = getattr(self.connection, "close_code", None)
             self.log.info("%s: disconnected (close code %s)", self.name, code)
@@ -646,6 +648,7 @@ class Station16(Handlers):
                 self.registration = response.status.value
                 if response.status == v16.RegistrationStatus.Accepted:
                     self._boot_settled.set()
+                    self._boot_accepted = True
                     await self._accepted(online, response)
                     return
                 # C16 4.2: interval is the minimum wait before the next BootNotification.req.
@@ -671,6 +674,18 @@ class Station16(Handlers):
             self.name,
             self.heartbeat_interval,
         )
+        await self._online(online)
+
+    async def _resume(self, online: _Online) -> None:
+        """Back online after a lost connection, still accepted: no BootNotification."""
+        self.log.info(
+            "%s: reconnected; still accepted since the last boot, so no BootNotification (J16 5.4)",
+            self.name,
+        )
+        await self._online(online)
+
+    async def _online(self, online: _Online) -> None:
+        """Accepted and connected: report every connector, deliver what waited, run timers."""
         self.booted.set()
         # C16E 3.22: after Accepted, a StatusNotification for connector 0 and every connector.
         for c in self._connectors:
@@ -1004,6 +1019,7 @@ class Station16(Handlers):
             if c.transaction is not None:
                 await self._send_stop(self._end_transaction(c, reason))
                 self._recompute(c)  # reported after the reboot (C16E 3.22)
+        self._boot_accepted = False  # a reset is a reboot: BootNotification again (C16 4.2)
         self.log.info("%s: resetting: the station boots again on the next connection", self.name)
         await self.connection.close(1000, f"{request.type.value} reset")
 

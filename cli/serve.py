@@ -1,0 +1,114 @@
+"""`ocppfast serve`: the CSMS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ._run import LOG_LEVELS, parse_versions, run_until_signal, setup_logging
+
+if TYPE_CHECKING:
+    from ocppfast.asyncio.auth import Credentials
+
+log = logging.getLogger("ocppfast.serve")
+
+
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. The default serves this machine only; "
+            "use 0.0.0.0 to accept stations from the network."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.", min=0, max=65535)] = 9000,
+    ocpp: Annotated[
+        str,
+        typer.Option(
+            help="OCPP versions to accept, comma-separated, best first: a station gets the "
+            "first of these it offers.",
+        ),
+    ] = "2.1,2.0.1,1.6",
+    heartbeat_interval: Annotated[
+        int, typer.Option(help="Heartbeat interval given to stations at boot, in seconds.", min=1)
+    ] = 300,
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of station passwords (security profile 1, HTTP Basic auth): one "
+            "'IDENTITY PASSWORD' per line, '#' starts a comment. Without it any identity is "
+            "accepted without authentication.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    path_prefix: Annotated[
+        str, typer.Option(help="Path before the identity, e.g. /ocpp for ws://HOST:PORT/ocpp/CP1.")
+    ] = "",
+    log_level: Annotated[
+        str,
+        typer.Option(help="debug also logs every frame (credentials never)."),
+    ] = "info",
+) -> None:
+    """Run the CSMS: accept charging stations over WebSocket (OCPP 1.6J, 2.0.1, 2.1 on one
+    endpoint, ws://HOST:PORT/<identity>) and answer everything they send."""
+    if log_level not in LOG_LEVELS:
+        raise typer.BadParameter(f"use one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+    versions = parse_versions(ocpp)
+    setup_logging(log_level)
+    from ocppfast.asyncio.server import Server
+    from ocppfast.csms import CsmsState, default_csms
+
+    store = _read_credentials(credentials) if credentials is not None else None
+    state = CsmsState(heartbeat_interval=heartbeat_interval)
+
+    async def main(stop: asyncio.Event) -> None:
+        server = Server(
+            default_csms(state),
+            host=host,
+            port=port,
+            versions=versions,
+            credentials=store,
+            path_prefix=path_prefix,
+        )
+        try:
+            await server.start()
+        except OSError as exc:
+            log.error(
+                "cannot listen on %s:%s: %s (is another server running there?)",
+                host,
+                port,
+                exc.strerror or exc,
+            )
+            raise typer.Exit(1) from None
+        log.info("ready: point stations at %s/<identity>; Ctrl-C to stop", server.url)
+        await stop.wait()
+        await server.stop()
+        log.info("stopped")
+
+    run_until_signal(main)
+
+
+def _read_credentials(path: Path) -> Credentials:
+    from ocppfast.asyncio.auth import Credentials
+
+    store = Credentials()
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        parts = text.split(None, 1)
+        if len(parts) != 2:
+            raise typer.BadParameter(
+                f"line {number}: expected 'IDENTITY PASSWORD'", param_hint="--credentials"
+            )
+        try:
+            store.set_password(parts[0], parts[1].strip())
+        except ValueError as exc:
+            raise typer.BadParameter(f"line {number}: {exc}", param_hint="--credentials") from None
+    return store

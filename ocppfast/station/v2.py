@@ -1,0 +1,2738 @@
+"""The simulated charging station for OCPP 2.0.1 and 2.1: `StationV2`.
+
+One `StationV2` is one charging station for its whole life. It is the `Handlers` of every
+`Connection` the station makes (the client reconnects with the same object), so its state -
+registration, device model, availability, transactions, the queue of transaction messages -
+survives a lost connection and a reset. What it does, with the spec references in the code:
+
+- Boot (B01-B03): BootNotification with the configured vendor, model, serial number and firmware;
+  Accepted -> heartbeats at the interval the CSMS gave, a StatusNotification per connector and the
+  StartupOfTheDevice / ResetOrReboot security event; Pending / Rejected -> a new BootNotification
+  after the interval. While Pending it answers the CSMS (reports, variables, triggers) but starts
+  no transaction; while Rejected it answers every CALL with SecurityError (B03.FR.08). A new
+  connection without a reboot sends no BootNotification (J201 5.3) but reports the connectors
+  (B04) and sends the transaction messages queued while offline (E11).
+- A device model (part 1 chapter 4, A201 appendix 3): components, variables, attributes,
+  mutability and characteristics, read and written with GetVariables / SetVariables, reported
+  with GetBaseReport / GetReport in NotifyReport parts.
+- Transactions (E, F, J): TxStartPoint / TxStopPoint, TransactionEvent Started / Updated / Ended
+  with seqNo, trigger reasons and sampled meter values; a simulated EV that draws
+  `config.power_w`; remote start and stop; offline queueing and retries of transaction messages.
+- Availability (G), reset (B11, B12), unlock (F05), trigger (F06), network profiles (B09),
+  authorization with a cache (C01, C10).
+- Features this station does not implement (smart charging, firmware, logs, certificates,
+  reservations, local lists, display messages, monitoring, 15118, 2.1 DER / tariffs / battery swap
+  / payment) are answered with the response a charger without them gives (Rejected, NotSupported,
+  NotFound, ...), never a CALLERROR.
+
+Spec keys as in `shared/ocpp-spec/README.md`: A201/A21 (appendices), J201 (OCPP-J), P6 (test
+cases, TC_*), E201 (errata); requirement ids (B01.FR.01, ...) are those of OCPP 2.0.1 part 2 as
+P6 and E201 quote them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import math
+import random
+import re
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .. import v21, v201
+from .._core import DEFAULT_MAX_FRAME_BYTES
+from .._core.message import UNSET
+from .._core.types import OCPP21, OCPP201, check_version
+from ..asyncio.connection import DEFAULT_CALL_TIMEOUT
+from ..asyncio.handlers import Handlers, after, on
+from ..exceptions import CallTimeoutError, OCPPError, SecurityError, SessionClosedError
+from .config import StationConfig, StationError
+
+__all__ = [
+    "Attribute",
+    "DeviceModel",
+    "EnergyMeter",
+    "StationError",
+    "StationV2",
+    "Transaction",
+    "Variable",
+]
+
+_log = logging.getLogger("ocppfast.station")
+
+_V2 = (OCPP201, OCPP21)
+_MODULES: dict[str, Any] = {OCPP201: v201, OCPP21: v21}
+
+# Measurands the simulated meter measures (A201 appendix 3: "valuesList=subset(<supported
+# measurands>)"), with their units (A201 appendix 2).
+_MEASURAND_UNITS = {
+    "Energy.Active.Import.Register": "Wh",
+    "Power.Active.Import": "W",
+    "Current.Import": "A",
+    "Voltage": "V",
+}
+_MEASURANDS = tuple(_MEASURAND_UNITS)
+_VOLTAGE = 230.0  # V, line to neutral
+# Transaction start and stop points the simulation can detect (A201 3.1.18 TxCtrlr): there is no
+# parking bay sensor and no signed meter, so ParkingBayOccupancy and DataSigned are not offered;
+# the simulated EV draws power as soon as the power path closes, so EnergyTransfer coincides with
+# PowerPathClosed.
+_TX_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer")
+_CONNECTOR_STATUSES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
+# Seconds before a new BootNotification when the CSMS said Pending / Rejected with interval 0, or
+# did not answer (B02, B03: with interval 0 the station chooses).
+_BOOT_RETRY_DEFAULT = 30
+# ReportData entries per NotifyReportRequest: the report goes out in parts (B07, TC_B_12_CS:
+# seqNo from 0, tbc true on every part but the last).
+_REPORT_ITEMS_PER_MESSAGE = 20
+# DeviceDataCtrlr.ItemsPerMessage for GetVariables, SetVariables and GetReport.
+_ITEMS_PER_MESSAGE = 50
+# Configuration slots for network connection profiles (B09; TC_B_53_CS: "subset(1, 2, 3, 4, 5)").
+_NETWORK_SLOTS = (1, 2, 3)
+# Transaction messages kept while offline (E11); past this, the oldest Updated events are dropped
+# first, as they are the least important ones (Started and Ended define the transaction).
+_TX_QUEUE_LIMIT = 10_000
+# Sampled values kept per transaction for its Ended event (SampledDataCtrlr.TxEndedInterval).
+_ENDED_SAMPLES_LIMIT = 500
+# Reason codes of StatusInfo (A201 appendix 5).
+_UNSUPPORTED = "UnsupportedRequest"
+# SecurityCtrlr.BasicAuthPassword (A201 3.1.15): a passwordString (2.0.1 part 2 2.1.4: letters,
+# digits and *-_=:+|@.) of 16 to 40 characters.
+_PASSWORD = re.compile(r"[A-Za-z0-9*\-_=:+|@.]{16,40}")
+_INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+class _Prefixed(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Log lines of one station start with its identity."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"{(self.extra or {}).get('identity', '?')}: {msg}", kwargs
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _text(value: Any) -> str:
+    """The wire text of an enumeration member (or of a plain string)."""
+    return str(value.value) if isinstance(value, enum.Enum) else str(value)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# ------------------------------------------------------------------------------------------
+# The simulated energy meter
+
+
+class EnergyMeter:
+    """An energy register that integrates the power drawn over the station's clock.
+
+    `register_wh` is the cumulative Energy.Active.Import.Register; `power_w` the power drawn
+    now. Reading the meter advances it to the clock's current time, so the energy follows the
+    injected clock exactly (a test that moves its clock by an hour at 11 kW sees 11 kWh)."""
+
+    def __init__(self, clock: Callable[[], datetime], register_wh: float = 0.0) -> None:
+        self._clock = clock
+        self._register = register_wh
+        self._power = 0.0
+        self._charging_seconds = 0.0
+        self._last = clock()
+
+    def _advance(self) -> None:
+        now = self._clock()
+        seconds = (now - self._last).total_seconds()
+        if seconds > 0:
+            self._register += self._power * seconds / 3600.0
+            if self._power > 0:
+                self._charging_seconds += seconds
+        self._last = now
+
+    @property
+    def register_wh(self) -> float:
+        """The energy register now, in Wh."""
+        self._advance()
+        return self._register
+
+    @property
+    def charging_seconds(self) -> float:
+        """Seconds during which power was drawn, in total."""
+        self._advance()
+        return self._charging_seconds
+
+    @property
+    def power_w(self) -> float:
+        """The power drawn now, in W."""
+        return self._power
+
+    @power_w.setter
+    def power_w(self, watts: float) -> None:
+        self._advance()
+        self._power = max(0.0, watts)
+
+
+# ------------------------------------------------------------------------------------------
+# The device model (OCPP 2.0.1 part 1 chapter 4)
+
+
+@dataclass(eq=False)
+class Attribute:
+    """One attribute of a variable (Actual, Target, MinSet or MaxSet): its value and mutability.
+    `getter` makes it live (e.g. ClockCtrlr.DateTime); `on_set` is told of an accepted write."""
+
+    value: str = ""
+    mutability: str = "ReadWrite"
+    getter: Callable[[], str] | None = None
+    on_set: Callable[[str], None] | None = None
+
+    def read(self) -> str:
+        """The attribute's value now."""
+        return self.getter() if self.getter is not None else self.value
+
+
+@dataclass(eq=False)
+class Variable:
+    """One variable of one component instance, with its attributes and characteristics
+    (part 1 4.3): `data_type` is a DataEnumType value; `max_limit` is a string's maximum length
+    and a number's upper bound; `values_list` the allowed values of an OptionList, MemberList
+    or SequenceList."""
+
+    component: str
+    name: str
+    data_type: str
+    attributes: dict[str, Attribute]
+    component_instance: str | None = None
+    instance: str | None = None
+    evse: int | None = None
+    connector: int | None = None
+    unit: str | None = None
+    min_limit: float | None = None
+    max_limit: float | None = None
+    values_list: tuple[str, ...] | None = None
+    min_members: int = 0
+    reboot_required: bool = False
+    persistent: bool = True
+    constant: bool = False
+
+    @property
+    def actual(self) -> str:
+        """The Actual value (write-only variables keep it, but never report it)."""
+        return self.attributes["Actual"].read()
+
+    def normalize(self, text: str) -> tuple[str | None, str]:
+        """Check `text` against the data type and characteristics: (the value to store, "") or
+        (None, the StatusInfo reason code: InvalidValue or ValueOutOfRange, A201 appendix 5)."""
+        kind = self.data_type
+        if kind == "integer" or kind == "decimal":
+            pattern = _INTEGER if kind == "integer" else _DECIMAL
+            if pattern.fullmatch(text.strip()) is None:
+                return None, "InvalidValue"
+            number = float(text) if kind == "decimal" else int(text)
+            if not math.isfinite(number):
+                return None, "InvalidValue"
+            if (self.min_limit is not None and number < self.min_limit) or (
+                self.max_limit is not None and number > self.max_limit
+            ):
+                return None, "ValueOutOfRange"
+            return (str(number) if kind == "integer" else text.strip()), ""
+        if kind == "boolean":
+            lowered = text.strip().lower()
+            return (lowered, "") if lowered in ("true", "false") else (None, "InvalidValue")
+        if kind == "dateTime":
+            try:
+                moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            except ValueError:
+                return None, "InvalidValue"
+            return (_iso(moment), "") if moment.tzinfo is not None else (None, "InvalidValue")
+        if kind == "OptionList":
+            match = self._canonical(text.strip())
+            return (match, "") if match is not None else (None, "InvalidValue")
+        if kind in ("MemberList", "SequenceList"):
+            members = [part.strip() for part in text.split(",")] if text.strip() else []
+            canonical = [self._canonical(member) for member in members]
+            if None in canonical or len(set(canonical)) != len(canonical):
+                return None, "InvalidValue"
+            if len(canonical) < self.min_members or (
+                self.max_limit is not None and len(canonical) > self.max_limit
+            ):
+                return None, "ValueOutOfRange"
+            return ",".join(c for c in canonical if c is not None), ""
+        # string
+        if self.max_limit is not None and len(text) > self.max_limit:
+            return None, "ValueOutOfRange"
+        return text, ""
+
+    def _canonical(self, member: str) -> str | None:
+        if self.values_list is None:
+            return member
+        folded = member.casefold()
+        return next((value for value in self.values_list if value.casefold() == folded), None)
+
+
+_Key = tuple[str, str, int | None, int | None, str, str]
+_ComponentKey = tuple[str, str, int | None, int | None]
+
+
+def _component_key(
+    name: str, instance: str | None, evse: int | None, connector: int | None
+) -> _ComponentKey:
+    # Component and variable names and instances are case-insensitive identifiers (CiString in
+    # the 2.0.1 part 2 data types).
+    return (name.casefold(), (instance or "").casefold(), evse, connector)
+
+
+class DeviceModel:
+    """The station's components and variables, addressed as part 1 4.1-4.2 describe: component
+    name, component instance, EVSE id and connector id, variable name and variable instance."""
+
+    def __init__(self) -> None:
+        self._variables: dict[_Key, Variable] = {}
+
+    def add(self, variable: Variable) -> Variable:
+        """Add `variable` (replacing one with the same address) and return it."""
+        key = (
+            *_component_key(
+                variable.component, variable.component_instance, variable.evse, variable.connector
+            ),
+            variable.name.casefold(),
+            (variable.instance or "").casefold(),
+        )
+        self._variables[key] = variable
+        return variable
+
+    def variables(self) -> list[Variable]:
+        """Every variable, in the order they were added."""
+        return list(self._variables.values())
+
+    def find(
+        self,
+        component: str,
+        name: str,
+        *,
+        component_instance: str | None = None,
+        instance: str | None = None,
+        evse: int | None = None,
+        connector: int | None = None,
+    ) -> Variable | None:
+        """The variable at exactly this address, or None."""
+        key = (
+            *_component_key(component, component_instance, evse, connector),
+            name.casefold(),
+            (instance or "").casefold(),
+        )
+        return self._variables.get(key)
+
+    def has_component(
+        self,
+        component: str,
+        *,
+        component_instance: str | None = None,
+        evse: int | None = None,
+        connector: int | None = None,
+    ) -> bool:
+        """Whether any variable belongs to this component instance."""
+        wanted = _component_key(component, component_instance, evse, connector)
+        return any(key[:4] == wanted for key in self._variables)
+
+    def get(self, component: str, name: str, instance: str | None = None) -> str:
+        """The Actual value of a station-level variable that must exist."""
+        variable = self.find(component, name, instance=instance)
+        if variable is None:
+            raise KeyError(f"{component}.{name}" + (f"[{instance}]" if instance else ""))
+        return variable.actual
+
+    def get_int(self, component: str, name: str, instance: str | None = None) -> int:
+        """The Actual value of an integer variable."""
+        return int(self.get(component, name, instance))
+
+    def get_bool(self, component: str, name: str, instance: str | None = None) -> bool:
+        """The Actual value of a boolean variable."""
+        return self.get(component, name, instance) == "true"
+
+    def get_list(self, component: str, name: str, instance: str | None = None) -> list[str]:
+        """The members of a MemberList or SequenceList variable, in order."""
+        text = self.get(component, name, instance)
+        return [member for member in text.split(",") if member]
+
+    def set_actual(
+        self, component: str, name: str, value: str, instance: str | None = None
+    ) -> None:
+        """Set the Actual value of a station-level variable, whatever its mutability (the
+        station's own changes, such as the heartbeat interval a BootNotificationResponse gives)."""
+        variable = self.find(component, name, instance=instance)
+        if variable is None:
+            raise KeyError(f"{component}.{name}")
+        variable.attributes["Actual"].value = value
+
+
+# ------------------------------------------------------------------------------------------
+# Transactions and EVSEs
+
+
+@dataclass(eq=False)
+class Transaction:
+    """A live transaction on one EVSE (whose single connector has id 1).
+
+    `id` is the transactionId (a UUID); `id_token` the token that authorized it (None while no
+    one has); `meter_start` the energy register in Wh when it started; `energy_wh` the energy
+    delivered since."""
+
+    id: str
+    evse_id: int
+    meter_start: float
+    started_at: datetime
+    meter: EnergyMeter = field(repr=False)
+    id_token: str | None = None
+    token_type: str = ""
+    remote_start_id: int | None = None
+    authorized: bool = False
+    # Why the energy transfer was stopped, when the transaction goes on until the EV is
+    # unplugged (TxStopPoint without Authorized).
+    stop_reason: str | None = None
+    total_cost: float | None = None
+    seq_no: int = 0
+    charging_state: str = ""
+    charging_seconds_start: float = 0.0
+    # The authorization still has to be reported (first TransactionEvent after it carries the
+    # idToken, and after a RequestStartTransaction the triggerReason RemoteStart, P6 2.1).
+    announce: bool = False
+    ended_samples: list[Any] = field(default_factory=list, repr=False)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def energy_wh(self) -> float:
+        """Energy delivered so far, in Wh."""
+        return self.meter.register_wh - self.meter_start
+
+    @property
+    def time_spent_charging(self) -> int:
+        """Seconds of energy transfer so far."""
+        return int(self.meter.charging_seconds - self.charging_seconds_start)
+
+
+@dataclass(eq=False)
+class _Authorization:
+    """An id token authorized for an EVSE (locally, or by a RequestStartTransaction)."""
+
+    id_token: str
+    token_type: str
+    remote_start_id: int | None = None
+
+
+@dataclass(eq=False)
+class _Evse:
+    id: int
+    meter: EnergyMeter
+    operative: bool = True  # EVSE-level availability (G03), kept across reboots (G03.FR.08)
+    connector_operative: bool = True  # connector-level availability (G03)
+    scheduled: bool | None = None  # an EVSE-level change waiting for the transaction (G03.FR.05)
+    scheduled_connector: bool | None = None
+    reset_scheduled: bool = False  # an OnIdle reset of this EVSE (B12.FR.07)
+    plugged: bool = False
+    authorization: _Authorization | None = None
+    remote_pending: _Authorization | None = None  # a RequestStartTransaction being authorized
+    status: str = ""  # last status computed
+    unreported: bool = True  # its status changed while it could not be reported (B04)
+    timeout: asyncio.Task[Any] | None = None  # EVConnectionTimeOut (E03)
+
+
+@dataclass(eq=False)
+class _Queued:
+    """A TransactionEventRequest waiting for delivery (E11, E13)."""
+
+    request: Any
+    transaction_id: str
+    attempts: int = 0
+
+
+@dataclass(eq=False)
+class _CacheEntry:
+    """An authorization cache entry (C10): the idTokenInfo status and when it expires."""
+
+    status: str
+    expires: datetime | None
+
+
+# Trigger reasons for a stop, by stoppedReason (2.0.1 part 2 E06-E08, F03).
+_STOP_TRIGGERS = {
+    "Local": "StopAuthorized",
+    "Remote": "RemoteStop",
+    "DeAuthorized": "Deauthorized",
+    "EVDisconnected": "EVCommunicationLost",
+    "Timeout": "EVConnectTimeout",
+    "ImmediateReset": "ResetCommand",
+    "EnergyLimitReached": "EnergyLimitReached",
+    "TimeLimitReached": "TimeLimitReached",
+}
+_STOPPED_REASONS_201 = frozenset(member.value for member in v201.ReasonEnum)
+
+
+def _check_config(config: StationConfig) -> None:
+    # ChargingStationType's lengths (BootNotificationRequest schema): refused here, once, rather
+    # than by the validator at every boot attempt.
+    limits = (
+        ("vendor", config.vendor, 50),
+        ("model", config.model, 20),
+        ("serial_number", config.serial_number or "", 25),
+        ("firmware_version", config.firmware_version, 50),
+    )
+    for name, value, limit in limits:
+        if len(value) > limit:
+            raise ValueError(f"StationConfig.{name} is {len(value)} characters, at most {limit}")
+    if config.connectors < 1:
+        raise ValueError("a charging station has at least one connector")
+    if config.heartbeat_interval < 1 or config.meter_interval < 0:
+        raise ValueError("heartbeat_interval must be positive and meter_interval not negative")
+
+
+class StationV2(Handlers):
+    """A simulated OCPP 2.0.1 / 2.1 charging station (see the module docstring).
+
+    - `config`: identity, vendor, model, serial number, firmware, number of EVSEs (one connector
+      each), the default heartbeat and meter intervals, and the power the simulated EV draws.
+    - `version`: "ocpp2.0.1" or "ocpp2.1"; a connection negotiated on the other 2.x version
+      switches the message types to it.
+    - `clock`: the time source for every timestamp and for the energy meter (default: now, UTC).
+
+    Use one instance for the station's whole life and hand it to every `Connection`
+    (`Connection(transport, role="station", handlers=station)`); `connected()` and
+    `disconnected()` start and stop the per-connection work. `await station.shutdown()` ends it.
+    """
+
+    def __init__(
+        self,
+        config: StationConfig,
+        version: str = OCPP201,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        version = check_version(version)
+        if version not in _V2:
+            raise ValueError(f"StationV2 speaks ocpp2.0.1 and ocpp2.1, not {version}")
+        _check_config(config)
+        self.config = config
+        self.version: str = version
+        self._m: Any = _MODULES[version]
+        self.clock: Callable[[], datetime] = clock or _utcnow
+        self.log: logging.LoggerAdapter[logging.Logger] = _Prefixed(
+            _log, {"identity": config.identity}
+        )
+        # Registration status from the last BootNotificationResponse, "" before one came.
+        self.registration = ""
+        self.booted = asyncio.Event()
+        self.heartbeat_interval: int = config.heartbeat_interval
+        # Whether the simulated driver plugs the EV in right after a remote start (set False to
+        # simulate a driver who never comes: TxCtrlr.EVConnectionTimeOut, E03).
+        self.auto_plug = True
+        self.transactions: dict[int, Transaction] = {}
+        # Network connection profiles set with SetNetworkProfile, by configuration slot (B09).
+        self.network_profiles: dict[int, Any] = {}
+        # The HTTP Basic Authentication password set with SetVariables (A01); None: the one the
+        # station was configured with. The client uses it from the next connection on, told
+        # through `password_changed` (set by whoever runs the client, e.g. the CLI).
+        self.basic_auth_password: str | None = None
+        self.password_changed: Callable[[str], Any] | None = None
+        # The security log (A201 appendix 1): (time, event type, tech info).
+        self.security_log: deque[tuple[datetime, str, str]] = deque(maxlen=1000)
+        self._evses = {
+            evse_id: _Evse(evse_id, EnergyMeter(self.clock))
+            for evse_id in range(1, config.connectors + 1)
+        }
+        self._operative = True  # station-level availability (G04), kept across reboots
+        self._scheduled: bool | None = None  # a station-level change waiting (G04)
+        self._reset_scheduled: str | None = None  # boot reason of an OnIdle reset waiting
+        self._rebooting: str | None = None  # boot reason while a reset closes the connection
+        self._resume_transactions = False  # 2.1 ImmediateAndResume
+        self._boot_reason = "PowerUp"
+        self._startup_event = "StartupOfTheDevice"
+        self._boot_call: asyncio.Future[Any] | None = None
+        self._boot_now = asyncio.Event()
+        self._time_offset = timedelta(0)
+        self._auth_cache: dict[str, _CacheEntry] = {}
+        self._tx_queue: deque[_Queued] = deque()
+        self._tx_wakeup = asyncio.Event()
+        self._tx_idle = asyncio.Event()
+        self._tx_idle.set()
+        self._changed = asyncio.Event()
+        self._live: Any = None  # the Connection while it runs
+        self._offline_since: datetime | None = None
+        self._conn_tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._station_tasks_started = False
+        self.device_model = self._build_device_model()
+
+    def __repr__(self) -> str:
+        return f"<StationV2 {self.config.identity} {self.version} {self.registration or '-'}>"
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def online(self) -> bool:
+        """Whether a connection to the CSMS is up."""
+        return self._live is not None and not self._live.closed
+
+    def now(self) -> datetime:
+        """The station's time: the clock, corrected by the CSMS's time when
+        ClockCtrlr.TimeSource starts with Heartbeat."""
+        return self.clock() + self._time_offset
+
+    def connector_status(self, connector_id: int) -> str:
+        """The ConnectorStatus of EVSE `connector_id`'s connector (Available, Occupied,
+        Unavailable, ...)."""
+        return self._status_of(self._evse(connector_id))
+
+    async def plug_in(self, connector_id: int) -> None:
+        """The simulated EV is plugged into EVSE `connector_id`: the connector becomes Occupied
+        and, per TxStartPoint, a transaction starts or charging begins."""
+        evse = self._evse(connector_id)
+        if evse.plugged:
+            return
+        evse.plugged = True
+        self.log.info("EV plugged in at EVSE %d", evse.id)
+        if evse.timeout is not None:
+            evse.timeout.cancel()
+            evse.timeout = None
+        await self._status_changed(evse)
+        self._advance(evse, "CablePluggedIn")
+
+    async def unplug(self, connector_id: int) -> None:
+        """The simulated EV is unplugged from EVSE `connector_id`: a transaction on it ends
+        (TxCtrlr.StopTxOnEVSideDisconnect is true: E10) and the connector becomes Available."""
+        evse = self._evse(connector_id)
+        if not evse.plugged:
+            return
+        evse.plugged = False
+        self.log.info("EV unplugged from EVSE %d", evse.id)
+        evse.meter.power_w = 0.0
+        evse.authorization = None
+        transaction = self.transactions.get(evse.id)
+        if transaction is not None:
+            # E10 / P6 reusable state EVDisconnected: EVCommunicationLost; the reason of an
+            # earlier stop (F03.FR.03: Remote) when the energy transfer had been stopped already.
+            reason = transaction.stop_reason or "EVDisconnected"
+            self._end(evse, transaction, "EVCommunicationLost", reason)
+        await self._status_changed(evse)
+
+    async def authorize(self, id_token: str, token_type: str = "ISO14443") -> bool:
+        """Whether `id_token` may charge (C01): asked to the CSMS with an AuthorizeRequest, or
+        decided locally when authorization is disabled (AuthCtrlr.Enabled), when the cache knows
+        the token and AuthCtrlr.LocalPreAuthorize is set (C10), or when offline and
+        AuthCtrlr.LocalAuthorizeOffline is set (C12)."""
+        model = self.device_model
+        if not model.get_bool("AuthCtrlr", "Enabled"):
+            return True
+        cached = self._cached(id_token)
+        if cached == "Accepted" and model.get_bool("AuthCtrlr", "LocalPreAuthorize"):
+            return True
+        if self._can_send():
+            request = self._m.AuthorizeRequest(id_token=self._id_token(id_token, token_type))
+            response = await self._try_call(request, "Authorize")
+            if response is not None:
+                status = _text(response.id_token_info.status)
+                self._remember(id_token, response.id_token_info)
+                self.log.info("id token %s: %s", id_token, status)
+                return status == "Accepted"
+        allowed = cached == "Accepted" and model.get_bool("AuthCtrlr", "LocalAuthorizeOffline")
+        self.log.info(
+            "id token %s %s offline (cache: %s)",
+            id_token,
+            "accepted" if allowed else "refused",
+            cached or "unknown",
+        )
+        return allowed
+
+    async def start_transaction(
+        self, connector_id: int, id_token: str, token_type: str = "ISO14443"
+    ) -> str:
+        """A driver starts charging at EVSE `connector_id` with `id_token` (E01-E04): the token
+        is authorized, the simulated EV is plugged in (if it was not) and the transaction starts.
+        Returns its transaction id; raises StationError when it cannot start."""
+        evse = self._evse(connector_id)
+        if not self._effective_operative(evse):
+            raise StationError(f"EVSE {evse.id} is unavailable")
+        transaction = self.transactions.get(evse.id)
+        if (transaction is not None and transaction.authorized) or evse.remote_pending:
+            raise StationError(f"EVSE {evse.id} is already in use")
+        if not await self.authorize(id_token, token_type):
+            raise StationError(f"id token {id_token} is not authorized")
+        evse.authorization = _Authorization(id_token, token_type)
+        await self._status_changed(evse)
+        self._advance(evse, "Authorized")
+        if not evse.plugged:
+            await self.plug_in(evse.id)
+        transaction = self.transactions.get(evse.id)
+        if transaction is None:  # a TxStartPoint this simulation never reaches
+            raise StationError(f"no transaction started on EVSE {evse.id}")
+        return transaction.id
+
+    async def stop_transaction(self, connector_id: int, reason: str = "Local") -> None:
+        """End the transaction on EVSE `connector_id` with stoppedReason `reason` (Local,
+        Remote, EVDisconnected, EmergencyStop, ...; E06-E08). When TxCtrlr.TxStopPoint does not
+        end it at deauthorization, the simulated driver unplugs the EV, which does."""
+        evse = self._evse(connector_id)
+        transaction = self.transactions.get(evse.id)
+        if transaction is None:
+            raise StationError(f"no transaction on EVSE {evse.id}")
+        if reason not in _STOPPED_REASONS_201 and reason != "ReqEnergyTransferRejected":
+            raise ValueError(f"unknown stoppedReason {reason!r}")
+        if reason == "EVDisconnected":
+            await self.unplug(evse.id)
+            return
+        self._deauthorize(evse, transaction, reason)
+        if evse.id in self.transactions and evse.plugged:
+            await self.unplug(evse.id)
+
+    def reconnect_delay(self, attempt: int) -> float:
+        """Seconds to wait before reconnection attempt `attempt` (1, 2, ...) after a lost
+        connection (J201 5.3): RetryBackOffWaitMinimum, doubled after every failed attempt at
+        most RetryBackOffRepeatTimes times, plus a random 0..RetryBackOffRandomRange."""
+        model = self.device_model
+        minimum = model.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum")
+        doublings = min(
+            max(attempt - 1, 0), model.get_int("OCPPCommCtrlr", "RetryBackOffRepeatTimes")
+        )
+        spread = model.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange")
+        return float(minimum * 2**doublings) + random.uniform(0, spread)
+
+    @property
+    def websocket_ping_interval(self) -> int:
+        """OCPPCommCtrlr.WebSocketPingInterval: seconds between WebSocket pings (0: none)."""
+        return self.device_model.get_int("OCPPCommCtrlr", "WebSocketPingInterval")
+
+    async def shutdown(self, reason: str = "Other") -> None:
+        """What the simulator does before it exits: end every transaction with stoppedReason
+        `reason` and deliver their last messages (within the message timeout), close the
+        connection (1000) and stop every background task."""
+        for evse_id, transaction in list(self.transactions.items()):
+            self._end(
+                self._evses[evse_id],
+                transaction,
+                _STOP_TRIGGERS.get(reason, "AbnormalCondition"),
+                reason,
+            )
+        live = self._live
+        if live is not None and not live.closed:
+            await self._tx_drained(live.session.call_timeout)
+        for task in list(self._tasks):
+            task.cancel()
+        self._station_tasks_started = False
+        if live is not None and not live.closed:
+            await live.close(1000, "station shutting down")
+        self.log.info("shut down")
+
+    # -- connection lifecycle ------------------------------------------------------------------
+
+    def connected(self) -> None:
+        """A connection runs: boot, or resume after a lost connection (J201 5.3)."""
+        connection = self.connection
+        if connection.version not in _V2:
+            self.log.error(
+                "the connection speaks %s; this station speaks ocpp2.0.1 and ocpp2.1",
+                connection.version,
+            )
+            self._spawn_conn(connection.close(1002, "unsupported OCPP version"), "close")
+            return
+        if connection.version != self.version:
+            self.log.info(
+                "switching from %s to %s, as negotiated", self.version, connection.version
+            )
+            self.version = connection.version
+            self._m = _MODULES[connection.version]
+        if self._conn_tasks:
+            self.log.warning("a new connection replaces the one still open")
+            for task in list(self._conn_tasks):
+                task.cancel()
+        self._live = connection
+        self._start_station_tasks()
+        if self.registration == "Accepted" and self._rebooting is None:
+            self._spawn_conn(self._resume(), "resume")
+        else:
+            self._spawn_conn(self._boot_loop(), "boot")
+
+    def disconnected(self) -> None:
+        """The connection ended: stop the per-connection work; a reset now "reboots"."""
+        live = self._live
+        if live is not None and not live.closed:
+            return  # an older connection, already replaced by the one that runs now
+        for task in list(self._conn_tasks):
+            task.cancel()
+        self._conn_tasks.clear()
+        self._live = None
+        self._offline_since = self.clock()
+        code = None if live is None else live.close_code
+        self.log.info("disconnected (close code %s)", code)
+        for evse in self._evses.values():
+            # A remote start still being authorized is abandoned with its connection.
+            evse.remote_pending = None
+        if self._rebooting is not None:
+            self._reboot(self._rebooting)
+
+    def _reboot(self, reason: str) -> None:
+        """What a reboot does to the simulated station: it must boot again with `reason`; the
+        availability set with ChangeAvailability persists (TC_B_23_CS, G03.FR.08,
+        G04.FR.09), and so do the EV's plug and the device model."""
+        self._rebooting = None
+        self.registration = ""
+        self.booted.clear()
+        self._boot_reason = reason
+        self._startup_event = "ResetOrReboot"
+        self._reset_scheduled = None
+        for evse in self._evses.values():
+            evse.authorization = None
+            evse.remote_pending = None
+            evse.reset_scheduled = False
+            evse.unreported = True
+            if evse.timeout is not None:
+                evse.timeout.cancel()
+                evse.timeout = None
+        self.log.info("rebooting (%s)", reason)
+
+    def _start_station_tasks(self) -> None:
+        # Clock-aligned data (J01) runs for the station's life, not per connection: the samples
+        # for TransactionEvent Ended are taken offline too.
+        if self._station_tasks_started:
+            return
+        self._station_tasks_started = True
+        self._spawn(
+            self._periodic(
+                lambda: self.device_model.get_int("AlignedDataCtrlr", "Interval"),
+                self._aligned_meter_values,
+                aligned=True,
+            ),
+            "aligned meter values",
+        )
+        self._spawn(
+            self._periodic(
+                lambda: self.device_model.get_int("AlignedDataCtrlr", "TxEndedInterval"),
+                self._aligned_tx_samples,
+                aligned=True,
+            ),
+            "aligned transaction samples",
+        )
+
+    async def _boot_loop(self) -> None:
+        """B01-B03: BootNotification until Accepted."""
+        while True:
+            self._boot_now.clear()
+            self._boot_call = task = asyncio.ensure_future(self._send_boot())
+            try:
+                response = await task
+            finally:
+                self._boot_call = None
+            if self.registration == "Accepted":
+                await self._accepted()
+                return
+            # B02, B03.FR.06 (E201 2.3.2): the next BootNotification after the interval, or at
+            # once when the CSMS triggers one (F06.FR.17; TC_B_02_CS step 13).
+            delay = _BOOT_RETRY_DEFAULT
+            if response is not None and response.interval > 0:
+                delay = response.interval
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._boot_now.wait(), delay)
+
+    async def _send_boot(self) -> Any:
+        m = self._m
+        config = self.config
+        request = m.BootNotificationRequest(
+            reason=self._boot_reason,
+            charging_station=m.ChargingStation(
+                model=config.model,
+                vendor_name=config.vendor,
+                serial_number=config.serial_number or UNSET,
+                firmware_version=config.firmware_version or UNSET,
+            ),
+        )
+        response = await self._try_call(request, "BootNotification")
+        if response is None:
+            return None
+        status = _text(response.status)
+        self.registration = status
+        self._adopt_time(response.current_time)
+        if status == "Accepted" and response.interval > 0:
+            # B01 (TC_B_01_CS): the interval of an Accepted response is the heartbeat interval
+            # (0: keep the configured one).
+            self.heartbeat_interval = response.interval
+            self.device_model.set_actual(
+                "OCPPCommCtrlr", "HeartbeatInterval", str(response.interval)
+            )
+        self.log.info(
+            "BootNotification (%s) %s, interval %d s", self._boot_reason, status, response.interval
+        )
+        return response
+
+    async def _accepted(self) -> None:
+        """Registered (B01): report every connector, the startup security event, then
+        heartbeats and the transaction messages."""
+        self.booted.set()
+        self._boot_reason = "PowerUp"
+        self.log.info("booted, heartbeat every %d s", self.heartbeat_interval)
+        # TC_B_01_CS: "a message to report the state of a connector has been received
+        # for all connectors".
+        for evse in self._evses.values():
+            evse.status = self._status_of(evse)
+            await self._send_status(evse)
+        # A201 appendix 1: StartupOfTheDevice and ResetOrReboot are critical security events,
+        # pushed to the CSMS (P6 reusable state Booted, step 7).
+        await self._security_event(self._startup_event, "booted")
+        self._startup_event = "StartupOfTheDevice"
+        if self._resume_transactions:  # 2.1 Reset ImmediateAndResume
+            self._resume_transactions = False
+            for evse_id, transaction in list(self.transactions.items()):
+                self._emit(self._evses[evse_id], transaction, "Updated", "TxResumed")
+        self._online_work()
+
+    async def _resume(self) -> None:
+        """A new connection without a reboot (J201 5.3): report the connectors (all of them
+        after more than OCPPCommCtrlr.OfflineThreshold seconds offline, B04.FR.01, else the ones
+        that changed, B04.FR.02), then the queued transaction messages (E11) and heartbeats."""
+        offline = self._offline_since
+        threshold = self.device_model.get_int("OCPPCommCtrlr", "OfflineThreshold")
+        everything = offline is None or (self.clock() - offline).total_seconds() > threshold
+        self.log.info("reconnected, %d transaction message(s) queued", len(self._tx_queue))
+        for evse in self._evses.values():
+            evse.status = self._status_of(evse)
+            if everything or evse.unreported:
+                await self._send_status(evse)
+        self._online_work()
+
+    def _online_work(self) -> None:
+        self._spawn_conn(self._heartbeat_loop(), "heartbeat")
+        self._spawn_conn(self._tx_sender(), "transaction messages")
+
+    # -- heartbeat and timers ----------------------------------------------------------------
+
+    def _notify_change(self) -> None:
+        """A setting changed: wake every timer so that it reads its interval again."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _wait_change(self, seconds: float) -> bool:
+        """Sleep `seconds`; True when a setting changed meanwhile."""
+        changed = self._changed
+        try:
+            await asyncio.wait_for(changed.wait(), seconds)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def _heartbeat_loop(self) -> None:
+        # Every interval, whether or not other messages went out meanwhile (allowed: the
+        # interval is one "of inactivity", and sending more often is harmless).
+        while True:
+            if await self._wait_change(self.heartbeat_interval):
+                continue
+            await self._heartbeat()
+
+    async def _heartbeat(self) -> None:
+        response = await self._try_call(self._m.HeartbeatRequest(), "Heartbeat")
+        if response is not None:
+            self._adopt_time(response.current_time)
+
+    def _adopt_time(self, csms_time: datetime) -> None:
+        # ClockCtrlr.TimeSource: with Heartbeat first, the CSMS's time is the station's time
+        # (A201 3.1.5).
+        sources = self.device_model.get_list("ClockCtrlr", "TimeSource")
+        if sources and sources[0] == "Heartbeat":
+            self._time_offset = csms_time - self.clock()
+
+    async def _periodic(
+        self,
+        interval: Callable[[], int],
+        tick: Callable[[], Awaitable[None] | None],
+        *,
+        aligned: bool = False,
+    ) -> None:
+        """Run `tick` every `interval()` seconds (0: never), re-reading the interval whenever a
+        setting changes; `aligned`: at whole multiples of the interval since midnight (J01)."""
+        while True:
+            seconds = interval()
+            if seconds <= 0:
+                await self._changed.wait()
+                continue
+            delay = float(seconds)
+            if aligned:
+                now = self.now()
+                midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+                elapsed = (now - midnight).total_seconds()
+                delay = seconds - (elapsed % seconds) or float(seconds)
+            if await self._wait_change(delay):
+                continue
+            result = tick()
+            if result is not None:
+                await result
+
+    # -- calls to the CSMS ---------------------------------------------------------------------
+
+    def _can_send(self) -> bool:
+        """Whether station-initiated messages may go out now: none of its own before Accepted
+        (B02, TC_B_02_CS; B03.FR.08); what the CSMS asks for goes out in any state."""
+        return self.online and self.registration == "Accepted" and self._rebooting is None
+
+    async def _try_call(self, request: Any, what: str) -> Any:
+        """Send `request`; the response, or None (logged) when there is none."""
+        live = self._live
+        if live is None or live.closed:
+            self.log.debug("%s not sent: offline", what)
+            return None
+        try:
+            return await live.call(request)
+        except SessionClosedError:
+            self.log.info("%s not answered: connection closed", what)
+        except CallTimeoutError as exc:
+            self.log.warning("%s", exc)
+        except OCPPError as exc:
+            self.log.warning("%s answered with %s: %s", what, exc.code, exc.description)
+        return None
+
+    async def _security_event(self, kind: str, info: str = "") -> None:
+        """Log a critical security event and push it to the CSMS (A201 appendix 1: "security
+        events that are implemented and marked as critical SHALL also be pushed")."""
+        now = self.now()
+        self.security_log.append((now, kind, info))
+        if self._can_send():
+            await self._try_call(
+                self._m.SecurityEventNotificationRequest(
+                    type=kind, timestamp=now, tech_info=info[:255] or UNSET
+                ),
+                "SecurityEventNotification",
+            )
+
+    # -- connector status (G01, B04) -----------------------------------------------------------
+
+    def _evse(self, evse_id: int) -> _Evse:
+        evse = self._evses.get(evse_id)
+        if evse is None:
+            raise StationError(f"no EVSE {evse_id}: this station has EVSEs 1 to {len(self._evses)}")
+        return evse
+
+    def _effective_operative(self, evse: _Evse) -> bool:
+        return self._operative and evse.operative and evse.connector_operative
+
+    def _status_of(self, evse: _Evse) -> str:
+        # 2.0.1 ConnectorStatusEnumType: Occupied covers an EV plugged in, a transaction and an
+        # authorization waiting for the EV (P6 reusable state Authorized, Main B step 5).
+        # Inoperative -> Unavailable once no transaction runs (G03.FR.05, TC_G_11_CS).
+        transaction = self.transactions.get(evse.id)
+        if transaction is None and not self._effective_operative(evse):
+            return "Unavailable"
+        if evse.plugged or transaction is not None or evse.authorization is not None:
+            return "Occupied"
+        return "Available"
+
+    async def _status_changed(self, evse: _Evse, *, force: bool = False) -> None:
+        """Report the connector's status when it changed (G01.FR.01), or keep it for the
+        next connection (B04)."""
+        status = self._status_of(evse)
+        if status == evse.status and not force:
+            return
+        if status != evse.status:
+            self.log.info("EVSE %d connector 1: %s -> %s", evse.id, evse.status or "-", status)
+        evse.status = status
+        if self._can_send():
+            await self._send_status(evse)
+        else:
+            evse.unreported = True
+
+    async def _send_status(self, evse: _Evse) -> None:
+        request = self._m.StatusNotificationRequest(
+            timestamp=self.now(), connector_status=evse.status, evse_id=evse.id, connector_id=1
+        )
+        evse.unreported = False
+        if await self._try_call(request, "StatusNotification") is None:
+            evse.unreported = True
+
+    def _refresh_later(self, evses: Iterable[_Evse]) -> None:
+        evses = list(evses)
+
+        async def refresh() -> None:
+            for evse in evses:
+                await self._status_changed(evse)
+
+        self._spawn(refresh(), "status")
+
+    # -- transactions (E, F, J) ----------------------------------------------------------------
+
+    def _points(self, name: str) -> set[str]:
+        return set(self.device_model.get_list("TxCtrlr", name))
+
+    def _advance(self, evse: _Evse, trigger: str) -> None:
+        """After an EV or authorization event: start the transaction when TxStartPoint says so,
+        attach the authorization to it, and report the new charging state (E01-E05)."""
+        authorization = evse.authorization
+        transaction = self.transactions.get(evse.id)
+        if transaction is None:
+            start = self._points("TxStartPoint")
+            authorized = authorization is not None
+            if not self._effective_operative(evse) or not (
+                ("EVConnected" in start and evse.plugged)
+                or ("Authorized" in start and authorized)
+                or (start & {"PowerPathClosed", "EnergyTransfer"} and evse.plugged and authorized)
+            ):
+                if authorized and not evse.plugged:
+                    self._arm_connection_timeout(evse)
+                return
+            transaction = self._new_transaction(evse)
+            event_type = "Started"
+        else:
+            event_type = "Updated"
+        if authorization is not None and not transaction.authorized:
+            transaction.authorized = True
+            transaction.announce = True
+            transaction.id_token = authorization.id_token
+            transaction.token_type = authorization.token_type
+            transaction.remote_start_id = authorization.remote_start_id
+            transaction.stop_reason = None
+        charging = evse.plugged and transaction.authorized
+        evse.meter.power_w = self._charging_power(evse) if charging else 0.0
+        state = self._charging_state(evse)
+        if event_type == "Started":
+            context = "Transaction.Begin"
+            measurands = self.device_model.get_list("SampledDataCtrlr", "TxStartedMeasurands")
+            self._emit(
+                evse,
+                transaction,
+                "Started",
+                trigger,
+                meter_value=self._sample(evse, measurands, context),
+            )
+        elif state != transaction.charging_state or transaction.announce:
+            self._emit(evse, transaction, "Updated", trigger)
+        if not evse.plugged and transaction.authorized:
+            self._arm_connection_timeout(evse)
+
+    def _charging_power(self, evse: _Evse) -> float:
+        power = self.device_model.find("EVSE", "Power", evse=evse.id)
+        limit = float(power.attributes["MaxSet"].read()) if power is not None else math.inf
+        return min(self.config.power_w, limit)
+
+    def _charging_state(self, evse: _Evse) -> str:
+        if not evse.plugged:
+            return "Idle"
+        return "Charging" if evse.meter.power_w > 0 else "EVConnected"
+
+    def _new_transaction(self, evse: _Evse) -> Transaction:
+        transaction = Transaction(
+            id=str(uuid.uuid4()),
+            evse_id=evse.id,
+            meter_start=evse.meter.register_wh,
+            started_at=self.now(),
+            meter=evse.meter,
+            charging_seconds_start=evse.meter.charging_seconds,
+        )
+        self.transactions[evse.id] = transaction
+        model = self.device_model
+        transaction.tasks = [
+            self._spawn(
+                self._periodic(
+                    lambda: model.get_int("SampledDataCtrlr", "TxUpdatedInterval"),
+                    lambda: self._periodic_update(evse, transaction),
+                ),
+                f"transaction {transaction.id} meter values",
+            ),
+            self._spawn(
+                self._periodic(
+                    lambda: model.get_int("SampledDataCtrlr", "TxEndedInterval"),
+                    lambda: self._ended_sample(evse, transaction, "Sample.Periodic"),
+                ),
+                f"transaction {transaction.id} samples",
+            ),
+        ]
+        self.log.info(
+            "transaction %s started on EVSE %d (meter %.1f Wh)",
+            transaction.id,
+            evse.id,
+            transaction.meter_start,
+        )
+        return transaction
+
+    def _arm_connection_timeout(self, evse: _Evse) -> None:
+        """TxCtrlr.EVConnectionTimeOut (E03): an authorization without an EV ends after it."""
+        if evse.timeout is not None and not evse.timeout.done():
+            return
+        seconds = self.device_model.get_int("TxCtrlr", "EVConnectionTimeOut")
+
+        async def expire() -> None:
+            await asyncio.sleep(seconds)
+            evse.timeout = None
+            if evse.plugged:
+                return
+            self.log.info("EVSE %d: no EV within %d s (EVConnectionTimeOut)", evse.id, seconds)
+            transaction = self.transactions.get(evse.id)
+            if transaction is not None:
+                self._end(evse, transaction, "EVConnectTimeout", "Timeout")
+            evse.authorization = None
+            await self._status_changed(evse)
+
+        evse.timeout = self._spawn(expire(), f"EVSE {evse.id} connection timeout")
+
+    def _deauthorize(self, evse: _Evse, transaction: Transaction, reason: str) -> None:
+        """The authorization ends (a stop by the driver, the CSMS or an invalid token): the
+        transaction ends if TxStopPoint has Authorized (or PowerPathClosed, EnergyTransfer),
+        else the energy transfer stops and it ends when the EV is unplugged (F03.FR.03)."""
+        trigger = _STOP_TRIGGERS.get(reason, "AbnormalCondition")
+        transaction.authorized = False
+        transaction.stop_reason = reason
+        evse.authorization = None
+        stops = self._points("TxStopPoint")
+        if not evse.plugged or stops & {"Authorized", "PowerPathClosed", "EnergyTransfer"}:
+            self._end(evse, transaction, trigger, reason)
+            return
+        evse.meter.power_w = 0.0
+        self._emit(evse, transaction, "Updated", trigger)
+
+    def _end(self, evse: _Evse, transaction: Transaction, trigger: str, reason: str) -> None:
+        """The transaction ends: TransactionEvent Ended with the sampled values (J02) and the
+        Transaction.End reading, then what waited for it (G03.FR.05, B12.FR.01)."""
+        evse.meter.power_w = 0.0
+        for task in transaction.tasks:
+            task.cancel()
+        measurands = self.device_model.get_list("SampledDataCtrlr", "TxEndedMeasurands")
+        values = list(transaction.ended_samples)
+        values += self._sample(evse, measurands, "Transaction.End")
+        transaction.stop_reason = reason
+        self._emit(evse, transaction, "Ended", trigger, meter_value=values, stopped_reason=reason)
+        del self.transactions[evse.id]
+        if evse.timeout is not None:
+            evse.timeout.cancel()
+            evse.timeout = None
+        self.log.info(
+            "transaction %s stopped (%s) on EVSE %d: %.1f Wh",
+            transaction.id,
+            reason,
+            evse.id,
+            transaction.energy_wh,
+        )
+        self._after_transaction(evse)
+
+    def _after_transaction(self, evse: _Evse) -> None:
+        """Apply what was Scheduled until this transaction ended (G03.FR.05, G04, B12)."""
+        if evse.scheduled is not None:
+            evse.operative, evse.scheduled = evse.scheduled, None
+        if evse.scheduled_connector is not None:
+            evse.connector_operative, evse.scheduled_connector = evse.scheduled_connector, None
+        if self._scheduled is not None and not self.transactions:
+            self._operative, self._scheduled = self._scheduled, None
+            self._refresh_later(self._evses.values())
+        else:
+            self._refresh_later([evse])
+        if evse.reset_scheduled:
+            evse.reset_scheduled = False
+            self.log.info("EVSE %d reset (scheduled)", evse.id)
+        if self._reset_scheduled is not None and not self.transactions:
+            reason, self._reset_scheduled = self._reset_scheduled, None
+            self._spawn(self._reset_now(reason), "reset")
+
+    def _emit(
+        self,
+        evse: _Evse,
+        transaction: Transaction,
+        event_type: str,
+        trigger: str,
+        *,
+        meter_value: list[Any] | None = None,
+        stopped_reason: str | None = None,
+    ) -> _Queued:
+        """Queue a TransactionEventRequest (E01-E15)."""
+        m = self._m
+        info: dict[str, Any] = {
+            "transaction_id": transaction.id,
+            "charging_state": self._charging_state(evse),
+            "time_spent_charging": transaction.time_spent_charging,
+        }
+        id_token: Any = UNSET
+        if transaction.announce:
+            # P6 2.1: the first TransactionEvent after the authorization carries the idToken;
+            # after a RequestStartTransaction its triggerReason is RemoteStart and it carries
+            # the remoteStartId (TC_F_01_CS..TC_F_03_CS).
+            transaction.announce = False
+            id_token = self._id_token(transaction.id_token or "", transaction.token_type)
+            if transaction.remote_start_id is not None:
+                trigger = "RemoteStart"
+                info["remote_start_id"] = transaction.remote_start_id
+        if stopped_reason is not None:
+            info["stopped_reason"] = stopped_reason
+        transaction.charging_state = info["charging_state"]
+        request = m.TransactionEventRequest(
+            event_type=event_type,
+            timestamp=self.now(),
+            trigger_reason=trigger,
+            # P6 2.1: seqNo numbers a transaction's messages in order; from 0 here.
+            seq_no=transaction.seq_no,
+            transaction_info=m.Transaction(**info),
+            evse=m.EVSE(id=evse.id, connector_id=1),
+            id_token=id_token,
+            meter_value=meter_value or UNSET,
+            # E11 (TC_E_40_CS): a message about something that happened offline says so.
+            offline=True if not self._can_send() else UNSET,
+        )
+        transaction.seq_no += 1
+        return self._enqueue(request, transaction.id)
+
+    def _periodic_update(self, evse: _Evse, transaction: Transaction) -> None:
+        """SampledDataCtrlr.TxUpdatedInterval (J02, TC_J_09_CS): an Updated event with the
+        TxUpdatedMeasurands, triggerReason MeterValuePeriodic, context Sample.Periodic."""
+        if not self.device_model.get_bool("SampledDataCtrlr", "Enabled"):
+            return
+        measurands = self.device_model.get_list("SampledDataCtrlr", "TxUpdatedMeasurands")
+        values = self._sample(evse, measurands, "Sample.Periodic")
+        if values:
+            self._emit(evse, transaction, "Updated", "MeterValuePeriodic", meter_value=values)
+
+    def _ended_sample(self, evse: _Evse, transaction: Transaction, context: str) -> None:
+        """SampledDataCtrlr.TxEndedInterval / AlignedDataCtrlr.TxEndedInterval: a sample kept
+        for the Ended event (J02, TC_J_10_CS; J01 for the clock-aligned ones)."""
+        component = "SampledDataCtrlr" if context == "Sample.Periodic" else "AlignedDataCtrlr"
+        measurands = self.device_model.get_list(component, "TxEndedMeasurands")
+        samples = transaction.ended_samples
+        samples += self._sample(evse, measurands, context)
+        if len(samples) > _ENDED_SAMPLES_LIMIT:  # keep the whole span, at half the density
+            del samples[1::2]
+
+    def _sample(self, evse: _Evse, measurands: Iterable[str], context: str) -> list[Any]:
+        """One MeterValue with a SampledValue per measurand, or [] when there is none."""
+        m = self._m
+        values = []
+        power = evse.meter.power_w
+        phases = self._phases()
+        for measurand in measurands:
+            if measurand == "Energy.Active.Import.Register":
+                value = round(evse.meter.register_wh, 1)
+            elif measurand == "Power.Active.Import":
+                value = round(power, 1)
+            elif measurand == "Current.Import":
+                value = round(power / (_VOLTAGE * phases), 2)
+            elif measurand == "Voltage":
+                value = _VOLTAGE
+            else:
+                continue
+            values.append(
+                m.SampledValue(
+                    value=value,
+                    context=context,
+                    measurand=measurand,
+                    unit_of_measure=m.UnitOfMeasure(unit=_MEASURAND_UNITS[measurand]),
+                )
+            )
+        if not values:
+            return []
+        return [m.MeterValue(timestamp=self.now(), sampled_value=values)]
+
+    def _phases(self) -> int:
+        # An AC supply: three phases above what one 32 A phase carries.
+        return 3 if self.config.power_w > 7400 else 1
+
+    async def _aligned_meter_values(self) -> None:
+        """J01: clock-aligned MeterValues for every EVSE (not queued offline)."""
+        model = self.device_model
+        if not self._can_send() or not model.get_bool("AlignedDataCtrlr", "Enabled"):
+            return
+        measurands = model.get_list("AlignedDataCtrlr", "Measurands")
+        for evse in self._evses.values():
+            if evse.id in self.transactions and model.get_bool(
+                "AlignedDataCtrlr", "SendDuringIdle"
+            ):
+                continue  # A201 3.1.1: SendDuringIdle: none while a transaction runs
+            values = self._sample(evse, measurands, "Sample.Clock")
+            if values:
+                await self._try_call(
+                    self._m.MeterValuesRequest(evse_id=evse.id, meter_value=values), "MeterValues"
+                )
+
+    def _aligned_tx_samples(self) -> None:
+        if not self.device_model.get_bool("AlignedDataCtrlr", "Enabled"):
+            return
+        for evse_id, transaction in list(self.transactions.items()):
+            self._ended_sample(self._evses[evse_id], transaction, "Sample.Clock")
+
+    def _id_token(self, token: str, token_type: str) -> Any:
+        # 2.0.1 types idToken.type as IdTokenEnumType, 2.1 as a string (A21 7.1); the wire text
+        # is the same, and the validator checks it against the version's schema.
+        return self._m.IdToken(id_token=token, type=token_type)
+
+    # -- the queue of transaction messages (E11, E13) ------------------------------------------
+
+    def _enqueue(self, request: Any, transaction_id: str) -> _Queued:
+        item = _Queued(request, transaction_id)
+        if len(self._tx_queue) >= _TX_QUEUE_LIMIT:
+            for queued in self._tx_queue:
+                if _text(queued.request.event_type) == "Updated":
+                    self._tx_queue.remove(queued)
+                    self.log.warning(
+                        "transaction message queue full: dropped an Updated event of %s",
+                        queued.transaction_id,
+                    )
+                    break
+        self._tx_queue.append(item)
+        self._tx_idle.clear()
+        self._tx_wakeup.set()
+        return item
+
+    async def _tx_sender(self) -> None:
+        """Deliver the queued transaction messages in the order they happened (E11,
+        TC_E_40_CS). A message the CSMS fails to process is retried OCPPCommCtrlr.MessageAttempts
+        times, MessageAttemptInterval x attempts seconds apart, then dropped (E13)."""
+        queue = self._tx_queue
+        model = self.device_model
+        while True:
+            if not queue:
+                self._tx_idle.set()
+                self._tx_wakeup.clear()
+                await self._tx_wakeup.wait()
+                continue
+            live = self._live
+            if live is None or live.closed:
+                return
+            item = queue[0]
+            try:
+                response = await live.call(item.request)
+            except SessionClosedError:
+                return  # offline: the message stays queued for the next connection
+            except (CallTimeoutError, OCPPError) as exc:
+                item.attempts += 1
+                attempts = model.get_int("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent")
+                if item.attempts >= attempts:
+                    queue.popleft()
+                    self.log.error(
+                        "dropped TransactionEvent %s of %s after %d attempts: %s",
+                        _text(item.request.event_type),
+                        item.transaction_id,
+                        item.attempts,
+                        exc,
+                    )
+                    continue
+                interval = model.get_int(
+                    "OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"
+                )
+                self.log.warning(
+                    "TransactionEvent of %s failed (%s); attempt %d in %d s",
+                    item.transaction_id,
+                    exc,
+                    item.attempts + 1,
+                    interval * item.attempts,
+                )
+                await asyncio.sleep(interval * item.attempts)
+                continue
+            if queue and queue[0] is item:
+                queue.popleft()
+            self._transaction_answered(item, response)
+
+    def _transaction_answered(self, item: _Queued, response: Any) -> None:
+        """What a TransactionEventResponse tells: the running cost, and the token's status
+        (A201 3.1.18: TxCtrlr.StopTxOnInvalidId stops a transaction whose token is not valid)."""
+        if response.total_cost is not UNSET:
+            for transaction in self.transactions.values():
+                if transaction.id == item.transaction_id:
+                    transaction.total_cost = response.total_cost
+        info = response.id_token_info
+        if info is UNSET or item.request.id_token is UNSET:
+            return
+        token = item.request.id_token.id_token
+        self._remember(token, info)
+        status = _text(info.status)
+        if status == "Accepted":
+            return
+        for evse_id, transaction in list(self.transactions.items()):
+            if transaction.id == item.transaction_id and transaction.authorized:
+                self.log.warning(
+                    "id token %s of transaction %s is %s", token, transaction.id, status
+                )
+                if self.device_model.get_bool("TxCtrlr", "StopTxOnInvalidId"):
+                    self._deauthorize(self._evses[evse_id], transaction, "DeAuthorized")
+
+    async def _tx_drained(self, timeout: float) -> bool:
+        """Wait until every queued transaction message was delivered (or `timeout`)."""
+        try:
+            await asyncio.wait_for(self._tx_idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    # -- the authorization cache (C10) ---------------------------------------------------------
+
+    def _remember(self, token: str, info: Any) -> None:
+        if not self.device_model.get_bool("AuthCacheCtrlr", "Enabled"):
+            return
+        expires = info.cache_expiry_date_time
+        if expires is UNSET:
+            lifetime = self.device_model.get_int("AuthCacheCtrlr", "LifeTime")
+            expires = self.now() + timedelta(seconds=lifetime)
+        self._auth_cache[token] = _CacheEntry(_text(info.status), expires)
+
+    def _cached(self, token: str) -> str | None:
+        if not self.device_model.get_bool("AuthCacheCtrlr", "Enabled"):
+            return None
+        entry = self._auth_cache.get(token)
+        if entry is None:
+            return None
+        if entry.expires is not None and entry.expires <= self.now():
+            return "Expired"
+        return entry.status
+
+    # -- the CSMS's CALLs ----------------------------------------------------------------------
+
+    async def _admit(self, action: str) -> None:
+        """B03.FR.08 (E201 2.3.1): after a Rejected BootNotification every CALL of the CSMS is
+        answered with SecurityError. A CALL that arrives right behind the BootNotification's
+        answer waits until the station has read it."""
+        boot = self._boot_call
+        if boot is not None and not boot.done():
+            await asyncio.wait({boot})
+        if self.registration == "Rejected":
+            self.log.info("refused %s: the CSMS rejected the BootNotification", action)
+            raise SecurityError(f"{action}: the CSMS has rejected this station's registration")
+
+    def _status_info(self, reason: str, info: str = "") -> Any:
+        return self._m.StatusInfo(reason_code=reason, additional_info=info or UNSET)
+
+    def _unsupported(self, action: str, status: str, feature: str, **fields: Any) -> Any:
+        """The answer of a station without `feature`: `status` with reason UnsupportedRequest."""
+        self.log.info("answered %s %s: %s not supported", action, status, feature)
+        response_type = getattr(self._m, f"{action}Response")
+        return response_type(
+            status=status,
+            status_info=self._status_info(_UNSUPPORTED, f"{feature} not supported"),
+            **fields,
+        )
+
+    def _refused(self, action: str, detail: str) -> None:
+        self.log.info("refused %s: %s", action, detail)
+
+    # B05 Set Variables, B06 Get Variables
+
+    def _locate(self, component: Any, variable: Any) -> tuple[Variable | None, bool]:
+        """The variable a request addresses, and whether its component exists."""
+        evse = component.evse
+        evse_id = None if evse is UNSET else evse.id
+        connector_id = None if evse is UNSET or evse.connector_id is UNSET else evse.connector_id
+        instance = None if component.instance is UNSET else component.instance
+        found = self.device_model.find(
+            component.name,
+            variable.name,
+            component_instance=instance,
+            instance=None if variable.instance is UNSET else variable.instance,
+            evse=evse_id,
+            connector=connector_id,
+        )
+        if found is not None:
+            return found, True
+        known = self.device_model.has_component(
+            component.name, component_instance=instance, evse=evse_id, connector=connector_id
+        )
+        return None, known
+
+    @on("GetVariables", versions=_V2)
+    async def _on_get_variables(self, request: Any) -> Any:
+        await self._admit("GetVariables")
+        m = self._m
+        limit = self.device_model.get_int("DeviceDataCtrlr", "ItemsPerMessage", "GetVariables")
+        results = []
+        for index, item in enumerate(request.get_variable_data):
+            attribute = "Actual" if item.attribute_type is UNSET else _text(item.attribute_type)
+            value: Any = UNSET
+            info: Any = UNSET
+            variable, known = self._locate(item.component, item.variable)
+            if index >= limit:
+                # TC_B_08_CS: the items past ItemsPerMessageGetVariables are Rejected.
+                status, info = "Rejected", self._status_info("TooManyElements")
+            elif variable is None:
+                # B06.FR.06 / B06.FR.07
+                status = "UnknownVariable" if known else "UnknownComponent"
+            elif attribute not in variable.attributes:
+                status = "NotSupportedAttributeType"  # B06.FR.08
+            elif variable.attributes[attribute].mutability == "WriteOnly":
+                status, info = "Rejected", self._status_info("WriteOnly")  # A201 appendix 5
+            else:
+                status, value = "Accepted", variable.attributes[attribute].read()
+            results.append(
+                m.GetVariableResult(
+                    attribute_status=status,
+                    attribute_status_info=info,
+                    attribute_type=item.attribute_type,
+                    attribute_value=value,
+                    component=item.component,
+                    variable=item.variable,
+                )
+            )
+        return m.GetVariablesResponse(get_variable_result=results)
+
+    @on("SetVariables", versions=_V2)
+    async def _on_set_variables(self, request: Any) -> Any:
+        await self._admit("SetVariables")
+        m = self._m
+        limit = self.device_model.get_int("DeviceDataCtrlr", "ItemsPerMessage", "SetVariables")
+        results = []
+        for index, item in enumerate(request.set_variable_data):
+            attribute = "Actual" if item.attribute_type is UNSET else _text(item.attribute_type)
+            variable, known = self._locate(item.component, item.variable)
+            info: Any = UNSET
+            if index >= limit:
+                status, info = "Rejected", self._status_info("TooManyElements")
+            elif variable is None:
+                status = "UnknownVariable" if known else "UnknownComponent"  # B05.FR.04/05
+            elif attribute not in variable.attributes:
+                status = "NotSupportedAttributeType"  # B05.FR.06
+            elif variable.attributes[attribute].mutability == "ReadOnly":
+                status, info = "Rejected", self._status_info("ReadOnly")  # B05.FR.09
+            else:
+                status, reason = self._write(variable, attribute, item.attribute_value)
+                if reason:
+                    info = self._status_info(reason)  # B05.FR.07: invalid values
+            results.append(
+                m.SetVariableResult(
+                    attribute_type=item.attribute_type,
+                    attribute_status=status,
+                    attribute_status_info=info,
+                    component=item.component,
+                    variable=item.variable,
+                )
+            )
+        return m.SetVariablesResponse(set_variable_result=results)
+
+    def _write(self, variable: Variable, attribute: str, text: str) -> tuple[str, str]:
+        value, reason = variable.normalize(text)
+        if value is None:
+            self._refused(
+                "SetVariables", f"{variable.component}.{variable.name} = {text!r}: {reason}"
+            )
+            return "Rejected", reason
+        target = variable.attributes[attribute]
+        if target.on_set is not None:
+            try:
+                target.on_set(value)
+            except ValueError as exc:
+                self._refused("SetVariables", f"{variable.component}.{variable.name}: {exc}")
+                return "Rejected", "InvalidValue"
+        target.value = value
+        shown = "<hidden>" if target.mutability == "WriteOnly" else value
+        self.log.info(
+            "set %s.%s%s = %s",
+            variable.component,
+            variable.name,
+            "" if attribute == "Actual" else f" ({attribute})",
+            shown,
+        )
+        self._notify_change()
+        # SetVariableStatusEnumType RebootRequired: accepted, in effect after the next reboot.
+        return ("RebootRequired" if variable.reboot_required else "Accepted"), ""
+
+    # B07 Get Base Report, B08 Get Custom Report
+
+    @on("GetBaseReport", versions=_V2)
+    async def _on_get_base_report(self, request: Any) -> Any:
+        await self._admit("GetBaseReport")
+        base = _text(request.report_base)
+        if base == "SummaryInventory":
+            # B07.FR.02 / TC_B_15_CS: the optional summary report is not offered.
+            self._refused("GetBaseReport", "SummaryInventory is not supported")
+            return self._m.GetBaseReportResponse(
+                status="NotSupported", status_info=self._status_info("UnsupportedParam")
+            )
+        return self._m.GetBaseReportResponse(status="Accepted")
+
+    @after("GetBaseReport", versions=_V2)
+    async def _after_get_base_report(self, request: Any, response: Any) -> None:
+        if _text(response.status) != "Accepted":
+            return
+        variables = self.device_model.variables()
+        if _text(request.report_base) == "ConfigurationInventory":
+            # TC_B_12_CS: the writable variables (ReadWrite or WriteOnly).
+            variables = [
+                variable
+                for variable in variables
+                if any(a.mutability != "ReadOnly" for a in variable.attributes.values())
+            ]
+        await self._send_report(request.request_id, variables)
+
+    @on("GetReport", versions=_V2)
+    async def _on_get_report(self, request: Any) -> Any:
+        await self._admit("GetReport")
+        wanted = request.component_variable
+        limit = self.device_model.get_int("DeviceDataCtrlr", "ItemsPerMessage", "GetReport")
+        if wanted is not UNSET and len(wanted) > limit:
+            self._refused("GetReport", f"{len(wanted)} componentVariable entries, at most {limit}")
+            return self._m.GetReportResponse(
+                status="Rejected", status_info=self._status_info("TooManyElements")
+            )
+        if not self._custom_report(request):
+            return self._m.GetReportResponse(status="EmptyResultSet")  # B08
+        return self._m.GetReportResponse(status="Accepted")
+
+    @after("GetReport", versions=_V2)
+    async def _after_get_report(self, request: Any, response: Any) -> None:
+        if _text(response.status) == "Accepted":
+            await self._send_report(request.request_id, self._custom_report(request))
+
+    def _custom_report(self, request: Any) -> list[Variable]:
+        """B08: the variables matching componentVariable (instances and EVSEs left out match
+        all of them: B08.FR.22-25, E201 2.3.3) and componentCriteria, both when both are given."""
+        variables = self.device_model.variables()
+        if request.component_variable is not UNSET:
+            variables = [
+                variable
+                for variable in variables
+                if any(_matches(variable, wanted) for wanted in request.component_variable)
+            ]
+        if request.component_criteria is not UNSET:
+            criteria = {_text(criterion) for criterion in request.component_criteria}
+            variables = [
+                variable
+                for variable in variables
+                if any(self._component_is(variable, criterion) for criterion in criteria)
+            ]
+        return variables
+
+    def _component_is(self, variable: Variable, criterion: str) -> bool:
+        """Whether the variable's component meets a ComponentCriterion: its Active, Available,
+        Enabled or Problem variable is true (part 1 4.2: an unreported Available or Enabled is
+        true; Active and Problem are then false)."""
+        found = self.device_model.find(
+            variable.component,
+            criterion,
+            component_instance=variable.component_instance,
+            evse=variable.evse,
+            connector=variable.connector,
+        )
+        if found is None:
+            return criterion in ("Available", "Enabled")
+        return found.actual == "true"
+
+    async def _send_report(self, request_id: int, variables: list[Variable]) -> None:
+        """NotifyReport in parts: seqNo from 0, tbc on every part but the last (B07,
+        TC_B_12_CS)."""
+        m = self._m
+        generated = self.now()
+        data = [self._report_data(variable) for variable in variables]
+        parts = [
+            data[start : start + _REPORT_ITEMS_PER_MESSAGE]
+            for start in range(0, len(data), _REPORT_ITEMS_PER_MESSAGE)
+        ] or [[]]
+        for seq_no, part in enumerate(parts):
+            last = seq_no == len(parts) - 1
+            request = m.NotifyReportRequest(
+                request_id=request_id,
+                generated_at=generated,
+                seq_no=seq_no,
+                tbc=not last,
+                report_data=part or UNSET,
+            )
+            if await self._try_call(request, "NotifyReport") is None:
+                self.log.warning("report %d aborted at part %d", request_id, seq_no)
+                return
+        self.log.info(
+            "report %d sent: %d variables in %d part(s)", request_id, len(data), len(parts)
+        )
+
+    def _report_data(self, variable: Variable) -> Any:
+        m = self._m
+        attributes = [
+            m.VariableAttribute(
+                type=kind,
+                # A201 3.1.15: a WriteOnly value is never reported.
+                value=UNSET if attribute.mutability == "WriteOnly" else attribute.read(),
+                mutability=attribute.mutability,
+                persistent=variable.persistent,
+                constant=variable.constant,
+            )
+            for kind, attribute in variable.attributes.items()
+        ]
+        characteristics = m.VariableCharacteristics(
+            data_type=variable.data_type,
+            unit=variable.unit or UNSET,
+            min_limit=UNSET if variable.min_limit is None else variable.min_limit,
+            max_limit=UNSET if variable.max_limit is None else variable.max_limit,
+            # TC_B_12_CS: valuesList for every OptionList, SequenceList and MemberList.
+            values_list=UNSET if variable.values_list is None else ",".join(variable.values_list),
+            supports_monitoring=False,
+        )
+        return m.ReportData(
+            component=self._component(variable),
+            variable=m.Variable(name=variable.name, instance=variable.instance or UNSET),
+            variable_attribute=attributes,
+            variable_characteristics=characteristics,
+        )
+
+    def _component(self, variable: Variable) -> Any:
+        m = self._m
+        evse: Any = UNSET
+        if variable.evse is not None:
+            evse = m.EVSE(
+                id=variable.evse,
+                connector_id=UNSET if variable.connector is None else variable.connector,
+            )
+        return m.Component(
+            name=variable.component, instance=variable.component_instance or UNSET, evse=evse
+        )
+
+    # B11 / B12 Reset
+
+    @on("Reset", versions=_V2)
+    async def _on_reset(self, request: Any) -> Any:
+        await self._admit("Reset")
+        kind = _text(request.type)
+        evse_id = None if request.evse_id is UNSET else request.evse_id
+        if evse_id is not None:
+            evse = self._evses.get(evse_id)
+            if evse is None:
+                self._refused("Reset", f"no EVSE {evse_id}")
+                return self._m.ResetResponse(
+                    status="Rejected", status_info=self._status_info("UnknownEvse")
+                )
+            if kind == "OnIdle" and evse.id in self.transactions:
+                evse.reset_scheduled = True  # B12.FR.07
+                return self._m.ResetResponse(status="Scheduled")
+            return self._m.ResetResponse(status="Accepted")
+        if kind == "OnIdle" and self.transactions:
+            self._reset_scheduled = "ScheduledReset"  # B12.FR.01, TC_B_21_CS
+            self.log.info("reset scheduled after the transactions")
+            return self._m.ResetResponse(status="Scheduled")
+        return self._m.ResetResponse(status="Accepted")  # B11.FR.01, B12.FR.02
+
+    @after("Reset", versions=_V2)
+    async def _after_reset(self, request: Any, response: Any) -> None:
+        if _text(response.status) != "Accepted":
+            return
+        kind = _text(request.type)
+        if request.evse_id is not UNSET:
+            evse = self._evses[request.evse_id]
+            transaction = self.transactions.get(evse.id)
+            if transaction is not None and kind == "ImmediateAndResume":
+                # 2.1: the EVSE restarts and its transaction goes on.
+                self._emit(evse, transaction, "Updated", "TxResumed")
+            elif transaction is not None:
+                self._end(evse, transaction, "ResetCommand", "ImmediateReset")  # B12.FR.08
+            self.log.info("EVSE %d reset", evse.id)
+            await self._status_changed(evse, force=True)
+            return
+        self._resume_transactions = kind == "ImmediateAndResume"
+        await self._reset_now("RemoteReset")
+
+    async def _reset_now(self, reason: str) -> None:
+        """Reset the station: end the transactions (ResetCommand / ImmediateReset, B12.FR.02,
+        TC_B_22_CS) and deliver their last messages, then close the connection; the next one
+        boots with `reason` (B11.FR.03, TC_B_20_CS)."""
+        if not self._resume_transactions:
+            for evse_id, transaction in list(self.transactions.items()):
+                self._end(self._evses[evse_id], transaction, "ResetCommand", "ImmediateReset")
+        self._rebooting = reason
+        live = self._live
+        if live is None or live.closed:
+            self._reboot(reason)
+            return
+        timeout = DEFAULT_CALL_TIMEOUT if live.session is None else live.session.call_timeout
+        await self._tx_drained(timeout)
+        self.log.info("resetting (%s)", reason)
+        await live.close(1000, "reset")
+
+    # G03 / G04 Change Availability
+
+    @on("ChangeAvailability", versions=_V2)
+    async def _on_change_availability(self, request: Any) -> Any:
+        await self._admit("ChangeAvailability")
+        m = self._m
+        operative = _text(request.operational_status) == "Operative"
+        target = request.evse
+        if target is UNSET or target.id == 0:
+            if not operative and self.transactions:
+                self._scheduled = False  # G04.FR.06 (TC_G_14_CS): after the transactions
+                return m.ChangeAvailabilityResponse(status="Scheduled")
+            self._operative, self._scheduled = operative, None
+            return m.ChangeAvailabilityResponse(status="Accepted")
+        evse = self._evses.get(target.id)
+        if evse is None:
+            self._refused("ChangeAvailability", f"no EVSE {target.id}")
+            return m.ChangeAvailabilityResponse(
+                status="Rejected", status_info=self._status_info("UnknownEvse")
+            )
+        connector = target.connector_id
+        if connector is not UNSET and connector != 1:
+            self._refused("ChangeAvailability", f"no connector {connector} on EVSE {evse.id}")
+            return m.ChangeAvailabilityResponse(
+                status="Rejected", status_info=self._status_info("UnknownConnectorId")
+            )
+        busy = not operative and evse.id in self.transactions
+        if connector is UNSET:
+            if busy:
+                evse.scheduled = False  # G03.FR.05
+                return m.ChangeAvailabilityResponse(status="Scheduled")
+            evse.operative, evse.scheduled = operative, None
+        else:
+            if busy:
+                evse.scheduled_connector = False
+                return m.ChangeAvailabilityResponse(status="Scheduled")
+            evse.connector_operative, evse.scheduled_connector = operative, None
+        return m.ChangeAvailabilityResponse(status="Accepted")
+
+    @after("ChangeAvailability", versions=_V2)
+    async def _after_change_availability(self, request: Any, response: Any) -> None:
+        # G03.FR.02 / G04.FR.02: the connectors whose status changed are reported.
+        for evse in self._evses.values():
+            await self._status_changed(evse)
+
+    # F01 / F02 Remote start, F03 Remote stop, E14 transaction status
+
+    @on("RequestStartTransaction", versions=_V2)
+    async def _on_request_start(self, request: Any) -> Any:
+        await self._admit("RequestStartTransaction")
+        m = self._m
+        if self.registration != "Accepted":
+            # B02 (TC_B_02_CS step 12); A201 appendix 5 CSNotAccepted.
+            self._refused("RequestStartTransaction", "not registered (Pending)")
+            return m.RequestStartTransactionResponse(
+                status="Rejected", status_info=self._status_info("CSNotAccepted")
+            )
+        if request.evse_id is UNSET:
+            free = [
+                evse
+                for evse in self._evses.values()
+                if self._effective_operative(evse) and not self._busy(evse)
+            ]
+            if not free:
+                self._refused("RequestStartTransaction", "no EVSE free")
+                return m.RequestStartTransactionResponse(status="Rejected")
+            evse = free[0]
+        else:
+            found = self._evses.get(request.evse_id)
+            if found is None:
+                self._refused("RequestStartTransaction", f"no EVSE {request.evse_id}")
+                return m.RequestStartTransactionResponse(
+                    status="Rejected", status_info=self._status_info("UnknownEvse")
+                )
+            evse = found
+        if not self._effective_operative(evse):
+            self._refused("RequestStartTransaction", f"EVSE {evse.id} is unavailable")
+            return m.RequestStartTransactionResponse(status="Rejected")
+        if self._busy(evse):
+            self._refused("RequestStartTransaction", f"EVSE {evse.id} is in use")
+            return m.RequestStartTransactionResponse(
+                status="Rejected", status_info=self._status_info("TxInProgress")
+            )
+        if request.charging_profile is not UNSET:
+            self.log.warning(
+                "RequestStartTransaction: charging profile %d ignored (no smart charging)",
+                request.charging_profile.id,
+            )
+        token = request.id_token
+        evse.remote_pending = _Authorization(
+            token.id_token, _text(token.type), request.remote_start_id
+        )
+        transaction = self.transactions.get(evse.id)
+        # A transaction already started (TxStartPoint EVConnected) gets the authorization:
+        # its id goes in the response (P6 reusable state Authorized, Main B step 2).
+        return m.RequestStartTransactionResponse(
+            status="Accepted", transaction_id=UNSET if transaction is None else transaction.id
+        )
+
+    def _busy(self, evse: _Evse) -> bool:
+        """Whether the EVSE is taken: an authorized (or stopped, not yet ended) transaction, or
+        an authorization waiting for the EV. A transaction that started without authorization
+        (TxStartPoint EVConnected) is not: a remote start authorizes it."""
+        if evse.authorization is not None or evse.remote_pending is not None:
+            return True
+        transaction = self.transactions.get(evse.id)
+        return transaction is not None and (
+            transaction.authorized or transaction.stop_reason is not None
+        )
+
+    @after("RequestStartTransaction", versions=_V2)
+    async def _after_request_start(self, request: Any, response: Any) -> None:
+        if _text(response.status) != "Accepted":
+            return
+        evse = next(
+            (
+                candidate
+                for candidate in self._evses.values()
+                if candidate.remote_pending is not None
+                and candidate.remote_pending.remote_start_id == request.remote_start_id
+            ),
+            None,
+        )
+        if evse is None or evse.remote_pending is None:
+            return
+        pending = evse.remote_pending
+        # F01.FR.01 / F02.FR.01: authorized first like a local start when
+        # AuthCtrlr.AuthorizeRemoteStart is true (TC_F_02_CS), else at once (TC_F_03_CS).
+        allowed = True
+        if self.device_model.get_bool("AuthCtrlr", "AuthorizeRemoteStart"):
+            allowed = await self.authorize(pending.id_token, pending.token_type)
+        evse.remote_pending = None
+        if not allowed:
+            self.log.info(
+                "remote start %d refused: id token %s not authorized",
+                pending.remote_start_id,
+                pending.id_token,
+            )
+            return
+        evse.authorization = pending
+        self.log.info(
+            "remote start %d on EVSE %d for %s", pending.remote_start_id, evse.id, pending.id_token
+        )
+        await self._status_changed(evse)
+        self._advance(evse, "RemoteStart")
+        if self.auto_plug and not evse.plugged:
+            await self.plug_in(evse.id)
+
+    @on("RequestStopTransaction", versions=_V2)
+    async def _on_request_stop(self, request: Any) -> Any:
+        await self._admit("RequestStopTransaction")
+        m = self._m
+        if self.registration != "Accepted":
+            self._refused("RequestStopTransaction", "not registered (Pending)")
+            return m.RequestStopTransactionResponse(
+                status="Rejected", status_info=self._status_info("CSNotAccepted")
+            )
+        if self._transaction_by_id(request.transaction_id) is None:
+            # F03.FR.08, TC_F_09_CS
+            self._refused("RequestStopTransaction", f"no transaction {request.transaction_id}")
+            return m.RequestStopTransactionResponse(
+                status="Rejected", status_info=self._status_info("TxNotFound")
+            )
+        return m.RequestStopTransactionResponse(status="Accepted")
+
+    @after("RequestStopTransaction", versions=_V2)
+    async def _after_request_stop(self, request: Any, response: Any) -> None:
+        if _text(response.status) != "Accepted":
+            return
+        found = self._transaction_by_id(request.transaction_id)
+        if found is not None:
+            evse, transaction = found
+            self._deauthorize(evse, transaction, "Remote")  # F03.FR.02 / F03.FR.03
+            await self._status_changed(evse)
+
+    def _transaction_by_id(self, transaction_id: str) -> tuple[_Evse, Transaction] | None:
+        for evse_id, transaction in self.transactions.items():
+            if transaction.id == transaction_id:
+                return self._evses[evse_id], transaction
+        return None
+
+    @on("GetTransactionStatus", versions=_V2)
+    async def _on_get_transaction_status(self, request: Any) -> Any:
+        await self._admit("GetTransactionStatus")
+        if request.transaction_id is UNSET:
+            # E14.FR.06-08: without a transactionId, whether any message is queued.
+            return self._m.GetTransactionStatusResponse(messages_in_queue=bool(self._tx_queue))
+        wanted = request.transaction_id
+        return self._m.GetTransactionStatusResponse(
+            # E14.FR.02-05, TC_E_28_CS..TC_E_32_CS
+            ongoing_indicator=self._transaction_by_id(wanted) is not None,
+            messages_in_queue=any(item.transaction_id == wanted for item in self._tx_queue),
+        )
+
+    @on("CostUpdated", versions=_V2)
+    async def _on_cost_updated(self, request: Any) -> Any:
+        await self._admit("CostUpdated")
+        found = self._transaction_by_id(request.transaction_id)
+        if found is not None:
+            found[1].total_cost = request.total_cost
+        self.log.info(
+            "cost of transaction %s: %s%s",
+            request.transaction_id,
+            request.total_cost,
+            "" if found is not None else " (not running here)",
+        )
+        return self._m.CostUpdatedResponse()
+
+    # F05 Unlock Connector
+
+    @on("UnlockConnector", versions=_V2)
+    async def _on_unlock_connector(self, request: Any) -> Any:
+        await self._admit("UnlockConnector")
+        m = self._m
+        evse = self._evses.get(request.evse_id)
+        if evse is None or request.connector_id != 1:
+            self._refused(
+                "UnlockConnector", f"no connector {request.connector_id} on EVSE {request.evse_id}"
+            )
+            return m.UnlockConnectorResponse(status="UnknownConnector")  # F05.FR.03
+        transaction = self.transactions.get(evse.id)
+        if transaction is not None and transaction.authorized:
+            self._refused("UnlockConnector", f"transaction {transaction.id} runs on EVSE {evse.id}")
+            return m.UnlockConnectorResponse(status="OngoingAuthorizedTransaction")  # F05.FR.02
+        self.log.info("EVSE %d connector 1 unlocked", evse.id)
+        return m.UnlockConnectorResponse(status="Unlocked")  # F05.FR.04, F05.FR.06
+
+    # F06 Trigger Message
+
+    @on("TriggerMessage", versions=_V2)
+    async def _on_trigger_message(self, request: Any) -> Any:
+        await self._admit("TriggerMessage")
+        m = self._m
+        message = _text(request.requested_message)
+        evse = request.evse
+        if message == "BootNotification":
+            if self.registration == "Accepted":
+                self._refused("TriggerMessage", "BootNotification: already accepted")
+                return m.TriggerMessageResponse(status="Rejected")  # F06.FR.17, TC_F_26_CS
+            return m.TriggerMessageResponse(status="Accepted")
+        if message in ("Heartbeat", "LogStatusNotification", "FirmwareStatusNotification"):
+            return m.TriggerMessageResponse(status="Accepted")  # evse irrelevant: F06.FR.03
+        if message == "StatusNotification":
+            # F06.FR.12 (E201 2.6.2): without evse.connectorId the station MAY reject.
+            if evse is UNSET or evse.connector_id is UNSET:
+                return m.TriggerMessageResponse(status="Rejected")
+            if evse.id not in self._evses or evse.connector_id != 1:
+                return m.TriggerMessageResponse(status="Rejected")
+            return m.TriggerMessageResponse(status="Accepted")
+        if message in ("MeterValues", "TransactionEvent"):
+            if evse is not UNSET and evse.id not in self._evses:
+                return m.TriggerMessageResponse(status="Rejected")
+            if message == "TransactionEvent" and not self._triggered_transactions(evse):
+                return m.TriggerMessageResponse(
+                    status="Rejected", status_info=self._status_info("TxNotFound")
+                )
+            return m.TriggerMessageResponse(status="Accepted")
+        # F06.FR.08, TC_F_27_CS: certificates, publish firmware, 2.1 CustomTrigger.
+        self._refused("TriggerMessage", f"{message} is not implemented")
+        return m.TriggerMessageResponse(status="NotImplemented")
+
+    def _triggered_transactions(self, evse: Any) -> list[tuple[_Evse, Transaction]]:
+        return [
+            (self._evses[evse_id], transaction)
+            for evse_id, transaction in self.transactions.items()
+            if evse is UNSET or evse.id == evse_id
+        ]
+
+    @after("TriggerMessage", versions=_V2)
+    async def _after_trigger_message(self, request: Any, response: Any) -> None:
+        if _text(response.status) != "Accepted":
+            return
+        m = self._m
+        message = _text(request.requested_message)
+        evse = request.evse
+        if message == "BootNotification":
+            self._boot_reason = "Triggered"  # TC_B_02_CS step 15
+            self._boot_now.set()
+        elif message == "Heartbeat":
+            await self._heartbeat()
+        elif message == "StatusNotification":
+            target = self._evses[evse.id]
+            target.status = self._status_of(target)
+            await self._send_status(target)
+        elif message == "LogStatusNotification":
+            # F06.FR.15: Idle when no upload runs (log upload is not implemented, so none does).
+            await self._try_call(
+                m.LogStatusNotificationRequest(status="Idle"), "LogStatusNotification"
+            )
+        elif message == "FirmwareStatusNotification":
+            # F06.FR.16 / L01.FR.25: Idle when no firmware update runs.
+            await self._try_call(
+                m.FirmwareStatusNotificationRequest(status="Idle"), "FirmwareStatusNotification"
+            )
+        elif message == "MeterValues":
+            # F06.FR.06, TC_F_11_CS / TC_F_12_CS: context Trigger, every EVSE when none is named.
+            measurands = self.device_model.get_list("AlignedDataCtrlr", "Measurands")
+            for target in self._evses.values():
+                if evse is not UNSET and target.id != evse.id:
+                    continue
+                values = self._sample(target, measurands, "Trigger")
+                if values:
+                    await self._try_call(
+                        m.MeterValuesRequest(evse_id=target.id, meter_value=values), "MeterValues"
+                    )
+        elif message == "TransactionEvent":
+            # F06.FR.07, TC_F_13_CS / TC_F_14_CS: Updated, triggerReason Trigger, meter values
+            # with context Trigger.
+            measurands = self.device_model.get_list("SampledDataCtrlr", "TxUpdatedMeasurands")
+            for target, transaction in self._triggered_transactions(evse):
+                self._emit(
+                    target,
+                    transaction,
+                    "Updated",
+                    "Trigger",
+                    meter_value=self._sample(target, measurands, "Trigger"),
+                )
+
+    # Authorization cache, local list, data transfer, network profiles, customer information
+
+    @on("ClearCache", versions=_V2)
+    async def _on_clear_cache(self, request: Any) -> Any:
+        await self._admit("ClearCache")
+        if not self.device_model.get_bool("AuthCacheCtrlr", "Enabled"):
+            self._refused("ClearCache", "the authorization cache is disabled")
+            return self._m.ClearCacheResponse(
+                status="Rejected", status_info=self._status_info("NotEnabled")
+            )  # C11, TC_C_38_CS
+        self._auth_cache.clear()
+        self.log.info("authorization cache cleared")
+        return self._m.ClearCacheResponse(status="Accepted")  # C11, TC_C_37_CS
+
+    @on("GetLocalListVersion", versions=_V2)
+    async def _on_get_local_list_version(self, request: Any) -> Any:
+        await self._admit("GetLocalListVersion")
+        # D02: version 0 means no local authorization list (none is kept here).
+        return self._m.GetLocalListVersionResponse(version_number=0)
+
+    @on("DataTransfer", versions=_V2)
+    async def _on_data_transfer(self, request: Any) -> Any:
+        await self._admit("DataTransfer")
+        # P01 / TC_P_01_CS: no vendor extension is known to this station.
+        self._refused("DataTransfer", f"unknown vendor {request.vendor_id}")
+        return self._m.DataTransferResponse(status="UnknownVendorId")
+
+    @on("SetNetworkProfile", versions=_V2)
+    async def _on_set_network_profile(self, request: Any) -> Any:
+        await self._admit("SetNetworkProfile")
+        slot = request.configuration_slot
+        data = request.connection_data
+        problem = ""
+        version = "" if data.ocpp_version is UNSET else _text(data.ocpp_version)
+        if slot not in _NETWORK_SLOTS:
+            problem = f"no configuration slot {slot} (slots {_NETWORK_SLOTS})"  # TC_B_43_CS
+        elif slot == self.device_model.get_int("OCPPCommCtrlr", "ActiveNetworkProfile"):
+            problem = f"slot {slot} is the profile in use"
+        elif _text(data.ocpp_transport) != "JSON":
+            problem = "only OCPP-J (JSON) is spoken"
+        elif version and version not in ("OCPP20", "OCPP201", "OCPP21"):
+            problem = f"{version} is not spoken by this station"
+        elif not 1 <= data.security_profile <= 3:
+            problem = f"security profile {data.security_profile} does not exist"
+        elif data.security_profile < self.device_model.get_int("SecurityCtrlr", "SecurityProfile"):
+            problem = "a lower security profile than the current one"  # A05: no downgrade
+        if problem:
+            self._refused("SetNetworkProfile", problem)
+            return self._m.SetNetworkProfileResponse(
+                status="Rejected", status_info=self._status_info("InvalidValue", problem)
+            )
+        self.network_profiles[slot] = data
+        self.log.info("network profile %d: %s", slot, data.ocpp_csms_url)
+        return self._m.SetNetworkProfileResponse(status="Accepted")  # B09.FR.01
+
+    @on("CustomerInformation", versions=_V2)
+    async def _on_customer_information(self, request: Any) -> Any:
+        await self._admit("CustomerInformation")
+        if (
+            request.id_token is UNSET
+            and request.customer_certificate is UNSET
+            and request.customer_identifier is UNSET
+        ):
+            # N09: one of idToken, customerCertificate, customerIdentifier is needed.
+            self._refused("CustomerInformation", "no customer named")
+            return self._m.CustomerInformationResponse(status="Invalid")
+        return self._m.CustomerInformationResponse(status="Accepted")
+
+    @after("CustomerInformation", versions=_V2)
+    async def _after_customer_information(self, request: Any, response: Any) -> None:
+        if _text(response.status) != "Accepted":
+            return
+        # N09/N10: what the station keeps about the customer is its id token in the
+        # authorization cache and the transactions it runs.
+        token = None if request.id_token is UNSET else request.id_token.id_token
+        facts = []
+        if token is not None:
+            entry = self._auth_cache.get(token)
+            if entry is not None:
+                facts.append(f"authorization cache: {token} {entry.status}")
+            facts += [
+                f"transaction {t.id} on EVSE {t.evse_id}"
+                for t in self.transactions.values()
+                if t.id_token == token
+            ]
+            if request.clear and self._auth_cache.pop(token, None) is not None:
+                facts.append("cleared from the authorization cache")
+        if not request.report:
+            return
+        text = "; ".join(facts) if facts else "no data about this customer"
+        await self._try_call(
+            self._m.NotifyCustomerInformationRequest(
+                data=text[:512],
+                seq_no=0,
+                generated_at=self.now(),
+                request_id=request.request_id,
+                tbc=False,
+            ),
+            "NotifyCustomerInformation",
+        )
+
+    # Features this station does not have: the answers of a charger without them.
+
+    @on("CancelReservation", versions=_V2)
+    async def _on_cancel_reservation(self, request: Any) -> Any:
+        await self._admit("CancelReservation")
+        return self._unsupported("CancelReservation", "Rejected", "reservations")
+
+    @on("ReserveNow", versions=_V2)
+    async def _on_reserve_now(self, request: Any) -> Any:
+        await self._admit("ReserveNow")
+        return self._unsupported("ReserveNow", "Rejected", "reservations")
+
+    @on("CertificateSigned", versions=_V2)
+    async def _on_certificate_signed(self, request: Any) -> Any:
+        await self._admit("CertificateSigned")
+        return self._unsupported("CertificateSigned", "Rejected", "certificate management")
+
+    @on("InstallCertificate", versions=_V2)
+    async def _on_install_certificate(self, request: Any) -> Any:
+        await self._admit("InstallCertificate")
+        return self._unsupported("InstallCertificate", "Rejected", "certificate management")
+
+    @on("DeleteCertificate", versions=_V2)
+    async def _on_delete_certificate(self, request: Any) -> Any:
+        await self._admit("DeleteCertificate")
+        return self._unsupported("DeleteCertificate", "NotFound", "certificate management")
+
+    @on("GetInstalledCertificateIds", versions=_V2)
+    async def _on_get_installed_certificate_ids(self, request: Any) -> Any:
+        await self._admit("GetInstalledCertificateIds")
+        return self._unsupported("GetInstalledCertificateIds", "NotFound", "certificate management")
+
+    @on("ClearChargingProfile", versions=_V2)
+    async def _on_clear_charging_profile(self, request: Any) -> Any:
+        await self._admit("ClearChargingProfile")
+        return self._unsupported("ClearChargingProfile", "Unknown", "smart charging")
+
+    @on("GetChargingProfiles", versions=_V2)
+    async def _on_get_charging_profiles(self, request: Any) -> Any:
+        await self._admit("GetChargingProfiles")
+        return self._unsupported("GetChargingProfiles", "NoProfiles", "smart charging")
+
+    @on("SetChargingProfile", versions=_V2)
+    async def _on_set_charging_profile(self, request: Any) -> Any:
+        await self._admit("SetChargingProfile")
+        return self._unsupported("SetChargingProfile", "Rejected", "smart charging")
+
+    @on("GetCompositeSchedule", versions=_V2)
+    async def _on_get_composite_schedule(self, request: Any) -> Any:
+        await self._admit("GetCompositeSchedule")
+        return self._unsupported("GetCompositeSchedule", "Rejected", "smart charging")
+
+    @on("ClearDisplayMessage", versions=_V2)
+    async def _on_clear_display_message(self, request: Any) -> Any:
+        await self._admit("ClearDisplayMessage")
+        return self._unsupported("ClearDisplayMessage", "Unknown", "display messages")
+
+    @on("GetDisplayMessages", versions=_V2)
+    async def _on_get_display_messages(self, request: Any) -> Any:
+        await self._admit("GetDisplayMessages")
+        return self._unsupported("GetDisplayMessages", "Unknown", "display messages")
+
+    @on("SetDisplayMessage", versions=_V2)
+    async def _on_set_display_message(self, request: Any) -> Any:
+        await self._admit("SetDisplayMessage")
+        return self._unsupported("SetDisplayMessage", "Rejected", "display messages")
+
+    @on("GetLog", versions=_V2)
+    async def _on_get_log(self, request: Any) -> Any:
+        await self._admit("GetLog")
+        return self._unsupported("GetLog", "Rejected", "log upload")
+
+    @on("UpdateFirmware", versions=_V2)
+    async def _on_update_firmware(self, request: Any) -> Any:
+        await self._admit("UpdateFirmware")
+        return self._unsupported("UpdateFirmware", "Rejected", "firmware update")
+
+    @on("PublishFirmware", versions=_V2)
+    async def _on_publish_firmware(self, request: Any) -> Any:
+        await self._admit("PublishFirmware")
+        return self._unsupported("PublishFirmware", "Rejected", "firmware publishing")
+
+    @on("UnpublishFirmware", versions=_V2)
+    async def _on_unpublish_firmware(self, request: Any) -> Any:
+        await self._admit("UnpublishFirmware")
+        self.log.info("answered UnpublishFirmware NoFirmware")
+        return self._m.UnpublishFirmwareResponse(status="NoFirmware")
+
+    @on("SendLocalList", versions=_V2)
+    async def _on_send_local_list(self, request: Any) -> Any:
+        await self._admit("SendLocalList")
+        return self._unsupported("SendLocalList", "Failed", "the local authorization list")
+
+    @on("GetMonitoringReport", versions=_V2)
+    async def _on_get_monitoring_report(self, request: Any) -> Any:
+        await self._admit("GetMonitoringReport")
+        return self._unsupported("GetMonitoringReport", "NotSupported", "monitoring")
+
+    @on("SetMonitoringBase", versions=_V2)
+    async def _on_set_monitoring_base(self, request: Any) -> Any:
+        await self._admit("SetMonitoringBase")
+        return self._unsupported("SetMonitoringBase", "NotSupported", "monitoring")
+
+    @on("SetMonitoringLevel", versions=_V2)
+    async def _on_set_monitoring_level(self, request: Any) -> Any:
+        await self._admit("SetMonitoringLevel")
+        return self._unsupported("SetMonitoringLevel", "Rejected", "monitoring")
+
+    @on("SetVariableMonitoring", versions=_V2)
+    async def _on_set_variable_monitoring(self, request: Any) -> Any:
+        await self._admit("SetVariableMonitoring")
+        m = self._m
+        results = []
+        for item in request.set_monitoring_data:
+            variable, known = self._locate(item.component, item.variable)
+            if variable is None:
+                status = "UnknownVariable" if known else "UnknownComponent"
+            else:
+                status = "UnsupportedMonitorType"  # supportsMonitoring is false everywhere
+            results.append(
+                m.SetMonitoringResult(
+                    status=status,
+                    type=item.type,
+                    component=item.component,
+                    variable=item.variable,
+                    severity=item.severity,
+                )
+            )
+        self.log.info("answered SetVariableMonitoring: monitoring not supported")
+        return m.SetVariableMonitoringResponse(set_monitoring_result=results)
+
+    @on("ClearVariableMonitoring", versions=_V2)
+    async def _on_clear_variable_monitoring(self, request: Any) -> Any:
+        await self._admit("ClearVariableMonitoring")
+        m = self._m
+        return m.ClearVariableMonitoringResponse(
+            clear_monitoring_result=[
+                m.ClearMonitoringResult(status="NotFound", id=monitor) for monitor in request.id
+            ]
+        )
+
+    # OCPP 2.1
+
+    @on("AFRRSignal", versions=_V2)
+    async def _on_afrr_signal(self, request: Any) -> Any:
+        await self._admit("AFRRSignal")
+        return self._unsupported("AFRRSignal", "Rejected", "aFRR / V2X control")
+
+    @on("AdjustPeriodicEventStream", versions=_V2)
+    async def _on_adjust_periodic_event_stream(self, request: Any) -> Any:
+        await self._admit("AdjustPeriodicEventStream")
+        return self._unsupported("AdjustPeriodicEventStream", "Rejected", "periodic event streams")
+
+    @on("GetPeriodicEventStream", versions=_V2)
+    async def _on_get_periodic_event_stream(self, request: Any) -> Any:
+        await self._admit("GetPeriodicEventStream")
+        return self._m.GetPeriodicEventStreamResponse()  # no stream is open
+
+    @on("ChangeTransactionTariff", versions=_V2)
+    async def _on_change_transaction_tariff(self, request: Any) -> Any:
+        await self._admit("ChangeTransactionTariff")
+        if self._transaction_by_id(request.transaction_id) is None:
+            self._refused("ChangeTransactionTariff", f"no transaction {request.transaction_id}")
+            return self._m.ChangeTransactionTariffResponse(status="TxNotFound")
+        return self._unsupported("ChangeTransactionTariff", "Rejected", "tariffs")
+
+    @on("SetDefaultTariff", versions=_V2)
+    async def _on_set_default_tariff(self, request: Any) -> Any:
+        await self._admit("SetDefaultTariff")
+        return self._unsupported("SetDefaultTariff", "Rejected", "tariffs")
+
+    @on("GetTariffs", versions=_V2)
+    async def _on_get_tariffs(self, request: Any) -> Any:
+        await self._admit("GetTariffs")
+        return self._unsupported("GetTariffs", "NoTariff", "tariffs")
+
+    @on("ClearTariffs", versions=_V2)
+    async def _on_clear_tariffs(self, request: Any) -> Any:
+        await self._admit("ClearTariffs")
+        m = self._m
+        ids = [UNSET] if request.tariff_ids is UNSET else list(request.tariff_ids)
+        return m.ClearTariffsResponse(
+            clear_tariffs_result=[m.ClearTariffsResult(status="NoTariff", tariff_id=i) for i in ids]
+        )
+
+    @on("SetDERControl", versions=_V2)
+    async def _on_set_der_control(self, request: Any) -> Any:
+        await self._admit("SetDERControl")
+        return self._unsupported("SetDERControl", "NotSupported", "DER control")
+
+    @on("GetDERControl", versions=_V2)
+    async def _on_get_der_control(self, request: Any) -> Any:
+        await self._admit("GetDERControl")
+        return self._unsupported("GetDERControl", "NotSupported", "DER control")
+
+    @on("ClearDERControl", versions=_V2)
+    async def _on_clear_der_control(self, request: Any) -> Any:
+        await self._admit("ClearDERControl")
+        return self._unsupported("ClearDERControl", "NotSupported", "DER control")
+
+    @on("NotifyAllowedEnergyTransfer", versions=_V2)
+    async def _on_notify_allowed_energy_transfer(self, request: Any) -> Any:
+        await self._admit("NotifyAllowedEnergyTransfer")
+        return self._unsupported(
+            "NotifyAllowedEnergyTransfer", "Rejected", "ISO 15118-20 energy transfer modes"
+        )
+
+    @on("NotifyWebPaymentStarted", versions=_V2)
+    async def _on_notify_web_payment_started(self, request: Any) -> Any:
+        await self._admit("NotifyWebPaymentStarted")
+        self.log.info(
+            "web payment started for EVSE %d (timeout %d s)", request.evse_id, request.timeout
+        )
+        return self._m.NotifyWebPaymentStartedResponse()
+
+    @on("RequestBatterySwap", versions=_V2)
+    async def _on_request_battery_swap(self, request: Any) -> Any:
+        await self._admit("RequestBatterySwap")
+        return self._unsupported("RequestBatterySwap", "Rejected", "battery swapping")
+
+    @on("UpdateDynamicSchedule", versions=_V2)
+    async def _on_update_dynamic_schedule(self, request: Any) -> Any:
+        await self._admit("UpdateDynamicSchedule")
+        return self._unsupported("UpdateDynamicSchedule", "Rejected", "smart charging")
+
+    @on("UsePriorityCharging", versions=_V2)
+    async def _on_use_priority_charging(self, request: Any) -> Any:
+        await self._admit("UsePriorityCharging")
+        return self._unsupported("UsePriorityCharging", "NoProfile", "priority charging")
+
+    # -- tasks ---------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[Any], what: str) -> asyncio.Task[Any]:
+        """A task of the station's life (it outlives connections)."""
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{self.config.identity}: {what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _spawn_conn(self, coro: Awaitable[Any], what: str) -> asyncio.Task[Any]:
+        """A task of the current connection: cancelled when it ends."""
+        task = self._spawn(coro, what)
+        self._conn_tasks.add(task)
+        task.add_done_callback(self._conn_tasks.discard)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    # -- the device model ----------------------------------------------------------------------
+
+    def _build_device_model(self) -> DeviceModel:
+        """The components and variables of A201 appendix 3 this station implements, with the
+        ones TC_B_53_CS requires of every implementation of the functional blocks it has."""
+        config = self.config
+        model = DeviceModel()
+
+        def ro(component: str, name: str, data_type: str, value: str = "", **kw: Any) -> None:
+            """A ReadOnly variable; `getter` makes its Actual value live; the rest of `kw` are
+            Variable fields (instance, evse, connector, unit, limits, values_list, ...)."""
+            getter = kw.pop("getter", None)
+            mutability = kw.pop("mutability", "ReadOnly")
+            on_set = kw.pop("on_set", None)
+            attributes = {"Actual": Attribute(value, mutability, getter, on_set)}
+            attributes.update(kw.pop("extra", {}))
+            model.add(Variable(component, name, data_type, attributes, **kw))
+
+        def rw(component: str, name: str, data_type: str, value: str, **kw: Any) -> None:
+            ro(component, name, data_type, value, mutability="ReadWrite", **kw)
+
+        def seconds(component: str, name: str, value: int | str, **kw: Any) -> None:
+            rw(component, name, "integer", str(value), unit="s", min_limit=0, **kw)
+
+        def measurands(component: str, name: str, value: str) -> None:
+            # TC_B_53_CS: maxLimit > 0, valuesList: the measurands this meter supports.
+            rw(component, name, "MemberList", value, values_list=_MEASURANDS, max_limit=4)
+
+        def points(name: str, value: str) -> None:
+            size = len(_TX_POINTS)
+            rw("TxCtrlr", name, "MemberList", value, values_list=_TX_POINTS, min_members=1,
+               max_limit=size)  # fmt: skip
+
+        energy = "Energy.Active.Import.Register"
+        true, false = "true", "false"
+
+        # Controllers (A201 3.1)
+        rw("AlignedDataCtrlr", "Enabled", "boolean", true)
+        ro("AlignedDataCtrlr", "Available", "boolean", true)
+        seconds("AlignedDataCtrlr", "Interval", 0)
+        measurands("AlignedDataCtrlr", "Measurands", energy)
+        rw("AlignedDataCtrlr", "SendDuringIdle", "boolean", false)
+        seconds("AlignedDataCtrlr", "TxEndedInterval", 0)
+        measurands("AlignedDataCtrlr", "TxEndedMeasurands", energy)
+
+        rw("AuthCtrlr", "Enabled", "boolean", true)
+        rw("AuthCtrlr", "AuthorizeRemoteStart", "boolean", true)
+        rw("AuthCtrlr", "LocalAuthorizeOffline", "boolean", true)
+        rw("AuthCtrlr", "LocalPreAuthorize", "boolean", false)
+
+        rw("AuthCacheCtrlr", "Enabled", "boolean", true)
+        ro("AuthCacheCtrlr", "Available", "boolean", true)
+        seconds("AuthCacheCtrlr", "LifeTime", 86400)
+
+        ro("ClockCtrlr", "DateTime", "dateTime", getter=lambda: _iso(self.now()))
+        sources = ("Heartbeat", "RealTimeClock")
+        rw("ClockCtrlr", "TimeSource", "SequenceList", "RealTimeClock", values_list=sources,
+           min_members=1, max_limit=2)  # fmt: skip
+
+        for what in ("GetReport", "GetVariables", "SetVariables"):
+            ro("DeviceDataCtrlr", "ItemsPerMessage", "integer", str(_ITEMS_PER_MESSAGE),
+               instance=what)  # fmt: skip
+            ro("DeviceDataCtrlr", "BytesPerMessage", "integer", getter=self._frame_limit,
+               instance=what, unit="B")  # fmt: skip
+
+        def heartbeat(value: str) -> None:
+            self.heartbeat_interval = int(value)
+
+        comm = "OCPPCommCtrlr"
+        rw(comm, "HeartbeatInterval", "integer", str(config.heartbeat_interval),
+           on_set=heartbeat, unit="s", min_limit=1)  # fmt: skip
+        ro(comm, "ActiveNetworkProfile", "integer", "1")
+        ro(comm, "FileTransferProtocols", "MemberList", "",
+           values_list=("FTP", "FTPS", "HTTP", "HTTPS", "SFTP"))  # fmt: skip
+        ro(comm, "MessageTimeout", "integer", getter=self._message_timeout, instance="Default",
+           unit="s")  # fmt: skip
+        rw(comm, "MessageAttempts", "integer", "3", instance="TransactionEvent", min_limit=1)
+        seconds(comm, "MessageAttemptInterval", 60, instance="TransactionEvent")
+        slots = tuple(str(slot) for slot in _NETWORK_SLOTS)
+        rw(comm, "NetworkConfigurationPriority", "SequenceList", "1", on_set=self._check_priority,
+           values_list=slots, min_members=1, max_limit=len(slots),
+           reboot_required=True)  # fmt: skip
+        rw(comm, "NetworkProfileConnectionAttempts", "integer", "3", min_limit=1)
+        # 0: after any outage every connector is reported again (the CSMS may have restarted
+        # and lost them); a CSMS that wants only the changes sets it higher (B04.FR.02).
+        seconds(comm, "OfflineThreshold", 0)
+        ro(comm, "QueueAllMessages", "boolean", false)
+        rw(comm, "ResetRetries", "integer", "2", min_limit=0)
+        rw(comm, "RetryBackOffRepeatTimes", "integer", "3", min_limit=0)
+        seconds(comm, "RetryBackOffRandomRange", 10)
+        seconds(comm, "RetryBackOffWaitMinimum", 10)
+        ro(comm, "UnlockOnEVSideDisconnect", "boolean", true)
+        seconds(comm, "WebSocketPingInterval", 30)
+
+        rw("SampledDataCtrlr", "Enabled", "boolean", true)
+        ro("SampledDataCtrlr", "Available", "boolean", true)
+        ro("SampledDataCtrlr", "RegisterValuesWithoutPhases", "boolean", true)
+        seconds("SampledDataCtrlr", "TxEndedInterval", config.meter_interval)
+        measurands("SampledDataCtrlr", "TxEndedMeasurands", energy)
+        measurands("SampledDataCtrlr", "TxStartedMeasurands", energy)
+        seconds("SampledDataCtrlr", "TxUpdatedInterval", config.meter_interval)
+        measurands("SampledDataCtrlr", "TxUpdatedMeasurands", f"{energy},Power.Active.Import")
+
+        ro("SecurityCtrlr", "BasicAuthPassword", "string", mutability="WriteOnly",
+           on_set=self._set_password, max_limit=40)  # fmt: skip
+        ro("SecurityCtrlr", "Identity", "string", config.identity, max_limit=48)
+        rw("SecurityCtrlr", "OrganizationName", "string", config.vendor, max_limit=64)
+        ro("SecurityCtrlr", "SecurityProfile", "integer", "1")
+
+        rw("TxCtrlr", "EVConnectionTimeOut", "integer", "60", unit="s", min_limit=1)
+        ro("TxCtrlr", "StopTxOnEVSideDisconnect", "boolean", true)
+        rw("TxCtrlr", "StopTxOnInvalidId", "boolean", true)
+        ro("TxCtrlr", "TxBeforeAcceptedEnabled", "boolean", false)
+        points("TxStartPoint", "PowerPathClosed")
+        points("TxStopPoint", "EVConnected,Authorized")
+
+        # Functional blocks this station does not implement say so (part 1 4.2: Available).
+        for absent in (
+            "DisplayMessageCtrlr",
+            "LocalAuthListCtrlr",
+            "MonitoringCtrlr",
+            "ReservationCtrlr",
+            "SmartChargingCtrlr",
+            "TariffCostCtrlr",
+        ):
+            ro(absent, "Available", "boolean", false)
+            ro(absent, "Enabled", "boolean", false)
+
+        # Physical components (A201 3.2): the station, its EVSEs and their connector.
+        states = _CONNECTOR_STATUSES
+        phases = str(self._phases())
+        ro("ChargingStation", "AvailabilityState", "OptionList", values_list=states,
+           getter=lambda: "Available" if self._operative else "Unavailable")  # fmt: skip
+        ro("ChargingStation", "Available", "boolean", true)
+        ro("ChargingStation", "Identity", "string", config.identity)
+        ro("ChargingStation", "Model", "string", config.model)
+        ro("ChargingStation", "VendorName", "string", config.vendor)
+        if config.serial_number:
+            ro("ChargingStation", "SerialNumber", "string", config.serial_number)
+        ro("ChargingStation", "SupplyPhases", "integer", phases)
+        for evse_id, evse in self._evses.items():
+            at_evse: dict[str, Any] = {"evse": evse_id}
+            ro("EVSE", "AvailabilityState", "OptionList", getter=self._evse_state(evse),
+               values_list=states, **at_evse)  # fmt: skip
+            ro("EVSE", "Available", "boolean", true, **at_evse)
+            ro("EVSE", "AllowReset", "boolean", true, **at_evse)
+            ro("EVSE", "SupplyPhases", "integer", phases, **at_evse)
+            # Power: Actual is what the EV draws; MaxSet (writable) caps it (part 1 4.3).
+            limit = Attribute(repr(config.power_w), "ReadWrite", on_set=self._limit_power(evse))
+            ro("EVSE", "Power", "decimal", getter=self._power_of(evse), unit="W", min_limit=0,
+               max_limit=config.power_w, extra={"MaxSet": limit}, **at_evse)  # fmt: skip
+            at_connector: dict[str, Any] = {"evse": evse_id, "connector": 1}
+            ro("Connector", "AvailabilityState", "OptionList", values_list=states,
+               getter=self._connector_state(evse), **at_connector)  # fmt: skip
+            ro("Connector", "Available", "boolean", true, **at_connector)
+            ro("Connector", "ConnectorType", "string", "sType2", **at_connector)
+            ro("Connector", "SupplyPhases", "integer", phases, **at_connector)
+        return model
+
+    def _frame_limit(self) -> str:
+        # DeviceDataCtrlr.BytesPerMessage: what the core accepts per frame (larger ones are
+        # refused with FormatViolation before a handler sees them).
+        live = self._live
+        limit = DEFAULT_MAX_FRAME_BYTES if live is None else live.session.max_frame_bytes
+        return str(limit)
+
+    def _message_timeout(self) -> str:
+        live = self._live
+        timeout = DEFAULT_CALL_TIMEOUT if live is None else live.session.call_timeout
+        return str(int(timeout))
+
+    def _evse_state(self, evse: _Evse) -> Callable[[], str]:
+        def state() -> str:
+            if not (self._operative and evse.operative):
+                return "Unavailable"
+            return "Occupied" if self._status_of(evse) == "Occupied" else "Available"
+
+        return state
+
+    def _connector_state(self, evse: _Evse) -> Callable[[], str]:
+        return lambda: self._status_of(evse)
+
+    def _power_of(self, evse: _Evse) -> Callable[[], str]:
+        return lambda: repr(round(evse.meter.power_w, 1))
+
+    def _limit_power(self, evse: _Evse) -> Callable[[str], None]:
+        def limit(value: str) -> None:
+            # EVSE.Power MaxSet caps the simulated draw from now on.
+            if evse.meter.power_w > 0:
+                evse.meter.power_w = min(self.config.power_w, float(value))
+
+        return limit
+
+    def _check_priority(self, value: str) -> None:
+        active = str(self.device_model.get_int("OCPPCommCtrlr", "ActiveNetworkProfile"))
+        for slot in value.split(","):
+            if slot != active and int(slot) not in self.network_profiles:
+                raise ValueError(f"no network profile in slot {slot}")
+
+    def _set_password(self, value: str) -> None:
+        # A01 (TC_A_10_CS), A201 3.1.15: a passwordString of 16 to 40 characters, else Rejected.
+        if _PASSWORD.fullmatch(value) is None:
+            raise ValueError("a BasicAuthPassword has 16 to 40 passwordString characters")
+        self.basic_auth_password = value
+        self.security_log.append((self.now(), "ReconfigurationOfSecurityParameters", ""))
+        if self.password_changed is not None:
+            self.password_changed(value)
+
+
+def _matches(variable: Variable, wanted: Any) -> bool:
+    """Whether `variable` is one a GetReport componentVariable entry asks for (B08.FR.22-25)."""
+    component = wanted.component
+    if component.name.casefold() != variable.component.casefold():
+        return False
+    if (
+        component.instance is not UNSET
+        and component.instance.casefold() != (variable.component_instance or "").casefold()
+    ):
+        return False
+    evse = component.evse
+    if evse is not UNSET:
+        if variable.evse != evse.id:
+            return False
+        if evse.connector_id is not UNSET and variable.connector != evse.connector_id:
+            return False
+    asked = wanted.variable
+    if asked is UNSET:
+        return True
+    if asked.name.casefold() != variable.name.casefold():
+        return False
+    return (
+        asked.instance is UNSET or asked.instance.casefold() == (variable.instance or "").casefold()
+    )

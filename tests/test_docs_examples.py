@@ -1,0 +1,50 @@
+"""The two embedding examples of docs/asyncio.md (docs/examples/csms.py and station.py) work
+against each other over a real socket, on both core backends."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from ocppfast._core import Backend
+from ocppfast.asyncio import Client, Server
+
+EXAMPLES = Path(__file__).parent.parent / "docs" / "examples"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_station_against_example_csms(
+    core: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csms, station = load("csms"), load("station")
+
+    async def main() -> None:
+        async with Server(
+            csms.MyCSMS, port=0, versions=["ocpp2.0.1", "ocpp1.6"], core=core
+        ) as server:
+            handlers = station.MyStation()
+            client = Client(server.url, "CP1", handlers, versions=["ocpp2.0.1"], core=core)
+            running = asyncio.create_task(client.run())
+            await asyncio.wait_for(handlers.accepted.wait(), 10)
+            for _ in range(100):  # the CSMS's follow-up GetVariables comes after the boot
+                if "HeartbeatInterval =" in capsys.readouterr().out:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the CSMS's after-boot GetVariables did not complete")
+            await client.stop()
+            await running
+        assert csms.MyCSMS.booted == ["CP1"]
+
+    asyncio.run(asyncio.wait_for(main(), 30))

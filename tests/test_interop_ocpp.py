@@ -1,0 +1,516 @@
+"""Interoperability with a peer nobody here wrote: the `ocpp` package (mobilityhouse), over real
+sockets on 127.0.0.1 (issue 4 item 6).
+
+- Its charge point runs a full session against `ocppfast serve` (a real process): boot,
+  heartbeat, status, authorize, a transaction with meter values, stop; in 1.6, 2.0.1 and 2.1.
+- Its central system drives `ocppfast station` (a real process): configuration, trigger,
+  remote start and stop, reset, availability, unlock; in 1.6, 2.0.1 and 2.1.
+
+Each runs on both core backends (the child process gets OCPPFAST_NO_EXTENSIONS=1 for the pure
+one). Both sides validate every message against the official schemas, the `ocpp` package with
+its own jsonschema validation, so a message of ours that broke its schema would fail here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Awaitable
+from datetime import datetime, timezone
+from typing import Any
+
+import ocpp.v16
+import ocpp.v21
+import ocpp.v201
+import pytest
+from ocpp.routing import on
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from ocppfast._core import Backend
+from tests.cli_process import CliProcess
+from tests.cli_process import serve as ocppfast_serve
+
+PACKAGES = {"ocpp1.6": ocpp.v16, "ocpp2.0.1": ocpp.v201, "ocpp2.1": ocpp.v21}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def run(coro: Awaitable[Any], timeout: float = 60) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
+
+
+def sampled_values(energy_wh: float) -> list[dict[str, Any]]:
+    """One meterValue of 10 sampled values, as a three-phase AC charger reports them."""
+    values: list[dict[str, Any]] = [
+        {"value": f"{energy_wh:.1f}", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+        {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"},
+    ]
+    for phase in ("L1", "L2", "L3"):
+        values.append({"value": "16.0", "measurand": "Current.Import", "phase": phase, "unit": "A"})
+        values.append(
+            {"value": "230.1", "measurand": "Voltage", "phase": phase + "-N", "unit": "V"}
+        )
+    values.append({"value": "50.0", "measurand": "Frequency"})
+    values.append({"value": "55", "measurand": "SoC", "unit": "Percent"})
+    return values
+
+
+def v2_sampled_values(energy_wh: float) -> list[dict[str, Any]]:
+    """The same in 2.x form: numbers, and units in unitOfMeasure."""
+    values = []
+    for item in sampled_values(energy_wh):
+        value: dict[str, Any] = {"value": float(item["value"]), "measurand": item["measurand"]}
+        if "phase" in item:
+            value["phase"] = item["phase"]
+        if "unit" in item:
+            value["unit_of_measure"] = {"unit": item["unit"]}
+        values.append(value)
+    return values
+
+
+# --------------------------------------------------------------------------------------------
+# The ocpp package's charge point against `ocppfast serve`
+
+
+async def charge_point_session_16(url: str, identity: str) -> None:
+    from ocpp.v16 import call
+
+    async with connect(f"{url}/{identity}", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "ocpp1.6"
+        cp = ocpp.v16.ChargePoint(identity, ws)
+        reader = asyncio.create_task(cp.start())
+        boot = await cp.call(
+            call.BootNotification(charge_point_model="Wallbox", charge_point_vendor="Interop")
+        )
+        assert boot.status == "Accepted" and boot.interval == 42
+        assert (await cp.call(call.Heartbeat())).current_time
+        await cp.call(
+            call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing")
+        )
+        assert (await cp.call(call.Authorize(id_tag="TAG-1"))).id_tag_info["status"] == "Accepted"
+        start = await cp.call(
+            call.StartTransaction(connector_id=1, id_tag="TAG-1", meter_start=1000, timestamp=now())
+        )
+        assert start.id_tag_info["status"] == "Accepted" and start.transaction_id > 0
+        await cp.call(
+            call.StatusNotification(connector_id=1, error_code="NoError", status="Charging")
+        )
+        for energy in (1500.0, 2000.0):
+            await cp.call(
+                call.MeterValues(
+                    connector_id=1,
+                    transaction_id=start.transaction_id,
+                    meter_value=[{"timestamp": now(), "sampled_value": sampled_values(energy)}],
+                )
+            )
+        stop = await cp.call(
+            call.StopTransaction(
+                meter_stop=2500,
+                timestamp=now(),
+                transaction_id=start.transaction_id,
+                reason="EVDisconnected",
+                id_tag="TAG-1",
+            )
+        )
+        assert stop.id_tag_info["status"] == "Accepted"
+        unknown = await cp.call(call.DataTransfer(vendor_id="com.example", message_id="x"))
+        assert unknown.status == "UnknownVendorId"
+        reader.cancel()
+
+
+async def charge_point_session_2x(url: str, identity: str, version: str) -> None:
+    package = PACKAGES[version]
+    call = package.call
+
+    async with connect(f"{url}/{identity}", subprotocols=[version]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == version
+        cp = package.ChargePoint(identity, ws)
+        reader = asyncio.create_task(cp.start())
+        boot = await cp.call(
+            call.BootNotification(
+                charging_station={"model": "Wallbox", "vendor_name": "Interop"}, reason="PowerUp"
+            )
+        )
+        assert boot.status == "Accepted" and boot.interval == 42
+        assert (await cp.call(call.Heartbeat())).current_time
+        await cp.call(
+            call.StatusNotification(
+                timestamp=now(), connector_status="Occupied", evse_id=1, connector_id=1
+            )
+        )
+        token = {"id_token": "TAG-1", "type": "ISO14443"}
+        assert (await cp.call(call.Authorize(id_token=token))).id_token_info["status"] == "Accepted"
+        transaction = {"transaction_id": f"{identity}-tx-1"}
+        started = await cp.call(
+            call.TransactionEvent(
+                event_type="Started",
+                timestamp=now(),
+                trigger_reason="Authorized",
+                seq_no=0,
+                transaction_info={**transaction, "charging_state": "Charging"},
+                id_token=token,
+                evse={"id": 1, "connector_id": 1},
+                meter_value=[{"timestamp": now(), "sampled_value": v2_sampled_values(1000.0)}],
+            )
+        )
+        assert started.id_token_info["status"] == "Accepted"
+        await cp.call(
+            call.TransactionEvent(
+                event_type="Updated",
+                timestamp=now(),
+                trigger_reason="MeterValuePeriodic",
+                seq_no=1,
+                transaction_info=transaction,
+                meter_value=[{"timestamp": now(), "sampled_value": v2_sampled_values(1800.0)}],
+            )
+        )
+        await cp.call(
+            call.MeterValues(
+                evse_id=1,
+                meter_value=[{"timestamp": now(), "sampled_value": v2_sampled_values(1900.0)}],
+            )
+        )
+        await cp.call(
+            call.TransactionEvent(
+                event_type="Ended",
+                timestamp=now(),
+                trigger_reason="EVCommunicationLost",
+                seq_no=2,
+                transaction_info={**transaction, "stopped_reason": "EVDisconnected"},
+                meter_value=[{"timestamp": now(), "sampled_value": v2_sampled_values(2500.0)}],
+            )
+        )
+        await cp.call(
+            call.StatusNotification(
+                timestamp=now(), connector_status="Available", evse_id=1, connector_id=1
+            )
+        )
+        reader.cancel()
+
+
+@pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"])
+def test_ocpp_charge_point_full_session_against_ocppfast_serve(core: Backend, version: str) -> None:
+    process, url = ocppfast_serve(core, "--heartbeat-interval", "42")
+    with process:
+        identity = "Interop-" + version.removeprefix("ocpp").replace(".", "")
+        if version == "ocpp1.6":
+            run(charge_point_session_16(url, identity))
+        else:
+            run(charge_point_session_2x(url, identity, version))
+        process.wait_for(rf"closed '{identity}'", timeout=10)
+        assert process.stop() == 0
+    log = process.log
+    assert f"{identity}" in log and version in log
+    # The CSMS logged the boot and the transaction, and nothing went wrong.
+    assert process.count(r"(?i)boot") >= 1, log
+    assert process.count(r"(?i)transaction .*(started|ended|stopped)") >= 2, log
+    assert process.count(r"ERROR|Traceback|InternalError") == 0, log
+
+
+# --------------------------------------------------------------------------------------------
+# The ocpp package's central system driving `ocppfast station`
+
+
+class CentralSystem:
+    """A websockets server whose connections the `ocpp` package's ChargePoint class serves."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.charge_point: Any = None
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.new_message = asyncio.Event()
+        self.server: Any = None
+
+    async def __aenter__(self) -> CentralSystem:
+        self.server = await serve(self._serve, "127.0.0.1", 0, subprotocols=[self.version])  # type: ignore[list-item]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        port = self.server.sockets[0].getsockname()[1]
+        return f"ws://127.0.0.1:{port}"
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        identity = ws.request.path.rsplit("/", 1)[-1] if ws.request else "?"
+        self.connections += 1
+        self.charge_point = make_central_system(self, self.version)(identity, ws)
+        self.connected.set()
+        with contextlib.suppress(Exception):  # the station went away
+            await self.charge_point.start()
+
+    def record(self, action: str, payload: dict[str, Any]) -> None:
+        self.received.append((action, payload))
+        self.new_message.set()
+
+    async def wait_for(
+        self, action: str, start: int = 0, timeout: float = 15.0, **match: Any
+    ) -> dict[str, Any]:
+        """The first `action` received from index `start` on whose payload has `match`."""
+
+        async def find() -> dict[str, Any]:
+            for index in itertools.count(start):
+                while index >= len(self.received):
+                    self.new_message.clear()
+                    await self.new_message.wait()
+                name, payload = self.received[index]
+                if name == action and all(payload.get(k) == v for k, v in match.items()):
+                    return payload
+            raise AssertionError  # unreachable
+
+        try:
+            return await asyncio.wait_for(find(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(
+                f"no {action} {match} from the station within {timeout} s; got "
+                f"{[name for name, _ in self.received[start:]]}"
+            ) from None
+
+
+def make_central_system(cs: CentralSystem, version: str) -> type:
+    """The `ocpp` package's ChargePoint class for `version`, answering the station's messages
+    and recording them in `cs`."""
+    package = PACKAGES[version]
+    result = package.call_result
+    transaction_ids = itertools.count(4001)
+
+    class Recorder(package.ChargePoint):  # type: ignore[misc,name-defined]
+        if version == "ocpp1.6":
+
+            @on("BootNotification")
+            def boot(self, **payload: Any) -> Any:
+                cs.record("BootNotification", payload)
+                return result.BootNotification(current_time=now(), interval=30, status="Accepted")
+
+            @on("StatusNotification")
+            def status(self, **payload: Any) -> Any:
+                cs.record("StatusNotification", payload)
+                return result.StatusNotification()
+
+            @on("Authorize")
+            def authorize(self, **payload: Any) -> Any:
+                cs.record("Authorize", payload)
+                return result.Authorize(id_tag_info={"status": "Accepted"})
+
+            @on("StartTransaction")
+            def start_transaction(self, **payload: Any) -> Any:
+                cs.record("StartTransaction", payload)
+                return result.StartTransaction(
+                    transaction_id=next(transaction_ids), id_tag_info={"status": "Accepted"}
+                )
+
+            @on("StopTransaction")
+            def stop_transaction(self, **payload: Any) -> Any:
+                cs.record("StopTransaction", payload)
+                return result.StopTransaction(id_tag_info={"status": "Accepted"})
+
+            @on("MeterValues")
+            def meter_values(self, **payload: Any) -> Any:
+                cs.record("MeterValues", payload)
+                return result.MeterValues()
+
+        else:
+
+            @on("BootNotification")
+            def boot(self, **payload: Any) -> Any:
+                cs.record("BootNotification", payload)
+                return result.BootNotification(current_time=now(), interval=30, status="Accepted")
+
+            @on("StatusNotification")
+            def status(self, **payload: Any) -> Any:
+                cs.record("StatusNotification", payload)
+                return result.StatusNotification()
+
+            @on("Authorize")
+            def authorize(self, **payload: Any) -> Any:
+                cs.record("Authorize", payload)
+                return result.Authorize(id_token_info={"status": "Accepted"})
+
+            @on("TransactionEvent")
+            def transaction_event(self, **payload: Any) -> Any:
+                cs.record("TransactionEvent", payload)
+                if payload.get("id_token"):
+                    return result.TransactionEvent(id_token_info={"status": "Accepted"})
+                return result.TransactionEvent()
+
+            @on("MeterValues")
+            def meter_values(self, **payload: Any) -> Any:
+                cs.record("MeterValues", payload)
+                return result.MeterValues()
+
+            @on("NotifyReport")
+            def notify_report(self, **payload: Any) -> Any:
+                cs.record("NotifyReport", payload)
+                return result.NotifyReport()
+
+            @on("NotifyEvent")
+            def notify_event(self, **payload: Any) -> Any:
+                cs.record("NotifyEvent", payload)
+                return result.NotifyEvent()
+
+            # The `ocpp` package (2.1.0) never answers an action it has no handler for in 2.1,
+            # and the station's StartupOfTheDevice security event (critical, A201 appendix 1)
+            # would then hold its one outstanding CALL until the timeout.
+            @on("SecurityEventNotification")
+            def security_event(self, **payload: Any) -> Any:
+                cs.record("SecurityEventNotification", payload)
+                return result.SecurityEventNotification()
+
+        @on("Heartbeat")
+        def heartbeat(self, **payload: Any) -> Any:
+            cs.record("Heartbeat", payload)
+            return result.Heartbeat(current_time=now())
+
+    return Recorder
+
+
+async def drive_station_16(cs: CentralSystem) -> None:
+    from ocpp.v16 import call
+
+    await cs.wait_for("BootNotification")
+    await cs.wait_for("StatusNotification", connector_id=1, status="Available")
+    cp = cs.charge_point
+    # Configuration: read, change, read back (C16 5.8, 5.3).
+    config = await cp.call(call.GetConfiguration(key=["HeartbeatInterval", "NoSuchKey"]))
+    assert config.unknown_key == ["NoSuchKey"]
+    assert config.configuration_key[0]["key"] == "HeartbeatInterval"
+    assert config.configuration_key[0]["value"] == "30"  # as the boot response set it
+    changed = await cp.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="1"))
+    assert changed.status == "Accepted"
+    readonly = await cp.call(call.ChangeConfiguration(key="NumberOfConnectors", value="5"))
+    assert readonly.status == "Rejected"
+    # Trigger (C16 5.17): accepted, then the message comes.
+    mark = len(cs.received)
+    trigger = await cp.call(call.TriggerMessage(requested_message="Heartbeat"))
+    assert trigger.status == "Accepted"
+    await cs.wait_for("Heartbeat", start=mark)
+    # Remote start, meter values, remote stop (C16 5.11, 5.12).
+    mark = len(cs.received)
+    started = await cp.call(call.RemoteStartTransaction(id_tag="REMOTE-1", connector_id=1))
+    assert started.status == "Accepted"
+    start = await cs.wait_for("StartTransaction", start=mark)
+    assert start["id_tag"] == "REMOTE-1" and start["connector_id"] == 1
+    meter = await cs.wait_for("MeterValues", start=mark)
+    transaction_id = meter["transaction_id"]
+    stopped = await cp.call(call.RemoteStopTransaction(transaction_id=transaction_id))
+    assert stopped.status == "Accepted"
+    stop = await cs.wait_for("StopTransaction", start=mark)
+    assert stop["transaction_id"] == transaction_id and stop["reason"] == "Remote"
+    assert stop["meter_stop"] >= start["meter_start"]
+    # Availability (C16 5.2) and unlock (C16 5.18).
+    mark = len(cs.received)
+    availability = await cp.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
+    assert availability.status == "Accepted"
+    await cs.wait_for("StatusNotification", start=mark, connector_id=1, status="Unavailable")
+    availability = await cp.call(call.ChangeAvailability(connector_id=1, type="Operative"))
+    assert availability.status == "Accepted"
+    unlock = await cp.call(call.UnlockConnector(connector_id=1))
+    assert unlock.status in ("Unlocked", "NotSupported")
+    # Reset (C16 5.14): the station reboots: reconnects and boots again.
+    mark = len(cs.received)
+    reset = await cp.call(call.Reset(type="Soft"))
+    assert reset.status == "Accepted"
+    await cs.wait_for("BootNotification", start=mark, timeout=20)
+
+
+async def drive_station_2x(cs: CentralSystem, version: str) -> None:
+    call = PACKAGES[version].call
+
+    await cs.wait_for("BootNotification")
+    await cs.wait_for("StatusNotification", connector_status="Available")
+    cp = cs.charge_point
+    # Device model: read, write, read back (B06, B05).
+    interval = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+    got = await cp.call(call.GetVariables(get_variable_data=[interval]))
+    assert got.get_variable_result[0]["attribute_status"] == "Accepted"
+    assert got.get_variable_result[0]["attribute_value"] == "30"  # as the boot response set it
+    sample = {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}}
+    set_result = await cp.call(
+        call.SetVariables(set_variable_data=[{**sample, "attribute_value": "1"}])
+    )
+    assert set_result.set_variable_result[0]["attribute_status"] == "Accepted"
+    unknown = {"component": {"name": "NoSuchCtrlr"}, "variable": {"name": "Nothing"}}
+    got = await cp.call(call.GetVariables(get_variable_data=[unknown]))
+    assert got.get_variable_result[0]["attribute_status"] == "UnknownComponent"
+    # Trigger (F06).
+    mark = len(cs.received)
+    trigger = await cp.call(call.TriggerMessage(requested_message="Heartbeat"))
+    assert trigger.status == "Accepted"
+    await cs.wait_for("Heartbeat", start=mark)
+    # Remote start, meter values, remote stop (F01, F03).
+    mark = len(cs.received)
+    started = await cp.call(
+        call.RequestStartTransaction(
+            id_token={"id_token": "REMOTE-1", "type": "Central"}, remote_start_id=7, evse_id=1
+        )
+    )
+    assert started.status == "Accepted"
+    begun = await cs.wait_for("TransactionEvent", start=mark, event_type="Started")
+    transaction_id = begun["transaction_info"]["transaction_id"]
+    await cs.wait_for("TransactionEvent", start=mark, event_type="Updated")
+    stopped = await cp.call(call.RequestStopTransaction(transaction_id=transaction_id))
+    assert stopped.status == "Accepted"
+    ended = await cs.wait_for("TransactionEvent", start=mark, event_type="Ended")
+    assert ended["transaction_info"]["transaction_id"] == transaction_id
+    assert ended["transaction_info"].get("stopped_reason", "Local") in ("Remote", "Local")
+    # Availability (G03) and unlock (F05).
+    mark = len(cs.received)
+    availability = await cp.call(
+        call.ChangeAvailability(operational_status="Inoperative", evse={"id": 1})
+    )
+    assert availability.status == "Accepted"
+    await cs.wait_for("StatusNotification", start=mark, connector_status="Unavailable")
+    availability = await cp.call(
+        call.ChangeAvailability(operational_status="Operative", evse={"id": 1})
+    )
+    assert availability.status == "Accepted"
+    unlock = await cp.call(call.UnlockConnector(evse_id=1, connector_id=1))
+    assert unlock.status in ("Unlocked", "UnlockFailed")
+    # Reset (B11): the station reboots: reconnects and boots again.
+    mark = len(cs.received)
+    reset = await cp.call(call.Reset(type="Immediate"))
+    assert reset.status == "Accepted"
+    await cs.wait_for("BootNotification", start=mark, timeout=20)
+
+
+@pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"])
+def test_ocpp_central_system_drives_ocppfast_station(core: Backend, version: str) -> None:
+    async def main() -> CliProcess:
+        async with CentralSystem(version) as cs:
+            station = CliProcess(
+                core,
+                "station",
+                "--url",
+                cs.url,
+                "--id",
+                "CP-interop",
+                "--ocpp",
+                version.removeprefix("ocpp"),
+            )
+            try:
+                await asyncio.wait_for(cs.connected.wait(), 15)
+                if version == "ocpp1.6":
+                    await drive_station_16(cs)
+                else:
+                    await drive_station_2x(cs, version)
+                assert cs.connections == 2  # reconnected after the reset
+            except BaseException:
+                station.__exit__()
+                print(station.log)
+                raise
+            return station
+
+    station = run(main())
+    with station:
+        # The CSMS went away: the station keeps trying with back-off until it is stopped.
+        assert station.stop() == 0
+    assert station.count(r"Traceback|InternalError") == 0, station.log
