@@ -61,6 +61,8 @@ def station(
 
     async def main(stop: asyncio.Event) -> None:
         client = Client(url, identity, handlers, versions=[version], password=password)
+        if hasattr(handlers, "backoff"):  # 2.x: the device model's RetryBackOff* variables
+            client.backoff = handlers.backoff
         # A new password set by the CSMS (1.6 AuthorizationKey, 2.x BasicAuthPassword; SW A01)
         # is the one the next connection uses.
         handlers.password_changed = lambda new: setattr(client, "password", new)

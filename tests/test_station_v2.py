@@ -365,9 +365,11 @@ def test_reconnect_back_off() -> None:
     model = station.device_model
     model.set_actual("OCPPCommCtrlr", "RetryBackOffRandomRange", "0")
     model.set_actual("OCPPCommCtrlr", "RetryBackOffRepeatTimes", "2")
-    assert [station.reconnect_delay(n) for n in range(1, 6)] == [10.0, 20.0, 40.0, 40.0, 40.0]
+    model.set_actual("OCPPCommCtrlr", "RetryBackOffWaitMinimum", "10")
+    delays = station.backoff.delays()
+    assert [next(delays) for _ in range(5)] == [10.0, 20.0, 40.0, 40.0, 40.0]
     model.set_actual("OCPPCommCtrlr", "RetryBackOffRandomRange", "5")
-    assert all(10.0 <= station.reconnect_delay(1) <= 15.0 for _ in range(50))
+    assert all(10.0 <= next(station.backoff.delays()) <= 15.0 for _ in range(50))
     assert station.websocket_ping_interval == 30
 
 

@@ -37,7 +37,6 @@ import contextlib
 import enum
 import logging
 import math
-import random
 import re
 import uuid
 from collections import deque
@@ -50,10 +49,13 @@ from .. import v21, v201
 from .._core import DEFAULT_MAX_FRAME_BYTES
 from .._core.message import UNSET
 from .._core.types import OCPP21, OCPP201, check_version
+from ..asyncio.client import BackOff
 from ..asyncio.connection import DEFAULT_CALL_TIMEOUT
 from ..asyncio.handlers import Handlers, after, on
 from ..exceptions import CallTimeoutError, OCPPError, SecurityError, SessionClosedError
 from .config import StationConfig, StationError
+
+_BACKOFF = BackOff()
 
 __all__ = [
     "Attribute",
@@ -691,17 +693,17 @@ class StationV2(Handlers):
         if evse.id in self.transactions and evse.plugged:
             await self.unplug(evse.id)
 
-    def reconnect_delay(self, attempt: int) -> float:
-        """Seconds to wait before reconnection attempt `attempt` (1, 2, ...) after a lost
-        connection (J201 5.3): RetryBackOffWaitMinimum, doubled after every failed attempt at
-        most RetryBackOffRepeatTimes times, plus a random 0..RetryBackOffRandomRange."""
+    @property
+    def backoff(self) -> BackOff:
+        """The reconnection back-off the device model configures (J201 5.3, OCPPCommCtrlr
+        RetryBackOffWaitMinimum, RetryBackOffRandomRange, RetryBackOffRepeatTimes), for the
+        Client that runs this station."""
         model = self.device_model
-        minimum = model.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum")
-        doublings = min(
-            max(attempt - 1, 0), model.get_int("OCPPCommCtrlr", "RetryBackOffRepeatTimes")
+        return BackOff(
+            wait_minimum=model.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
+            random_range=model.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange"),
+            repeat_times=model.get_int("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
         )
-        spread = model.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange")
-        return float(minimum * 2**doublings) + random.uniform(0, spread)
 
     @property
     def websocket_ping_interval(self) -> int:
@@ -2591,9 +2593,10 @@ class StationV2(Handlers):
         seconds(comm, "OfflineThreshold", 0)
         ro(comm, "QueueAllMessages", "boolean", false)
         rw(comm, "ResetRetries", "integer", "2", min_limit=0)
-        rw(comm, "RetryBackOffRepeatTimes", "integer", "3", min_limit=0)
-        seconds(comm, "RetryBackOffRandomRange", 10)
-        seconds(comm, "RetryBackOffWaitMinimum", 10)
+        # The same defaults as the Client's, which `backoff` hands these to (J201 5.3).
+        rw(comm, "RetryBackOffRepeatTimes", "integer", str(_BACKOFF.repeat_times), min_limit=0)
+        seconds(comm, "RetryBackOffRandomRange", int(_BACKOFF.random_range))
+        seconds(comm, "RetryBackOffWaitMinimum", int(_BACKOFF.wait_minimum))
         ro(comm, "UnlockOnEVSideDisconnect", "boolean", true)
         seconds(comm, "WebSocketPingInterval", 30)
 
