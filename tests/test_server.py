@@ -33,7 +33,7 @@ from ocppfast.asyncio.server import (
     ServerLimits,
     identity_from_path,
 )
-from ocppfast.exceptions import SessionClosedError
+from ocppfast.exceptions import CallTimeoutError, SessionClosedError
 from ocppfast.transport.websocket import WebSocketTransport
 from tests.wsclient import OP_TEXT, RawClient, deflate
 
@@ -866,6 +866,31 @@ def test_station_vanishes_mid_call(core: Backend) -> None:
                 assert (await heartbeat(again))[0] == 3
 
     run(main())
+
+
+def test_callresult_that_never_comes(core: Backend, logs: pytest.LogCaptureFixture) -> None:
+    """J201 4.1.1: a CALL the station never answers times out; the next CALL goes out, a late
+    answer to the first is dropped (never taken for the second), and the connection carries on."""
+
+    async def main() -> None:
+        async with serving(core, call_timeout=0.3) as server, client(server, "Mute") as ws:
+            await until(lambda: server.connection("Mute") is not None)
+            csms = server.connection("Mute")
+            assert csms is not None
+            first = asyncio.create_task(csms.call(v201.ClearCacheRequest()))
+            unanswered = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            with pytest.raises(CallTimeoutError):
+                await asyncio.wait_for(first, 10)
+            second = asyncio.create_task(csms.call(v201.GetLocalListVersionRequest()))
+            asked = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert asked[2] == "GetLocalListVersion"
+            await ws.send(json.dumps([3, unanswered[1], {"status": "Accepted"}]))  # late
+            await ws.send(json.dumps([3, asked[1], {"versionNumber": 4}]))
+            assert (await asyncio.wait_for(second, 10)).version_number == 4
+            assert (await heartbeat(ws))[0] == 3
+
+    run(main())
+    assert any("a late answer" in record.getMessage() for record in logs.records)
 
 
 def test_handler_factory_failure_is_contained(
