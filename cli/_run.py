@@ -55,6 +55,7 @@ def run_until_signal(
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        logging.getLogger("ocppfast").debug("event loop: %s", type(loop).__module__)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, _on_signal, stop, loop, sig)

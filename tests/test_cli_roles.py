@@ -36,6 +36,14 @@ def test_station_boots_heartbeats_and_reports_status_against_serve(
     assert server.count(r"Traceback|ERROR|InternalError") == 0, log
 
 
+def test_serve_runs_on_uvloop(core: Backend) -> None:
+    """Issue 4 item 1: uvloop when installed (it is a dependency on Linux)."""
+    server, _ = serve(core, "--log-level", "debug")
+    with server:
+        assert server.count(r"event loop: uvloop") == 1, server.log
+        assert server.stop() == 0
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
