@@ -189,8 +189,10 @@ class Connection:
             code, reason = exc.code, exc.reason
         finally:
             self._finish(code if code is not None else 1006, reason)
-        with contextlib.suppress(Exception):
+        try:
             await maybe_await(self.handlers.disconnected())
+        except Exception:
+            self.log.error("%s: disconnected() failed", self.name, exc_info=True)
 
     # -- internals -------------------------------------------------------------------------
 
