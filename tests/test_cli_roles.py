@@ -5,11 +5,11 @@ station (item 7)."""
 from __future__ import annotations
 
 import signal
-import socket
 
 import pytest
 
 from ocppfast._core import Backend
+from tests.aio import free_port
 from tests.cli_process import CliProcess, serve
 
 
@@ -44,16 +44,10 @@ def test_serve_runs_on_uvloop(core: Backend) -> None:
         assert server.stop() == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_station_reconnects_with_back_off_after_a_server_restart(core: Backend) -> None:
     """J201 5.3: after the connection is lost, the station reconnects with back-off; Ctrl-C
     stops it cleanly."""
-    port = str(_free_port())
+    port = str(free_port())
     server = CliProcess(core, "serve", "--port", port)
     with server:
         server.wait_for("ready")

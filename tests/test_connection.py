@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,12 +24,9 @@ from ocppfast.exceptions import (
 )
 from ocppfast.transport import TransportClosed
 from ocppfast.transport.loopback import LoopbackTransport, loopback_pair
+from tests.aio import run
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 10))
 
 
 async def frame(peer: LoopbackTransport) -> list[Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,16 +26,13 @@ from ocppfast.asyncio import Connection
 from ocppfast.csms import BootInfo, CsmsState, DefaultCSMS, default_csms
 from ocppfast.transport.loopback import loopback_pair
 from ocppfast.transport.websocket import WebSocketTransport
+from tests.aio import run
 from tests.payloads import corpus
 
 MODULES: dict[str, Any] = {"ocpp1.6": v16, "ocpp2.0.1": v201, "ocpp2.1": v21}
 V2 = ("ocpp2.0.1", "ocpp2.1")
 T0 = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)
 TOKEN = "04A2B3C4D5E6F7"
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 @contextlib.asynccontextmanager

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Awaitable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,6 +28,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from ocppfast._core import Backend
+from tests.aio import run
 from tests.cli_process import CliProcess
 from tests.cli_process import serve as ocppfast_serve
 
@@ -37,10 +37,6 @@ PACKAGES = {"ocpp1.6": ocpp.v16, "ocpp2.0.1": ocpp.v201, "ocpp2.1": ocpp.v21}
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat()
-
-
-def run(coro: Awaitable[Any], timeout: float = 60) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
 
 
 def sampled_values(energy_wh: float) -> list[dict[str, Any]]:
@@ -509,7 +505,7 @@ def test_ocpp_central_system_drives_ocppfast_station(core: Backend, version: str
                 raise
             return station
 
-    station = run(main())
+    station = run(main(), 60)
     with station:
         # The CSMS went away: the station keeps trying with back-off until it is stopped.
         assert station.stop() == 0

@@ -11,7 +11,7 @@ import datetime
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -35,16 +35,13 @@ from ocppfast.asyncio.server import (
 )
 from ocppfast.exceptions import CallTimeoutError, SessionClosedError
 from ocppfast.transport.websocket import WebSocketTransport
+from tests.aio import run, until
 from tests.wsclient import OP_TEXT, RawClient, deflate
 
 T = TypeVar("T")
 MODULES: dict[str, Any] = {"ocpp1.6": v16, "ocpp2.0.1": v201, "ocpp2.1": v21}
 FAST_COST = {"n": 1 << 8, "r": 8, "p": 1}
 LOG = "ocppfast.server"
-
-
-def run(coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def now() -> datetime.datetime:
@@ -105,14 +102,6 @@ def client(
         open_timeout=10,
         **options,
     )
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def heartbeat(ws: ClientConnection, message_id: str = "hb") -> list[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -25,14 +25,11 @@ from ocppfast.station.config import StationConfig
 from ocppfast.station.v16 import Station16, StationError
 from ocppfast.transport.loopback import loopback_pair
 from ocppfast.transport.websocket import WebSocketTransport
+from tests.aio import run
 from tests.payloads import corpus
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)
 V16 = "ocpp1.6"
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 30))
 
 
 class Clock:
