@@ -6,6 +6,7 @@ classes. Frames and events are msgspec Structs: creating one costs about as much
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
@@ -44,6 +45,19 @@ def check_version(version: str) -> Version:
     if version not in VERSIONS:
         raise ValueError(f"unknown OCPP version {version!r}; expected one of {', '.join(VERSIONS)}")
     return version  # type: ignore[return-value]
+
+
+def check_versions(versions: Sequence[str]) -> tuple[str, ...]:
+    """`versions` as a tuple of known OCPP versions, each once, in the order given (a server's
+    preference, or the subprotocols a station offers: J201 3.1.2, J21 3.1.2)."""
+    if isinstance(versions, str):
+        raise TypeError("versions is a sequence of versions, e.g. ('ocpp2.0.1',)")
+    checked = tuple(check_version(v) for v in versions)
+    if not checked:
+        raise ValueError(f"give at least one OCPP version of {', '.join(VERSIONS)}")
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"a version is given twice: {', '.join(checked)}")
+    return checked
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,4 +361,5 @@ __all__ = [
     "UnknownFrame",
     "Version",
     "check_version",
+    "check_versions",
 ]

@@ -48,7 +48,7 @@ from websockets.typing import Subprotocol
 
 from .._core import Backend
 from .._core.quirks import QuirkProfile
-from .._core.types import check_version
+from .._core.types import check_versions
 from .._version import __version__
 from ..transport.websocket import WebSocketTransport
 from .connection import DEFAULT_CALL_TIMEOUT, Connection
@@ -339,7 +339,7 @@ class Client:
         core: Backend | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
-        offered = _check_versions(versions)
+        offered = check_versions(versions)
         if ping_interval is not None and ping_interval < 0:
             # J201 8.4: negative values are not allowed.
             raise ValueError(f"ping_interval must be >= 0 or None, not {ping_interval}")
@@ -422,7 +422,7 @@ class Client:
 
     @versions.setter
     def versions(self, versions: Sequence[str]) -> None:
-        self._versions = _check_versions(versions)
+        self._versions = check_versions(versions)
 
     @property
     def connection_url(self) -> str:
@@ -799,18 +799,6 @@ class Client:
             await connection.close(code, reason)
         if self._running:
             await self._finished.wait()
-
-
-def _check_versions(versions: Sequence[str]) -> tuple[str, ...]:
-    """`versions` as a tuple of known OCPP versions (J201 3.1.2, J21 3.1.2), each once."""
-    if isinstance(versions, str):
-        raise TypeError("versions is a sequence of versions, e.g. ('ocpp2.0.1',)")
-    offered = tuple(check_version(v) for v in versions)
-    if not offered:
-        raise ValueError("offer at least one OCPP version")
-    if len(set(offered)) != len(offered):
-        raise ValueError(f"a version is offered twice: {', '.join(offered)}")
-    return offered
 
 
 def _unoffered(error: NegotiationError) -> str | None:

@@ -53,7 +53,7 @@ from websockets.typing import Subprotocol
 
 from .._core import Backend
 from .._core.quirks import QuirkProfile
-from .._core.types import VERSIONS, check_version
+from .._core.types import check_versions
 from ..transport.websocket import WebSocketTransport
 from .auth import Credentials
 from .connection import DEFAULT_CALL_TIMEOUT, Connection
@@ -359,11 +359,7 @@ class Server:
     ) -> None:
         if isinstance(versions, str):
             raise TypeError("versions is a sequence of versions, e.g. ('ocpp2.0.1',)")
-        enabled = tuple(check_version(version) for version in versions)
-        if not enabled:
-            raise ValueError(f"enable at least one version of {', '.join(VERSIONS)}")
-        if len(set(enabled)) != len(enabled):
-            raise ValueError("versions lists a version twice")
+        enabled = check_versions(versions)
         self.handlers = handlers
         self.host = host
         self.versions: tuple[str, ...] = enabled
