@@ -12,11 +12,10 @@ import base64
 import ipaddress
 import logging
 import random
-import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from pathlib import Path
@@ -43,30 +42,11 @@ from ocppfast.asyncio.client import (
     connection_url,
 )
 from ocppfast.transport.websocket import WebSocketTransport
+from tests.aio import free_port, run, until
 
 MODULES: dict[str, Any] = {"ocpp1.6": v16, "ocpp2.0.1": v201, "ocpp2.1": v21}
 TINY = BackOff(wait_minimum=0.02, random_range=0.0, repeat_times=2)
 CLIENT_LOG = "ocppfast.client"
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 30))
-
-
-async def until(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    """Poll `condition` until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-def free_port() -> int:
-    """A port nothing listens on (connecting to it is refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def heartbeat(connection: Connection) -> Any:
@@ -907,6 +887,36 @@ def test_stop_while_connected_closes_with_1000(core: Backend) -> None:
             await client.stop()  # again: harmless
 
     run(main())
+
+
+def test_stop_runs_before_close_while_connected_and_does_not_reconnect(
+    core: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """stop(before_close=...) runs while the connection is still up (a station ends its
+    transactions there), even when it closes the connection itself, and no reconnection
+    follows."""
+
+    async def main() -> None:
+        async with Csms(core) as csms:
+            client = Client(csms.url, "CP1", StationHandlers, core=core)
+            running = asyncio.create_task(client.run())
+            connection = await client.wait_connected(10)
+
+            answers: list[Any] = []
+
+            async def last_words() -> None:
+                answers.append(await connection.call(v201.HeartbeatRequest()))
+                await connection.close(1000, "station shutting down")
+
+            await client.stop(before_close=last_words)
+            await running
+            assert isinstance(answers[0], v201.HeartbeatResponse)  # answered: still connected
+            assert connection.close_reason == "station shutting down"
+
+    with caplog.at_level(logging.INFO, "ocppfast.client"):
+        run(main())
+    assert not [r for r in caplog.records if "next attempt" in r.getMessage()]
+    assert not [r for r in caplog.records if "connection lost" in r.getMessage()]
 
 
 def test_stop_during_back_off_and_during_an_attempt(core: Backend) -> None:
