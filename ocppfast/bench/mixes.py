@@ -1,4 +1,4 @@
-"""Realistic OCPP frames for the benchmarks: what a charging station sends most.
+"""Realistic OCPP frames for the core benchmarks: what a charging station sends most.
 
 The mixes are the ones issue 3 names: 1.6 Heartbeat, BootNotification, StatusNotification,
 Authorize, StartTransaction, MeterValues with one meterValue of 10 sampledValues; 2.0.1
@@ -9,11 +9,14 @@ Each entry is (action, request payload, a sensible response payload).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 
 from ocppfast._core.types import MESSAGE_MODULES
+
+# One entry of a mix: (action, request payload, response payload).
+Mix: TypeAlias = list[tuple[str, dict[str, Any], dict[str, Any]]]
 
 TS = "2026-11-21T12:00:00.000Z"
 
@@ -32,7 +35,7 @@ _MEASURANDS_16 = [
 
 
 def _sampled_16() -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for measurand, unit, value, phase in _MEASURANDS_16:
         sv = {
             "value": value,
@@ -53,7 +56,7 @@ _MEASURANDS_201 = [*_MEASURANDS_16[:-1], ("Frequency", "Hz", "50.0", None)]
 
 
 def _sampled_201() -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for measurand, unit, value, phase in _MEASURANDS_201:
         sv: dict[str, Any] = {
             "value": float(value),
@@ -68,7 +71,7 @@ def _sampled_201() -> list[dict[str, Any]]:
     return out
 
 
-MIX_16: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+MIX_16: Mix = [
     ("Heartbeat", {}, {"currentTime": TS}),
     (
         "BootNotification",
@@ -103,7 +106,7 @@ MIX_16: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
 ]
 
-MIX_201: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+MIX_201: Mix = [
     ("Heartbeat", {}, {"currentTime": TS}),
     (
         "BootNotification",
@@ -138,7 +141,7 @@ MIX_201: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
 ]
 
-MIXES = {"ocpp1.6": MIX_16, "ocpp2.0.1": MIX_201}
+MIXES: dict[str, Mix] = {"ocpp1.6": MIX_16, "ocpp2.0.1": MIX_201}
 
 
 def call_frames(version: str) -> list[bytes]:

@@ -1,0 +1,1 @@
+"""Benchmarks of ocppfast against its peers, run by `ocppfast bench`."""
