@@ -1036,7 +1036,7 @@ def test_unexpected_faults_are_logged_and_treated_as_losses(
     import ocppfast.asyncio.client as client_module
 
     caplog.set_level(logging.INFO, logger=CLIENT_LOG)
-    faults = {"connect": 1, "recv": 1}
+    faults = {"connect": 1, "running": 1}
     real_connect = client_module.ws_connect  # type: ignore[attr-defined]
 
     def flaky_connect(*args: Any, **kwargs: Any) -> Any:
@@ -1046,11 +1046,11 @@ def test_unexpected_faults_are_logged_and_treated_as_losses(
         return real_connect(*args, **kwargs)
 
     class FlakyTransport(WebSocketTransport):
-        async def recv(self) -> bytes | str:
-            if faults["recv"]:
-                faults["recv"] -= 1
-                raise RuntimeError("injected receive fault")
-            return await super().recv()
+        async def wait_closed(self) -> tuple[int, str]:
+            if faults["running"]:
+                faults["running"] -= 1
+                raise RuntimeError("injected fault in a running connection")
+            return await super().wait_closed()
 
     monkeypatch.setattr(client_module, "ws_connect", flaky_connect)
     monkeypatch.setattr(client_module, "WebSocketTransport", FlakyTransport)

@@ -436,3 +436,54 @@ def test_close_fails_pending_and_cancels_handlers(core: Backend) -> None:
             await peer.recv()
 
     run(main())
+
+
+def test_handler_tables_are_shared_by_instances_unless_an_instance_overrides_one() -> None:
+    """Connections of one Handlers class share one table of plain functions (memory per
+    connection); an instance attribute or a handlers_for() override keeps per-instance
+    binding, so that what runs is what the instance says."""
+
+    class Shared(Handlers):
+        @on(v16.HeartbeatRequest)
+        def heartbeat(self, request: Any) -> Any:
+            return ("class", self)
+
+    a, b = Shared(), Shared()
+    table = a.shared_routes("ocpp1.6")
+    assert table is not None and table is b.shared_routes("ocpp1.6")
+    assert table["Heartbeat"](a, None) == ("class", a)
+
+    b.heartbeat = lambda request: ("instance", request)  # type: ignore[method-assign]
+    assert b.shared_routes("ocpp1.6") is None
+    assert b.handlers_for("ocpp1.6")["Heartbeat"](1) == ("instance", 1)
+
+    class Guarded(Shared):
+        def handlers_for(self, version: str) -> dict[str, Any]:
+            return super().handlers_for(version)
+
+    assert Guarded().shared_routes("ocpp1.6") is None
+
+
+def test_instance_override_is_what_answers(core: Backend) -> None:
+    """The instance's own handler answers, not the class's (per-instance binding)."""
+
+    class Csms(Handlers):
+        @on(v16.HeartbeatRequest)
+        def heartbeat(self, request: Any) -> Any:
+            raise AssertionError("the class's handler must not run")
+
+    async def main() -> None:
+        csms_end, station_end = loopback_pair("ocpp1.6")
+        handlers = Csms()
+        handlers.heartbeat = lambda request: v16.HeartbeatResponse(  # type: ignore[method-assign]
+            current_time=datetime(2026, 1, 1, tzinfo=timezone.utc)
+        )
+        csms = Connection(csms_end, role="csms", handlers=handlers, core=core)
+        station = Connection(station_end, role="station", core=core)
+        tasks = [asyncio.create_task(c.run()) for c in (csms, station)]
+        answer = await station.call(v16.HeartbeatRequest())
+        assert answer.current_time.year == 2026
+        await station.close()
+        await asyncio.gather(*tasks)
+
+    run(main())

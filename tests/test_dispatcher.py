@@ -260,3 +260,20 @@ def test_attach_needs_the_sessions_validator(core: Backend, version: str) -> Non
     session = core.session.Session(version)
     with pytest.raises(ValueError, match="session's validator"):
         session.attach(core.dispatcher.Dispatcher(version, "csms"))
+
+
+def test_owner_is_passed_first_and_a_shared_mapping_is_never_changed(
+    core: Backend, version: str
+) -> None:
+    """One mapping of plain functions serves many dispatchers (one per connection), each
+    calling them with its own owner; register() on one leaves the mapping as it was."""
+    shared = {"Heartbeat": lambda owner, request: (owner, type(request).__name__)}
+    first = core.dispatcher.Dispatcher(version, "csms", shared, owner="first")
+    second = core.dispatcher.Dispatcher(version, "csms", shared, owner="second")
+    assert first.dispatch(_call("Heartbeat")) == ("first", "HeartbeatRequest")
+    assert second.dispatch(_call("Heartbeat")) == ("second", "HeartbeatRequest")
+    first.register("Authorize", lambda owner, request: owner)
+    assert set(shared) == {"Heartbeat"}
+    assert first.actions == {"Heartbeat", "Authorize"} and second.actions == {"Heartbeat"}
+    with pytest.raises(ValueError):
+        core.dispatcher.Dispatcher(version, "csms", {"Nope": print}, owner="x")

@@ -326,8 +326,15 @@ def test_invalid_identity_gets_400(
     """J201 3.1.1: empty, > 48 characters, ':', control characters, double-encoded: HTTP 400
     before any upgrade, logged with the reason."""
 
+    class EchoData(Handlers):
+        @on(v201.DataTransferRequest)
+        def data_transfer(self, request: v201.DataTransferRequest) -> Any:
+            return v201.DataTransferResponse(
+                status=v201.DataTransferStatusEnum.Accepted, data=request.data
+            )
+
     async def main() -> None:
-        async with serving(core) as server:
+        async with serving(core, handlers=EchoData) as server:
             raw = await status_of(server, path, subprotocols=["ocpp2.0.1"])
             assert raw.status == 400
             assert "sec-websocket-accept" not in raw.headers
@@ -974,3 +981,75 @@ def test_tls_with_basic_auth(core: Backend, tmp_path: Any, logs: pytest.LogCaptu
 
     run(main())
     assert not lines(logs, "in clear")
+
+
+# -- direct delivery (DirectFrames): messages handled inside the socket's data callback --------
+
+
+def test_fragmented_call_is_assembled_and_answered(core: Backend) -> None:
+    """RFC 6455 5.4: a message may come in fragments; the server answers the whole CALL."""
+
+    async def main() -> None:
+        async with serving(core) as server, client(server, "CP1") as ws:
+            frame = json.dumps([2, "frag", "Heartbeat", {}])
+            await ws.send([frame[:5], frame[5:12], frame[12:]])  # three fragments
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert answer[:2] == [3, "frag"]
+            assert (await heartbeat(ws))[:2] == [3, "hb"]
+
+    run(main())
+
+
+def test_calls_sent_with_the_handshake_are_all_answered_in_order(core: Backend) -> None:
+    """Messages that arrive before the connection's handler is attached are kept and handled
+    in order: nothing is lost (J201 4.1.1: answers in the order of the CALLs here)."""
+
+    async def main() -> None:
+        async with serving(core) as server, client(server, "CP1") as ws:
+            ids = [f"m{i}" for i in range(50)]
+            await asyncio.gather(*(ws.send(json.dumps([2, i, "Heartbeat", {}])) for i in ids))
+            answers = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in ids]
+            assert [a[1] for a in answers] == ids and all(a[0] == 3 for a in answers)
+
+    run(main())
+
+
+def test_a_station_that_does_not_read_is_paused_not_buffered_without_bound(
+    core: Backend,
+) -> None:
+    """Flow control: while a station leaves its answers unread, the server stops reading its
+    CALLs (the socket's send buffer is full) instead of buffering answers without bound; once
+    it reads again, every CALL is answered, none lost."""
+
+    class EchoData(Handlers):
+        @on(v201.DataTransferRequest)
+        def data_transfer(self, request: v201.DataTransferRequest) -> Any:
+            return v201.DataTransferResponse(
+                status=v201.DataTransferStatusEnum.Accepted, data=request.data
+            )
+
+    async def main() -> None:
+        async with serving(core, handlers=EchoData) as server:
+            raw = await status_of(server, "/CP1", subprotocols=["ocpp2.0.1"])
+            socket = next(iter(server._ws_server.connections))
+            # 20 MB of CALLs, each answered with as much: more than the kernel's buffers hold.
+            count, padding = 5000, "x" * 4000
+
+            async def send_all() -> None:
+                for i in range(count):
+                    call = [2, f"{i}", "DataTransfer", {"vendorId": "V", "data": padding}]
+                    await raw.send_text(json.dumps(call))
+
+            sending = asyncio.create_task(send_all())
+            try:
+                await until(lambda: not socket.transport.is_reading())
+                for i in range(count):
+                    opcode, payload = await raw.read_frame()
+                    assert opcode == OP_TEXT and json.loads(payload)[:2] == [3, str(i)]
+                await sending
+                assert socket.transport.is_reading()
+            finally:
+                sending.cancel()
+                raw.abort()
+
+    run(main())

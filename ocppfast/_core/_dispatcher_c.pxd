@@ -11,5 +11,9 @@ cdef class Dispatcher:
     cdef frozenset _incoming_sends
     cdef frozenset _known
     cdef dict _handlers
+    cdef object _owner
+    cdef bint _shared
+
+    cdef _check(self, str action)
 
     cpdef object dispatch(self, object message)

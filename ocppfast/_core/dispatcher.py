@@ -42,7 +42,17 @@ from .types import Call, Send, check_version
 
 ROLES = ("csms", "station")
 
-Handler = Callable[[Any], Any]
+# A handler takes the typed request; with a dispatcher's `owner`, the owner and the request.
+Handler = Callable[..., Any]
+# Every action of a version, whoever sends it: one shared set per version, not one per
+# dispatcher (a connection's memory is mostly what it does not share: docs/performance.md).
+KNOWN_ACTIONS: dict[str, frozenset[str]] = {
+    version: STATION_INITIATED[version]
+    | CSMS_INITIATED[version]
+    | STATION_SENDS[version]
+    | CSMS_SENDS[version]
+    for version in STATION_INITIATED
+}
 
 
 def internal_error(action: str) -> InternalError:
@@ -54,8 +64,11 @@ class Dispatcher:
     """Routes the CALLs and SENDs of one version to the handlers of one role.
 
     `role` is the side this dispatcher serves: "csms" handles what stations send, "station" what
-    a CSMS sends. `handlers` maps action names to callables taking the typed request. Share the
-    session's `validator`, so that one connection counts its tolerated quirks in one place.
+    a CSMS sends. `handlers` maps action names to callables taking the typed request; with an
+    `owner`, to callables taking the owner and the typed request (plain functions of a class,
+    called on the instance `owner`), so that one mapping serves every connection. The mapping
+    is not copied until `register()` changes it. Share the session's `validator`, so that one
+    connection counts its tolerated quirks in one place.
     """
 
     def __init__(
@@ -64,6 +77,7 @@ class Dispatcher:
         role: str,
         handlers: Mapping[str, Handler] | None = None,
         validator: Any = None,
+        owner: Any = None,
     ) -> None:
         self.version: str = check_version(version)
         self.validator: Any = Validator(self.version) if validator is None else validator
@@ -75,19 +89,17 @@ class Dispatcher:
         )
         self._incoming_calls: frozenset[str] = peer_calls[version]
         self._incoming_sends: frozenset[str] = peer_sends[version]
-        self._known: frozenset[str] = (
-            STATION_INITIATED[version]
-            | CSMS_INITIATED[version]
-            | STATION_SENDS[version]
-            | CSMS_SENDS[version]
-        )
+        self._known: frozenset[str] = KNOWN_ACTIONS[self.version]
+        self._owner: Any = owner
+        self._shared: bool = False
         self._handlers: dict[str, Handler] = {}
         if handlers:
-            for action, handler in handlers.items():
-                self.register(action, handler)
+            for action in handlers:
+                self._check(action)
+            self._handlers = handlers if type(handlers) is dict else dict(handlers)
+            self._shared = True
 
-    def register(self, action: str, handler: Handler) -> None:
-        """Handle `action` with `handler`. The action must be one the peer can send."""
+    def _check(self, action: str) -> None:
         if action not in self._incoming_calls and action not in self._incoming_sends:
             if action in self._known:
                 raise ValueError(
@@ -95,6 +107,14 @@ class Dispatcher:
                     f" in {self.version}"
                 )
             raise ValueError(f"{self.version} has no action {action!r}")
+
+    def register(self, action: str, handler: Handler) -> None:
+        """Handle `action` with `handler` (called with the owner first when there is one). The
+        action must be one the peer can send."""
+        self._check(action)
+        if self._shared:  # copy on write: the mapping given may serve other dispatchers
+            self._handlers = dict(self._handlers)
+            self._shared = False
         self._handlers[action] = handler
 
     @property
@@ -110,8 +130,11 @@ class Dispatcher:
         if handler is None:
             raise self._unhandled(action, type(message) is Send)
         request = self.validator.decode_request(action, message.payload)
+        owner = self._owner
         try:
-            return handler(request)
+            if owner is None:
+                return handler(request)
+            return handler(owner, request)
         except OCPPError:
             raise
         except Exception as exc:

@@ -168,9 +168,11 @@ class Session:
         self._counter: int = 0
         self._outbox: list[bytes] = []
         self._outstanding: PendingCall | None = None
-        self._queue: deque[PendingCall] = deque()
+        # Created when first needed: most connections never queue a CALL or see one time out,
+        # and an empty deque or OrderedDict costs more memory than the whole session.
+        self._queue: deque[PendingCall] | None = None
         self._handling: dict[str, str] = {}
-        self._timed_out: OrderedDict[str, None] = OrderedDict()
+        self._timed_out: OrderedDict[str, None] | None = None
 
     def attach(self, dispatcher: Any) -> None:
         """Let `dispatcher` handle the peer's CALLs inside `receive()`: a synchronous handler's
@@ -204,6 +206,8 @@ class Session:
         if self._outstanding is None:
             self._start(pending, now)
         else:
+            if self._queue is None:
+                self._queue = deque()
             self._queue.append(pending)
         return message_id
 
@@ -277,7 +281,7 @@ class Session:
     @property
     def queued_calls(self) -> int:
         """How many of our CALLs wait for the outstanding one to be answered."""
-        return len(self._queue)
+        return 0 if self._queue is None else len(self._queue)
 
     @property
     def handling(self) -> frozenset[str]:
@@ -367,9 +371,10 @@ class Session:
             return events
         self.closed = True
         pending = [] if self._outstanding is None else [self._outstanding]
-        pending.extend(self._queue)
+        if self._queue is not None:
+            pending.extend(self._queue)
+            self._queue.clear()
         self._outstanding = None
-        self._queue.clear()
         for call in pending:
             events.append(
                 CallFailed(
@@ -402,6 +407,8 @@ class Session:
     def _expire(self, now: float, events: list[Any]) -> None:
         expired = self._outstanding
         assert expired is not None
+        if self._timed_out is None:
+            self._timed_out = OrderedDict()
         self._timed_out[expired.message_id] = None
         if len(self._timed_out) > _REMEMBERED_TIMEOUTS:
             self._timed_out.popitem(last=False)
@@ -442,7 +449,8 @@ class Session:
             events.append(CallCompleted(pending.message_id, pending.action, response))
 
     def _dropped(self, message_id: str, message_type: int) -> ResultDropped:
-        return ResultDropped(message_id, message_type, message_id in self._timed_out)
+        late = self._timed_out is not None and message_id in self._timed_out
+        return ResultDropped(message_id, message_type, late)
 
     def _done_handling(self, message_id: str) -> str:
         """Forget the peer's CALL `message_id` as it is answered; return its action."""

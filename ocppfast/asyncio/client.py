@@ -50,7 +50,7 @@ from .._core import Backend
 from .._core.quirks import QuirkProfile
 from .._core.types import check_versions
 from .._version import __version__
-from ..transport.websocket import WebSocketTransport
+from ..transport.websocket import DirectClientConnection, WebSocketTransport
 from .connection import DEFAULT_CALL_TIMEOUT, Connection
 from .handlers import Handlers
 
@@ -545,6 +545,7 @@ class Client:
                 close_timeout=self.close_timeout,
                 max_size=self.max_message_bytes,
                 logger=self._ws_log,
+                create_connection=DirectClientConnection,
                 **options,
             )
         except InvalidStatus as exc:

@@ -69,6 +69,33 @@ class Connection:
     `await connection.call(request)` sends a CALL and returns its typed response.
     """
 
+    # A big CSMS holds one per station: slots keep each small (docs/performance.md).
+    __slots__ = (
+        "__weakref__",
+        "_answered",
+        "_deadline",
+        "_direct",
+        "_ended",
+        "_ended_waiter",
+        "_lock",
+        "_loop",
+        "_module",
+        "_tasks",
+        "_timer",
+        "_tolerating",
+        "_waiting",
+        "close_code",
+        "close_reason",
+        "dispatcher",
+        "handlers",
+        "identity",
+        "log",
+        "role",
+        "session",
+        "transport",
+        "version",
+    )
+
     def __init__(
         self,
         transport: Transport,
@@ -101,23 +128,40 @@ class Connection:
             handlers = handlers()
         self.handlers: Handlers = handlers if handlers is not None else Handlers()
         self.handlers.connection = self
-        self._hooks = self.handlers.after_hooks_for(self.version)
-        routes = self.handlers.handlers_for(self.version)
-        for action, hook in self._hooks.items():
-            if action in routes:
-                routes[action] = self._with_hook(routes[action], hook)
-        self.dispatcher: Any = core.dispatcher.Dispatcher(self.version, role, routes, validator)
+        hooks = self.handlers.after_hooks_for(self.version)
+        shared = self.handlers.shared_routes(self.version)
+        owner: Any = None
+        if shared is not None:  # the class's table, called with the handlers instance
+            routes: dict[str, Callable[..., Any]] = shared
+            owner = self.handlers
+            if hooks:
+                routes = dict(shared)
+                for action, hook in hooks.items():
+                    if action in routes:
+                        routes[action] = self._with_hook(routes[action], hook)
+        else:
+            routes = self.handlers.handlers_for(self.version)
+            for action, hook in hooks.items():
+                if action in routes:
+                    routes[action] = self._with_hook(routes[action], hook)
+        self.dispatcher: Any = core.dispatcher.Dispatcher(
+            self.version, role, routes, validator, owner
+        )
         self.session.attach(self.dispatcher)
         self._tolerating = quirks is not None
         self._module = MESSAGE_MODULES[self.version] + "."
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._answered: tuple[Callable[[Any, Any], Any], Any, Any] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._send_lock = asyncio.Lock()
+        # Created when first needed (most connections of a big CSMS are idle: their memory
+        # is what counts, docs/performance.md).
+        self._tasks: set[asyncio.Task[Any]] | None = None
+        self._lock: asyncio.Lock | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
-        self._closed = asyncio.Event()
+        self._ended = False
+        self._ended_waiter: asyncio.Future[None] | None = None
+        self._direct: bool = getattr(transport, "direct", False)
         self.close_code: int | None = None
         self.close_reason = ""
 
@@ -132,7 +176,7 @@ class Connection:
     @property
     def closed(self) -> bool:
         """Whether the connection has ended."""
-        return self._closed.is_set()
+        return self._ended
 
     # -- public API ------------------------------------------------------------------------
 
@@ -166,25 +210,40 @@ class Connection:
             await self.transport.close(code, reason)
         if self._loop is None:  # never ran: nothing will notice the close
             self._finish(code, reason)
-        await self._closed.wait()
+        await self.wait_closed()
 
     async def wait_closed(self) -> None:
         """Wait until the connection has ended."""
-        await self._closed.wait()
+        if self._ended:
+            return
+        if self._ended_waiter is None:
+            self._ended_waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._ended_waiter)
 
     async def run(self) -> None:
         """Read and handle frames until the connection closes; then fail what is pending, call
         `handlers.disconnected()` and return."""
         self._loop = loop = asyncio.get_running_loop()
-        self._spawn(maybe_await(self.handlers.connected()), "connected()")
+        try:
+            started = self.handlers.connected()
+        except Exception:
+            self.log.error("%s: connected() failed", self.name, exc_info=True)
+        else:
+            if started is not None:
+                self._spawn(maybe_await(started), "connected()")
         code: int | None = None
         reason = ""
+        transport: Any = self.transport
         try:
-            transport = self.transport
-            receive = self._receive
-            while True:
-                receive(await transport.recv(), loop.time())
-                await self._flush()
+            if self._direct:
+                # Each message is handled, and answered, inside the socket's data callback.
+                transport.start(self._receive_direct)
+                code, reason = await transport.wait_closed()
+            else:
+                receive = self._receive
+                while True:
+                    receive(await transport.recv(), loop.time())
+                    await self._flush()
         except TransportClosed as exc:
             code, reason = exc.code, exc.reason
         finally:
@@ -206,14 +265,40 @@ class Connection:
         return cls.ACTION
 
     def _with_hook(
-        self, handler: Callable[[Any], Any], hook: Callable[[Any, Any], Any]
-    ) -> Callable[[Any], Any]:
-        def handle(request: Any) -> Any:
-            result = handler(request)
-            self._answered = (hook, request, result)
+        self, handler: Callable[..., Any], hook: Callable[[Any, Any], Any]
+    ) -> Callable[..., Any]:
+        # (request) or (owner, request): the request is the last argument either way.
+        def handle(*args: Any) -> Any:
+            result = handler(*args)
+            self._answered = (hook, args[-1], result)
             return result
 
         return handle
+
+    def _receive_direct(self, data: bytes) -> None:
+        """A message from a direct transport: handle it and send what it produced, at once."""
+        assert self._loop is not None
+        try:
+            self._receive(data, self._loop.time())
+        except Exception:  # never into the socket's callback: end this connection instead
+            self.log.exception("%s: failed to handle a frame; closing with 1011", self.name)
+            self._spawn(self.close(1011, "internal error"), "close")
+        self._send_now()
+
+    def _send_now(self) -> None:
+        frames = self.session.data_to_send()
+        if not frames:
+            return
+        log = self.log
+        debug = log.isEnabledFor(logging.DEBUG)
+        send_now = self.transport.send_now  # type: ignore[attr-defined]
+        try:
+            for frame in frames:
+                if debug:
+                    log.debug("%s > %s", self.name, _printable(frame))
+                send_now(frame)
+        except TransportClosed:
+            pass  # the close ends run(), which fails what is pending
 
     def _receive(self, data: bytes | str, now: float) -> None:
         log = self.log
@@ -353,7 +438,7 @@ class Connection:
     ) -> None:
         # The reader flushes the response right after the handler returned; waiting for the
         # send lock puts the hook after it, so a follow-up CALL never overtakes the answer.
-        async with self._send_lock:
+        async with self._send_lock():
             pass
         await self._flush()
         await maybe_await(hook(request, response))
@@ -392,10 +477,13 @@ class Connection:
             )
 
     async def _flush(self) -> None:
+        if self._direct:  # written at once, in the order the session produced them
+            self._send_now()
+            return
         frames = self.session.data_to_send()
         if not frames:
             return
-        async with self._send_lock:
+        async with self._send_lock():
             log = self.log
             debug = log.isEnabledFor(logging.DEBUG)
             try:
@@ -429,16 +517,24 @@ class Connection:
     def _spawn(self, coro: Any, what: str) -> None:
         task = asyncio.ensure_future(coro)
         task.set_name(f"{self.name}: {what}")
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
+    def _send_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
     def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
+        if self._tasks is not None:
+            self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.log.error("%s: %s failed", self.name, task.get_name(), exc_info=task.exception())
 
     def _finish(self, code: int, reason: str) -> None:
-        if self._closed.is_set():
+        if self._ended:
             return
         self.close_code = self.transport.close_code or code
         self.close_reason = self.transport.close_reason or reason
@@ -447,7 +543,9 @@ class Connection:
         if self._timer is not None:
             self._timer.cancel()
         current = asyncio.current_task() if self._loop is not None else None
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             if task is not current:
                 task.cancel()
-        self._closed.set()
+        self._ended = True
+        if self._ended_waiter is not None and not self._ended_waiter.done():
+            self._ended_waiter.set_result(None)

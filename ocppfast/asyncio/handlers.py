@@ -142,6 +142,39 @@ class Handlers:
         """The actions this class handles in `version`."""
         return frozenset(self._routes.get((_HANDLE, version), ()))
 
+    def shared_routes(self, version: str) -> dict[str, Callable[[Any, Any], Any]] | None:
+        """The plain function of each action's handler in `version`, one table per class that
+        every instance shares (a dispatcher calls them with the instance first), or None when
+        this instance cannot use it: a class that overrides `handlers_for()`, a handler that is
+        no plain method, or one that the instance itself overrides. Sharing spares each
+        connection a table of bound methods."""
+        cls = type(self)
+        if cls.handlers_for is not Handlers.handlers_for:
+            return None
+        cache: dict[str, dict[str, Callable[[Any, Any], Any]] | None] | None = cls.__dict__.get(
+            "_shared_routes"
+        )
+        if cache is None:
+            cache = {}
+            cls._shared_routes = cache  # type: ignore[attr-defined]
+        if version not in cache:
+            names = self._routes.get((_HANDLE, version), {})
+            plain = all(
+                inspect.isfunction(inspect.getattr_static(cls, name)) for name in names.values()
+            )
+            cache[version] = (
+                {action: getattr(cls, name) for action, name in names.items()} if plain else None
+            )
+        table = cache[version]
+        own = getattr(self, "__dict__", None)
+        if (
+            table is not None
+            and own
+            and any(name in own for name in self._routes.get((_HANDLE, version), {}).values())
+        ):
+            return None
+        return table
+
     def handlers_for(self, version: str) -> dict[str, Callable[[Any], Any]]:
         """The bound handler of each action, for `version`."""
         names = self._routes.get((_HANDLE, version), {})

@@ -54,7 +54,7 @@ from websockets.typing import Subprotocol
 from .._core import Backend
 from .._core.quirks import QuirkProfile
 from .._core.types import check_versions
-from ..transport.websocket import WebSocketTransport
+from ..transport.websocket import DirectServerConnection, WebSocketTransport
 from .auth import Credentials
 from .connection import DEFAULT_CALL_TIMEOUT, Connection
 from .handlers import Handlers
@@ -277,15 +277,22 @@ class _RedactingLogger(_LoggerAdapter):
         return args
 
 
-class _StationSocket(ServerConnection):
-    """websockets' server connection, carrying what the handshake learnt about the station."""
+class _StationSocket(DirectServerConnection):
+    """websockets' server connection, carrying what the handshake learnt about the station;
+    its messages go straight to the station's `Connection` (`DirectFrames`)."""
 
+    # Slots: attributes added to websockets' instance dict would make it grow (memory per
+    # connection, docs/performance.md).
+    __slots__ = ("identity", "offered", "opened_at", "over_limit", "refusal_logged")
     owner: Server
-    identity: str = ""
-    offered: tuple[str, ...] = ()
-    over_limit: str = ""  # the identity it replaces while over max_connections
-    refusal_logged: bool = False
-    opened_at: float = 0.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.identity = ""
+        self.offered: tuple[str, ...] = ()
+        self.over_limit = ""  # the identity it replaces while over max_connections
+        self.refusal_logged = False
+        self.opened_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.opened_at = time.monotonic()

@@ -1,15 +1,106 @@
-"""The default transport: a `websockets` asyncio connection (client or server side)."""
+"""The default transport: a `websockets` asyncio connection (client or server side).
+
+Two ways to receive. `recv()` awaits websockets' message queue, as any websockets application
+does. A connection of class `DirectServerConnection` or `DirectClientConnection` (what
+`Server` and `Client` use) instead hands each complete message to a callback from the
+socket's `data_received`, and `send_now()` writes an answer from that same callback: a CALL is
+read, handled and answered in one step of the event loop, without the queue, futures and task
+switches per message of the awaiting API, which cost about as much as our whole core pipeline
+(docs/performance.md).
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.connection import Connection as _WSConnection
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 from . import TransportClosed
 
-__all__ = ["WebSocketTransport"]
+__all__ = ["DirectClientConnection", "DirectServerConnection", "WebSocketTransport"]
+
+_TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
+_OPEN = State.OPEN
+
+
+class DirectFrames:
+    """Mixed into a websockets asyncio connection: complete data messages go to a receiver
+    callback as soon as they are parsed, instead of websockets' message queue.
+
+    Until a receiver is set (the first moments after the handshake) messages are kept, and
+    handed over in order when it is. websockets still does everything else: the handshake,
+    limits (a message over `max_size` closes with 1009 before it is assembled), decompression,
+    pings, pongs and the closing handshake. When the socket's send buffer fills up (a peer that
+    does not read its answers), reading from it pauses until the buffer drains, so that a peer
+    cannot make us buffer answers without bound."""
+
+    __slots__ = ("_early", "_fragments", "_receiver")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._receiver: Callable[[bytes], None] | None = None
+        self._early: list[bytes] | None = None
+        self._fragments: list[bytes] | None = None
+
+    def set_receiver(self, receiver: Callable[[bytes], None]) -> None:
+        """Deliver every message, those received so far first, to `receiver`."""
+        early, self._early = self._early, None
+        self._receiver = receiver
+        for message in early or ():
+            receiver(message)
+
+    def _deliver(self, message: bytes) -> None:
+        receiver = self._receiver
+        if receiver is not None:
+            receiver(message)
+        elif self._early is None:
+            self._early = [message]
+        else:
+            self._early.append(message)
+
+    def process_event(self, event: Any) -> None:
+        if type(event) is Frame:
+            opcode = event.opcode
+            if opcode is _TEXT or opcode is _BINARY:
+                if event.fin:
+                    self._deliver(bytes(event.data))
+                else:
+                    self._fragments = [bytes(event.data)]
+                return
+            if opcode is _CONT:
+                fragments = self._fragments
+                if fragments is not None:
+                    fragments.append(bytes(event.data))
+                    if event.fin:
+                        self._fragments = None
+                        self._deliver(b"".join(fragments))
+                return
+        super().process_event(event)  # type: ignore[misc]  # the handshake, pings, close
+
+    def pause_writing(self) -> None:
+        super().pause_writing()  # type: ignore[misc]
+        with contextlib.suppress(Exception):
+            self.transport.pause_reading()  # type: ignore[attr-defined]
+
+    def resume_writing(self) -> None:
+        super().resume_writing()  # type: ignore[misc]
+        with contextlib.suppress(Exception):
+            self.transport.resume_reading()  # type: ignore[attr-defined]
+
+
+class DirectServerConnection(DirectFrames, ServerConnection):
+    """websockets' server connection, delivering messages directly (see `DirectFrames`)."""
+
+
+class DirectClientConnection(DirectFrames, ClientConnection):
+    """websockets' client connection, delivering messages directly (see `DirectFrames`)."""
 
 
 def _address(address: Any) -> str:
@@ -22,13 +113,17 @@ def _address(address: Any) -> str:
 class WebSocketTransport:
     """Adapts a websockets connection to `Transport`. Frames are received as UTF-8 bytes
     (`decode=False`: the core scans bytes, so the text is never decoded twice) and sent as text
-    frames without re-encoding (OCPP-J uses text frames only, J201 4.1)."""
+    frames without re-encoding (OCPP-J uses text frames only, J201 4.1).
 
-    __slots__ = ("_address", "ws")
+    Over a `DirectFrames` connection (`direct` is True) use `start()`, `send_now()` and
+    `wait_closed()` instead of `recv()`, which would wait forever."""
+
+    __slots__ = ("_address", "direct", "ws")
 
     def __init__(self, ws: _WSConnection) -> None:
         self.ws = ws
         self._address = _address(ws.remote_address)
+        self.direct = isinstance(ws, DirectFrames)
 
     @property
     def subprotocol(self) -> str | None:
@@ -60,6 +155,35 @@ class WebSocketTransport:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self.ws.close(code, reason)
+
+    # -- direct delivery ---------------------------------------------------------------------
+
+    def start(self, receiver: Callable[[bytes], None]) -> None:
+        """Deliver every message to `receiver`, called from the socket's data callback."""
+        ws = self.ws
+        assert isinstance(ws, DirectFrames)
+        ws.set_receiver(receiver)
+
+    def send_now(self, frame: bytes) -> None:
+        """Send one text frame at once (what `send()` does, without awaiting: the bytes go to
+        the socket's buffer, flow control pauses reading instead). Raises `TransportClosed`
+        when the connection is no longer open."""
+        ws = self.ws
+        protocol = ws.protocol
+        if protocol.state is not _OPEN:
+            raise TransportClosed(*_closed(protocol.close_exc))
+        protocol.send_text(frame)
+        try:
+            ws.send_data()
+        except Exception as exc:  # the socket failed: end the connection, as send() does
+            ws.set_connection_exc(exc)
+            ws.transport.abort()
+            raise TransportClosed(1006, "") from exc
+
+    async def wait_closed(self) -> tuple[int, str]:
+        """Wait until the connection has closed; return its close code and reason."""
+        await self.ws.wait_closed()
+        return _closed(self.ws.protocol.close_exc)
 
 
 def _closed(exc: ConnectionClosed) -> tuple[int, str]:
