@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
@@ -56,10 +57,30 @@ _CONNECTOR_STATUSES = frozenset(member.value for member in v201.ConnectorStatusE
 _REJECTED_TOKEN = frozenset({"Blocked", "Expired", "Invalid", "Unknown"})
 
 
-def _now() -> datetime.datetime:
-    # Whole seconds: "Message senders MAY save data usage by omitting insignificant fractions of
-    # seconds" (C16 3.15, C16E); RFC 3339 (J201, J21) makes fractions optional too.
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+class _WholeSecondClock:
+    """The current UTC time in whole seconds, as `datetime.now(timezone.utc)` with its
+    microseconds dropped, but built once per second rather than for every message (building it
+    costs a microsecond, ten times reading the clock). `time` reads the clock: seconds since
+    the epoch."""
+
+    __slots__ = ("_now", "_second", "_time")
+
+    def __init__(self, time: Callable[[], float] = time.time) -> None:
+        self._time = time
+        self._second: int | None = None  # the first call makes `_now`
+        self._now = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+
+    def __call__(self) -> datetime.datetime:
+        second = math.floor(self._time())
+        if second != self._second:  # a new second, or the system clock was set back
+            self._now = datetime.datetime.fromtimestamp(second, datetime.timezone.utc)
+            self._second = second
+        return self._now
+
+
+# Whole seconds: "Message senders MAY save data usage by omitting insignificant fractions of
+# seconds" (C16 3.15, C16E); RFC 3339 (J201, J21) makes fractions optional too.
+_now = _WholeSecondClock()
 
 
 def _opt(value: Any) -> Any:
@@ -67,42 +88,72 @@ def _opt(value: Any) -> Any:
     return None if value is UNSET else value
 
 
+# The text of every member of the generated enumerations (str enums), for a required field:
+# `_ENUM_TEXTS[member]` is one dict lookup, where `member.value` goes through enum's property
+# descriptor at four times the cost. A string equals (and hashes as) the member of its text, so
+# it finds its own text too.
+_ENUM_TEXTS: dict[Any, str] = {
+    member: member.value
+    for module in (v16.enums, v201.enums, v21.enums)
+    for name in module.__all__
+    for member in getattr(module, name)
+}
+
+
+class _Texts(dict[Any, "str | None"]):
+    """`_TEXTS[value]`: the wire text of an optional enum or string field, None when absent
+    (UNSET); for an enumeration member, one dict lookup."""
+
+    def __missing__(self, value: Any) -> str | None:
+        if type(value) is str:
+            return value
+        return None if value is UNSET else str(getattr(value, "value", value))
+
+
+_TEXTS = _Texts(_ENUM_TEXTS)
+_TEXTS[UNSET] = None
+
+
 def _text(value: Any) -> str | None:
     """An optional enum or string field as its wire text, None when absent."""
-    if value is UNSET:
-        return None
-    return str(getattr(value, "value", value))
-
-
-def _number(text: str) -> float | None:
-    """The number in a 1.6 sampled value's text ("Value as a 'Raw' (decimal) number or
-    'SignedData'", C16 7.43), None when it is not a finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
+    return _TEXTS[value]
 
 
 def samples_v16(
     meter_values: Iterable[v16.MeterValue | v16.StopTransactionMeterValue],
 ) -> list[Sample]:
     """The samples of 1.6 meter values (MeterValues.req, StopTransaction.req transactionData)."""
-    samples = []
+    # Per sampled value, so inlined: no call but float() and Sample().
+    samples: list[Sample] = []
+    append = samples.append
+    texts = _TEXTS
+    isfinite = math.isfinite
     for meter_value in meter_values:
         at = meter_value.timestamp
         for sampled in meter_value.sampled_value:
-            signed = _text(sampled.format) == "SignedData"
-            samples.append(
+            text = sampled.value
+            signed = texts[sampled.format] == "SignedData"
+            number: float | None = None
+            if not signed:
+                # "Value as a 'Raw' (decimal) number or 'SignedData'" (C16 7.43): anything
+                # else, or a number that is not finite, is kept as text only.
+                try:
+                    number = float(text)
+                except ValueError:
+                    pass
+                else:
+                    if not isfinite(number):
+                        number = None
+            append(
                 Sample(
                     at,
-                    sampled.value,
-                    None if signed else _number(sampled.value),
-                    _text(sampled.measurand) or ENERGY_REGISTER,
-                    _text(sampled.unit),
-                    _text(sampled.phase),
-                    _text(sampled.location),
-                    _text(sampled.context),
+                    text,
+                    number,
+                    texts[sampled.measurand] or ENERGY_REGISTER,
+                    texts[sampled.unit],
+                    texts[sampled.phase],
+                    texts[sampled.location],
+                    texts[sampled.context],
                     signed,
                 )
             )
@@ -112,7 +163,10 @@ def samples_v16(
 def samples_v2(meter_values: Iterable[v201.MeterValue | v21.MeterValue]) -> list[Sample]:
     """The samples of 2.0.1/2.1 meter values, with each unit's multiplier applied (2.0.1
     UnitOfMeasureType: "Multiplier, this value represents the exponent to base 10")."""
-    samples = []
+    samples: list[Sample] = []
+    append = samples.append
+    texts = _TEXTS
+    isfinite = math.isfinite
     for meter_value in meter_values:
         at = meter_value.timestamp
         for sampled in meter_value.sampled_value:
@@ -120,19 +174,20 @@ def samples_v2(meter_values: Iterable[v201.MeterValue | v21.MeterValue]) -> list
             value = sampled.value
             measure = sampled.unit_of_measure
             if measure is not UNSET:
-                unit = _text(measure.unit)
+                if measure.unit is not UNSET:  # a string, not an enumeration
+                    unit = measure.unit
                 if measure.multiplier is not UNSET and measure.multiplier:
                     value = value * 10.0**measure.multiplier
-            samples.append(
+            append(
                 Sample(
                     at,
                     repr(sampled.value),
-                    value if math.isfinite(value) else None,
-                    _text(sampled.measurand) or ENERGY_REGISTER,
+                    value if isfinite(value) else None,
+                    texts[sampled.measurand] or ENERGY_REGISTER,
                     unit,
-                    _text(sampled.phase),
-                    _text(sampled.location),
-                    _text(sampled.context),
+                    texts[sampled.phase],
+                    texts[sampled.location],
+                    texts[sampled.context],
                     sampled.signed_meter_value is not UNSET,
                 )
             )
@@ -149,6 +204,8 @@ class DefaultCSMS(Handlers):
     server (a new `CsmsState` when not given). Handles every CALL (and 2.1 SEND) a station may
     send in OCPP 1.6 (with the security extension), 2.0.1 and 2.1."""
 
+    __slots__ = ("state",)
+
     def __init__(self, state: CsmsState | None = None) -> None:
         self.state = state if state is not None else CsmsState()
 
@@ -162,9 +219,9 @@ class DefaultCSMS(Handlers):
         """The message module of this connection's version (v16, v201 or v21)."""
         return _MODULES[self.connection.version]
 
-    def _seen(self) -> datetime.datetime:
+    def _seen(self, identity: str | None = None) -> datetime.datetime:
         now = _now()
-        self.state.seen(self.identity, now)
+        self.state.seen(self.identity if identity is None else identity, now)
         return now
 
     def connected(self) -> None:
@@ -197,33 +254,43 @@ class DefaultCSMS(Handlers):
 
     def _heartbeat(self, response: Any) -> Any:
         now = _now()
-        self.state.heartbeat(self.identity, now)
-        log.debug("%s: heartbeat", self.identity)
+        identity = self.identity
+        self.state.heartbeat(identity, now)
+        log.debug("%s: heartbeat", identity)
         return response(current_time=now)
 
-    def _connector_status(self, evse_id: int, connector_id: int, status: ConnectorStatus) -> None:
-        previous = self.state.connector_status(self.identity, evse_id, connector_id, status)
+    def _connector_status(
+        self, evse_id: int, connector_id: int, status: ConnectorStatus, identity: str | None = None
+    ) -> None:
+        if identity is None:
+            identity = self.identity
+        previous = self.state.connector_status(identity, evse_id, connector_id, status)
+        changed = (
+            previous is None
+            or previous.status != status.status
+            or previous.error_code != status.error_code
+        )
+        # Most status notifications repeat the last one, logged at DEBUG, usually disabled: the
+        # message's parts are not made for nothing.
+        if not log.isEnabledFor(logging.INFO if changed else logging.DEBUG):
+            return
         where = (
             f"connector {connector_id}"
             if self.connection.version == OCPP16
             else f"EVSE {evse_id} connector {connector_id}"
         )
-        error = status.error_code if status.error_code not in (None, "NoError") else None
-        if (
-            previous is None
-            or previous.status != status.status
-            or previous.error_code != status.error_code
-        ):
+        if changed:
+            error = status.error_code if status.error_code not in (None, "NoError") else None
             log.info(
                 "%s: %s %s%s%s",
-                self.identity,
+                identity,
                 where,
                 f"{previous.status} -> " if previous is not None else "",
                 status.status,
                 f" ({error}{': ' + status.info if status.info else ''})" if error else "",
             )
         else:
-            log.debug("%s: %s still %s", self.identity, where, status.status)
+            log.debug("%s: %s still %s", identity, where, status.status)
 
     def _operation(self, operation: str, status: Any, request_id: Any) -> None:
         text = _text(status) or ""
@@ -338,21 +405,21 @@ class DefaultCSMS(Handlers):
     def meter_values_v16(self, request: v16.MeterValuesRequest) -> v16.MeterValuesResponse:
         """C16 4.7: keep the values. Sanity checks "SHOULD NOT ever cause the Central System to
         not respond": values of a transaction we do not know are kept with the station."""
-        self._seen()
+        identity = self.identity
+        self._seen(identity)
         transaction_id = _opt(request.transaction_id)
         samples = samples_v16(request.meter_value)
-        record = self.state.meter_values(
-            self.identity, request.connector_id, transaction_id, samples
-        )
-        log.debug(
-            "%s: %d meter values on connector %s%s",
-            self.identity,
-            len(samples),
-            request.connector_id,
-            f" (transaction {transaction_id}{'' if record else ', unknown'})"
-            if transaction_id is not None
-            else "",
-        )
+        record = self.state.meter_values(identity, request.connector_id, transaction_id, samples)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s: %d meter values on connector %s%s",
+                identity,
+                len(samples),
+                request.connector_id,
+                f" (transaction {transaction_id}{'' if record else ', unknown'})"
+                if transaction_id is not None
+                else "",
+            )
         return v16.MeterValuesResponse()
 
     @on(v16.SecurityEventNotificationRequest)
@@ -426,16 +493,17 @@ class DefaultCSMS(Handlers):
     @on(v16.StatusNotificationRequest)
     def status_v16(self, request: v16.StatusNotificationRequest) -> v16.StatusNotificationResponse:
         """C16 4.9: record the status of the connector (0: the whole Charge Point)."""
-        now = self._seen()
+        identity = self.identity
+        now = self._seen(identity)
         status = ConnectorStatus(
-            request.status.value,
+            _ENUM_TEXTS[request.status],
             request.timestamp if request.timestamp is not UNSET else now,
-            request.error_code.value,
+            _ENUM_TEXTS[request.error_code],
             _opt(request.info),
             _opt(request.vendor_id),
             _opt(request.vendor_error_code),
         )
-        self._connector_status(0, request.connector_id, status)
+        self._connector_status(0, request.connector_id, status, identity)
         return v16.StatusNotificationResponse()
 
     @on(v16.StopTransactionRequest)
@@ -620,10 +688,11 @@ class DefaultCSMS(Handlers):
     ) -> v201.MeterValuesResponse | v21.MeterValuesResponse:
         """J01: meter values outside transactions (those of a transaction come with
         TransactionEvent), kept with the station by evseId (0: the main meter)."""
-        self._seen()
+        identity = self.identity
+        self._seen(identity)
         samples = samples_v2(request.meter_value)
-        self.state.meter_values(self.identity, request.evse_id, None, samples)
-        log.debug("%s: %d meter values on EVSE %s", self.identity, len(samples), request.evse_id)
+        self.state.meter_values(identity, request.evse_id, None, samples)
+        log.debug("%s: %d meter values on EVSE %s", identity, len(samples), request.evse_id)
         return self._m.MeterValuesResponse()  # type: ignore[no-any-return]
 
     @on("NotifyChargingLimit", versions=_V2)
@@ -790,9 +859,10 @@ class DefaultCSMS(Handlers):
         self, request: v201.StatusNotificationRequest | v21.StatusNotificationRequest
     ) -> v201.StatusNotificationResponse | v21.StatusNotificationResponse:
         """G01 (P6 reusable states: the CSMS "responds accordingly")."""
-        self._seen()
-        status = ConnectorStatus(request.connector_status.value, request.timestamp)
-        self._connector_status(request.evse_id, request.connector_id, status)
+        identity = self.identity
+        self._seen(identity)
+        status = ConnectorStatus(_ENUM_TEXTS[request.connector_status], request.timestamp)
+        self._connector_status(request.evse_id, request.connector_id, status, identity)
         return self._m.StatusNotificationResponse()  # type: ignore[no-any-return]
 
     @on("TransactionEvent", versions=_V2)
@@ -802,38 +872,49 @@ class DefaultCSMS(Handlers):
         """E01-E15: record the event; idTokenInfo when an idToken is present (P6 reusable state
         Authorized, TC_E_01/02_CSMS: "idTokenInfo.status must be Accepted"). Every event is
         answered, whatever its order or seqNo (TC_E_31_CSMS, TC_E_53_CSMS)."""
-        self._seen()
+        identity = self.identity
+        self._seen(identity)
         info = request.transaction_info
         evse = request.evse
         token = request.id_token
+        texts = _TEXTS
         event = TransactionEventData(
-            request.event_type.value,
+            _ENUM_TEXTS[request.event_type],
             info.transaction_id,
             request.seq_no,
             request.timestamp,
-            request.trigger_reason.value,
+            _ENUM_TEXTS[request.trigger_reason],
             request.offline is True,
             evse.id if evse is not UNSET else None,
             _opt(evse.connector_id) if evse is not UNSET else None,
             token.id_token if token is not UNSET else None,
-            _text(token.type) if token is not UNSET else None,
-            _text(info.charging_state),
-            _text(info.stopped_reason),
+            texts[token.type] if token is not UNSET else None,
+            texts[info.charging_state],
+            texts[info.stopped_reason],
             _opt(info.remote_start_id),
             _opt(request.reservation_id),
             tuple(samples_v2(request.meter_value)) if request.meter_value is not UNSET else (),
         )
-        record, new = self.state.transaction_event(self.identity, self.connection.version, event)
-        self._log_transaction_event(event, record, new)
-        m = self._m
+        version = self.connection.version
+        record, new = self.state.transaction_event(identity, version, event)
+        self._log_transaction_event(event, record, new, identity)
+        m = _MODULES[version]
         if token is UNSET:
             return m.TransactionEventResponse()  # type: ignore[no-any-return]
         return m.TransactionEventResponse(id_token_info=self._id_token_info(token))  # type: ignore[no-any-return]
 
     def _log_transaction_event(
-        self, event: TransactionEventData, record: TransactionRecord, new: bool
+        self,
+        event: TransactionEventData,
+        record: TransactionRecord,
+        new: bool,
+        identity: str | None = None,
     ) -> None:
-        name = self.identity
+        name = self.identity if identity is None else identity
+        # Most events are Updated ones or repeats, logged at DEBUG, usually disabled.
+        info = new and event.event_type in ("Started", "Ended")
+        if not log.isEnabledFor(logging.INFO if info else logging.DEBUG):
+            return
         if not new:
             log.debug(
                 "%s: transaction %s seqNo %s repeated", name, event.transaction_id, event.seq_no

@@ -17,8 +17,11 @@ import collections
 import dataclasses
 import datetime
 import itertools
+import types
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import msgspec
 
 __all__ = [
     "ENERGY_REGISTER",
@@ -65,10 +68,15 @@ def _utc(value: datetime.datetime) -> datetime.datetime:
 
 # --------------------------------------------------------------------------------------------
 # Value types
+#
+# Frozen msgspec Structs, not frozen dataclasses: one is built for every message (a Sample for
+# every sampled value, ten in a typical MeterValues), and a frozen dataclass's __init__, which
+# sets each field through object.__setattr__, costs about ten times as much. Those that hold
+# only scalars (Sample, ConnectorStatus, OperationStatus) are not tracked by the garbage
+# collector either, which matters for the millions of samples a server keeps.
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(msgspec.Struct, frozen=True):
     """One sampled value of a meter value, in any version.
 
     - `text`: the value as sent (1.6 sends strings, which may hold signed data; 2.x numbers).
@@ -103,8 +111,7 @@ class Sample:
         return None if factor is None else self.value * factor
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class BootInfo:
+class BootInfo(msgspec.Struct, frozen=True):
     """What a BootNotification says about the station (C16 6.3, 2.0.1/2.1
     BootNotificationRequest): `extra` holds the rest (1.6 chargeBoxSerialNumber, iccid, imsi,
     meterType, meterSerialNumber; 2.x modem iccid and imsi)."""
@@ -114,11 +121,10 @@ class BootInfo:
     serial_number: str | None = None
     firmware_version: str | None = None
     reason: str | None = None
-    extra: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    extra: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ConnectorStatus:
+class ConnectorStatus(msgspec.Struct, frozen=True):
     """The last status a station reported for one connector (or for the whole station: 1.6
     connector 0)."""
 
@@ -130,8 +136,7 @@ class ConnectorStatus:
     vendor_error_code: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class OperationStatus:
+class OperationStatus(msgspec.Struct, frozen=True):
     """The last status notification of a long-running operation (firmware update, diagnostics or
     log upload, firmware publication) and the request id it belongs to, if any."""
 
@@ -140,8 +145,7 @@ class OperationStatus:
     timestamp: datetime.datetime
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Notification:
+class Notification(msgspec.Struct, frozen=True):
     """A message kept as it came (the typed request), with the time it was received."""
 
     received_at: datetime.datetime
@@ -182,8 +186,7 @@ class EventStream:
     closed_at: datetime.datetime | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class TransactionEventData:
+class TransactionEventData(msgspec.Struct, frozen=True):
     """A 2.0.1/2.1 TransactionEventRequest, version-neutral: what `CsmsState.transaction_event`
     records. `id_token` is None when the request carries none."""
 
@@ -207,6 +210,12 @@ class TransactionEventData:
 # --------------------------------------------------------------------------------------------
 # Records
 
+_NONE: Mapping[Any, Any] = types.MappingProxyType({})
+
+
+def _none() -> Mapping[Any, Any]:
+    return _NONE
+
 
 @dataclasses.dataclass(slots=True, eq=False)
 class StationRecord:
@@ -221,7 +230,8 @@ class StationRecord:
       ("SecurityEventNotification", "NotifyEvent", "DataTransfer", ...), newest last.
     - `connections`: how many connections of the station are live (`connected`: any).
     - `meter_values`: recent meter values that belong to no known transaction, as
-      (1.6 connectorId or 2.x evseId, sample).
+      (1.6 connectorId or 2.x evseId, sample); an empty tuple until the first one (a deque
+      per station would cost more memory than its connection: docs/performance.md).
     """
 
     identity: str
@@ -235,15 +245,24 @@ class StationRecord:
     boot: BootInfo | None = None
     registration_status: str | None = None
     connectors: dict[tuple[int, int], ConnectorStatus] = dataclasses.field(default_factory=dict)
-    operations: dict[str, OperationStatus] = dataclasses.field(default_factory=dict)
-    reports: dict[tuple[str, int], Report] = dataclasses.field(default_factory=dict)
-    event_streams: dict[int, EventStream] = dataclasses.field(default_factory=dict)
-    notifications: dict[str, collections.deque[Notification]] = dataclasses.field(
-        default_factory=dict
+    # What most stations never send starts as one shared empty mapping (`entries()` makes it
+    # a dict of the station's own): memory per station, docs/performance.md.
+    operations: Mapping[str, OperationStatus] = dataclasses.field(default_factory=_none)
+    reports: Mapping[tuple[str, int], Report] = dataclasses.field(default_factory=_none)
+    event_streams: Mapping[int, EventStream] = dataclasses.field(default_factory=_none)
+    notifications: Mapping[str, collections.deque[Notification]] = dataclasses.field(
+        default_factory=_none
     )
-    meter_values: collections.deque[tuple[int, Sample]] = dataclasses.field(
-        default_factory=collections.deque
-    )
+    meter_values: collections.deque[tuple[int, Sample]] | tuple[()] = ()
+
+    def entries(self, name: str) -> dict[Any, Any]:
+        """The station's own dict of `name` ("operations", "reports", "event_streams",
+        "notifications"), created at the first entry."""
+        value = getattr(self, name)
+        if type(value) is not dict:
+            value = {}
+            setattr(self, name, value)
+        return value
 
     @property
     def connected(self) -> bool:
@@ -322,8 +341,9 @@ class TransactionRecord:
 
     def add_samples(self, samples: Iterable[Sample]) -> None:
         """Keep `samples` and follow the energy register readings among them."""
+        append = self.samples.append
         for sample in samples:
-            self.samples.append(sample)
+            append(sample)
             energy = sample.energy_wh
             if energy is None:
                 continue
@@ -421,9 +441,7 @@ class CsmsState:
         key = identity.casefold()
         record = self.stations.get(key)
         if record is None:
-            record = self.stations[key] = StationRecord(
-                identity, version or "", meter_values=collections.deque(maxlen=self.max_samples)
-            )
+            record = self.stations[key] = StationRecord(identity, version or "")
         elif version:
             record.version = version
         return record
@@ -503,7 +521,7 @@ class CsmsState:
     ) -> OperationStatus | None:
         """Record the status of a long-running operation ("firmware", "diagnostics", "log",
         "publish_firmware"); return the one it replaces, if any."""
-        operations = self._station(identity).operations
+        operations = self._station(identity).entries("operations")
         previous = operations.get(operation)
         operations[operation] = OperationStatus(status, request_id, now)
         return previous
@@ -623,18 +641,20 @@ class CsmsState:
         Updated of a transaction whose Started never came. Each is recorded as it is; an ended
         transaction stays ended."""
         key: TransactionKey = (identity.casefold(), event.transaction_id)
-        old = self.transactions.get(key)
+        record = self.transactions.get(key)
         if (
-            old is not None
-            and old.ended
+            record is not None
+            and record.ended
             and event.event_type == "Started"
-            and old.started_at is not None
-            and old.started_at != _utc(event.timestamp)
+            and record.started_at is not None
+            and record.started_at != _utc(event.timestamp)
         ):
             # A new transaction under the id of a finished one (a station whose id counter
             # restarted): the finished one is superseded, not reopened.
             del self.transactions[key]
-        record, _ = self._transaction(identity, event.transaction_id, version)
+            record = None
+        if record is None:
+            record, _ = self._transaction(identity, event.transaction_id, version)
         if event.seq_no in record.seq_nos:
             return record, False
         # Only the newest event (by seqNo, which numbers them in chronological order: P6
@@ -686,7 +706,11 @@ class CsmsState:
         if record is not None:
             record.add_samples(samples)
             return record
-        self._station(identity).meter_values.extend((location_id, sample) for sample in samples)
+        station = self._station(identity)
+        kept = station.meter_values
+        if not isinstance(kept, collections.deque):
+            kept = station.meter_values = collections.deque(maxlen=self.max_samples)
+        kept.extend(zip(itertools.repeat(location_id), samples))
         return None
 
     # -- reports, notifications, event streams ---------------------------------------------
@@ -704,7 +728,7 @@ class CsmsState:
         generated_at: datetime.datetime | None = None,
     ) -> Report:
         """Record one part of a report sent in parts (`kind`: the action); return the report."""
-        reports = self._station(identity).reports
+        reports = self._station(identity).entries("reports")
         key = (kind, request_id)
         report = reports.get(key)
         if report is None:
@@ -724,7 +748,7 @@ class CsmsState:
 
     def record(self, identity: str, kind: str, data: Any, now: datetime.datetime) -> None:
         """Keep a message of `kind` from station `identity` (the most recent `history` ones)."""
-        notifications = self._station(identity).notifications
+        notifications = self._station(identity).entries("notifications")
         kept = notifications.get(kind)
         if kept is None:
             kept = notifications[kind] = collections.deque(maxlen=self.history)
@@ -741,7 +765,7 @@ class CsmsState:
         values_per_message: int | None = None,
     ) -> bool:
         """2.1 OpenPeriodicEventStream: record the stream; return whether it is accepted."""
-        self._station(identity).event_streams[stream_id] = EventStream(
+        self._station(identity).entries("event_streams")[stream_id] = EventStream(
             stream_id, now, variable_monitoring_id, interval, values_per_message
         )
         return True
@@ -763,7 +787,7 @@ class CsmsState:
     ) -> EventStream:
         """2.1 NotifyPeriodicEventStream (a SEND): count what the stream delivered. A stream
         opened before this server started is recorded from its first message."""
-        streams = self._station(identity).event_streams
+        streams = self._station(identity).entries("event_streams")
         stream = streams.get(stream_id)
         if stream is None:
             stream = streams[stream_id] = EventStream(stream_id, now)
