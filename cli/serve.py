@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from ocppfast.asyncio.auth import Credentials
 
 log = logging.getLogger("ocppfast.serve")
+# File descriptors kept for what is not a station connection (listening socket, logs, the
+# database of later versions, ...).
+_RESERVED_FILES = 256
 
 
 def serve(
@@ -50,6 +53,23 @@ def serve(
     path_prefix: Annotated[
         str, typer.Option(help="Path before the identity, e.g. /ocpp for ws://HOST:PORT/ocpp/CP1.")
     ] = "",
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            help="Most station connections at once; beyond it handshakes get HTTP 503. "
+            "Default: as many as the open-files limit allows (raised to its hard limit at "
+            "start), less 256 descriptors kept for everything else.",
+            min=1,
+        ),
+    ] = None,
+    ping_interval: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between WebSocket pings to each station, which find dead "
+            "connections (J201 5.3); 0 turns them off.",
+            min=0,
+        ),
+    ] = 60.0,
     log_level: Annotated[
         str,
         typer.Option(help="debug also logs every frame (credentials never)."),
@@ -61,8 +81,21 @@ def serve(
         raise typer.BadParameter(f"use one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
     versions = parse_versions(ocpp)
     setup_logging(log_level)
-    from ocppfast.asyncio.server import Server
+    from ocppfast.asyncio.server import Server, ServerLimits, raise_file_limit
     from ocppfast.csms import CsmsState, default_csms
+
+    files = raise_file_limit()
+    if max_connections is None:
+        max_connections = max(1, files - _RESERVED_FILES)
+    elif max_connections > files - _RESERVED_FILES:
+        log.warning(
+            "--max-connections %d is more than the open-files limit (%d) allows: connections "
+            "beyond about %d will fail; raise the limit (ulimit -n) or lower --max-connections",
+            max_connections,
+            files,
+            files - _RESERVED_FILES,
+        )
+    limits = ServerLimits(max_connections=max_connections, ping_interval=ping_interval or None)
 
     store = _read_credentials(credentials) if credentials is not None else None
     state = CsmsState(heartbeat_interval=heartbeat_interval)
@@ -75,6 +108,7 @@ def serve(
             versions=versions,
             credentials=store,
             path_prefix=path_prefix,
+            limits=limits,
         )
         try:
             await server.start()
@@ -86,6 +120,11 @@ def serve(
                 exc.strerror or exc,
             )
             raise typer.Exit(1) from None
+        log.info(
+            "at most %d connections (--max-connections), pings every %s",
+            max_connections,
+            f"{ping_interval:g} s" if ping_interval else "- (off)",
+        )
         log.info("ready: point stations at %s/<identity>; Ctrl-C to stop", server.url)
         await stop.wait()
         await server.stop()

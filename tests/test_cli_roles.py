@@ -68,3 +68,33 @@ def test_station_reconnects_with_back_off_after_a_server_restart(core: Backend) 
                 assert restarted.stop() == 0
     assert restarted.count(r"CP-R: boot") == 0, restarted.log
     assert station.count(r"Traceback") == 0, station.log
+
+
+def test_serve_limits_connections_and_raises_the_open_files_limit(core: Backend) -> None:
+    """`--max-connections`: a handshake beyond it gets HTTP 503 and a log line; without it the
+    limit follows the open-files limit, raised to its hard limit at start."""
+    import asyncio
+    import resource
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    async def two(url: str) -> int:
+        async with connect(f"{url}/CP1", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+            try:
+                async with connect(f"{url}/CP2", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+                    return 101
+            except InvalidStatus as exc:
+                return exc.response.status_code
+
+    server, url = serve(core, "--max-connections", "1", "--ping-interval", "0")
+    with server:
+        assert asyncio.run(two(url)) == 503
+        server.wait_for(r"max_connections|503")
+        assert server.stop() == 0
+    server, url = serve(core, "--log-level", "debug")
+    with server:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        limit = server.wait_for(r"at most (\d+) connections").group(1)
+        assert int(limit) == hard - 256
+        assert server.stop() == 0

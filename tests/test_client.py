@@ -15,7 +15,7 @@ import random
 import ssl
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from pathlib import Path
@@ -1046,11 +1046,11 @@ def test_unexpected_faults_are_logged_and_treated_as_losses(
         return real_connect(*args, **kwargs)
 
     class FlakyTransport(WebSocketTransport):
-        async def wait_closed(self) -> tuple[int, str]:
+        def wait_closed(self) -> Awaitable[None]:
             if faults["running"]:
                 faults["running"] -= 1
                 raise RuntimeError("injected fault in a running connection")
-            return await super().wait_closed()
+            return super().wait_closed()
 
     monkeypatch.setattr(client_module, "ws_connect", flaky_connect)
     monkeypatch.setattr(client_module, "WebSocketTransport", FlakyTransport)

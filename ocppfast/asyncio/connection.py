@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +45,12 @@ _log = logging.getLogger("ocppfast.connection")
 # Frames that may carry a credential (1.6 AuthorizationKey, 2.x BasicAuthPassword, ...) are
 # never written to the debug log, whatever the action.
 _SECRET_MARKERS = (b"password", b"authorizationkey", b"privatekey", b"secret")
+
+
+@functools.cache
+def _shared_validator(core: Backend, version: str, check_outgoing: bool) -> Any:
+    """The validator of every connection without quirks: without them it keeps no state."""
+    return core.validator.Validator(version, check_outgoing=check_outgoing)
 
 
 def _printable(data: bytes | str) -> str:
@@ -117,9 +124,12 @@ class Connection:
         self.identity = identity
         self.log = logger or _log
         core = core or BACKEND
-        validator = core.validator.Validator(
-            self.version, quirks=quirks, check_outgoing=check_outgoing
-        )
+        if quirks is None:  # no quirks, nothing tolerated to count: one per version will do
+            validator = _shared_validator(core, self.version, check_outgoing)
+        else:
+            validator = core.validator.Validator(
+                self.version, quirks=quirks, check_outgoing=check_outgoing
+            )
         options: dict[str, Any] = {"call_timeout": call_timeout, "validator": validator}
         if max_frame_bytes is not None:
             options["max_frame_bytes"] = max_frame_bytes
@@ -238,7 +248,8 @@ class Connection:
             if self._direct:
                 # Each message is handled, and answered, inside the socket's data callback.
                 transport.start(self._receive_direct)
-                code, reason = await transport.wait_closed()
+                await transport.wait_closed()
+                code, reason = transport.closed_with()
             else:
                 receive = self._receive
                 while True:

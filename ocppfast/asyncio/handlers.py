@@ -114,6 +114,9 @@ class Handlers:
     methods for the same action and version is refused there, not at the first message.
     """
 
+    # `connection` in a slot, and `__dict__` only once a subclass sets an attribute of its own:
+    # a CSMS holds one instance per station (docs/performance.md).
+    __slots__ = ("__dict__", "__weakref__", "connection")
     connection: Connection
     # (kind, version) -> {action: method name}
     _routes: ClassVar[dict[tuple[str, str], dict[str, str]]] = {}

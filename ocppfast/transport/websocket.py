@@ -11,8 +11,9 @@ switches per message of the awaiting API, which cost about as much as our whole 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -171,7 +172,10 @@ class WebSocketTransport:
         ws = self.ws
         protocol = ws.protocol
         if protocol.state is not _OPEN:
-            raise TransportClosed(*_closed(protocol.close_exc))
+            # CLOSING (a close frame came in the same read as the CALL answered here) has no
+            # close_exc yet: websockets asserts CLOSED for it. Take the close frames themselves.
+            close = protocol.close_rcvd or protocol.close_sent
+            raise TransportClosed(*((close.code, close.reason) if close else (1006, "")))
         protocol.send_text(frame)
         try:
             ws.send_data()
@@ -180,9 +184,13 @@ class WebSocketTransport:
             ws.transport.abort()
             raise TransportClosed(1006, "") from exc
 
-    async def wait_closed(self) -> tuple[int, str]:
-        """Wait until the connection has closed; return its close code and reason."""
-        await self.ws.wait_closed()
+    def wait_closed(self) -> Awaitable[None]:
+        """An awaitable that is done when the connection has closed (a future, not a coroutine:
+        an idle connection waits on it for hours, and coroutine frames cost memory)."""
+        return asyncio.shield(self.ws.connection_lost_waiter)
+
+    def closed_with(self) -> tuple[int, str]:
+        """The close code and reason, once closed (1006 when lost without a close frame)."""
         return _closed(self.ws.protocol.close_exc)
 
 
