@@ -56,11 +56,13 @@ def info() -> None:
     typer.echo("OCPP versions: " + ", ".join(v.removeprefix("ocpp") for v in VERSIONS))
 
 
-from .serve import serve  # noqa: E402  (commands register on `app`)
+from .bench import bench_app  # noqa: E402  (commands register on `app`)
+from .serve import serve  # noqa: E402
 from .station import station  # noqa: E402
 
 app.command()(serve)
 app.command()(station)
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:

@@ -43,8 +43,9 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 from websockets.utils import apply_mask
 
+from ..asyncio.server import raise_file_limit
 from .mixes import MIXES
-from .procstat import cpu_seconds, raise_file_limit, rss_bytes
+from .procstat import cpu_seconds, rss_bytes
 
 __all__ = ["main", "run"]
 
@@ -216,6 +217,7 @@ class _Station(asyncio.Protocol):
             if opcode == 0x1:
                 self._message(buffer[start:end])
             elif opcode == 0x9:  # ping: answer with a pong carrying its payload
+                self.gen.pings += 1
                 self._write(_frame(buffer[start:end], 0xA))
             elif opcode == 0x8:
                 self._closed_by_server(buffer[start:end])
@@ -347,6 +349,7 @@ class _Generator:
         self.connect_failed = 0
         self.sending = False
         self.sent = 0
+        self.pings = 0  # pings received from the server (each answered with a pong)
         self._notes = 0
 
     def note(self, text: str) -> None:
@@ -562,6 +565,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result["rss_per_connection_bytes"] = round((rss_after - rss_before) / len(gen.stations))
     result["errors"] = gen.errors
     result["unexpected_answers"] = gen.unexpected
+    result["pings"] = gen.pings
     result["dropped"] = gen.dropped
     gen.close_all()
     await asyncio.sleep(0.2)  # let the close frames leave

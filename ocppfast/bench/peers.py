@@ -45,7 +45,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from .procstat import raise_file_limit
+from ..asyncio.server import raise_file_limit
 
 __all__ = [
     "SERVERS",

@@ -9,9 +9,8 @@ do not depend on how busy the rest of the machine is. /proc counts CPU time in c
 from __future__ import annotations
 
 import os
-import resource
 
-__all__ = ["cpu_seconds", "raise_file_limit", "rss_bytes"]
+__all__ = ["cpu_seconds", "rss_bytes"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -31,17 +30,3 @@ def rss_bytes(pid: int) -> int:
     """The resident set size of process `pid`, in bytes."""
     with open(f"/proc/{pid}/statm", "rb") as f:
         return int(f.read().split()[1]) * _PAGE
-
-
-def raise_file_limit() -> int:
-    """Raise this process's soft limit of open files to its hard limit (every connection is a
-    file descriptor); return the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return soft
