@@ -141,19 +141,15 @@ class Connection:
         hooks = self.handlers.after_hooks_for(self.version)
         shared = self.handlers.shared_routes(self.version)
         owner: Any = None
+        routes: dict[str, Callable[..., Any]]
         if shared is not None:  # the class's table, called with the handlers instance
-            routes: dict[str, Callable[..., Any]] = shared
+            routes = dict(shared) if hooks else shared  # never change the shared table
             owner = self.handlers
-            if hooks:
-                routes = dict(shared)
-                for action, hook in hooks.items():
-                    if action in routes:
-                        routes[action] = self._with_hook(routes[action], hook)
         else:
             routes = self.handlers.handlers_for(self.version)
-            for action, hook in hooks.items():
-                if action in routes:
-                    routes[action] = self._with_hook(routes[action], hook)
+        for action, hook in hooks.items():
+            if action in routes:
+                routes[action] = self._with_hook(routes[action], hook)
         self.dispatcher: Any = core.dispatcher.Dispatcher(
             self.version, role, routes, validator, owner
         )
