@@ -379,7 +379,7 @@ class _Generator:
                     )
                     await asyncio.wait_for(station.opened, self.call_timeout)
                     await station.setup()
-                except (OSError, ConnectionError, asyncio.TimeoutError, Exception) as exc:
+                except Exception as exc:  # refused, timed out, boot rejected: counted
                     self.connect_failed += 1
                     self.note(f"station {index} failed to connect and boot: {exc!r}")
                     return
@@ -390,11 +390,10 @@ class _Generator:
         waiting = asyncio.gather(*tasks)
         while not waiting.done():
             await asyncio.wait([waiting], timeout=2.0)
-            if not waiting.done() or self.connections >= 1000:
-                self.progress(
-                    f"connected and booted {done:,}/{self.connections:,} "
-                    f"({time.perf_counter() - started:.1f} s)"
-                )
+            self.progress(  # every 2 s, and once when all are done
+                f"connected and booted {done:,}/{self.connections:,} "
+                f"({time.perf_counter() - started:.1f} s)"
+            )
         self.connect_seconds = time.perf_counter() - started
 
     def close_all(self) -> None:
