@@ -764,3 +764,30 @@ def test_serves_stations_over_websocket(core: Backend) -> None:
 
     run(main())
     assert state.transactions[("ws-1", "tx-1")].active
+
+
+@pytest.mark.parametrize("v2", V2)
+def test_v2_meter_value_whose_multiplier_overflows_is_kept_as_text(core: Backend, v2: str) -> None:
+    """The schema bounds no unit multiplier: 10**309 overflows a float. The event is still
+    answered and recorded, its sample kept as text without a number, never an InternalError
+    that would make the station drop the event after its retries (E13)."""
+    m = MODULES[v2]
+    state = CsmsState()
+
+    async def main() -> None:
+        async with station(core, v2, state) as cs:
+            huge = [
+                m.MeterValue(
+                    timestamp=T0,
+                    sampled_value=[
+                        m.SampledValue(
+                            value=1.0, unit_of_measure=m.UnitOfMeasure(unit="Wh", multiplier=400)
+                        )
+                    ],
+                )
+            ]
+            await cs.call(_event(m, "Started", 0, T0, meter_value=huge))
+        record = state.transaction("CP1", "tx-1")
+        assert record is not None and [(s.text, s.value) for s in record.samples] == [("1.0", None)]
+
+    run(main())

@@ -177,7 +177,12 @@ def samples_v2(meter_values: Iterable[v201.MeterValue | v21.MeterValue]) -> list
                 if measure.unit is not UNSET:  # a string, not an enumeration
                     unit = measure.unit
                 if measure.multiplier is not UNSET and measure.multiplier:
-                    value = value * 10.0**measure.multiplier
+                    # The schema bounds no multiplier: 10.0**309 overflows, and a value we
+                    # cannot scale is kept as its text only, never a lost message.
+                    try:
+                        value = value * 10.0**measure.multiplier
+                    except OverflowError:
+                        value = math.inf
             append(
                 Sample(
                     at,

@@ -259,7 +259,7 @@ class StationRecord:
         """The station's own dict of `name` ("operations", "reports", "event_streams",
         "notifications"), created at the first entry."""
         value = getattr(self, name)
-        if type(value) is not dict:
+        if value is _NONE:
             value = {}
             setattr(self, name, value)
         return value
