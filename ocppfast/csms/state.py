@@ -258,7 +258,7 @@ class StationRecord:
     def entries(self, name: str) -> dict[Any, Any]:
         """The station's own dict of `name` ("operations", "reports", "event_streams",
         "notifications"), created at the first entry."""
-        value = getattr(self, name)
+        value: dict[Any, Any] = getattr(self, name)
         if value is _NONE:
             value = {}
             setattr(self, name, value)

@@ -531,7 +531,6 @@ class StationV2(Handlers):
         # Registration status from the last BootNotificationResponse, "" before one came.
         self.registration = ""
         self.booted = asyncio.Event()
-        self.heartbeat_interval: int = config.heartbeat_interval
         # Whether the simulated driver plugs the EV in right after a remote start (set False to
         # simulate a driver who never comes: TxCtrlr.EVConnectionTimeOut, E03).
         self.auto_plug = True
@@ -692,6 +691,12 @@ class StationV2(Handlers):
         self._deauthorize(evse, transaction, reason)
         if evse.id in self.transactions and evse.plugged:
             await self.unplug(evse.id)
+
+    @property
+    def heartbeat_interval(self) -> int:
+        """Seconds between Heartbeats: OCPPCommCtrlr.HeartbeatInterval, which an Accepted
+        BootNotification's interval sets (B01) as a SetVariables may."""
+        return self.device_model.get_int("OCPPCommCtrlr", "HeartbeatInterval")
 
     @property
     def backoff(self) -> BackOff:
@@ -862,7 +867,6 @@ class StationV2(Handlers):
         if status == "Accepted" and response.interval > 0:
             # B01 (TC_B_01_CS): the interval of an Accepted response is the heartbeat interval
             # (0: keep the configured one).
-            self.heartbeat_interval = response.interval
             self.device_model.set_actual(
                 "OCPPCommCtrlr", "HeartbeatInterval", str(response.interval)
             )
@@ -2570,12 +2574,9 @@ class StationV2(Handlers):
             ro("DeviceDataCtrlr", "BytesPerMessage", "integer", getter=self._frame_limit,
                instance=what, unit="B")  # fmt: skip
 
-        def heartbeat(value: str) -> None:
-            self.heartbeat_interval = int(value)
-
         comm = "OCPPCommCtrlr"
         rw(comm, "HeartbeatInterval", "integer", str(config.heartbeat_interval),
-           on_set=heartbeat, unit="s", min_limit=1)  # fmt: skip
+           unit="s", min_limit=1)  # fmt: skip
         ro(comm, "ActiveNetworkProfile", "integer", "1")
         ro(comm, "FileTransferProtocols", "MemberList", "",
            values_list=("FTP", "FTPS", "HTTP", "HTTPS", "SFTP"))  # fmt: skip
