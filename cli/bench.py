@@ -70,7 +70,7 @@ InFlight = Annotated[
     int, typer.Option(help="CALLs each station keeps outstanding (a closed loop).", min=1)
 ]
 Windows = Annotated[
-    int, typer.Option(help="Measured windows per run; medians are reported.", min=1)
+    int, typer.Option(help="Measured windows per run (the figures are over all of them).", min=1)
 ]
 WindowSeconds = Annotated[float, typer.Option(help="Seconds per measured window.", min=0.01)]
 Warmup = Annotated[float, typer.Option(help="Seconds of load before the first window.", min=0)]
@@ -455,7 +455,7 @@ def e2e(
     station connections from a lean load generator on another CPU, each keeping --in-flight
     CALLs of the version's mix outstanding. Reports calls per second, calls per server
     CPU-second, p50/p99 latency, server memory per connection, and ocppfast's ratios to the
-    other servers (medians of --windows windows)."""
+    other servers, over --windows windows."""
     result = _new_result()
     result["e2e"] = _e2e(
         servers,

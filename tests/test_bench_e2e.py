@@ -78,7 +78,7 @@ def test_e2e_measures_every_server(
     assert row["generator_bound"] is (row["generator_cpu_share"] > 0.9)
     (window,) = row["windows"]
     assert window["calls"] > 0 and window["server_cpu_seconds"] > 0
-    # The medians of one window are that window's figures.
+    # Over one window, the figures are that window's.
     assert row["calls_per_second"] == pytest.approx(window["calls"] / window["seconds"])
 
 

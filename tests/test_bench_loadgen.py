@@ -111,3 +111,15 @@ def test_rate_mode_alternates_heartbeat_and_status_and_2x_seq_numbers_rise() -> 
         assert [orjson.loads(p)["seqNo"] for _, p in events] == [1, 2]
 
     run(main())
+
+
+def test_calls_in_flight_on_a_lost_connection_are_counted_once_not_awaited() -> None:
+    async def main() -> None:
+        gen, s = station("rate")
+        gen.stations.append(s)
+        s.send_next()
+        s.send_next()
+        s.connection_lost(ConnectionResetError())
+        assert gen.dropped == 1 and gen.lost_calls == 2 and gen.in_flight() == 0
+
+    run(main())

@@ -723,8 +723,9 @@ def run_e2e(
     to `generator_cpu` (see `pinning()` for the defaults) opens N connections, boots them,
     starts a transaction on each, keeps `in_flight` CALLs of the version's mix outstanding per
     connection, and after `warmup_seconds` measures `windows` windows of `window_seconds`. A
-    result holds the medians over the windows (calls_per_second, calls_per_cpu_second, p50_ms,
-    p99_ms, server_cpu_share, generator_cpu_share), rss_per_connection_bytes, the counts
+    result holds the figures over all the windows together (calls_per_second,
+    calls_per_cpu_second, p50_ms, p99_ms, server_cpu_share, generator_cpu_share),
+    rss_per_connection_bytes, the counts
     (errors, dropped, connect_failed) and each window's figures; "generator_bound" is true when
     the generator used more than 90% of its CPU (it may then be what limits the rate). A point
     that fails has an "error" instead of figures, and the run goes on. `progress` gets the

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import math
 import os
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -227,6 +226,9 @@ class _Station(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        # Its CALLs in flight will never be answered: counted once, not waited for.
+        self.gen.lost_calls += len(self.sent_at)
+        self.sent_at.clear()
         if not self.closing:
             self.gen.dropped += 1
             self.gen.note(f"connection {self.index} lost: {exc or 'closed by the server'}")
@@ -349,6 +351,7 @@ class _Generator:
         self.connect_failed = 0
         self.sending = False
         self.sent = 0
+        self.lost_calls = 0  # CALLs in flight on connections that were lost
         self.pings = 0  # pings received from the server (each answered with a pong)
         self._notes = 0
 
@@ -372,14 +375,15 @@ class _Generator:
         async def connect(index: int) -> None:
             nonlocal done
             async with gate:
+                station = _Station(self, index)
                 try:
-                    _, station = await asyncio.wait_for(
-                        loop.create_connection(lambda: _Station(self, index), host, port),
-                        self.call_timeout,
+                    await asyncio.wait_for(
+                        loop.create_connection(lambda: station, host, port), self.call_timeout
                     )
                     await asyncio.wait_for(station.opened, self.call_timeout)
                     await station.setup()
                 except Exception as exc:  # refused, timed out, boot rejected: counted
+                    station.close()
                     self.connect_failed += 1
                     self.note(f"station {index} failed to connect and boot: {exc!r}")
                     return
@@ -399,10 +403,6 @@ class _Generator:
     def close_all(self) -> None:
         for station in self.stations:
             station.close()
-
-    def unanswered(self, older_than: float) -> int:
-        limit = time.perf_counter() - older_than
-        return sum(1 for s in self.stations for t in s.sent_at.values() if t < limit)
 
     def in_flight(self) -> int:
         return sum(len(s.sent_at) for s in self.stations)
@@ -444,24 +444,19 @@ def _window(gen: _Generator, a: _Snapshot, b: _Snapshot) -> dict[str, Any]:
     return result
 
 
-def _median(values: Sequence[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
-def summarize(windows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians over the measured windows of the figures the benchmark reports."""
-
-    def ratio(a: str, b: str) -> list[float | None]:
-        return [w[a] / w[b] if w.get(b) else None for w in windows]
-
+def _figures(whole: dict[str, Any]) -> dict[str, Any]:
+    """The figures the benchmark reports, over all the measured windows together: rates are
+    total calls over total seconds, latencies percentiles of every call. (A median of
+    per-window rates would not do: with thousands of stations a round trip can outlast a
+    window, and answers then come in bursts that leave some windows nearly empty.)"""
+    seconds, cpu = whole["seconds"], whole.get("server_cpu_seconds")
     return {
-        "calls_per_second": _median(ratio("calls", "seconds")),
-        "calls_per_cpu_second": _median(ratio("calls", "server_cpu_seconds")),
-        "p50_ms": _median([w["p50_ms"] for w in windows]),
-        "p99_ms": _median([w["p99_ms"] for w in windows]),
-        "server_cpu_share": _median(ratio("server_cpu_seconds", "seconds")),
-        "generator_cpu_share": _median(ratio("generator_cpu_seconds", "seconds")),
+        "calls_per_second": whole["calls"] / seconds if seconds else None,
+        "calls_per_cpu_second": whole["calls"] / cpu if cpu else None,
+        "p50_ms": whole["p50_ms"],
+        "p99_ms": whole["p99_ms"],
+        "server_cpu_share": cpu / seconds if cpu is not None and seconds else None,
+        "generator_cpu_share": whole["generator_cpu_seconds"] / seconds if seconds else None,
     }
 
 
@@ -472,32 +467,36 @@ async def _closed_loop(gen: _Generator, args: argparse.Namespace) -> dict[str, A
             station.send_next()
     await asyncio.sleep(args.warmup)
     windows = []
+    first = start = _Snapshot(gen, args.server_pid)
     for number in range(args.windows):
-        start = _Snapshot(gen, args.server_pid)
         await asyncio.sleep(args.window_seconds)
         end = _Snapshot(gen, args.server_pid)
         window = _window(gen, start, end)
+        start = end
         windows.append(window)
         rate = window["calls"] / window["seconds"]
         gen.progress(
             f"window {number + 1}/{args.windows}: {rate:,.0f} calls/s, p99 {window['p99_ms']} ms"
         )
     gen.sending = False
-    return {"windows": windows, **summarize(windows)}
+    return {"windows": windows, **_figures(_window(gen, first, start))}
 
 
 async def _rate(gen: _Generator, args: argparse.Namespace) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     interval = args.interval
-    timers: dict[int, asyncio.TimerHandle] = {}
+    begin = loop.time()
 
-    def tick(index: int, station: _Station) -> None:
-        station.send_next()
-        timers[index] = loop.call_later(interval, tick, index, station)
+    def tick(station: _Station, at: float) -> None:
+        # On a fixed schedule (call_at, not call_later: no drift when the loop runs late).
+        if gen.sending:
+            station.send_next()
+            loop.call_at(at + interval, tick, station, at + interval)
 
     start = _Snapshot(gen, args.server_pid)
     for index, station in enumerate(gen.stations):  # spread the stations evenly
-        timers[index] = loop.call_later(interval * index / len(gen.stations), tick, index, station)
+        at = begin + interval * index / len(gen.stations)
+        loop.call_at(at, tick, station, at)
     gen.sending = True
     deadline = loop.time() + args.duration
     while loop.time() < deadline:
@@ -507,8 +506,6 @@ async def _rate(gen: _Generator, args: argparse.Namespace) -> dict[str, Any]:
             f"dropped, {gen.in_flight()} in flight, {args.duration - (deadline - loop.time()):.0f}"
             f"/{args.duration:.0f} s"
         )
-    for timer in timers.values():
-        timer.cancel()
     gen.sending = False
     # Wait for the last answers: every CALL sent gets one, or counts as unanswered.
     drain_until = loop.time() + gen.call_timeout
@@ -519,7 +516,7 @@ async def _rate(gen: _Generator, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "calls": gen.sent,
         "answered": window["calls"],
-        "unanswered": gen.in_flight(),
+        "unanswered": gen.in_flight() + gen.lost_calls,
         "p50_ms": window["p50_ms"],
         "p99_ms": window["p99_ms"],
         "max_ms": _ms(max(gen.latencies[start.answered :], default=None)),
@@ -536,6 +533,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     server_pid = args.server_pid
     rss_before = rss_bytes(server_pid) if server_pid else None
     await gen.connect_all()
+    rss_connected = rss_bytes(server_pid) if server_pid else None
     result: dict[str, Any] = {
         "mode": gen.mode,
         "version": gen.version,
@@ -556,12 +554,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             gen.progress(f"holding {len(gen.stations):,} idle connections for {args.hold:g} s")
         await asyncio.sleep(args.hold)
         result["hold_seconds"] = args.hold
-    if server_pid:
+    if server_pid and rss_before is not None and rss_connected is not None:
         rss_after = rss_bytes(server_pid)
         result["rss_before_bytes"] = rss_before
         result["rss_after_bytes"] = rss_after
-        if gen.stations and rss_before is not None:
-            result["rss_per_connection_bytes"] = round((rss_after - rss_before) / len(gen.stations))
+        # What the connections themselves cost: read once all are booted, before any load
+        # (what a CSMS keeps of the calls, meter samples above all, grows it afterwards), or
+        # at the end of an idle hold, while pings flow.
+        held = rss_after if gen.mode == "idle" else rss_connected
+        if gen.stations:
+            result["rss_per_connection_bytes"] = round((held - rss_before) / len(gen.stations))
     result["errors"] = gen.errors
     result["unexpected_answers"] = gen.unexpected
     result["pings"] = gen.pings

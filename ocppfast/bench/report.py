@@ -373,7 +373,7 @@ def _e2e_report(result: Mapping[str, Any]) -> list[str]:
         title += f", {in_flight:,.0f} call(s) in flight per station"
     windows, seconds = _num(section.get("windows")), _num(section.get("window_seconds"))
     if windows is not None and seconds is not None:
-        title += f" (medians of {windows:,.0f} windows of {seconds:g} s)"
+        title += f" (over {windows:,.0f} windows of {seconds:g} s)"
     headers = [
         "version",
         "N",
