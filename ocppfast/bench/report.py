@@ -512,7 +512,7 @@ def _soak_report(result: Mapping[str, Any]) -> list[str]:
         title += f", for {duration:,.0f} s"
     answered_share = _ratio(answered, calls)
     cpu_share = _ratio(cpu, duration)
-    rss_per_station = _ratio(rss, stations)
+    rss_per_station = _num(soak.get("rss_per_station_bytes"))
     rows = [
         ["calls", _fmt_count(soak.get("calls"))],
         [
@@ -529,7 +529,7 @@ def _soak_report(result: Mapping[str, Any]) -> list[str]:
             "server RSS MiB",
             _MISSING if rss is None else f"{rss / 2**20:,.1f}",
         ],
-        ["server RSS/station KiB", _fmt_kib(rss_per_station)],
+        ["server RSS growth/station KiB", _fmt_kib(rss_per_station)],
         ["server CPU", _fmt_share(cpu_share)],
     ]
     return [
