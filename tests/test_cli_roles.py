@@ -4,12 +4,15 @@ station (item 7)."""
 
 from __future__ import annotations
 
+import resource
 import signal
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from ocppfast._core import Backend
-from tests.aio import free_port
+from tests.aio import free_port, run
 from tests.cli_process import CliProcess, serve
 
 
@@ -73,11 +76,6 @@ def test_station_reconnects_with_back_off_after_a_server_restart(core: Backend) 
 def test_serve_limits_connections_and_raises_the_open_files_limit(core: Backend) -> None:
     """`--max-connections`: a handshake beyond it gets HTTP 503 and a log line; without it the
     limit follows the open-files limit, raised to its hard limit at start."""
-    import asyncio
-    import resource
-
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import InvalidStatus
 
     async def two(url: str) -> int:
         async with connect(f"{url}/CP1", subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
@@ -89,7 +87,7 @@ def test_serve_limits_connections_and_raises_the_open_files_limit(core: Backend)
 
     server, url = serve(core, "--max-connections", "1", "--ping-interval", "0")
     with server:
-        assert asyncio.run(two(url)) == 503
+        assert run(two(url)) == 503
         server.wait_for(r"max_connections|503")
         assert server.stop() == 0
     server, url = serve(core, "--log-level", "debug")

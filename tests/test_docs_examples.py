@@ -12,6 +12,7 @@ import pytest
 
 from ocppfast._core import Backend
 from ocppfast.asyncio import Client, Server
+from tests.aio import run, until
 
 EXAMPLES = Path(__file__).parent.parent / "docs" / "examples"
 
@@ -37,14 +38,16 @@ def test_example_station_against_example_csms(
             client = Client(server.url, "CP1", handlers, versions=["ocpp2.0.1"], core=core)
             running = asyncio.create_task(client.run())
             await asyncio.wait_for(handlers.accepted.wait(), 10)
-            for _ in range(100):  # the CSMS's follow-up GetVariables comes after the boot
-                if "HeartbeatInterval =" in capsys.readouterr().out:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the CSMS's after-boot GetVariables did not complete")
+            out: list[str] = []
+
+            def printed_heartbeat_interval() -> bool:
+                out.append(capsys.readouterr().out)
+                return "HeartbeatInterval =" in "".join(out)
+
+            # The CSMS's follow-up GetVariables comes after the boot.
+            await until(printed_heartbeat_interval)
             await client.stop()
             await running
         assert csms.MyCSMS.booted == ["CP1"]
 
-    asyncio.run(asyncio.wait_for(main(), 30))
+    run(main())
