@@ -31,6 +31,7 @@ from ocppfast.station.v2 import (
 )
 from ocppfast.transport.loopback import loopback_pair
 from ocppfast.transport.websocket import WebSocketTransport
+from tests import aio
 from tests.payloads import corpus
 
 V2 = ("ocpp2.0.1", "ocpp2.1")
@@ -50,16 +51,17 @@ STATIONS: list[StationV2] = []
 
 
 def run(coro: Awaitable[Any]) -> Any:
-    """Run a test's main coroutine, then stop the stations it made (as the CLI does on exit)."""
+    """Run a test's main coroutine (tests/aio.run), then stop the stations it made, as the CLI
+    does on exit."""
 
     async def main() -> Any:
         try:
-            return await asyncio.wait_for(coro, 30)
+            return await coro
         finally:
             while STATIONS:
                 await STATIONS.pop().shutdown()
 
-    return asyncio.run(main())
+    return aio.run(main())
 
 
 class Clock:
