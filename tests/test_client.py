@@ -40,6 +40,7 @@ from ocppfast.asyncio.client import (
     basic_auth_header,
     connection_url,
 )
+from ocppfast.exceptions import ActionNotSupportedError
 from ocppfast.transport.websocket import WebSocketTransport
 from tests.aio import free_port, run, until
 
@@ -482,7 +483,10 @@ def test_401_is_a_clear_error_and_run_retries_until_the_password_works(
     caplog.set_level(logging.DEBUG, logger=CLIENT_LOG)
     good, bad = "the-right-password-16", "a-wrong-password-16"
 
+    new = ""
+
     async def main() -> None:
+        nonlocal new
         async with Csms(core, password=good.encode()) as csms:
             nobody = Client(csms.url, "CP1", core=core)
             with pytest.raises(PasswordRefused) as caught:
@@ -501,6 +505,20 @@ def test_401_is_a_clear_error_and_run_retries_until_the_password_works(
             client.password = good
             connection = await client.wait_connected(10)
             await heartbeat(connection)
+            # A new password in a CALL from the CSMS (SW A01): websockets' debug log of the
+            # frame does not show it either.
+            new = "the-next-password-16"
+            change = v201.SetVariablesRequest(
+                set_variable_data=[
+                    v201.SetVariableData(
+                        attribute_value=new,
+                        component=v201.Component(name="SecurityCtrlr"),
+                        variable=v201.Variable(name="BasicAuthPassword"),
+                    )
+                ]
+            )
+            with pytest.raises(ActionNotSupportedError):  # this client has no handlers
+                await csms.connections[-1].call(change)
             await client.stop()
             await running
 
@@ -509,8 +527,9 @@ def test_401_is_a_clear_error_and_run_retries_until_the_password_works(
         assert "next attempt in" in logged
         assert "unencrypted ws:// (security profile 1)" in logged  # SW A00.FR.201
         # websockets' own debug log of the request headers went through the filter
-        assert "Authorization: <not shown>" in logged
-        for secret in (good, bad):
+        assert "Authorization: <redacted>" in logged
+        assert "bytes, not shown>" in logged
+        for secret in (good, bad, new):
             assert secret not in logged
             assert expected_header("CP1", secret.encode()).split()[1] not in logged
 

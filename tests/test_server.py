@@ -326,15 +326,8 @@ def test_invalid_identity_gets_400(
     """J201 3.1.1: empty, > 48 characters, ':', control characters, double-encoded: HTTP 400
     before any upgrade, logged with the reason."""
 
-    class EchoData(Handlers):
-        @on(v201.DataTransferRequest)
-        def data_transfer(self, request: v201.DataTransferRequest) -> Any:
-            return v201.DataTransferResponse(
-                status=v201.DataTransferStatusEnum.Accepted, data=request.data
-            )
-
     async def main() -> None:
-        async with serving(core, handlers=EchoData) as server:
+        async with serving(core) as server:
             raw = await status_of(server, path, subprotocols=["ocpp2.0.1"])
             assert raw.status == 400
             assert "sec-websocket-accept" not in raw.headers

@@ -50,7 +50,7 @@ from .._core import Backend
 from .._core.quirks import QuirkProfile
 from .._core.types import check_versions
 from .._version import __version__
-from ..transport.websocket import DirectClientConnection, WebSocketTransport
+from ..transport.websocket import DirectClientConnection, RedactingLogger, WebSocketTransport
 from .connection import DEFAULT_CALL_TIMEOUT, Connection
 from .handlers import Handlers
 
@@ -256,31 +256,6 @@ def basic_auth_header(identity: str, password: str | bytes) -> str:
     return "Basic " + base64.b64encode(credentials).decode("ascii")
 
 
-class _HideCredentials(logging.Filter):
-    """Blanks the credentials in websockets' debug log of the handshake headers."""
-
-    _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if (
-            isinstance(args, tuple)
-            and len(args) == 2
-            and isinstance(args[0], str)
-            and args[0].lower() in self._SECRET_HEADERS
-        ):
-            record.args = (args[0], "<not shown>")
-        return True
-
-
-def _websockets_logger(log: logging.Logger) -> logging.Logger:
-    """A child of `log` for websockets, with the credential filter attached (once)."""
-    child = log.getChild("websocket")
-    if not any(isinstance(f, _HideCredentials) for f in child.filters):
-        child.addFilter(_HideCredentials())
-    return child
-
-
 def _safe_url(url: str) -> str:
     """`url` for the log: without its query, which some deployments use for tokens."""
     parts = urllib.parse.urlsplit(url)
@@ -373,7 +348,7 @@ class Client:
         self.core = core
         self.log = logger or _log
         self._connection_logger = logger
-        self._ws_log = _websockets_logger(self.log)
+        self._ws_log = RedactingLogger(self.log.getChild("websocket"), {})
         # J201 5.3 keeps the station's state across reconnects: one handlers object for all.
         self.handlers: Handlers = handlers if isinstance(handlers, Handlers) else handlers()
         if not isinstance(self.handlers, Handlers):

@@ -35,16 +35,13 @@ from .._core.types import (
     check_version,
 )
 from ..exceptions import OCPPError, OutgoingMessageError, SessionClosedError
-from ..transport import Transport, TransportClosed
+from ..transport import Transport, TransportClosed, may_carry_credential
 from .handlers import Handlers, maybe_await
 
 __all__ = ["DEFAULT_CALL_TIMEOUT", "Connection"]
 
 DEFAULT_CALL_TIMEOUT = 30.0
 _log = logging.getLogger("ocppfast.connection")
-# Frames that may carry a credential (1.6 AuthorizationKey, 2.x BasicAuthPassword, ...) are
-# never written to the debug log, whatever the action.
-_SECRET_MARKERS = (b"password", b"authorizationkey", b"privatekey", b"secret")
 
 
 @functools.cache
@@ -55,7 +52,7 @@ def _shared_validator(core: Backend, version: str, check_outgoing: bool) -> Any:
 
 def _printable(data: bytes | str) -> str:
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "replace")
-    if any(marker in raw.lower() for marker in _SECRET_MARKERS):
+    if may_carry_credential(raw):
         return f"<{len(raw)} bytes, not shown: may carry a credential>"
     return raw.decode("utf-8", "replace")
 

@@ -41,13 +41,12 @@ import urllib.parse
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.asyncio.server import Server as _WSServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHeader
-from websockets.frames import Frame, Opcode
 from websockets.headers import parse_subprotocol
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
@@ -55,7 +54,7 @@ from websockets.typing import Subprotocol
 from .._core import Backend
 from .._core.quirks import QuirkProfile
 from .._core.types import check_versions
-from ..transport.websocket import DirectServerConnection, WebSocketTransport
+from ..transport.websocket import DirectServerConnection, RedactingLogger, WebSocketTransport
 from .auth import Credentials
 from .connection import DEFAULT_CALL_TIMEOUT, Connection
 from .handlers import Handlers
@@ -95,8 +94,6 @@ REALM = "ocppfast"
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Frames that may carry a credential are never shown by websockets' debug log (see below).
-_SECRET_MARKERS = (b"password", b"authorizationkey", b"privatekey", b"secret")
-_SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def raise_file_limit() -> int:
@@ -260,38 +257,6 @@ def _basic_credentials(headers: Headers) -> tuple[str, bytes] | None:
         return user.decode("utf-8"), password
     except UnicodeDecodeError:
         return None
-
-
-if TYPE_CHECKING:
-    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
-else:  # not subscriptable at run time before Python 3.11
-    _LoggerAdapter = logging.LoggerAdapter
-
-
-class _RedactingLogger(_LoggerAdapter):
-    """websockets' logger, minus secrets: its debug log prints every request header and the
-    start of every frame. Authorization headers and frames that may carry a credential (or
-    are fragments, whose beginning may be elsewhere) are replaced by a placeholder."""
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if args and isinstance(msg, str):
-            args = self._redact(msg, args)
-        super().log(level, msg, *args, **kwargs)
-
-    @staticmethod
-    def _redact(msg: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        if msg in ("< %s: %s", "> %s: %s") and len(args) == 2:
-            if str(args[0]).lower() in _SENSITIVE_HEADERS:
-                return (args[0], "<redacted>")
-        elif msg in ("< %s", "> %s") and len(args) == 1 and isinstance(args[0], Frame):
-            frame = args[0]
-            if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT) and (
-                not frame.fin
-                or frame.opcode is Opcode.CONT
-                or any(marker in bytes(frame.data).lower() for marker in _SECRET_MARKERS)
-            ):
-                return (f"{frame.opcode.name} <{len(frame.data)} bytes, not shown>",)
-        return args
 
 
 class _StationSocket(DirectServerConnection):
@@ -462,7 +427,7 @@ class Server:
             ping_timeout=limits.ping_timeout,
             close_timeout=limits.close_timeout,
             max_size=limits.max_message_bytes,
-            logger=_RedactingLogger(logging.getLogger("websockets.server"), {}),
+            logger=RedactingLogger(logging.getLogger("websockets.server"), {}),
             create_connection=socket_class,
             ssl=self.ssl,
             backlog=limits.listen_backlog,

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Transport", "TransportClosed"]
+__all__ = ["Transport", "TransportClosed", "may_carry_credential"]
+
+# Frames that may carry a credential (1.6 AuthorizationKey, 2.x BasicAuthPassword, private
+# keys) are never written to a log, whatever the action or the transport.
+_SECRET_MARKERS = (b"password", b"authorizationkey", b"privatekey", b"secret")
+
+
+def may_carry_credential(data: bytes) -> bool:
+    """Whether a frame's text names a credential field (then no log shows it)."""
+    lowered = data.lower()
+    return any(marker in lowered for marker in _SECRET_MARKERS)
 
 
 class TransportClosed(ConnectionError):

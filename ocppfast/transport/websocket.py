@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.connection import Connection as _WSConnection
@@ -23,12 +24,53 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
-from . import TransportClosed
+from . import TransportClosed, may_carry_credential
 
-__all__ = ["DirectClientConnection", "DirectServerConnection", "WebSocketTransport"]
+__all__ = [
+    "DirectClientConnection",
+    "DirectServerConnection",
+    "RedactingLogger",
+    "WebSocketTransport",
+]
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 _OPEN = State.OPEN
+
+
+_SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+else:  # not subscriptable at run time before Python 3.11
+    _LoggerAdapter = logging.LoggerAdapter
+
+
+class RedactingLogger(_LoggerAdapter):
+    """websockets' logger (server or client side), minus secrets: its debug log prints every
+    handshake header and the start of every frame. Authorization headers and frames that may
+    carry a credential (or are fragments, whose beginning may be elsewhere) are replaced by a
+    placeholder."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if args and isinstance(msg, str):
+            args = self._redact(msg, args)
+        super().log(level, msg, *args, **kwargs)
+
+    @staticmethod
+    def _redact(msg: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        if msg in ("< %s: %s", "> %s: %s") and len(args) == 2:
+            if str(args[0]).lower() in _SENSITIVE_HEADERS:
+                return (args[0], "<redacted>")
+        elif msg in ("< %s", "> %s") and len(args) == 1 and isinstance(args[0], Frame):
+            frame = args[0]
+            if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT) and (
+                not frame.fin
+                or frame.opcode is Opcode.CONT
+                or may_carry_credential(bytes(frame.data))
+            ):
+                return (f"{frame.opcode.name} <{len(frame.data)} bytes, not shown>",)
+        return args
 
 
 class DirectFrames:
