@@ -42,6 +42,8 @@ __all__ = ["DEFAULT_CALL_TIMEOUT", "Connection"]
 
 DEFAULT_CALL_TIMEOUT = 30.0
 _log = logging.getLogger("ocppfast.connection")
+# "ocppfast.v201." and so on: one string per version, not one per connection.
+_MODULE_PREFIXES = {version: module + "." for version, module in MESSAGE_MODULES.items()}
 
 
 @functools.cache
@@ -152,7 +154,7 @@ class Connection:
         )
         self.session.attach(self.dispatcher)
         self._tolerating = quirks is not None
-        self._module = MESSAGE_MODULES[self.version] + "."
+        self._module = _MODULE_PREFIXES[self.version]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._answered: tuple[Callable[[Any, Any], Any], Any, Any] | None = None
@@ -241,8 +243,7 @@ class Connection:
             if self._direct:
                 # Each message is handled, and answered, inside the socket's data callback.
                 transport.start(self._receive_direct)
-                await transport.wait_closed()
-                code, reason = transport.closed_with()
+                await transport.wait_closed()  # _finish reads the close from the transport
             else:
                 receive = self._receive
                 while True:
@@ -284,25 +285,34 @@ class Connection:
         assert self._loop is not None
         try:
             self._receive(data, self._loop.time())
+            self._send_now()
         except Exception:  # never into the socket's callback: end this connection instead
             self.log.exception("%s: failed to handle a frame; closing with 1011", self.name)
             self._spawn(self.close(1011, "internal error"), "close")
-        self._send_now()
+
+    def _frames_to_send(self) -> list[bytes]:
+        """What the session has to send, each logged at debug level (credentials never)."""
+        frames: list[bytes] = self.session.data_to_send()
+        log = self.log
+        if frames and log.isEnabledFor(logging.DEBUG):
+            for frame in frames:
+                log.debug("%s > %s", self.name, _printable(frame))
+        return frames
 
     def _send_now(self) -> None:
-        frames = self.session.data_to_send()
-        if not frames:
-            return
-        log = self.log
-        debug = log.isEnabledFor(logging.DEBUG)
         send_now = self.transport.send_now  # type: ignore[attr-defined]
         try:
-            for frame in frames:
-                if debug:
-                    log.debug("%s > %s", self.name, _printable(frame))
+            for frame in self._frames_to_send():
                 send_now(frame)
         except TransportClosed:
             pass  # the close ends run(), which fails what is pending
+
+    def _flush_soon(self) -> None:
+        """Send what the session produced: at once over a direct transport, else in a task."""
+        if self._direct:
+            self._send_now()
+        else:
+            self._spawn(self._flush(), "flush")
 
     def _receive(self, data: bytes | str, now: float) -> None:
         log = self.log
@@ -434,17 +444,19 @@ class Connection:
     def _refuse(self, message_id: str, action: str, error: OCPPError) -> None:
         if not self.session.closed:
             self.session.respond_error(message_id, error)
-            self._spawn(self._flush(), "flush")
+            self._flush_soon()
         self._log_refused(action, message_id, error)
 
     async def _after_sent(
         self, hook: Callable[[Any, Any], Any], request: Any, response: Any
     ) -> None:
-        # The reader flushes the response right after the handler returned; waiting for the
-        # send lock puts the hook after it, so a follow-up CALL never overtakes the answer.
-        async with self._send_lock():
-            pass
-        await self._flush()
+        # Over a direct transport the answer is already written. Otherwise the reader flushes
+        # it right after the handler returned; waiting for the send lock puts the hook after
+        # it, so a follow-up CALL never overtakes the answer.
+        if not self._direct:
+            async with self._send_lock():
+                pass
+            await self._flush()
         await maybe_await(hook(request, response))
 
     def _handle_send(self, send: Any) -> None:
@@ -484,16 +496,12 @@ class Connection:
         if self._direct:  # written at once, in the order the session produced them
             self._send_now()
             return
-        frames = self.session.data_to_send()
+        frames = self._frames_to_send()
         if not frames:
             return
         async with self._send_lock():
-            log = self.log
-            debug = log.isEnabledFor(logging.DEBUG)
             try:
                 for frame in frames:
-                    if debug:
-                        log.debug("%s > %s", self.name, _printable(frame))
                     await self.transport.send(frame)
             except TransportClosed:
                 pass  # the reader sees the close too and fails what is pending
@@ -516,7 +524,7 @@ class Connection:
         for event in self.session.expire(self._loop.time()):
             self._handle_event(event, None)
         self._arm_timer()
-        self._spawn(self._flush(), "flush")  # the next queued CALL, if any
+        self._flush_soon()  # the next queued CALL, if any
 
     def _spawn(self, coro: Any, what: str) -> None:
         task = asyncio.ensure_future(coro)

@@ -231,10 +231,6 @@ class WebSocketTransport:
         an idle connection waits on it for hours, and coroutine frames cost memory)."""
         return asyncio.shield(self.ws.connection_lost_waiter)
 
-    def closed_with(self) -> tuple[int, str]:
-        """The close code and reason, once closed (1006 when lost without a close frame)."""
-        return _closed(self.ws.protocol.close_exc)
-
 
 def _closed(exc: ConnectionClosed) -> tuple[int, str]:
     """The close code and reason the peer sent (or 1006 when none came)."""
