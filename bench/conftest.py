@@ -1,50 +1,63 @@
-"""Prints messages per second per core after a benchmark run: our compiled and pure cores and the
-`ocpp` package (mobilityhouse) as the baseline, with the ratios between them."""
+"""The core pipeline benchmarks' settings and their report: after the run, the core table of
+`ocppfast.bench.report` (messages per second per backend, and the ratios between backends), as
+`ocppfast bench core` prints it. OCPPFAST_BENCH_ROUNDS and OCPPFAST_BENCH_REPEAT set the timed
+rounds per benchmark and the times one round runs the mix."""
 
 from __future__ import annotations
 
+import os
+import statistics
 from typing import Any
 
-OCPP = "ocpp (mobilityhouse)"
-OCPP_IN_THREAD = "ocpp (mobilityhouse), in-thread validation"
-COLUMNS = [("compiled", "compiled"), ("pure", "pure"), (OCPP, "ocpp"), (OCPP_IN_THREAD, "ocpp-it")]
-RATIOS = [
-    ("compiled", "pure"),
-    ("compiled", OCPP),
-    ("pure", OCPP),
-    ("compiled", OCPP_IN_THREAD),
-]
+import pytest
+
+from ocppfast.bench import report
+from ocppfast.bench.core import workload
+from ocppfast.bench.e2e import machine_info
+
+ROUNDS = int(os.environ.get("OCPPFAST_BENCH_ROUNDS", "5"))
+REPEAT = int(os.environ.get("OCPPFAST_BENCH_REPEAT", "200"))
 
 
-def _label(backend: str) -> str:
-    return dict(COLUMNS)[backend]
+def bench_core(benchmark: Any, backend: str, version: str) -> None:
+    """Benchmark one round of `backend` (a name of `ocppfast.bench.core.BACKENDS`) on the mix of
+    `version`: one untimed warmup round, then ROUNDS timed rounds of one call each."""
+    try:
+        run, messages = workload(backend, version, REPEAT)
+    except RuntimeError as exc:  # the compiled core is not built, or `ocpp` is not installed
+        pytest.fail(str(exc))
+    benchmark.group = f"core pipeline {version}"
+    benchmark.extra_info.update(backend=backend, version=version, messages=messages)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=1)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
     session = getattr(config, "_benchmarksession", None)
     if session is None or not session.benchmarks:
         return
-    rates: dict[tuple[str, str], float] = {}
+    results: list[dict[str, Any]] = []
     for bench in session.benchmarks:
         info = bench.extra_info
-        if "messages" not in info or bench.stats is None:
+        if "messages" not in info or bench.stats is None or not bench.stats.data:
             continue
-        rates[(info["version"], info["backend"])] = info["messages"] / bench.stats.median
-    if not rates:
-        return
-    write = terminalreporter.write_line
-    write("")
-    write("core pipeline: messages per second per core (median of rounds)")
-    write("ocpp: the ocpp package, default validation (thread pool); ocpp-it: validating in-thread")
-    header = "".join(f"{label:>12}" for _, label in COLUMNS)
-    header += "".join(f"{_label(a) + '/' + _label(b):>18}" for a, b in RATIOS)
-    write(f"{'version':<12}{header}")
-    for version in sorted({v for v, _ in rates}):
-        row = "".join(
-            f"{rates[(version, b)]:>12,.0f}" if (version, b) in rates else f"{'-':>12}"
-            for b, _ in COLUMNS
+        rates = [info["messages"] / max(seconds, 1e-9) for seconds in bench.stats.data]
+        results.append(
+            {
+                "version": info["version"],
+                "backend": info["backend"],
+                "messages_per_second": statistics.median(rates),
+                "rounds": rates,
+            }
         )
-        for a, b in RATIOS:
-            x, y = rates.get((version, a)), rates.get((version, b))
-            row += f"{x / y:>17.1f}x" if x and y else f"{'-':>18}"
-        write(f"{version:<12}{row}")
+    if not results:
+        return
+    machine = machine_info()
+    result = {
+        "ocppfast": machine.pop("ocppfast"),
+        "commit": machine.pop("commit"),
+        "machine": machine,
+        "core": {"rounds": ROUNDS, "repeat": REPEAT, "results": results},
+    }
+    terminalreporter.write_line("")
+    for line in report.format_report(result).splitlines():
+        terminalreporter.write_line(line)

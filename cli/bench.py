@@ -11,13 +11,15 @@ import datetime
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from ._run import parse_versions
 
 __all__ = ["bench_app"]
+
+_T = TypeVar("_T")
 
 bench_app = typer.Typer(
     name="bench",
@@ -191,9 +193,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _run(step: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one benchmark; a missing requirement (RuntimeError, ValueError, which say what to do)
-    ends the command with its message instead of a traceback."""
+def _run(step: Callable[[], _T]) -> _T:
+    """Run one benchmark (or its checks); a missing requirement (RuntimeError, ValueError, which
+    say what to do) ends the command with its message instead of a traceback."""
     try:
         return step()
     except (RuntimeError, ValueError) as exc:
@@ -317,7 +319,8 @@ def _load(path: Path, what: str) -> dict[str, Any]:
 
 
 def _check_baseline(result: Mapping[str, Any], baseline_path: Path, factor: float = 0.5) -> bool:
-    """Print the guarded ratios next to the baseline's; False (after printing why) on failure."""
+    """Print the guarded ratios next to the baseline's; False (after printing why) on failure.
+    Every verdict is `check_baseline`'s: each row's is its check of that one ratio."""
     from ocppfast.bench.report import check_baseline, is_guarded, ratios
 
     baseline = _load(baseline_path, "baseline")
@@ -328,8 +331,8 @@ def _check_baseline(result: Mapping[str, Any], baseline_path: Path, factor: floa
         for key, value in expected.items():
             now = current.get(key)
             if is_guarded(key) and now is not None and isinstance(value, (int, float)):
-                verdict = "ok" if now >= factor * value else "LOW"
-                typer.echo(f"  {key}: {now:.3g} / {value:.3g}  {verdict}")
+                low = check_baseline(result, {"ratios": {key: value}}, factor)
+                typer.echo(f"  {key}: {now:.3g} / {value:.3g}  {'LOW' if low else 'ok'}")
     failures = check_baseline(result, baseline, factor)
     for failure in failures:
         typer.echo(f"baseline check failed: {failure}", err=True)
@@ -374,9 +377,9 @@ def core(
 
 
 def _e2e(
-    servers: str,
-    versions: str,
-    connections: str,
+    names: list[str],
+    mixes: list[str],
+    counts: list[int],
     in_flight: int,
     windows: int,
     window_seconds: float,
@@ -386,11 +389,6 @@ def _e2e(
 ) -> dict[str, Any]:
     from ocppfast.bench.e2e import run_e2e
 
-    names = _names(servers, _SERVERS, "--servers")
-    mixes = _versions(versions)
-    counts = _counts(connections, "--connections")
-    if "ocppfast" in names:
-        _require_compiled()
     return _run(
         lambda: run_e2e(
             servers=names,
@@ -408,8 +406,8 @@ def _e2e(
 
 
 def _idle(
-    servers: str,
-    connections: str,
+    names: list[str],
+    counts: list[int],
     hold: float,
     ping_interval: float,
     server_cpu: int | None,
@@ -417,10 +415,6 @@ def _idle(
 ) -> dict[str, Any]:
     from ocppfast.bench.e2e import run_idle
 
-    names = _names(servers, _SERVERS, "--servers")
-    counts = _counts(connections, "--connections")
-    if "ocppfast" in names:
-        _require_compiled()
     return _run(
         lambda: run_idle(
             servers=names,
@@ -456,11 +450,16 @@ def e2e(
     CALLs of the version's mix outstanding. Reports calls per second, calls per server
     CPU-second, p50/p99 latency, server memory per connection, and ocppfast's ratios to the
     other servers, over --windows windows."""
+    names = _names(servers, _SERVERS, "--servers")
+    mixes = _versions(versions)
+    counts = _counts(connections, "--connections")
+    if "ocppfast" in names:
+        _require_compiled()
     result = _new_result()
     result["e2e"] = _e2e(
-        servers,
-        versions,
-        connections,
+        names,
+        mixes,
+        counts,
         in_flight,
         windows,
         window_seconds,
@@ -486,8 +485,12 @@ def idle(
     N stations boot, then stay connected for --hold seconds while the server pings them every
     --ping-interval seconds; reports each server's resident memory growth per connection (a
     fresh server per run)."""
+    names = _names(servers, _SERVERS, "--servers")
+    counts = _counts(connections, "--connections")
+    if "ocppfast" in names:
+        _require_compiled()
     result = _new_result()
-    result["idle"] = _idle(servers, connections, hold, ping_interval, server_cpu, generator_cpu)
+    result["idle"] = _idle(names, counts, hold, ping_interval, server_cpu, generator_cpu)
     _finish(result, json_file)
 
 
@@ -511,7 +514,13 @@ def soak(
     reports latency, server memory and CPU."""
     from ocppfast.bench.soak import run_soak
 
-    (version,) = _versions(ocpp, "--ocpp")[:1]
+    versions = _versions(ocpp, "--ocpp")
+    if len(versions) > 1:
+        raise typer.BadParameter(
+            f"a soak runs one version mix, not {len(versions)}: give 1.6 or 2.0.1",
+            param_hint="--ocpp",
+        )
+    (version,) = versions
     _require_compiled()
     result = _new_result()
     result["soak"] = _run(
@@ -558,22 +567,18 @@ def all_(
     # Everything e2e and idle need is checked before the core benchmarks take their minutes.
     mixes = _versions(versions)
     names = _names(servers, _SERVERS, "--servers")
-    most = max(
-        _counts(connections, "--connections") + _counts(idle_connections, "--idle-connections")
-    )
+    counts = _counts(connections, "--connections")
+    idle_counts = _counts(idle_connections, "--idle-connections")
     core_backends = _names(backends, _BACKENDS, "--backends")
     if "ocppfast" in names:
         _require_compiled()
-    try:
-        require(names, most)
-    except (RuntimeError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+    _run(lambda: require(names, max(counts + idle_counts)))
     result = _new_result()
     result["core"] = _core(mixes, core_backends, rounds, repeat)
     result["e2e"] = _e2e(
-        servers,
-        versions,
-        connections,
+        names,
+        mixes,
+        counts,
         in_flight,
         windows,
         window_seconds,
@@ -581,9 +586,7 @@ def all_(
         server_cpu,
         generator_cpu,
     )
-    result["idle"] = _idle(
-        servers, idle_connections, hold, ping_interval, server_cpu, generator_cpu
-    )
+    result["idle"] = _idle(names, idle_counts, hold, ping_interval, server_cpu, generator_cpu)
     _finish(result, json_file, baseline=baseline, check=check)
 
 

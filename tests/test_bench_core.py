@@ -84,6 +84,26 @@ def test_run_core_reports_the_median_of_its_rounds() -> None:
     assert result["messages_per_second"] == statistics.median(result["rounds"])
 
 
+def test_run_core_takes_the_backends_rounds_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def workload(backend: str, version: str, repeat: int, core: Any = None) -> Any:
+        return (lambda: calls.append(f"{version} {backend}")), 10
+
+    monkeypatch.setattr(bench_core, "workload", workload)
+    section = run_core(backends=("pure", "ocpp"), rounds=3, repeat=1)
+    # Per version: a warmup round of each backend, then round after round of each in turn.
+    assert calls == [
+        f"{version} {backend}"
+        for version in VERSIONS
+        for _ in range(4)
+        for backend in ("pure", "ocpp")
+    ]
+    assert [(r["version"], r["backend"], len(r["rounds"])) for r in section["results"]] == [
+        (version, backend, 3) for version in VERSIONS for backend in ("pure", "ocpp")
+    ]
+
+
 def test_run_core_measures_the_compiled_core_as_compiled(
     compiled: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -53,6 +53,24 @@ def test_bad_options_say_what_to_use() -> None:
     assert result.exit_code == 2 and "no benchmark mix for 2.1; use 1.6, 2.0.1" in result.stderr
     result = runner.invoke(app, ["bench", "idle", "--connections", "10,x"])
     assert result.exit_code == 2 and "'x' is not a whole number" in result.stderr
+    result = runner.invoke(app, ["bench", "all", "--idle-connections", "0"])
+    assert result.exit_code == 2 and "--idle-connections" in result.stderr
+    result = runner.invoke(app, ["bench", "soak", "--ocpp", "1.6,2.0.1"])
+    assert result.exit_code == 2
+    assert "a soak runs one version mix, not 2: give 1.6 or 2.0.1" in result.stderr
+
+
+def test_all_checks_everything_once_before_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pure core on purpose, and more idle connections than the machine can hold.
+    monkeypatch.setattr("ocppfast._core.COMPILED", False)
+    monkeypatch.setenv("OCPPFAST_NO_EXTENSIONS", "1")
+    result = runner.invoke(
+        app, ["bench", "all", "--connections", "1", "--idle-connections", str(10**9)]
+    )
+    assert result.exit_code == 1
+    assert "ulimit -n" in result.stderr
+    assert result.stderr.count("note: OCPPFAST_NO_EXTENSIONS is set") == 1
+    assert "core ocpp1.6" not in result.stderr  # nothing was measured
 
 
 def test_e2e_writes_the_result_and_prints_the_tables(tmp_path: Path) -> None:
@@ -130,6 +148,7 @@ def test_check_fails_below_half_of_the_baseline(tmp_path: Path) -> None:
     tiny = _baseline(tmp_path / "tiny.json", 0.001)
     done = runner.invoke(app, ["bench", "check", str(result), "--baseline", str(tiny)])
     assert done.exit_code == 0, done.output
+    assert "core ocpp1.6 compiled/pure: 3 / 0.001  ok" in done.stdout
     assert "baseline check passed" in done.stdout
 
 

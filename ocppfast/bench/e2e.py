@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
-import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -54,12 +52,12 @@ __all__ = [
     "git_commit",
     "loadgen_command",
     "machine_info",
+    "measure_point",
     "pinning",
     "require",
     "run_e2e",
     "run_idle",
     "run_loadgen",
-    "serve_options",
     "server_command",
 ]
 
@@ -80,8 +78,7 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 # The servers' own descriptors (listening socket, logs, the loop's) on top of one per connection.
 FILE_MARGIN = 256
-# The same ping interval for every server in the e2e runs, so that only the OCPP stack differs
-# (used with `ocppfast serve` when it has --ping-interval).
+# The same ping interval for every server in the e2e runs, so that only the OCPP stack differs.
 E2E_PING_INTERVAL = peers.DEFAULT_PING_INTERVAL
 # Above this share of its CPU the load generator may be what limits the rate.
 GENERATOR_BOUND_SHARE = 0.9
@@ -267,26 +264,6 @@ def _child_env() -> dict[str, str]:
 # Requirements
 
 
-@functools.lru_cache(maxsize=1)
-def serve_options() -> frozenset[str]:
-    """The option names `ocppfast serve` takes (e.g. "--ping-interval"), read from its
-    command line definition: newer options are used when present."""
-    import typer.main
-
-    # ocppfast.cli is installed from the repository's cli/ directory (see pyproject.toml), which
-    # type checkers know under another name: import it by its installed one.
-    app = importlib.import_module("ocppfast.cli").app
-    # A click group; typer may vendor click, so no isinstance check on its class.
-    group: Any = typer.main.get_command(app)
-    return frozenset(opt for param in group.commands["serve"].params for opt in param.opts)
-
-
-def _ocppfast_max_connections() -> int:
-    from ocppfast.asyncio.server import ServerLimits
-
-    return ServerLimits().max_connections
-
-
 def _ephemeral_ports() -> int | None:
     with contextlib.suppress(OSError, ValueError):
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
@@ -297,8 +274,9 @@ def _ephemeral_ports() -> int | None:
 def require(servers: Sequence[str], connections: int) -> None:
     """Check, before anything starts, that `servers` can be run with `connections` connections
     at once: the `ocpp` package when its peer is measured, enough open files (the soft limit is
-    raised to the hard one here, and inherited by the servers), enough ephemeral ports, and
-    `ocppfast serve` able to admit that many. Raises RuntimeError saying what to do."""
+    raised to the hard one here, and inherited by the servers; `ocppfast serve` admits as many
+    connections as that limit allows), and enough ephemeral ports. Raises RuntimeError saying
+    what to do."""
     unknown = [s for s in servers if s not in SERVERS]
     if unknown or not servers:
         raise ValueError(
@@ -325,13 +303,6 @@ def require(servers: Sequence[str], connections: int) -> None:
             f"{ports:,} are configured: widen net.ipv4.ip_local_port_range or measure fewer "
             "connections"
         )
-    if "ocppfast" in servers:
-        admits = _ocppfast_max_connections()
-        if connections > admits and "--max-connections" not in serve_options():
-            raise RuntimeError(
-                f"`ocppfast serve` admits at most {admits:,} connections and has no "
-                f"--max-connections option to admit {connections:,}: measure fewer"
-            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,25 +315,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_command(
-    server: str,
-    port: int,
-    *,
-    ping_interval: float | None = None,
-    max_connections: int | None = None,
-) -> list[str]:
-    """The argv of `server` (one of `SERVERS`) listening on 127.0.0.1:`port`. `ping_interval`
-    (seconds) and `max_connections` are passed when the server takes them; None: its default."""
+def server_command(server: str, port: int, *, ping_interval: float | None = None) -> list[str]:
+    """The argv of `server` (one of `SERVERS`) listening on 127.0.0.1:`port`, pinging every
+    `ping_interval` seconds (None: the server's default). `ocppfast serve` admits as many
+    connections as the open-files limit allows, which `require()` checks."""
     if server != "ocppfast":
         return peers.command(server, HOST, port, ping_interval)
     argv = [sys.executable, "-m", "ocppfast.cli", "serve", "--host", HOST, "--port", str(port)]
     # The peers log at WARNING: one INFO line per connection would be work they do not do.
     argv += ["--log-level", "warning"]
-    options = serve_options()
-    if ping_interval is not None and "--ping-interval" in options:
+    if ping_interval is not None:
         argv += ["--ping-interval", str(ping_interval)]
-    if max_connections is not None and "--max-connections" in options:
-        argv += ["--max-connections", str(max_connections)]
     return argv
 
 
@@ -617,7 +580,7 @@ def _check_connections(connections: Sequence[int]) -> None:
         raise ValueError(f"connections must be at least 1, not {list(connections)}")
 
 
-def _measure_point(
+def measure_point(
     server: str,
     label: str,
     *,
@@ -629,16 +592,16 @@ def _measure_point(
     log_dir: Path,
     progress: Progress | None,
 ) -> dict[str, Any]:
-    """Start a fresh `server`, run the load generator against it, stop the server; the load
-    generator's result. Raises BenchError when something failed."""
+    """Start a fresh `server` (one of `SERVERS`, pinging every `ping_interval` seconds; None:
+    its default) pinned to `pin.server_cpu`, run the load generator against it with
+    `connections` stations and the options `loadgen`, then stop the server; the load
+    generator's result. `seconds` is how long the run is planned to take, from which the hang
+    guard is reckoned; `label` starts the progress lines and names the log files in `log_dir`.
+    Raises BenchError when the server or the generator failed, the server died during the
+    run, or no station could connect."""
 
     def command(port: int) -> list[str]:
-        return server_command(
-            server,
-            port,
-            ping_interval=ping_interval,
-            max_connections=max(connections + FILE_MARGIN, _ocppfast_max_connections()),
-        )
+        return server_command(server, port, ping_interval=ping_interval)
 
     with ServerProcess(
         f"{label} server", command, cpu=pin.server_cpu, log_dir=log_dir, progress=progress
@@ -756,7 +719,7 @@ def run_e2e(
                     label = f"e2e {version} N={n:,} {server}"
                     row: dict[str, Any] = {"server": server, "version": version, "connections": n}
                     try:
-                        result = _measure_point(
+                        result = measure_point(
                             server,
                             label,
                             connections=n,
@@ -834,9 +797,8 @@ def run_idle(
 
     Each point starts a fresh server pinging every `ping_interval` seconds, so that pings and
     pongs really flow during the hold; the stations boot (BootNotification) and then only
-    answer pings for `hold_seconds`. When `ocppfast serve` cannot be given a ping interval its
-    default is used (ping_interval_seconds: null), which `progress` is told. A point that fails
-    has an "error" and the run goes on. Raises as `run_e2e()` does."""
+    answer pings for `hold_seconds`. A point that fails has an "error" and the run goes on.
+    Raises as `run_e2e()` does."""
     _check_versions([version])
     _check_connections(connections)
     _check_positive(ping_interval=ping_interval)
@@ -844,13 +806,6 @@ def run_idle(
     require(servers, max(connections))
     pin = pinning(server_cpu, generator_cpu)
     _say(progress, f"idle: {pin.note}")
-    ours_pings = "--ping-interval" in serve_options()
-    if "ocppfast" in servers and not ours_pings:
-        _say(
-            progress,
-            "idle: WARNING: `ocppfast serve` has no --ping-interval; it pings at its default "
-            "interval, which may not fall within the hold",
-        )
     loadgen = {"version": version, "mode": "idle", "hold": float(hold_seconds)}
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ocppfast-bench-") as tmp:
@@ -859,11 +814,9 @@ def run_idle(
                 label = f"idle N={n:,} {server}"
                 row: dict[str, Any] = {"server": server, "version": version, "connections": n}
                 row["hold_seconds"] = hold_seconds
-                row["ping_interval_seconds"] = (
-                    ping_interval if server != "ocppfast" or ours_pings else None
-                )
+                row["ping_interval_seconds"] = ping_interval
                 try:
-                    result = _measure_point(
+                    result = measure_point(
                         server,
                         label,
                         connections=n,

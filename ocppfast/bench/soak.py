@@ -15,20 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from .e2e import (
-    FILE_MARGIN,
     BenchError,
-    ServerProcess,
     _check_positive,
     _check_versions,
-    _ocppfast_max_connections,
-    loadgen_command,
+    _say,
+    measure_point,
     pinning,
     require,
-    run_loadgen,
-    server_command,
 )
 
 __all__ = ["run_soak"]
+
+# After the load, how long the last answers may take before the run counts as hung.
+DRAIN_SECONDS = 60.0
 
 _FIGURES = (
     "connected",
@@ -78,7 +77,7 @@ def run_soak(
     (connections lost), p50_ms, p99_ms, max_ms (latency), rss_bytes (the server's resident
     memory at the end), rss_per_station_bytes (its growth per connected station),
     server_cpu_seconds (over the load), "passed" and, when it did not pass, "problems" (and
-    "error" when the server or the generator failed).
+    "error" when the server or the generator failed, or no station could connect).
 
     Raises ValueError for bad arguments and RuntimeError when the machine cannot hold that many
     connections (see `ocppfast.bench.e2e.require`), before anything starts."""
@@ -88,8 +87,7 @@ def run_soak(
     )
     require(["ocppfast"], stations)
     pin = pinning(server_cpu, generator_cpu)
-    if progress is not None:
-        progress(f"soak: {pin.note}")
+    _say(progress, f"soak: {pin.note}")
     soak: dict[str, Any] = {
         "stations": stations,
         "interval_seconds": interval_seconds,
@@ -98,44 +96,28 @@ def run_soak(
         "pinning": pin.as_dict(),
     }
     label = f"soak {version} N={stations:,}"
-
-    def command(port: int) -> list[str]:
-        admit = max(stations + FILE_MARGIN, _ocppfast_max_connections())
-        return server_command("ocppfast", port, max_connections=admit)
-
+    loadgen = {
+        "version": version,
+        "mode": "rate",
+        "interval": float(interval_seconds),
+        "duration": float(duration_seconds),
+    }
     with tempfile.TemporaryDirectory(prefix="ocppfast-bench-") as tmp:
         try:
-            with ServerProcess(
-                f"{label} server", command, cpu=pin.server_cpu, log_dir=Path(tmp), progress=progress
-            ) as server:
-                server.start()
-                argv = loadgen_command(
-                    server.url,
-                    version=version,
-                    mode="rate",
-                    connections=stations,
-                    interval=float(interval_seconds),
-                    duration=float(duration_seconds),
-                    server_pid=server.pid,
-                )
-                result = run_loadgen(
-                    argv,
-                    cpu=pin.generator_cpu,
-                    # Connecting, the load, then up to a minute for the last answers.
-                    timeout=180.0 + duration_seconds + stations * 0.05,
-                    label=label,
-                    log_dir=Path(tmp),
-                    progress=progress,
-                )
-                if not server.alive():
-                    raise BenchError(
-                        f"the server exited with code {server.stop()} during the soak; log:\n"
-                        f"{server.log_tail()}"
-                    )
+            result = measure_point(
+                "ocppfast",
+                label,
+                connections=stations,
+                ping_interval=None,  # `ocppfast serve`'s default, as a deployment runs it
+                loadgen=loadgen,
+                seconds=duration_seconds + DRAIN_SECONDS,
+                pin=pin,
+                log_dir=Path(tmp),
+                progress=progress,
+            )
         except BenchError as exc:
             soak.update(error=str(exc), passed=False, problems=[str(exc).splitlines()[0]])
-            if progress is not None:
-                progress(f"{label}: FAILED: {exc}")
+            _say(progress, f"{label}: FAILED: {exc}")
             return soak
     soak.update({key: result.get(key) for key in _FIGURES})
     soak["rss_bytes"] = result.get("rss_after_bytes")
@@ -144,7 +126,6 @@ def run_soak(
     soak["passed"] = not problems
     if problems:
         soak["problems"] = problems
-    if progress is not None:
-        verdict = "passed" if not problems else "FAILED: " + "; ".join(problems)
-        progress(f"{label}: {verdict}")
+    verdict = "passed" if not problems else "FAILED: " + "; ".join(problems)
+    _say(progress, f"{label}: {verdict}")
     return soak
