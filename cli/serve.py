@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from ocppfast.asyncio.auth import Credentials
 
 log = logging.getLogger("ocppfast.serve")
-# File descriptors kept for what is not a station connection (listening socket, logs, the
-# database of later versions, ...).
-_RESERVED_FILES = 256
 
 
 def serve(
@@ -58,7 +55,8 @@ def serve(
         typer.Option(
             help="Most station connections at once; beyond it handshakes get HTTP 503. "
             "Default: as many as the open-files limit allows (raised to its hard limit at "
-            "start), less 256 descriptors kept for everything else.",
+            "start), less 256 descriptors kept for everything else (a quarter of a small "
+            "limit).",
             min=1,
         ),
     ] = None,
@@ -81,19 +79,28 @@ def serve(
         raise typer.BadParameter(f"use one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
     versions = parse_versions(ocpp)
     setup_logging(log_level)
-    from ocppfast.asyncio.server import Server, ServerLimits, raise_file_limit
+    from ocppfast._system import connections_allowed, raise_file_limit
+    from ocppfast.asyncio.server import Server, ServerLimits
     from ocppfast.csms import CsmsState, default_csms
 
     files = raise_file_limit()
+    room = connections_allowed(files)
     if max_connections is None:
-        max_connections = max(1, files - _RESERVED_FILES)
-    elif max_connections > files - _RESERVED_FILES:
+        max_connections = room
+        if room < 1000:
+            log.warning(
+                "the open-files limit (%d) leaves room for only %d connections: raise it "
+                "(ulimit -n, systemd LimitNOFILE=) or set --max-connections",
+                files,
+                room,
+            )
+    elif max_connections > room:
         log.warning(
             "--max-connections %d is more than the open-files limit (%d) allows: connections "
             "beyond about %d will fail; raise the limit (ulimit -n) or lower --max-connections",
             max_connections,
             files,
-            files - _RESERVED_FILES,
+            room,
         )
     limits = ServerLimits(max_connections=max_connections, ping_interval=ping_interval or None)
 

@@ -33,7 +33,6 @@ import ipaddress
 import logging
 import os
 import re
-import resource
 import ssl as _ssl
 import time
 import unicodedata
@@ -69,7 +68,6 @@ __all__ = [
     "Server",
     "ServerLimits",
     "identity_from_path",
-    "raise_file_limit",
 ]
 
 _log = logging.getLogger("ocppfast.server")
@@ -94,21 +92,6 @@ REALM = "ocppfast"
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Frames that may carry a credential are never shown by websockets' debug log (see below).
-
-
-def raise_file_limit() -> int:
-    """Raise this process's soft limit of open files to its hard limit (each station
-    connection is a file descriptor); return the new soft limit. `ocppfast serve` does this at
-    start; a program embedding the Server decides for itself."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return soft
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..asyncio.server import raise_file_limit
+from .._system import raise_file_limit
 from . import peers
 
 __all__ = [

@@ -42,7 +42,7 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 from websockets.utils import apply_mask
 
-from ..asyncio.server import raise_file_limit
+from .._system import raise_file_limit
 from .mixes import MIXES
 from .procstat import cpu_seconds, rss_bytes
 

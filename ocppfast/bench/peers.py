@@ -45,7 +45,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from ..asyncio.server import raise_file_limit
+from .._system import raise_file_limit
 
 __all__ = [
     "SERVERS",
