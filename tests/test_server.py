@@ -34,9 +34,9 @@ from ocppfast.asyncio.server import (
     identity_from_path,
 )
 from ocppfast.exceptions import CallTimeoutError, SessionClosedError
-from ocppfast.transport.websocket import WebSocketTransport
+from ocppfast.transport.websocket import DirectFrames, WebSocketTransport
 from tests.aio import run, until
-from tests.wsclient import OP_TEXT, RawClient, deflate
+from tests.wsclient import OP_TEXT, RawClient, deflate, encode_frame
 
 T = TypeVar("T")
 MODULES: dict[str, Any] = {"ocpp1.6": v16, "ocpp2.0.1": v201, "ocpp2.1": v21}
@@ -991,16 +991,36 @@ def test_fragmented_call_is_assembled_and_answered(core: Backend) -> None:
     run(main())
 
 
-def test_calls_sent_with_the_handshake_are_all_answered_in_order(core: Backend) -> None:
-    """Messages that arrive before the connection's handler is attached are kept and handled
-    in order: nothing is lost (J201 4.1.1: answers in the order of the CALLs here)."""
+def test_calls_sent_with_the_handshake_are_all_answered_in_order(
+    core: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CALLs that arrive in the same packet as the upgrade request, before the station's
+    Connection is attached to its socket, are kept and handled in order: nothing is lost
+    (J201 4.1.1: the answers come in the order of the CALLs)."""
+    kept: list[int] = []
+    attach = DirectFrames.set_receiver
+
+    def counting(socket: DirectFrames, receiver: Any) -> None:
+        kept.append(len(socket._early or ()))
+        attach(socket, receiver)
+
+    monkeypatch.setattr(DirectFrames, "set_receiver", counting)
 
     async def main() -> None:
-        async with serving(core) as server, client(server, "CP1") as ws:
-            ids = [f"m{i}" for i in range(50)]
-            await asyncio.gather(*(ws.send(json.dumps([2, i, "Heartbeat", {}])) for i in ids))
-            answers = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in ids]
+        async with serving(core) as server:
+            raw = await RawClient.connect("127.0.0.1", server.port)
+            ids = [f"m{i}" for i in range(20)]
+            calls = b"".join(
+                encode_frame(OP_TEXT, json.dumps([2, i, "Heartbeat", {}]).encode()) for i in ids
+            )
+            upgrade = RawClient.request("/CP1", "127.0.0.1", subprotocols=["ocpp2.0.1"])
+            raw.writer.write(upgrade + calls)  # one write: the CALLs come with the handshake
+            head = await asyncio.wait_for(raw.reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 101")
+            answers = [json.loads((await raw.read_frame())[1]) for _ in ids]
             assert [a[1] for a in answers] == ids and all(a[0] == 3 for a in answers)
+            raw.abort()
+        assert kept == [20]  # all of them waited for the Connection, none was lost
 
     run(main())
 
