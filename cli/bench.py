@@ -53,9 +53,10 @@ JsonFile = Annotated[
 Versions = Annotated[
     str,
     typer.Option(
-        help="Version mixes, comma-separated: 1.6 (Heartbeat, StatusNotification, MeterValues "
-        "with 10 sampled values), 2.0.1 (Heartbeat, StatusNotification, TransactionEvent with "
-        "10 sampled values)."
+        help="Version mixes, comma-separated: 1.6, 2.0.1. End to end, each station sends "
+        "Heartbeat, StatusNotification and MeterValues (1.6) or TransactionEvent (2.0.1) with "
+        "10 sampled values in turn; the core pipeline runs the larger mixes of "
+        "ocppfast/bench/mixes.py (docs/performance.md)."
     ),
 ]
 Servers = Annotated[
