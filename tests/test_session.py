@@ -26,6 +26,7 @@ from ocppfast.exceptions import (
     CallTimeoutError,
     FormatViolationError,
     OCPPError,
+    OutgoingMessageError,
     PropertyConstraintViolationError,
     SecurityError,
     SessionClosedError,
@@ -320,6 +321,51 @@ def test_send_exists_only_in_21(core: Backend, version_: str) -> None:
     """J21 4.1.3: SEND (6) is new in 2.1."""
     with pytest.raises(ValueError, match=r"ocpp2\.1 only"):
         core.session.Session(version_).send("NotifyPeriodicEventStream", {})
+
+
+STREAM = {"id": 1, "pending": 0, "basetime": TS, "data": [{"t": 0, "v": "230.1"}]}
+
+
+@pytest.mark.parametrize("check_outgoing", [True, False])
+def test_call_takes_only_actions_that_have_a_response(
+    core: Backend, version: str, check_outgoing: bool
+) -> None:
+    """A CALL is answered with its action's response; a 2.1 SEND message has none (J21 4.2.4)
+    and an unknown action neither. call() refuses both, checked outgoing messages or not,
+    before anything is queued: a CALLRESULT to it could not be decoded (it used to raise
+    KeyError out of receive(), leaving the CALL neither completed nor failed)."""
+    validator = core.validator.Validator(version, check_outgoing=check_outgoing)
+    cs = core.session.Session(version, validator=validator)
+    if version == "ocpp2.1":
+        with pytest.raises(OutgoingMessageError, match="SEND message, not a CALL: send"):
+            cs.call("NotifyPeriodicEventStream", STREAM, now=0.0)
+    with pytest.raises(OutgoingMessageError, match="has no CALL action 'FlyToTheMoon'"):
+        cs.call("FlyToTheMoon", {}, now=0.0)
+    assert cs.data_to_send() == [] and cs.outstanding_call is None
+    message_id = cs.call("Heartbeat", {}, now=0.0)
+    assert _frames(cs)[0][:3] == [2, message_id, "Heartbeat"]
+
+
+def test_send_takes_only_send_messages(core: Backend) -> None:
+    """J21 4.2.4: SEND is for the messages defined as such (NotifyPeriodicEventStream); a CALL
+    action sent as SEND would never be answered. send() refuses it, checked outgoing messages
+    or not."""
+    for check_outgoing in (True, False):
+        validator = core.validator.Validator("ocpp2.1", check_outgoing=check_outgoing)
+        cs = core.session.Session("ocpp2.1", validator=validator)
+        with pytest.raises(OutgoingMessageError, match="CALL action, not a SEND message: call"):
+            cs.send("Heartbeat", {})
+        with pytest.raises(OutgoingMessageError, match="has no SEND action 'FlyToTheMoon'"):
+            cs.send("FlyToTheMoon", {})
+        assert cs.data_to_send() == []
+        cs.send("NotifyPeriodicEventStream", STREAM)
+        assert [f[0] for f in _frames(cs)] == [6]
+
+
+def test_session_takes_no_dispatcher_argument(core: Backend) -> None:
+    """A dispatcher is attached with attach(), which checks that it shares the validator."""
+    with pytest.raises(TypeError):
+        core.session.Session("ocpp1.6", dispatcher=None)
 
 
 def test_invalid_callresult_in_21_gets_callresulterror(core: Backend) -> None:

@@ -13,6 +13,8 @@ from ocppfast._core import Backend
 from ocppfast._core.quirks import PROFILES, Quirk, QuirkProfile, profile
 from ocppfast._core.types import CallCompleted, CallFailed, Tolerated
 from ocppfast.exceptions import (
+    ActionNotImplementedError,
+    ActionNotSupportedError,
     FormatViolationError,
     InternalError,
     OccurrenceConstraintViolationError,
@@ -301,6 +303,156 @@ def test_quirk_replace_and_bad_configuration() -> None:
     with pytest.raises(ValueError, match="no quirk profile 'nope'"):
         profile("nope")
     assert set(PROFILES) >= {"long-serial-numbers", "naive-timestamps", "unknown-measurands"}
+
+
+def _meter_values_16(n: int, timestamp: str = "2026-11-21T12:00:00") -> bytes:
+    return msgspec.json.encode(
+        {
+            "connectorId": 1,
+            "meterValue": [
+                {"timestamp": timestamp, "sampledValue": [{"value": str(i)}]} for i in range(n)
+            ],
+        }
+    )
+
+
+def test_quirks_repair_thousands_of_violations_in_one_pass(core: Backend) -> None:
+    """A payload with 3000 naive timestamps, every one tolerated, is accepted (it used to be
+    refused: one repair and one whole check per violation, capped at 1000), each counted."""
+    validator = core.validator.Validator("ocpp1.6", quirks=profile("naive-timestamps"))
+    request = validator.decode_request("MeterValues", _meter_values_16(3000))
+    assert len(request.meter_value) == 3000
+    assert {m.timestamp.isoformat() for m in request.meter_value} == {"2026-11-21T12:00:00+00:00"}
+    assert [s.value for m in request.meter_value[2997:] for s in m.sampled_value] == [
+        "2997",
+        "2998",
+        "2999",
+    ]
+    assert validator.tolerated == {
+        ("naive-timestamp", "MeterValues", "meterValue[].timestamp"): 3000
+    }
+    [reported] = validator.take_tolerated()
+    assert reported.field == "meterValue[0].timestamp"
+
+
+def test_repair_takes_a_bounded_number_of_schema_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many violations a payload has, the quirk repair checks it a fixed number of
+    times: the first check lists them all, one pass repairs them, one more check confirms. A
+    repair that does not hold is given up after a few rounds, not a thousand."""
+    from ocppfast._core import pure_backend, schema_check
+
+    core = pure_backend()
+    checks: list[type] = []
+    original = schema_check.check
+
+    def counting(value: Any, message_type: type, draft: int | None = None) -> Any:
+        checks.append(message_type)
+        return original(value, message_type, draft)
+
+    monkeypatch.setattr(schema_check, "check", counting)
+    validator = core.validator.Validator("ocpp1.6", quirks=profile("naive-timestamps"))
+    for n in (1, 100, 3000):
+        checks.clear()
+        validator.decode_request("MeterValues", _meter_values_16(n))
+        assert len(checks) == 2, n
+    # A `replace` whose value breaks the enum again: repaired and found again each round, then
+    # refused with the violation.
+    bad = Quirk("bad-fix", "enum", "errorCode", repair="replace", value="StillNotAnErrorCode")
+    stubborn = core.validator.Validator("ocpp1.6", quirks=QuirkProfile("p", [bad]))
+    checks.clear()
+    with pytest.raises(PropertyConstraintViolationError, match="errorCode"):
+        stubborn.decode_request(
+            "StatusNotification", b'{"connectorId":1,"errorCode":"Overheat","status":"Faulted"}'
+        )
+    assert len(checks) == 1 + core.validator._MAX_ROUNDS
+
+
+def test_repairs_in_one_pass_drop_the_right_items(core: Backend) -> None:
+    """Repairs done together must not disturb each other: array items are removed last index
+    first, an item two quirks want dropped is dropped once (counted for the first violation in
+    it), and nothing inside a dropped item or past a truncated array's limit is repaired."""
+    quirks = QuirkProfile(
+        "p",
+        [
+            Quirk("vendor-measurand", "enum", "measurand"),
+            Quirk("vendor-unit", "enum", "unit"),
+            Quirk("extra", "unknown_field", "*"),
+            Quirk("naive", "timezone", "*"),
+        ],
+    )
+    validator = core.validator.Validator("ocpp1.6", quirks=quirks)
+    samples = [
+        {"value": "0"},
+        {"value": "1", "measurand": "Vendor.X", "unit": "Vendor.Y", "extra": 1},
+        {"value": "2", "unit": "Vendor.Y"},
+        {"value": "3", "extra": 2},
+        {"value": "4", "measurand": "Vendor.X"},
+        {"value": "5"},
+    ]
+    meter = {
+        "connectorId": 1,
+        "meterValue": [{"timestamp": "2026-11-21T12:00:00", "sampledValue": samples}],
+    }
+    request = validator.decode_request("MeterValues", msgspec.json.encode(meter))
+    assert [s.value for s in request.meter_value[0].sampled_value] == ["0", "3", "5"]
+    assert validator.tolerated == {
+        ("naive", "MeterValues", "meterValue[].timestamp"): 1,
+        ("vendor-measurand", "MeterValues", "meterValue[].sampledValue[].measurand"): 2,
+        ("vendor-unit", "MeterValues", "meterValue[].sampledValue[].unit"): 1,
+        ("extra", "MeterValues", "meterValue[].sampledValue[].extra"): 1,
+    }
+    # An array cut to its limit: the items past it are gone, not repaired.
+    many = Quirk("many-hashes", "max_items", "iso15118CertificateHashData")
+    long = Quirk("long", "max_length", "*")
+    validator = core.validator.Validator("ocpp2.0.1", quirks=QuirkProfile("q", [many, long]))
+    hash_data = {
+        "hashAlgorithm": "SHA256",
+        "issuerNameHash": "a",
+        "issuerKeyHash": "b",
+        "serialNumber": "c",
+        "responderURL": "u",
+    }
+    hashes = [hash_data] * 4 + [{**hash_data, "serialNumber": "s" * 41}] * 2
+    authorize = {
+        "idToken": {"idToken": "x", "type": "ISO14443"},
+        "iso15118CertificateHashData": hashes,
+    }
+    request = validator.decode_request("Authorize", msgspec.json.encode(authorize))
+    assert len(request.iso15118_certificate_hash_data) == 4
+    assert validator.tolerated == {("many-hashes", "Authorize", "iso15118CertificateHashData"): 1}
+
+
+def test_tolerated_keys_are_bounded(core: Backend) -> None:
+    """Field names are the peer's choice where unknown fields are tolerated: the counts keep
+    at most a fixed number of distinct fields, the rest are counted together."""
+    quirks = QuirkProfile("p", [Quirk("extra", "unknown_field", "*")])
+    validator = core.validator.Validator("ocpp1.6", quirks=quirks)
+    limit = core.validator._MAX_TOLERATED_KEYS
+    for start in range(0, 3 * limit, limit // 2):
+        payload = {f"f{i}": i for i in range(start, start + limit // 2)}
+        assert validator.decode_request("Heartbeat", msgspec.json.encode(payload)) is not None
+    other = ("extra", "Heartbeat", core.validator.OTHER_FIELDS)
+    assert len(validator.tolerated) == limit + 1
+    assert validator.tolerated[other] == 2 * limit
+    assert sum(validator.tolerated.values()) == 3 * limit
+    assert len(validator.take_tolerated()) == limit + 1
+    validator.decode_request("Heartbeat", msgspec.json.encode({"x" * 10_000: 1}))
+    assert validator.tolerated[other] == 2 * limit + 1
+
+
+def test_unknown_action_is_an_ocpp_error_not_a_key_error(core: Backend, version: str) -> None:
+    """An action the version does not have, or a 2.1 SEND message, which has no response
+    (J21 4.2.4), is refused with the OCPPError to answer with, never a KeyError."""
+    validator = core.validator.Validator(version)
+    with pytest.raises(ActionNotImplementedError, match="FlyToTheMoon"):
+        validator.decode_request("FlyToTheMoon", b"{}")
+    with pytest.raises(ActionNotImplementedError, match="FlyToTheMoon"):
+        validator.decode_response("FlyToTheMoon", b"{}")
+    assert validator.has_response("Heartbeat") and not validator.has_response("FlyToTheMoon")
+    if version == "ocpp2.1":
+        assert not validator.has_response("NotifyPeriodicEventStream")
+        with pytest.raises(ActionNotSupportedError, match="SEND message and has no response"):
+            validator.decode_response("NotifyPeriodicEventStream", b"{}")
 
 
 # -- outgoing and through the session --------------------------------------------------------

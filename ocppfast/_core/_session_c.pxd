@@ -29,6 +29,7 @@ cdef class Session:
     cdef object _timed_out
 
     cdef str _new_id(self)
+    cdef str _not_a(self, str action, str kind)
     cpdef str call(self, str action, object payload, double now, object timeout=*)
     cpdef str send(self, str action, object payload)
     cpdef respond(self, str message_id, object payload)

@@ -13,5 +13,7 @@ cdef class Validator:
 
     cpdef object decode_request(self, str action, object payload)
     cpdef object decode_response(self, str action, object payload)
+    cpdef bint has_response(self, str action)
+    cdef object _no_response(self, str action)
     cpdef bytes encode_request(self, str action, object message)
     cpdef bytes encode_response(self, str action, object message)

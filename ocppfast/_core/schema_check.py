@@ -116,6 +116,20 @@ def _info(cls: type) -> Any:
     return info
 
 
+# Per Struct class: its fields by JSON name, and its DECIMAL_STEPS (None if it has none).
+_FIELDS: dict[type, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+
+
+def _fields(info: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    fields = _FIELDS.get(info.cls)
+    if fields is None:
+        fields = _FIELDS[info.cls] = (
+            {f.encode_name: f for f in info.fields},
+            getattr(info.cls, "DECIMAL_STEPS", None) or None,
+        )
+    return fields
+
+
 def check(value: Any, message_type: type, draft: int | None = None) -> list[Violation]:
     """Every violation of `value` (a decoded JSON value) against a generated message type.
     Integral floats accepted as integers are turned into ints in place, ready for `convert`."""
@@ -207,12 +221,11 @@ def _check_struct(
     if type(value) is not dict:
         out.append(Violation(TYPE, path, f"expected an object, got {_json_type(value)}"))
         return
-    fields = {f.encode_name: f for f in info.fields}
+    fields, steps = _fields(info)
     if info.forbid_unknown_fields:
         for key in value:
             if key not in fields:
                 out.append(Violation(UNKNOWN_FIELD, (*path, key), "not a field of this message"))
-    steps = getattr(info.cls, "DECIMAL_STEPS", None)
     for name, f in fields.items():
         if name not in value:
             if f.required:

@@ -69,6 +69,7 @@ from ..exceptions import (
     SessionClosedError,
     error_from_code,
 )
+from .actions import CSMS_SENDS, STATION_SENDS
 from .types import (
     CALL,
     CALLERROR,
@@ -102,6 +103,8 @@ DEFAULT_CALL_TIMEOUT = 30.0
 # What a synchronous handler returns; anything else with `__await__` is an async handler's.
 _SYNC_RESULTS = (msgspec.Struct, dict)
 _Raw = msgspec.Raw  # checked outgoing payload JSON, embedded in the frame as is
+# The SEND messages (J21 4.2.4), whoever sends them; only ocpp2.1 has any.
+_SEND_ACTIONS: frozenset[str] = STATION_SENDS[OCPP21] | CSMS_SENDS[OCPP21]
 # How many timed-out message ids are remembered, to tell a late answer from an unknown one.
 _REMEMBERED_TIMEOUTS = 256
 
@@ -132,7 +135,7 @@ class Session:
     `next_deadline()` passes; send what `data_to_send()` returns after each call. Start CALLs with
     `call()`, answer the peer's with `respond()` or `respond_error()`. `validator` checks the
     payloads both ways (default: a `Validator` for `version` with no quirks). With a
-    `dispatcher` (see `attach()`), the peer's CALLs are handled inside `receive()`.
+    dispatcher attached (see `attach()`), the peer's CALLs are handled inside `receive()`.
     """
 
     def __init__(
@@ -144,7 +147,6 @@ class Session:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_depth: int = DEFAULT_MAX_DEPTH,
         validator: Any = None,
-        dispatcher: Any = None,
     ) -> None:
         self.version: str = check_version(version)
         if validator is None:
@@ -153,8 +155,6 @@ class Session:
             raise ValueError(f"the validator is for {validator.version}, not {self.version}")
         self.validator: Any = validator
         self.dispatcher: Any = None
-        if dispatcher is not None:
-            self.attach(dispatcher)
         if call_timeout <= 0:
             raise ValueError("call_timeout must be positive")
         self.call_timeout: float = call_timeout
@@ -192,9 +192,13 @@ class Session:
     def call(self, action: str, payload: Any, now: float, timeout: float | None = None) -> str:
         """Queue a CALL and return its message id. It goes out at once if no other CALL of ours
         is outstanding, else when the ones before it are answered or time out. Its timeout runs
-        from when it goes out."""
+        from when it goes out. `action` must be a CALL action of the version, one that has a
+        response (OutgoingMessageError otherwise, whether or not outgoing messages are
+        checked): a 2.1 SEND message goes with `send()`."""
         if self.closed:
             raise SessionClosedError(action, "")
+        if not self.validator.has_response(action):
+            raise OutgoingMessageError(self._not_a(action, "CALL"))
         data = self.validator.encode_request(action, payload)
         message_id = self._new_id()
         pending = PendingCall(
@@ -212,15 +216,26 @@ class Session:
         return message_id
 
     def send(self, action: str, payload: Any) -> str:
-        """Send a SEND (OCPP 2.1): goes out at once, is never answered (J21 4.2.4)."""
+        """Send a SEND (OCPP 2.1): goes out at once, is never answered (J21 4.2.4). `action`
+        must be a SEND message (OutgoingMessageError otherwise): a CALL action goes with
+        `call()`."""
         if self.version != OCPP21:
             raise ValueError(f"SEND messages exist in ocpp2.1 only, not in {self.version}")
         if self.closed:
             raise SessionClosedError(action, "")
+        if action not in _SEND_ACTIONS:
+            raise OutgoingMessageError(self._not_a(action, "SEND"))
         data = self.validator.encode_request(action, payload)
         message_id = self._new_id()
         self._outbox.append(encode_send(message_id, action, _Raw(data)))
         return message_id
+
+    def _not_a(self, action: str, kind: str) -> str:
+        if action in _SEND_ACTIONS and self.version == OCPP21:
+            return f"{action} is a SEND message, not a CALL: send() it (J21 4.2.4)"
+        if self.validator.has_response(action):
+            return f"{action} is a CALL action, not a SEND message: call() it (J21 4.2.4)"
+        return f"{self.version} has no {kind} action {action[:64]!r}"
 
     def respond(self, message_id: str, payload: Any) -> None:
         """Answer the peer's CALL `message_id` with a CALLRESULT. If `payload` does not conform

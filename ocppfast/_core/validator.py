@@ -27,6 +27,8 @@ from typing import Any
 import msgspec
 
 from ..exceptions import (
+    ActionNotImplementedError,
+    ActionNotSupportedError,
     FormatViolationError,
     OccurrenceConstraintViolationError,
     OCPPError,
@@ -37,7 +39,7 @@ from ..exceptions import (
 )
 from . import schema_check
 from .message import dec_hook
-from .quirks import QuirkProfile, repair
+from .quirks import Quirk, QuirkProfile, repair
 from .types import MESSAGE_MODULES, OCPP16, Tolerated, check_version
 
 # The CALLERROR for each kind of violation, decided from J16 4.2.3 Table 7 and J201 4.3 Table 8
@@ -57,9 +59,17 @@ _ERRORS: dict[str, type[OCPPError]] = {
     schema_check.UNKNOWN_FIELD: ProtocolError,
 }
 
-# A runaway guard for repairs: each repair removes one violation, so a payload needs at most one
-# per violation; this is far above what any real message has.
-_MAX_REPAIRS = 1000
+# Repair rounds: one check lists the violations, every one the profile tolerates is repaired in
+# one pass, and one more check confirms, so a payload costs two checks however many violations
+# it has. A further round is needed only when a repaired value breaks the schema again (a
+# `replace` value that a quirk tolerates too); after this many the payload is refused.
+_MAX_ROUNDS = 4
+# `tolerated` is keyed by field paths, some of which the peer chooses (unknown field names):
+# at most this many distinct (quirk, action, field) keys per validator, each field at most this
+# long; further fields are counted together under `OTHER_FIELDS`.
+_MAX_TOLERATED_KEYS = 64
+_MAX_FIELD_CHARS = 200
+OTHER_FIELDS = "(other fields)"
 
 
 class _Tables:
@@ -108,6 +118,58 @@ def violation_error(
     return cls(f"{action} {kind}: {first.where}: {first.message}{more}")
 
 
+def _path_key(path: tuple[str | int, ...]) -> tuple[tuple[int, int, str], ...]:
+    """A sort key for JSON paths that never compares an index with a name."""
+    return tuple((0, part, "") if type(part) is int else (1, 0, str(part)) for part in path)
+
+
+def _removed(violation: schema_check.Violation, quirk: Quirk) -> tuple[str | int, ...] | None:
+    """What a repair removes from the payload: the array item (`drop_item`: the innermost
+    one holding the field) or the field (`drop_field`); None for one that changes a value."""
+    path = violation.path
+    n = len(path)  # no negative indexes in this module: it is compiled with wraparound off
+    if quirk.repair == "drop_item":
+        for i in range(n - 1, -1, -1):
+            if type(path[i]) is int:
+                return path[: i + 1]
+    elif quirk.repair == "drop_field" and n and type(path[n - 1]) is not int:
+        return path
+    return None
+
+
+def _independent(
+    plan: list[tuple[schema_check.Violation, Quirk]],
+) -> list[tuple[schema_check.Violation, Quirk]]:
+    """The repairs of `plan` that touch nothing another one removes, so that all of them can
+    be done in one pass: none inside an item or field that another drops (two in one array
+    item drop it once), none in the items an array truncation cuts off. What is left out is gone
+    after the pass, or found again by the next check."""
+    gone: dict[tuple[str | int, ...], int] = {}  # removed path -> the repair that removes it
+    cuts: dict[tuple[str | int, ...], int] = {}  # truncated array -> items it keeps
+    for i, (violation, quirk) in enumerate(plan):
+        removed = _removed(violation, quirk)
+        if removed is not None:
+            gone.setdefault(removed, i)
+        elif violation.kind == schema_check.MAX_ITEMS and quirk.repair == "truncate":
+            cuts.setdefault(violation.path, violation.limit)
+    if not gone and not cuts:
+        return plan
+    kept = []
+    for i, (violation, quirk) in enumerate(plan):
+        path = violation.path
+        for n in range(1, len(path) + 1):
+            prefix = path[:n]
+            owner = gone.get(prefix)
+            if owner is not None and owner != i:
+                break
+            index = path[n - 1]
+            if type(index) is int and path[: n - 1] in cuts and index >= cuts[path[: n - 1]]:
+                break
+        else:
+            kept.append((violation, quirk))
+    return kept
+
+
 class Validator:
     """Decodes and checks the payloads of one OCPP version, in both directions.
 
@@ -139,17 +201,33 @@ class Validator:
     def decode_request(self, action: str, payload: bytes) -> Any:
         """The typed request (or 2.1 SEND payload) of `action`; raises the OCPPError to answer
         with. `action` must be one of the version's actions."""
+        decode = self._request_decoders.get(action)
+        if decode is None:
+            raise ActionNotImplementedError(f"{action[:64]} is not a known {self.version} action")
         try:
-            return self._request_decoders[action](payload)
+            return decode(payload)
         except msgspec.ValidationError:
             return self._slow(action, "request", self._requests[action], payload)
 
     def decode_response(self, action: str, payload: bytes) -> Any:
-        """The typed response to our CALL of `action`; raises the OCPPError it violates."""
+        """The typed response to our CALL of `action`; raises the OCPPError it violates, or
+        NotImplemented / NotSupported for an action that has no response."""
+        decode = self._response_decoders.get(action)
+        if decode is None:
+            raise self._no_response(action)
         try:
-            return self._response_decoders[action](payload)
+            return decode(payload)
         except msgspec.ValidationError:
             return self._slow(action, "response", self._responses[action], payload)
+
+    def has_response(self, action: str) -> bool:
+        """Whether `action` is a CALL of this version: one answered with a response."""
+        return action in self._response_decoders
+
+    def _no_response(self, action: str) -> OCPPError:
+        if action in self._requests:  # a 2.1 SEND message: never answered (J21 4.2.4)
+            return ActionNotSupportedError(f"{action} is a SEND message and has no response")
+        return ActionNotImplementedError(f"{action[:64]} is not a known {self.version} action")
 
     def take_tolerated(self) -> list[Tolerated]:
         """The tolerated violations seen for the first time since the last call, for the log.
@@ -184,25 +262,47 @@ class Validator:
         value: Any,
         violations: list[schema_check.Violation],
     ) -> list[schema_check.Violation]:
+        """Repair, in place, every violation the profile tolerates, a whole check's worth at a
+        time; return what is left (nothing: the payload is valid now). Each repair done is
+        counted once; a violation inside an item or field that another repair removes goes
+        with it, unrepaired and uncounted."""
         quirks = self.quirks
         assert quirks is not None
-        for _ in range(_MAX_REPAIRS):
+        for _ in range(_MAX_ROUNDS):
+            plan = []
             for violation in violations:
                 quirk = quirks.find(action, violation)
-                if quirk is not None and repair(value, violation, quirk):
-                    self._count(quirk.name, action, kind, violation)
-                    break
-            else:
+                if quirk is not None:
+                    plan.append((violation, quirk))
+            if not plan:
                 return violations  # nothing left that a quirk allows
+            plan = _independent(plan)
+            # Deepest and last first: removing an array item then shifts no index still to come.
+            keys = [_path_key(violation.path) for violation, _quirk in plan]
+            done = [False] * len(plan)
+            for i in sorted(range(len(plan)), key=keys.__getitem__, reverse=True):
+                violation, quirk = plan[i]
+                done[i] = repair(value, violation, quirk)
+            repaired = False
+            for i, (violation, quirk) in enumerate(plan):  # counted in the order of the check
+                if done[i]:
+                    self._count(quirk.name, action, kind, violation)
+                    repaired = True
+            if not repaired:
+                return violations
             violations = schema_check.check(value, cls)
             if not violations:
                 return violations
         return violations
 
     def _count(self, quirk: str, action: str, kind: str, violation: schema_check.Violation) -> None:
-        key = (quirk, action, schema_check.field_pattern(violation.path))
-        seen = self.tolerated.get(key, 0)
-        self.tolerated[key] = seen + 1
+        tolerated = self.tolerated
+        key = (quirk, action, schema_check.field_pattern(violation.path)[:_MAX_FIELD_CHARS])
+        seen = tolerated.get(key, 0)
+        if not seen and len(tolerated) >= _MAX_TOLERATED_KEYS:
+            key = (quirk, action, OTHER_FIELDS)
+            seen = tolerated.get(key, 0)
+        tolerated[key] = seen + 1
         if not seen:
             self._new_tolerated.append(
                 Tolerated(quirk, action, kind, violation.where, violation.kind, violation.message)
