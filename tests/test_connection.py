@@ -326,6 +326,51 @@ def test_send_both_ways_in_21(core: Backend) -> None:
     run(main())
 
 
+class Csms21Both(Csms21):
+    def __init__(self) -> None:
+        super().__init__()
+        self.heartbeats = 0
+
+    @on("Heartbeat")
+    def heartbeat(self, request: v21.HeartbeatRequest) -> v21.HeartbeatResponse:
+        self.heartbeats += 1
+        return v21.HeartbeatResponse(current_time=NOW)
+
+
+def test_call_and_send_reach_only_their_own_handlers(
+    core: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """J21 4.2.4: a SEND of a CALL action does not run its CALL handler (ignored, logged, never
+    answered); a CALL of the SEND message is answered NotSupported, its SEND handler not run.
+    Our side refuses the same mix-ups before anything is sent."""
+
+    async def main() -> None:
+        handlers = Csms21Both()
+        connection, peer, _ = await start(core, handlers, "ocpp2.1", identity="CP21")
+        await peer.send(b'[6,"s1","Heartbeat",{}]')
+        await peer.send(
+            b'[2,"c1","NotifyPeriodicEventStream",{"id":7,"pending":0,"basetime":'
+            b'"2026-11-21T09:30:00Z","data":[{"t":0,"v":"1"}]}]'
+        )
+        answer = await frame(peer)
+        assert answer[:3] == [4, "c1", "NotSupported"]  # and nothing for the SEND before it
+        assert handlers.streams == [] and handlers.heartbeats == 0
+        await peer.send(b'[2,"h1","Heartbeat",{}]')
+        assert (await frame(peer))[:2] == [3, "h1"] and handlers.heartbeats == 1
+        with pytest.raises(OutgoingMessageError, match="SEND message, not a CALL"):
+            await connection.call(
+                v21.NotifyPeriodicEventStream(
+                    id=1, pending=0, basetime=NOW, data=[v21.StreamDataElement(t=0.0, v="2")]
+                )
+            )
+        with pytest.raises(OutgoingMessageError, match="CALL action, not a SEND message"):
+            await connection.send(v21.HeartbeatRequest())
+
+    with caplog.at_level(logging.WARNING):
+        run(main())
+    assert any("ignored SEND Heartbeat" in r.getMessage() for r in caplog.records)
+
+
 def test_handler_routes() -> None:
     """@on by name covers every version that has the action; by type only its version."""
 
@@ -438,30 +483,35 @@ def test_close_fails_pending_and_cancels_handlers(core: Backend) -> None:
     run(main())
 
 
-def test_handler_tables_are_shared_by_instances_unless_an_instance_overrides_one() -> None:
-    """Connections of one Handlers class share one table of plain functions (memory per
-    connection); an instance attribute or a handlers_for() override keeps per-instance
-    binding, so that what runs is what the instance says."""
+def test_handler_names_are_one_table_per_class_looked_up_per_message(core: Backend) -> None:
+    """Connections of one Handlers class share its table of method names (memory per
+    connection); each message's handler is looked up on the instance when it comes, so a
+    class patched after connections were made answers with the new method."""
 
-    class Shared(Handlers):
+    class Csms(Handlers):
         @on(v16.HeartbeatRequest)
         def heartbeat(self, request: Any) -> Any:
-            return ("class", self)
+            return v16.HeartbeatResponse(current_time=datetime(2025, 1, 1, tzinfo=timezone.utc))
 
-    a, b = Shared(), Shared()
-    table = a.shared_routes("ocpp1.6")
-    assert table is not None and table is b.shared_routes("ocpp1.6")
-    assert table["Heartbeat"](a, None) == ("class", a)
+    assert Csms().handler_names("ocpp1.6") is Csms().handler_names("ocpp1.6")
+    assert dict(Csms().handler_names("ocpp1.6")) == {"Heartbeat": "heartbeat"}
 
-    b.heartbeat = lambda request: ("instance", request)  # type: ignore[method-assign]
-    assert b.shared_routes("ocpp1.6") is None
-    assert b.handlers_for("ocpp1.6")["Heartbeat"](1) == ("instance", 1)
+    async def main() -> None:
+        csms_end, station_end = loopback_pair("ocpp1.6")
+        csms = Connection(csms_end, role="csms", handlers=Csms(), core=core)
+        station = Connection(station_end, role="station", core=core)
+        tasks = [asyncio.create_task(c.run()) for c in (csms, station)]
+        assert (await station.call(v16.HeartbeatRequest())).current_time.year == 2025
 
-    class Guarded(Shared):
-        def handlers_for(self, version: str) -> dict[str, Any]:
-            return super().handlers_for(version)
+        def patched(self: Any, request: Any) -> Any:
+            return v16.HeartbeatResponse(current_time=datetime(2027, 1, 1, tzinfo=timezone.utc))
 
-    assert Guarded().shared_routes("ocpp1.6") is None
+        Csms.heartbeat = patched  # type: ignore[method-assign]
+        assert (await station.call(v16.HeartbeatRequest())).current_time.year == 2027
+        await station.close()
+        await asyncio.gather(*tasks)
+
+    run(main())
 
 
 def test_instance_override_is_what_answers(core: Backend) -> None:

@@ -169,6 +169,48 @@ def test_send_messages_route_only_in_21(core: Backend) -> None:
         station.dispatch(Send("s2", "NotifyPeriodicEventStream", b"{}"))
 
 
+STREAM = b'{"id":1,"pending":0,"basetime":"2026-11-21T12:00:00Z","data":[{"t":0,"v":"1"}]}'
+
+
+def test_a_call_runs_only_call_handlers_and_a_send_only_send_handlers(core: Backend) -> None:
+    """J21 4.2.4: SEND is its own message type. A SEND of a CALL action (Heartbeat) does not run
+    the Heartbeat handler, and a CALL of the SEND message NotifyPeriodicEventStream does not run
+    its SEND handler: both are NotSupported, and the CALL is answered so (it used to run the
+    SEND handler and answer InternalError)."""
+    ran: list[str] = []
+    dispatcher = core.dispatcher.Dispatcher(
+        "ocpp2.1",
+        "csms",
+        {
+            "Heartbeat": lambda request: ran.append("Heartbeat") or HEARTBEAT_RESULT,
+            "NotifyPeriodicEventStream": lambda request: ran.append("stream"),
+        },
+    )
+    with pytest.raises(ActionNotSupportedError, match="Heartbeat is a CALL action, not a SEND"):
+        dispatcher.dispatch(Send("s1", "Heartbeat", b"{}"))
+    with pytest.raises(ActionNotSupportedError, match="is a SEND message, not a CALL"):
+        dispatcher.dispatch(_call("NotifyPeriodicEventStream", STREAM))
+    assert ran == []
+    assert dispatcher.dispatch(_call("Heartbeat")) == HEARTBEAT_RESULT
+    assert dispatcher.dispatch(Send("s2", "NotifyPeriodicEventStream", STREAM)) is None
+    assert ran == ["Heartbeat", "stream"]
+    assert dispatcher.actions == {"Heartbeat", "NotifyPeriodicEventStream"}
+
+    # The same through register(), and on the wire: the CALL gets a NotSupported CALLERROR.
+    session = core.session.Session("ocpp2.1")
+    attached = core.dispatcher.Dispatcher("ocpp2.1", "csms", validator=session.validator)
+    attached.register("NotifyPeriodicEventStream", lambda request: ran.append("registered"))
+    session.attach(attached)
+    [refused] = session.receive(b'[2,"c1","NotifyPeriodicEventStream",' + STREAM + b"]", 0.0)
+    assert isinstance(refused, CallRefused)
+    assert isinstance(refused.error, ActionNotSupportedError)
+    assert [msgspec.json.decode(f)[:3] for f in session.data_to_send()] == [
+        [4, "c1", "NotSupported"]
+    ]
+    assert attached.dispatch(Send("s3", "NotifyPeriodicEventStream", STREAM)) is None
+    assert ran[2:] == ["registered"]
+
+
 def test_session_and_dispatcher_answer_a_failed_call_per_version(
     core: Backend, version: str
 ) -> None:
@@ -262,18 +304,27 @@ def test_attach_needs_the_sessions_validator(core: Backend, version: str) -> Non
         session.attach(core.dispatcher.Dispatcher(version, "csms"))
 
 
-def test_owner_is_passed_first_and_a_shared_mapping_is_never_changed(
+def test_method_names_are_looked_up_on_the_owner_and_a_shared_mapping_never_changes(
     core: Backend, version: str
 ) -> None:
-    """One mapping of plain functions serves many dispatchers (one per connection), each
-    calling them with its own owner; register() on one leaves the mapping as it was."""
-    shared = {"Heartbeat": lambda owner, request: (owner, type(request).__name__)}
-    first = core.dispatcher.Dispatcher(version, "csms", shared, owner="first")
-    second = core.dispatcher.Dispatcher(version, "csms", shared, owner="second")
+    """One mapping of method names serves many dispatchers (one per connection), each looking
+    the method up on its own owner for each message; register() on one leaves the mapping as
+    it was."""
+
+    class Owner:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def heartbeat(self, request: Any) -> Any:
+            return (self.name, type(request).__name__)
+
+    shared = {"Heartbeat": "heartbeat"}
+    first = core.dispatcher.Dispatcher(version, "csms", shared, owner=Owner("first"))
+    second = core.dispatcher.Dispatcher(version, "csms", shared, owner=Owner("second"))
     assert first.dispatch(_call("Heartbeat")) == ("first", "HeartbeatRequest")
     assert second.dispatch(_call("Heartbeat")) == ("second", "HeartbeatRequest")
-    first.register("Authorize", lambda owner, request: owner)
-    assert set(shared) == {"Heartbeat"}
+    first.register("Authorize", lambda request: "a callable, called with the request")
+    assert shared == {"Heartbeat": "heartbeat"}
     assert first.actions == {"Heartbeat", "Authorize"} and second.actions == {"Heartbeat"}
     with pytest.raises(ValueError):
-        core.dispatcher.Dispatcher(version, "csms", {"Nope": print}, owner="x")
+        core.dispatcher.Dispatcher(version, "csms", {"Nope": "nope"}, owner=Owner("x"))

@@ -12,7 +12,7 @@ cdef class Dispatcher:
     cdef frozenset _known
     cdef dict _handlers
     cdef object _owner
-    cdef bint _shared
+    cdef bint _copied
 
     cdef _check(self, str action)
 

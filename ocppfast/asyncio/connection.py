@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._core import BACKEND, Backend
@@ -138,17 +138,22 @@ class Connection:
         self.handlers: Handlers = handlers if handlers is not None else Handlers()
         self.handlers.connection = self
         hooks = self.handlers.after_hooks_for(self.version)
-        shared = self.handlers.shared_routes(self.version)
         owner: Any = None
-        routes: dict[str, Callable[..., Any]]
-        if shared is not None:  # the class's table, called with the handlers instance
-            routes = dict(shared) if hooks else shared  # never change the shared table
-            owner = self.handlers
-        else:
+        routes: Mapping[str, Any]
+        if type(self.handlers).handlers_for is Handlers.handlers_for:
+            # The class's table of method names, shared by its connections; the dispatcher
+            # looks each up on this instance when its message comes.
+            routes, owner = self.handlers.handler_names(self.version), self.handlers
+        else:  # a class that wraps its handlers (e.g. Station16's boot guard)
             routes = self.handlers.handlers_for(self.version)
-        for action, hook in hooks.items():
-            if action in routes:
-                routes[action] = self._with_hook(routes[action], hook)
+        if hooks:
+            routes = dict(routes)
+            for action, hook in hooks.items():
+                if action in routes:
+                    handler = routes[action]
+                    if type(handler) is str:
+                        handler = getattr(owner, handler)
+                    routes[action] = self._with_hook(handler, hook)
         self.dispatcher: Any = core.dispatcher.Dispatcher(
             self.version, role, routes, validator, owner
         )
@@ -270,12 +275,11 @@ class Connection:
         return cls.ACTION
 
     def _with_hook(
-        self, handler: Callable[..., Any], hook: Callable[[Any, Any], Any]
-    ) -> Callable[..., Any]:
-        # (request) or (owner, request): the request is the last argument either way.
-        def handle(*args: Any) -> Any:
-            result = handler(*args)
-            self._answered = (hook, args[-1], result)
+        self, handler: Callable[[Any], Any], hook: Callable[[Any, Any], Any]
+    ) -> Callable[[Any], Any]:
+        def handle(request: Any) -> Any:
+            result = handler(request)
+            self._answered = (hook, request, result)
             return result
 
         return handle

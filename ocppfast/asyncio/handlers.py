@@ -28,7 +28,8 @@ reaches it as `self.connection`:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .._core.actions import CSMS_INITIATED, CSMS_SENDS, STATION_INITIATED, STATION_SENDS
@@ -107,6 +108,9 @@ def after(
     return mark
 
 
+_NO_ROUTES: Mapping[str, str] = MappingProxyType({})
+
+
 class Handlers:
     """Base class of a role's handlers; see the module docstring. One instance per connection.
 
@@ -145,38 +149,12 @@ class Handlers:
         """The actions this class handles in `version`."""
         return frozenset(self._routes.get((_HANDLE, version), ()))
 
-    def shared_routes(self, version: str) -> dict[str, Callable[[Any, Any], Any]] | None:
-        """The plain function of each action's handler in `version`, one table per class that
-        every instance shares (a dispatcher calls them with the instance first), or None when
-        this instance cannot use it: a class that overrides `handlers_for()`, a handler that is
-        no plain method, or one that the instance itself overrides. Sharing spares each
-        connection a table of bound methods."""
-        cls = type(self)
-        if cls.handlers_for is not Handlers.handlers_for:
-            return None
-        cache: dict[str, dict[str, Callable[[Any, Any], Any]] | None] | None = cls.__dict__.get(
-            "_shared_routes"
-        )
-        if cache is None:
-            cache = {}
-            cls._shared_routes = cache  # type: ignore[attr-defined]
-        if version not in cache:
-            names = self._routes.get((_HANDLE, version), {})
-            plain = all(
-                inspect.isfunction(inspect.getattr_static(cls, name)) for name in names.values()
-            )
-            cache[version] = (
-                {action: getattr(cls, name) for action, name in names.items()} if plain else None
-            )
-        table = cache[version]
-        own = getattr(self, "__dict__", None)
-        if (
-            table is not None
-            and own
-            and any(name in own for name in self._routes.get((_HANDLE, version), {}).values())
-        ):
-            return None
-        return table
+    def handler_names(self, version: str) -> Mapping[str, str]:
+        """The name of each action's handler method in `version`: one table per class, shared
+        by its instances (read only). A Connection's dispatcher looks each name up on the
+        instance when a message comes, so an instance's or a patched class's method answers,
+        and no connection holds a table of bound methods of its own."""
+        return self._routes.get((_HANDLE, version), _NO_ROUTES)
 
     def handlers_for(self, version: str) -> dict[str, Callable[[Any], Any]]:
         """The bound handler of each action, for `version`."""
