@@ -516,6 +516,21 @@ def test_boot_rejected_refuses_every_call_and_retries_after_the_interval(core: B
     run(main())
 
 
+def test_boot_rejected_guards_every_handler(v2: str) -> None:
+    """B03.FR.08: the Rejected guard wraps every route of `handlers_for()`, so every
+    CSMS-initiated action is refused before its handler runs."""
+
+    async def main() -> None:
+        station = StationV2(StationConfig("CP1"), v2)
+        station.registration = "Rejected"
+        routes = station.handlers_for(v2)
+        for action in sorted(CSMS_INITIATED[v2]):
+            with pytest.raises(SecurityError, match=f"^{action}: "):
+                await routes[action](None)  # the request is never read
+
+    run(main())
+
+
 # ------------------------------------------------------------------------------------------
 # B05 / B06 variables, B07 / B08 reports
 

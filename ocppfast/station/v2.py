@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import v21, v201
 from .._core import DEFAULT_MAX_FRAME_BYTES
@@ -68,6 +68,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("ocppfast.station")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _V2 = (OCPP201, OCPP21)
 _MODULES: dict[str, Any] = {OCPP201: v201, OCPP21: v21}
@@ -105,11 +106,57 @@ _TX_QUEUE_LIMIT = 10_000
 _ENDED_SAMPLES_LIMIT = 500
 # Reason codes of StatusInfo (A201 appendix 5).
 _UNSUPPORTED = "UnsupportedRequest"
+# The CALLs of features this station does not have, answered as a charger without them:
+# action -> (status, feature) (see `StationV2._on_without_feature`).
+_WITHOUT_FEATURE = {
+    "CancelReservation": ("Rejected", "reservations"),
+    "ReserveNow": ("Rejected", "reservations"),
+    "CertificateSigned": ("Rejected", "certificate management"),
+    "InstallCertificate": ("Rejected", "certificate management"),
+    "DeleteCertificate": ("NotFound", "certificate management"),
+    "GetInstalledCertificateIds": ("NotFound", "certificate management"),
+    "ClearChargingProfile": ("Unknown", "smart charging"),
+    "GetChargingProfiles": ("NoProfiles", "smart charging"),
+    "SetChargingProfile": ("Rejected", "smart charging"),
+    "GetCompositeSchedule": ("Rejected", "smart charging"),
+    "ClearDisplayMessage": ("Unknown", "display messages"),
+    "GetDisplayMessages": ("Unknown", "display messages"),
+    "SetDisplayMessage": ("Rejected", "display messages"),
+    "GetLog": ("Rejected", "log upload"),
+    "UpdateFirmware": ("Rejected", "firmware update"),
+    "PublishFirmware": ("Rejected", "firmware publishing"),
+    "SendLocalList": ("Failed", "the local authorization list"),
+    "GetMonitoringReport": ("NotSupported", "monitoring"),
+    "SetMonitoringBase": ("NotSupported", "monitoring"),
+    "SetMonitoringLevel": ("Rejected", "monitoring"),
+    "AFRRSignal": ("Rejected", "aFRR / V2X control"),
+    "AdjustPeriodicEventStream": ("Rejected", "periodic event streams"),
+    "SetDefaultTariff": ("Rejected", "tariffs"),
+    "GetTariffs": ("NoTariff", "tariffs"),
+    "SetDERControl": ("NotSupported", "DER control"),
+    "GetDERControl": ("NotSupported", "DER control"),
+    "ClearDERControl": ("NotSupported", "DER control"),
+    "NotifyAllowedEnergyTransfer": ("Rejected", "ISO 15118-20 energy transfer modes"),
+    "RequestBatterySwap": ("Rejected", "battery swapping"),
+    "UpdateDynamicSchedule": ("Rejected", "smart charging"),
+    "UsePriorityCharging": ("NoProfile", "priority charging"),
+}
 # SecurityCtrlr.BasicAuthPassword (A201 3.1.15): a passwordString (2.0.1 part 2 2.1.4: letters,
 # digits and *-_=:+|@.) of 16 to 40 characters.
 _PASSWORD = re.compile(r"[A-Za-z0-9*\-_=:+|@.]{16,40}")
 _INTEGER = re.compile(r"[+-]?\d+")
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _on_each(actions: Iterable[str]) -> Callable[[_F], _F]:
+    """`@on(action, versions=_V2)` for each of `actions`: one method handles them all."""
+
+    def mark(method: _F) -> _F:
+        for action in actions:
+            on(action, versions=_V2)(method)
+        return method
+
+    return mark
 
 
 class _Prefixed(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -1485,6 +1532,18 @@ class StationV2(Handlers):
 
     # -- the CSMS's CALLs ----------------------------------------------------------------------
 
+    def handlers_for(self, version: str) -> dict[str, Callable[[Any], Any]]:
+        """The handlers, each behind `_admit`: the Rejected guard of every CALL of the CSMS."""
+        routes = super().handlers_for(version)
+        return {action: self._guarded(action, handler) for action, handler in routes.items()}
+
+    def _guarded(self, action: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        async def guarded(request: Any) -> Any:
+            await self._admit(action)
+            return await handler(request)
+
+        return guarded
+
     async def _admit(self, action: str) -> None:
         """B03.FR.08 (E201 2.3.1): after a Rejected BootNotification every CALL of the CSMS is
         answered with SecurityError. A CALL that arrives right behind the BootNotification's
@@ -1499,14 +1558,12 @@ class StationV2(Handlers):
     def _status_info(self, reason: str, info: str = "") -> Any:
         return self._m.StatusInfo(reason_code=reason, additional_info=info or UNSET)
 
-    def _unsupported(self, action: str, status: str, feature: str, **fields: Any) -> Any:
+    def _unsupported(self, action: str, status: str, feature: str) -> Any:
         """The answer of a station without `feature`: `status` with reason UnsupportedRequest."""
         self.log.info("answered %s %s: %s not supported", action, status, feature)
         response_type = getattr(self._m, f"{action}Response")
         return response_type(
-            status=status,
-            status_info=self._status_info(_UNSUPPORTED, f"{feature} not supported"),
-            **fields,
+            status=status, status_info=self._status_info(_UNSUPPORTED, f"{feature} not supported")
         )
 
     def _refused(self, action: str, detail: str) -> None:
@@ -1537,7 +1594,6 @@ class StationV2(Handlers):
 
     @on("GetVariables", versions=_V2)
     async def _on_get_variables(self, request: Any) -> Any:
-        await self._admit("GetVariables")
         m = self._m
         limit = self.device_model.get_int("DeviceDataCtrlr", "ItemsPerMessage", "GetVariables")
         results = []
@@ -1572,7 +1628,6 @@ class StationV2(Handlers):
 
     @on("SetVariables", versions=_V2)
     async def _on_set_variables(self, request: Any) -> Any:
-        await self._admit("SetVariables")
         m = self._m
         limit = self.device_model.get_int("DeviceDataCtrlr", "ItemsPerMessage", "SetVariables")
         results = []
@@ -1634,7 +1689,6 @@ class StationV2(Handlers):
 
     @on("GetBaseReport", versions=_V2)
     async def _on_get_base_report(self, request: Any) -> Any:
-        await self._admit("GetBaseReport")
         base = _text(request.report_base)
         if base == "SummaryInventory":
             # B07.FR.02 / TC_B_15_CS: the optional summary report is not offered.
@@ -1660,7 +1714,6 @@ class StationV2(Handlers):
 
     @on("GetReport", versions=_V2)
     async def _on_get_report(self, request: Any) -> Any:
-        await self._admit("GetReport")
         wanted = request.component_variable
         limit = self.device_model.get_int("DeviceDataCtrlr", "ItemsPerMessage", "GetReport")
         if wanted is not UNSET and len(wanted) > limit:
@@ -1782,7 +1835,6 @@ class StationV2(Handlers):
 
     @on("Reset", versions=_V2)
     async def _on_reset(self, request: Any) -> Any:
-        await self._admit("Reset")
         kind = _text(request.type)
         evse_id = None if request.evse_id is UNSET else request.evse_id
         if evse_id is not None:
@@ -1842,7 +1894,6 @@ class StationV2(Handlers):
 
     @on("ChangeAvailability", versions=_V2)
     async def _on_change_availability(self, request: Any) -> Any:
-        await self._admit("ChangeAvailability")
         m = self._m
         operative = _text(request.operational_status) == "Operative"
         target = request.evse
@@ -1887,7 +1938,6 @@ class StationV2(Handlers):
 
     @on("RequestStartTransaction", versions=_V2)
     async def _on_request_start(self, request: Any) -> Any:
-        await self._admit("RequestStartTransaction")
         m = self._m
         if self.registration != "Accepted":
             # B02 (TC_B_02_CS step 12); A201 appendix 5 CSNotAccepted.
@@ -1988,7 +2038,6 @@ class StationV2(Handlers):
 
     @on("RequestStopTransaction", versions=_V2)
     async def _on_request_stop(self, request: Any) -> Any:
-        await self._admit("RequestStopTransaction")
         m = self._m
         if self.registration != "Accepted":
             self._refused("RequestStopTransaction", "not registered (Pending)")
@@ -2021,7 +2070,6 @@ class StationV2(Handlers):
 
     @on("GetTransactionStatus", versions=_V2)
     async def _on_get_transaction_status(self, request: Any) -> Any:
-        await self._admit("GetTransactionStatus")
         if request.transaction_id is UNSET:
             # E14.FR.06-08: without a transactionId, whether any message is queued.
             return self._m.GetTransactionStatusResponse(messages_in_queue=bool(self._tx_queue))
@@ -2034,7 +2082,6 @@ class StationV2(Handlers):
 
     @on("CostUpdated", versions=_V2)
     async def _on_cost_updated(self, request: Any) -> Any:
-        await self._admit("CostUpdated")
         found = self._transaction_by_id(request.transaction_id)
         if found is not None:
             found[1].total_cost = request.total_cost
@@ -2050,7 +2097,6 @@ class StationV2(Handlers):
 
     @on("UnlockConnector", versions=_V2)
     async def _on_unlock_connector(self, request: Any) -> Any:
-        await self._admit("UnlockConnector")
         m = self._m
         evse = self._evses.get(request.evse_id)
         if evse is None or request.connector_id != 1:
@@ -2069,7 +2115,6 @@ class StationV2(Handlers):
 
     @on("TriggerMessage", versions=_V2)
     async def _on_trigger_message(self, request: Any) -> Any:
-        await self._admit("TriggerMessage")
         m = self._m
         message = _text(request.requested_message)
         evse = request.evse
@@ -2160,7 +2205,6 @@ class StationV2(Handlers):
 
     @on("ClearCache", versions=_V2)
     async def _on_clear_cache(self, request: Any) -> Any:
-        await self._admit("ClearCache")
         if not self.device_model.get_bool("AuthCacheCtrlr", "Enabled"):
             self._refused("ClearCache", "the authorization cache is disabled")
             return self._m.ClearCacheResponse(
@@ -2172,20 +2216,17 @@ class StationV2(Handlers):
 
     @on("GetLocalListVersion", versions=_V2)
     async def _on_get_local_list_version(self, request: Any) -> Any:
-        await self._admit("GetLocalListVersion")
         # D02: version 0 means no local authorization list (none is kept here).
         return self._m.GetLocalListVersionResponse(version_number=0)
 
     @on("DataTransfer", versions=_V2)
     async def _on_data_transfer(self, request: Any) -> Any:
-        await self._admit("DataTransfer")
         # P01 / TC_P_01_CS: no vendor extension is known to this station.
         self._refused("DataTransfer", f"unknown vendor {request.vendor_id}")
         return self._m.DataTransferResponse(status="UnknownVendorId")
 
     @on("SetNetworkProfile", versions=_V2)
     async def _on_set_network_profile(self, request: Any) -> Any:
-        await self._admit("SetNetworkProfile")
         slot = request.configuration_slot
         data = request.connection_data
         problem = ""
@@ -2213,7 +2254,6 @@ class StationV2(Handlers):
 
     @on("CustomerInformation", versions=_V2)
     async def _on_customer_information(self, request: Any) -> Any:
-        await self._admit("CustomerInformation")
         if (
             request.id_token is UNSET
             and request.customer_certificate is UNSET
@@ -2259,115 +2299,18 @@ class StationV2(Handlers):
 
     # Features this station does not have: the answers of a charger without them.
 
-    @on("CancelReservation", versions=_V2)
-    async def _on_cancel_reservation(self, request: Any) -> Any:
-        await self._admit("CancelReservation")
-        return self._unsupported("CancelReservation", "Rejected", "reservations")
-
-    @on("ReserveNow", versions=_V2)
-    async def _on_reserve_now(self, request: Any) -> Any:
-        await self._admit("ReserveNow")
-        return self._unsupported("ReserveNow", "Rejected", "reservations")
-
-    @on("CertificateSigned", versions=_V2)
-    async def _on_certificate_signed(self, request: Any) -> Any:
-        await self._admit("CertificateSigned")
-        return self._unsupported("CertificateSigned", "Rejected", "certificate management")
-
-    @on("InstallCertificate", versions=_V2)
-    async def _on_install_certificate(self, request: Any) -> Any:
-        await self._admit("InstallCertificate")
-        return self._unsupported("InstallCertificate", "Rejected", "certificate management")
-
-    @on("DeleteCertificate", versions=_V2)
-    async def _on_delete_certificate(self, request: Any) -> Any:
-        await self._admit("DeleteCertificate")
-        return self._unsupported("DeleteCertificate", "NotFound", "certificate management")
-
-    @on("GetInstalledCertificateIds", versions=_V2)
-    async def _on_get_installed_certificate_ids(self, request: Any) -> Any:
-        await self._admit("GetInstalledCertificateIds")
-        return self._unsupported("GetInstalledCertificateIds", "NotFound", "certificate management")
-
-    @on("ClearChargingProfile", versions=_V2)
-    async def _on_clear_charging_profile(self, request: Any) -> Any:
-        await self._admit("ClearChargingProfile")
-        return self._unsupported("ClearChargingProfile", "Unknown", "smart charging")
-
-    @on("GetChargingProfiles", versions=_V2)
-    async def _on_get_charging_profiles(self, request: Any) -> Any:
-        await self._admit("GetChargingProfiles")
-        return self._unsupported("GetChargingProfiles", "NoProfiles", "smart charging")
-
-    @on("SetChargingProfile", versions=_V2)
-    async def _on_set_charging_profile(self, request: Any) -> Any:
-        await self._admit("SetChargingProfile")
-        return self._unsupported("SetChargingProfile", "Rejected", "smart charging")
-
-    @on("GetCompositeSchedule", versions=_V2)
-    async def _on_get_composite_schedule(self, request: Any) -> Any:
-        await self._admit("GetCompositeSchedule")
-        return self._unsupported("GetCompositeSchedule", "Rejected", "smart charging")
-
-    @on("ClearDisplayMessage", versions=_V2)
-    async def _on_clear_display_message(self, request: Any) -> Any:
-        await self._admit("ClearDisplayMessage")
-        return self._unsupported("ClearDisplayMessage", "Unknown", "display messages")
-
-    @on("GetDisplayMessages", versions=_V2)
-    async def _on_get_display_messages(self, request: Any) -> Any:
-        await self._admit("GetDisplayMessages")
-        return self._unsupported("GetDisplayMessages", "Unknown", "display messages")
-
-    @on("SetDisplayMessage", versions=_V2)
-    async def _on_set_display_message(self, request: Any) -> Any:
-        await self._admit("SetDisplayMessage")
-        return self._unsupported("SetDisplayMessage", "Rejected", "display messages")
-
-    @on("GetLog", versions=_V2)
-    async def _on_get_log(self, request: Any) -> Any:
-        await self._admit("GetLog")
-        return self._unsupported("GetLog", "Rejected", "log upload")
-
-    @on("UpdateFirmware", versions=_V2)
-    async def _on_update_firmware(self, request: Any) -> Any:
-        await self._admit("UpdateFirmware")
-        return self._unsupported("UpdateFirmware", "Rejected", "firmware update")
-
-    @on("PublishFirmware", versions=_V2)
-    async def _on_publish_firmware(self, request: Any) -> Any:
-        await self._admit("PublishFirmware")
-        return self._unsupported("PublishFirmware", "Rejected", "firmware publishing")
+    @_on_each(_WITHOUT_FEATURE)
+    async def _on_without_feature(self, request: Any) -> Any:
+        status, feature = _WITHOUT_FEATURE[request.ACTION]
+        return self._unsupported(request.ACTION, status, feature)
 
     @on("UnpublishFirmware", versions=_V2)
     async def _on_unpublish_firmware(self, request: Any) -> Any:
-        await self._admit("UnpublishFirmware")
         self.log.info("answered UnpublishFirmware NoFirmware")
         return self._m.UnpublishFirmwareResponse(status="NoFirmware")
 
-    @on("SendLocalList", versions=_V2)
-    async def _on_send_local_list(self, request: Any) -> Any:
-        await self._admit("SendLocalList")
-        return self._unsupported("SendLocalList", "Failed", "the local authorization list")
-
-    @on("GetMonitoringReport", versions=_V2)
-    async def _on_get_monitoring_report(self, request: Any) -> Any:
-        await self._admit("GetMonitoringReport")
-        return self._unsupported("GetMonitoringReport", "NotSupported", "monitoring")
-
-    @on("SetMonitoringBase", versions=_V2)
-    async def _on_set_monitoring_base(self, request: Any) -> Any:
-        await self._admit("SetMonitoringBase")
-        return self._unsupported("SetMonitoringBase", "NotSupported", "monitoring")
-
-    @on("SetMonitoringLevel", versions=_V2)
-    async def _on_set_monitoring_level(self, request: Any) -> Any:
-        await self._admit("SetMonitoringLevel")
-        return self._unsupported("SetMonitoringLevel", "Rejected", "monitoring")
-
     @on("SetVariableMonitoring", versions=_V2)
     async def _on_set_variable_monitoring(self, request: Any) -> Any:
-        await self._admit("SetVariableMonitoring")
         m = self._m
         results = []
         for item in request.set_monitoring_data:
@@ -2390,7 +2333,6 @@ class StationV2(Handlers):
 
     @on("ClearVariableMonitoring", versions=_V2)
     async def _on_clear_variable_monitoring(self, request: Any) -> Any:
-        await self._admit("ClearVariableMonitoring")
         m = self._m
         return m.ClearVariableMonitoringResponse(
             clear_monitoring_result=[
@@ -2400,92 +2342,31 @@ class StationV2(Handlers):
 
     # OCPP 2.1
 
-    @on("AFRRSignal", versions=_V2)
-    async def _on_afrr_signal(self, request: Any) -> Any:
-        await self._admit("AFRRSignal")
-        return self._unsupported("AFRRSignal", "Rejected", "aFRR / V2X control")
-
-    @on("AdjustPeriodicEventStream", versions=_V2)
-    async def _on_adjust_periodic_event_stream(self, request: Any) -> Any:
-        await self._admit("AdjustPeriodicEventStream")
-        return self._unsupported("AdjustPeriodicEventStream", "Rejected", "periodic event streams")
-
     @on("GetPeriodicEventStream", versions=_V2)
     async def _on_get_periodic_event_stream(self, request: Any) -> Any:
-        await self._admit("GetPeriodicEventStream")
         return self._m.GetPeriodicEventStreamResponse()  # no stream is open
 
     @on("ChangeTransactionTariff", versions=_V2)
     async def _on_change_transaction_tariff(self, request: Any) -> Any:
-        await self._admit("ChangeTransactionTariff")
         if self._transaction_by_id(request.transaction_id) is None:
             self._refused("ChangeTransactionTariff", f"no transaction {request.transaction_id}")
             return self._m.ChangeTransactionTariffResponse(status="TxNotFound")
         return self._unsupported("ChangeTransactionTariff", "Rejected", "tariffs")
 
-    @on("SetDefaultTariff", versions=_V2)
-    async def _on_set_default_tariff(self, request: Any) -> Any:
-        await self._admit("SetDefaultTariff")
-        return self._unsupported("SetDefaultTariff", "Rejected", "tariffs")
-
-    @on("GetTariffs", versions=_V2)
-    async def _on_get_tariffs(self, request: Any) -> Any:
-        await self._admit("GetTariffs")
-        return self._unsupported("GetTariffs", "NoTariff", "tariffs")
-
     @on("ClearTariffs", versions=_V2)
     async def _on_clear_tariffs(self, request: Any) -> Any:
-        await self._admit("ClearTariffs")
         m = self._m
         ids = [UNSET] if request.tariff_ids is UNSET else list(request.tariff_ids)
         return m.ClearTariffsResponse(
             clear_tariffs_result=[m.ClearTariffsResult(status="NoTariff", tariff_id=i) for i in ids]
         )
 
-    @on("SetDERControl", versions=_V2)
-    async def _on_set_der_control(self, request: Any) -> Any:
-        await self._admit("SetDERControl")
-        return self._unsupported("SetDERControl", "NotSupported", "DER control")
-
-    @on("GetDERControl", versions=_V2)
-    async def _on_get_der_control(self, request: Any) -> Any:
-        await self._admit("GetDERControl")
-        return self._unsupported("GetDERControl", "NotSupported", "DER control")
-
-    @on("ClearDERControl", versions=_V2)
-    async def _on_clear_der_control(self, request: Any) -> Any:
-        await self._admit("ClearDERControl")
-        return self._unsupported("ClearDERControl", "NotSupported", "DER control")
-
-    @on("NotifyAllowedEnergyTransfer", versions=_V2)
-    async def _on_notify_allowed_energy_transfer(self, request: Any) -> Any:
-        await self._admit("NotifyAllowedEnergyTransfer")
-        return self._unsupported(
-            "NotifyAllowedEnergyTransfer", "Rejected", "ISO 15118-20 energy transfer modes"
-        )
-
     @on("NotifyWebPaymentStarted", versions=_V2)
     async def _on_notify_web_payment_started(self, request: Any) -> Any:
-        await self._admit("NotifyWebPaymentStarted")
         self.log.info(
             "web payment started for EVSE %d (timeout %d s)", request.evse_id, request.timeout
         )
         return self._m.NotifyWebPaymentStartedResponse()
-
-    @on("RequestBatterySwap", versions=_V2)
-    async def _on_request_battery_swap(self, request: Any) -> Any:
-        await self._admit("RequestBatterySwap")
-        return self._unsupported("RequestBatterySwap", "Rejected", "battery swapping")
-
-    @on("UpdateDynamicSchedule", versions=_V2)
-    async def _on_update_dynamic_schedule(self, request: Any) -> Any:
-        await self._admit("UpdateDynamicSchedule")
-        return self._unsupported("UpdateDynamicSchedule", "Rejected", "smart charging")
-
-    @on("UsePriorityCharging", versions=_V2)
-    async def _on_use_priority_charging(self, request: Any) -> Any:
-        await self._admit("UsePriorityCharging")
-        return self._unsupported("UsePriorityCharging", "NoProfile", "priority charging")
 
     # -- tasks ---------------------------------------------------------------------------------
 
