@@ -664,6 +664,31 @@ def test_default_csms_factory_shares_one_state() -> None:
     assert isinstance(own().state, CsmsState)
 
 
+def test_identity_is_the_name_of_each_connection(core: Backend) -> None:
+    """`identity` (set by `connected()`) is the connection's name: the station's identity, else
+    the peer's address; a DefaultCSMS that serves a second connection takes that one's."""
+
+    async def main() -> None:
+        state = CsmsState()
+        handlers = DefaultCSMS(state)
+        for identity in ("CP1", ""):
+            csms_end, station_end = loopback_pair("ocpp1.6")
+            csms = Connection(
+                csms_end, role="csms", handlers=handlers, identity=identity, core=core
+            )
+            cs = Connection(station_end, role="station", core=core)
+            tasks = [asyncio.create_task(csms.run()), asyncio.create_task(cs.run())]
+            await cs.call(v16.HeartbeatRequest())
+            assert handlers.identity == csms.name == (identity or csms_end.remote_address)
+            record = state.stations[csms.name.casefold()]
+            assert record.last_heartbeat is not None and record.connections == 1
+            await cs.close()
+            await asyncio.gather(*tasks)
+            assert record.connections == 0
+
+    run(main())
+
+
 def test_logs_events_at_info_and_id_tokens_at_debug_only(
     core: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -207,30 +207,32 @@ def _energy(record: TransactionRecord) -> str:
 class DefaultCSMS(Handlers):
     """The default CSMS behaviour for one connection; `state` is shared by all connections of a
     server (a new `CsmsState` when not given). Handles every CALL (and 2.1 SEND) a station may
-    send in OCPP 1.6 (with the security extension), 2.0.1 and 2.1."""
+    send in OCPP 1.6 (with the security extension), 2.0.1 and 2.1.
 
-    __slots__ = ("state",)
+    `identity` is the station's identity (its address when the connection has none), set by
+    `connected()`: a subclass that overrides `connected()` calls `super().connected()`."""
+
+    # `identity` in a slot, set once: every message reads it (a property reaching
+    # `connection.name` costs more), and a slot keeps the instance without a `__dict__`.
+    __slots__ = ("identity", "state")
+    identity: str
 
     def __init__(self, state: CsmsState | None = None) -> None:
         self.state = state if state is not None else CsmsState()
-
-    @property
-    def identity(self) -> str:
-        """The station's identity (its address when the connection has none)."""
-        return self.connection.name
 
     @property
     def _m(self) -> ModuleType:
         """The message module of this connection's version (v16, v201 or v21)."""
         return _MODULES[self.connection.version]
 
-    def _seen(self, identity: str | None = None) -> datetime.datetime:
+    def _seen(self) -> datetime.datetime:
         now = _now()
-        self.state.seen(self.identity if identity is None else identity, now)
+        self.state.seen(self.identity, now)
         return now
 
     def connected(self) -> None:
         """Record the station as connected."""
+        self.identity = self.connection.name
         self.state.station_connected(self.identity, self.connection.version, _now())
         log.debug("%s: connected (%s)", self.identity, self.connection.version)
 
@@ -257,18 +259,8 @@ class DefaultCSMS(Handlers):
         )
         return response(status=enum(status), current_time=now, interval=interval)
 
-    def _heartbeat(self, response: Any) -> Any:
-        now = _now()
+    def _connector_status(self, evse_id: int, connector_id: int, status: ConnectorStatus) -> None:
         identity = self.identity
-        self.state.heartbeat(identity, now)
-        log.debug("%s: heartbeat", identity)
-        return response(current_time=now)
-
-    def _connector_status(
-        self, evse_id: int, connector_id: int, status: ConnectorStatus, identity: str | None = None
-    ) -> None:
-        if identity is None:
-            identity = self.identity
         previous = self.state.connector_status(identity, evse_id, connector_id, status)
         changed = (
             previous is None
@@ -318,13 +310,66 @@ class DefaultCSMS(Handlers):
         log.debug("%s: %s", self.identity, kind)
         return now
 
-    def _security_event(self, request: Any) -> None:
+    # -- the same in every version: one handler, the version's message types -----------------
+
+    @on("Heartbeat")
+    def heartbeat(
+        self, request: v16.HeartbeatRequest | v201.HeartbeatRequest | v21.HeartbeatRequest
+    ) -> v16.HeartbeatResponse | v201.HeartbeatResponse | v21.HeartbeatResponse:
+        """C16 4.6, G02: answer with our current time."""
+        now = _now()
+        self.state.heartbeat(self.identity, now)
+        log.debug("%s: heartbeat", self.identity)
+        return self._m.HeartbeatResponse(current_time=now)  # type: ignore[no-any-return]
+
+    @on("LogStatusNotification")
+    def log_status(
+        self,
+        request: v16.LogStatusNotificationRequest
+        | v201.LogStatusNotificationRequest
+        | v21.LogStatusNotificationRequest,
+    ) -> (
+        v16.LogStatusNotificationResponse
+        | v201.LogStatusNotificationResponse
+        | v21.LogStatusNotificationResponse
+    ):
+        """SW 5 LogStatusNotification, N01: progress of a log upload."""
+        self._operation("log", request.status, request.request_id)
+        return self._m.LogStatusNotificationResponse()  # type: ignore[no-any-return]
+
+    @on("SecurityEventNotification")
+    def security_event(
+        self,
+        request: v16.SecurityEventNotificationRequest
+        | v201.SecurityEventNotificationRequest
+        | v21.SecurityEventNotificationRequest,
+    ) -> (
+        v16.SecurityEventNotificationResponse
+        | v201.SecurityEventNotificationResponse
+        | v21.SecurityEventNotificationResponse
+    ):
+        """SW 5 SecurityEventNotification, A04: security events are logged (type at INFO) and
+        kept."""
         self._record("SecurityEventNotification", request)
         # The type is a name from the spec's list; techInfo is free text and may say more than
         # an INFO log should keep.
         log.info("%s: security event %s", self.identity, request.type)
         if request.tech_info is not UNSET:
             log.debug("%s: security event %s: %s", self.identity, request.type, request.tech_info)
+        return self._m.SecurityEventNotificationResponse()  # type: ignore[no-any-return]
+
+    @on("SignCertificate")
+    def sign_certificate(
+        self,
+        request: v16.SignCertificateRequest
+        | v201.SignCertificateRequest
+        | v21.SignCertificateRequest,
+    ) -> v16.SignCertificateResponse | v201.SignCertificateResponse | v21.SignCertificateResponse:
+        """SW A02.FR.11, A02/A03 (P6 TC_A_14_CSMS): Accepted when "able to process the
+        request"; the CSR is kept, the signed certificate follows with CertificateSigned."""
+        self._record("SignCertificate", request)
+        m = self._m
+        return m.SignCertificateResponse(status=m.GenericStatusEnum.Accepted)  # type: ignore[no-any-return]
 
     # -- OCPP 1.6 (C16 chapter 4; security extension: SW chapter 5) ------------------------
 
@@ -392,26 +437,12 @@ class DefaultCSMS(Handlers):
         self._operation("firmware", request.status, UNSET)
         return v16.FirmwareStatusNotificationResponse()
 
-    @on(v16.HeartbeatRequest)
-    def heartbeat_v16(self, request: v16.HeartbeatRequest) -> v16.HeartbeatResponse:
-        """C16 4.6: answer with our current time."""
-        response: v16.HeartbeatResponse = self._heartbeat(v16.HeartbeatResponse)
-        return response
-
-    @on(v16.LogStatusNotificationRequest)
-    def log_status_v16(
-        self, request: v16.LogStatusNotificationRequest
-    ) -> v16.LogStatusNotificationResponse:
-        """SW 5 LogStatusNotification."""
-        self._operation("log", request.status, request.request_id)
-        return v16.LogStatusNotificationResponse()
-
     @on(v16.MeterValuesRequest)
     def meter_values_v16(self, request: v16.MeterValuesRequest) -> v16.MeterValuesResponse:
         """C16 4.7: keep the values. Sanity checks "SHOULD NOT ever cause the Central System to
         not respond": values of a transaction we do not know are kept with the station."""
         identity = self.identity
-        self._seen(identity)
+        self._seen()
         transaction_id = _opt(request.transaction_id)
         samples = samples_v16(request.meter_value)
         record = self.state.meter_values(identity, request.connector_id, transaction_id, samples)
@@ -426,23 +457,6 @@ class DefaultCSMS(Handlers):
                 else "",
             )
         return v16.MeterValuesResponse()
-
-    @on(v16.SecurityEventNotificationRequest)
-    def security_event_v16(
-        self, request: v16.SecurityEventNotificationRequest
-    ) -> v16.SecurityEventNotificationResponse:
-        """SW 5 SecurityEventNotification."""
-        self._security_event(request)
-        return v16.SecurityEventNotificationResponse()
-
-    @on(v16.SignCertificateRequest)
-    def sign_certificate_v16(
-        self, request: v16.SignCertificateRequest
-    ) -> v16.SignCertificateResponse:
-        """SW A02.FR.11: Accepted when "able to process the request"; the CSR is kept, the
-        signed certificate follows with CertificateSigned."""
-        self._record("SignCertificate", request)
-        return v16.SignCertificateResponse(status=v16.GenericStatusEnum.Accepted)
 
     @on(v16.SignedFirmwareStatusNotificationRequest)
     def signed_firmware_status_v16(
@@ -498,8 +512,7 @@ class DefaultCSMS(Handlers):
     @on(v16.StatusNotificationRequest)
     def status_v16(self, request: v16.StatusNotificationRequest) -> v16.StatusNotificationResponse:
         """C16 4.9: record the status of the connector (0: the whole Charge Point)."""
-        identity = self.identity
-        now = self._seen(identity)
+        now = self._seen()
         status = ConnectorStatus(
             _ENUM_TEXTS[request.status],
             request.timestamp if request.timestamp is not UNSET else now,
@@ -508,7 +521,7 @@ class DefaultCSMS(Handlers):
             _opt(request.vendor_id),
             _opt(request.vendor_error_code),
         )
-        self._connector_status(0, request.connector_id, status, identity)
+        self._connector_status(0, request.connector_id, status)
         return v16.StatusNotificationResponse()
 
     @on(v16.StopTransactionRequest)
@@ -672,21 +685,6 @@ class DefaultCSMS(Handlers):
             status_info=m.StatusInfo(reason_code="NotEnabled", additional_info="no OCSP client"),
         )
 
-    @on("Heartbeat", versions=_V2)
-    def heartbeat_v2(
-        self, request: v201.HeartbeatRequest | v21.HeartbeatRequest
-    ) -> v201.HeartbeatResponse | v21.HeartbeatResponse:
-        """G02: answer with our current time."""
-        return self._heartbeat(self._m.HeartbeatResponse)  # type: ignore[no-any-return]
-
-    @on("LogStatusNotification", versions=_V2)
-    def log_status_v2(
-        self, request: v201.LogStatusNotificationRequest | v21.LogStatusNotificationRequest
-    ) -> v201.LogStatusNotificationResponse | v21.LogStatusNotificationResponse:
-        """N01: progress of a log upload."""
-        self._operation("log", request.status, request.request_id)
-        return self._m.LogStatusNotificationResponse()  # type: ignore[no-any-return]
-
     @on("MeterValues", versions=_V2)
     def meter_values_v2(
         self, request: v201.MeterValuesRequest | v21.MeterValuesRequest
@@ -694,7 +692,7 @@ class DefaultCSMS(Handlers):
         """J01: meter values outside transactions (those of a transaction come with
         TransactionEvent), kept with the station by evseId (0: the main meter)."""
         identity = self.identity
-        self._seen(identity)
+        self._seen()
         samples = samples_v2(request.meter_value)
         self.state.meter_values(identity, request.evse_id, None, samples)
         log.debug("%s: %d meter values on EVSE %s", identity, len(samples), request.evse_id)
@@ -840,34 +838,14 @@ class DefaultCSMS(Handlers):
         self._record("ReservationStatusUpdate", request)
         return self._m.ReservationStatusUpdateResponse()  # type: ignore[no-any-return]
 
-    @on("SecurityEventNotification", versions=_V2)
-    def security_event_v2(
-        self,
-        request: v201.SecurityEventNotificationRequest | v21.SecurityEventNotificationRequest,
-    ) -> v201.SecurityEventNotificationResponse | v21.SecurityEventNotificationResponse:
-        """A04: security events are logged (type at INFO) and kept."""
-        self._security_event(request)
-        return self._m.SecurityEventNotificationResponse()  # type: ignore[no-any-return]
-
-    @on("SignCertificate", versions=_V2)
-    def sign_certificate_v2(
-        self, request: v201.SignCertificateRequest | v21.SignCertificateRequest
-    ) -> v201.SignCertificateResponse | v21.SignCertificateResponse:
-        """A02/A03 (P6 TC_A_14_CSMS: SignCertificateResponse status Accepted); the CSR is kept,
-        the signed certificate follows with CertificateSigned."""
-        self._record("SignCertificate", request)
-        m = self._m
-        return m.SignCertificateResponse(status=m.GenericStatusEnum.Accepted)  # type: ignore[no-any-return]
-
     @on("StatusNotification", versions=_V2)
     def status_v2(
         self, request: v201.StatusNotificationRequest | v21.StatusNotificationRequest
     ) -> v201.StatusNotificationResponse | v21.StatusNotificationResponse:
         """G01 (P6 reusable states: the CSMS "responds accordingly")."""
-        identity = self.identity
-        self._seen(identity)
+        self._seen()
         status = ConnectorStatus(_ENUM_TEXTS[request.connector_status], request.timestamp)
-        self._connector_status(request.evse_id, request.connector_id, status, identity)
+        self._connector_status(request.evse_id, request.connector_id, status)
         return self._m.StatusNotificationResponse()  # type: ignore[no-any-return]
 
     @on("TransactionEvent", versions=_V2)
@@ -877,8 +855,7 @@ class DefaultCSMS(Handlers):
         """E01-E15: record the event; idTokenInfo when an idToken is present (P6 reusable state
         Authorized, TC_E_01/02_CSMS: "idTokenInfo.status must be Accepted"). Every event is
         answered, whatever its order or seqNo (TC_E_31_CSMS, TC_E_53_CSMS)."""
-        identity = self.identity
-        self._seen(identity)
+        self._seen()
         info = request.transaction_info
         evse = request.evse
         token = request.id_token
@@ -901,21 +878,17 @@ class DefaultCSMS(Handlers):
             tuple(samples_v2(request.meter_value)) if request.meter_value is not UNSET else (),
         )
         version = self.connection.version
-        record, new = self.state.transaction_event(identity, version, event)
-        self._log_transaction_event(event, record, new, identity)
+        record, new = self.state.transaction_event(self.identity, version, event)
+        self._log_transaction_event(event, record, new)
         m = _MODULES[version]
         if token is UNSET:
             return m.TransactionEventResponse()  # type: ignore[no-any-return]
         return m.TransactionEventResponse(id_token_info=self._id_token_info(token))  # type: ignore[no-any-return]
 
     def _log_transaction_event(
-        self,
-        event: TransactionEventData,
-        record: TransactionRecord,
-        new: bool,
-        identity: str | None = None,
+        self, event: TransactionEventData, record: TransactionRecord, new: bool
     ) -> None:
-        name = self.identity if identity is None else identity
+        name = self.identity
         # Most events are Updated ones or repeats, logged at DEBUG, usually disabled.
         info = new and event.event_type in ("Started", "Ended")
         if not log.isEnabledFor(logging.INFO if info else logging.DEBUG):
