@@ -194,8 +194,6 @@ class Model:
         self.version = version
         self.types: dict[str, EnumType | StructType] = {}
         self.messages: list[StructType] = []
-        self.uses_datetime = False
-        self.uses_custom_data = False
 
     def add(self, new: EnumType | StructType, stem: str) -> str:
         """Register a type; return the name it is known by."""
@@ -217,7 +215,6 @@ class Model:
         if "$ref" in node:
             name = node["$ref"].rsplit("/", 1)[1]
             if name == "CustomDataType":
-                self.uses_custom_data = True
                 return "CustomData"
             definition = ctx.root["definitions"][name]
             return self.named(definition, re.sub(r"Type$", "", name), ctx)
@@ -231,7 +228,6 @@ class Model:
             )
         if kind == "string":
             if node.get("format") == "date-time":
-                self.uses_datetime = True
                 return "DateTime"
             return _annotated("str", max_length=node.get("maxLength"))
         if kind in ("integer", "number"):
