@@ -27,6 +27,7 @@ from msgspec import UNSET, UnsetType
 
 __all__ = [
     "UNSET",
+    "VENDOR_ID_MAX_LENGTH",
     "CustomData",
     "DateTime",
     "Message",
@@ -42,6 +43,10 @@ DateTime = Annotated[datetime.datetime, msgspec.Meta(tz=True)]
 """An RFC 3339 date-time with an offset, such as `2026-11-21T09:30:00Z`."""
 
 
+# customData.vendorId: "maxLength": 255 in every 2.0.1 and 2.1 schema (CustomDataType).
+VENDOR_ID_MAX_LENGTH = 255
+
+
 class CustomData(dict[str, Any]):
     """`customData` (2.0.1, 2.1): `vendorId` (at most 255 characters) plus any vendor
     properties, which are kept. Build one as `CustomData(vendorId="com.example", level=3)`."""
@@ -55,7 +60,7 @@ def dec_hook(type_: type, obj: Any) -> Any:
     if type_ is CustomData:
         if type(obj) is dict:
             vendor_id = obj.get("vendorId")
-            if type(vendor_id) is str and len(vendor_id) <= 255:
+            if type(vendor_id) is str and len(vendor_id) <= VENDOR_ID_MAX_LENGTH:
                 return CustomData(obj)
         raise ValueError("invalid customData")
     raise NotImplementedError(f"no decoder for {type_!r}")

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import msgspec
 import msgspec.inspect as mi
 
-from .message import CustomData, is_multiple_of
+from .message import VENDOR_ID_MAX_LENGTH, CustomData, is_multiple_of
 
 # Violation kinds.
 TYPE = "type"
@@ -290,13 +290,13 @@ def _check_custom_data(value: Any, path: tuple[str | int, ...], out: list[Violat
         out.append(
             Violation(TYPE, (*path, "vendorId"), f"expected a string, got {_json_type(vendor_id)}")
         )
-    elif len(vendor_id) > 255:
+    elif len(vendor_id) > VENDOR_ID_MAX_LENGTH:
         out.append(
             Violation(
                 MAX_LENGTH,
                 (*path, "vendorId"),
-                f"{len(vendor_id)} characters, at most 255 allowed",
-                255,
+                f"{len(vendor_id)} characters, at most {VENDOR_ID_MAX_LENGTH} allowed",
+                VENDOR_ID_MAX_LENGTH,
             )
         )
 
