@@ -1,10 +1,12 @@
 """The peer servers of the e2e benchmark (`ocppfast.bench.peers`): each is started as its own
 process with `command()` and spoken to over real sockets with a plain websockets client; the
-`ocpp` peer's handlers are also driven in-process to check what they record."""
+`ocpp` peer's handlers are also driven in-process, through the package's routing, to check what
+they record in a `CsmsState`."""
 
 from __future__ import annotations
 
 import copy
+import datetime
 import itertools
 import json
 import re
@@ -23,11 +25,12 @@ from websockets.typing import Subprotocol
 from ocppfast.bench.mixes import MIXES, TS
 from ocppfast.bench.peers import (
     SERVERS,
-    State,
     command,
-    identity_from_path,
     ocpp_central_systems,
+    samples_v16,
+    samples_v201,
 )
+from ocppfast.csms.state import BootInfo, ConnectorStatus, CsmsState, Sample
 from tests.aio import free_port, run
 
 HOST = "127.0.0.1"
@@ -129,11 +132,6 @@ def test_command_runs_the_module_with_this_python() -> None:
     ]
     with pytest.raises(ValueError, match="unknown peer server"):
         command("ocppfast", HOST, 9100)
-
-
-def test_identity_is_the_last_path_segment() -> None:
-    assert identity_from_path("/CP-17") == "CP-17"
-    assert identity_from_path("/ocpp/v16/CP%2017?token=x") == "CP 17"
 
 
 # -- the echo server -----------------------------------------------------------------------
@@ -292,6 +290,24 @@ def test_ocpp_server_negotiates_201_first_then_16(start_peer: StartPeer) -> None
     run(main())
 
 
+def test_ocpp_server_refuses_an_invalid_identity_in_the_handshake(start_peer: StartPeer) -> None:
+    # The identity is read with ocppfast's `identity_from_path`, refused as `ocppfast serve`
+    # refuses it: with 400 before the upgrade.
+    peer = start_peer("ocpp")
+    version = [Subprotocol("ocpp1.6")]
+
+    async def main() -> None:
+        async with connect(f"{peer.url}/ocpp/v16/CP%2017?token=x", subprotocols=version) as ws:
+            assert await _result(ws, "Heartbeat", {}) != {}
+        for path in ("/", "/CP%3A1", "/CP%252F1", "/" + "x" * 49):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(f"{peer.url}{path}", subprotocols=version):
+                    pass
+            assert refused.value.response.status_code == 400, path
+
+    run(main())
+
+
 # -- stopping ------------------------------------------------------------------------------
 
 
@@ -333,17 +349,27 @@ class _StubConnection:
         raise AssertionError("frames are fed with route_message")
 
 
-async def _route(cp: Any, connection: _StubConnection, action: str, payload: Any) -> Any:
-    """Route one CALL through the package; return its CALLRESULT payload."""
+async def _route_answer(cp: Any, connection: _StubConnection, action: str, payload: Any) -> Any:
+    """Route one CALL through the package; return its answer (CALLRESULT or CALLERROR)."""
     message_id = f"r-{next(_ids)}"
     await cp.route_message(json.dumps([2, message_id, action, payload]))
     answer = connection.sent.pop()
-    assert answer[:2] == [3, message_id], answer
+    assert answer[1] == message_id, answer
+    return answer
+
+
+async def _route(cp: Any, connection: _StubConnection, action: str, payload: Any) -> Any:
+    """Route one CALL through the package; return its CALLRESULT payload."""
+    answer = await _route_answer(cp, connection, action, payload)
+    assert answer[0] == 3, answer
     return answer[2]
 
 
-def test_ocpp_peer_records_16_state() -> None:
-    state = State(heartbeat_interval=60, max_samples=15)
+AT = datetime.datetime(2026, 11, 21, 12, tzinfo=datetime.timezone.utc)
+
+
+def test_ocpp_peer_records_16_state_in_a_csms_state() -> None:
+    state = CsmsState(heartbeat_interval=60, max_samples=15)
     connection = _StubConnection()
     cp = ocpp_central_systems()["ocpp1.6"]("CP-16", connection, state)
 
@@ -351,7 +377,9 @@ def test_ocpp_peer_records_16_state() -> None:
         boot = await _route(
             cp, connection, "BootNotification", _request("ocpp1.6", "BootNotification")
         )
-        assert boot["interval"] == 60
+        assert boot["interval"] == 60 and boot["status"] == "Accepted"
+        heartbeat = await _route(cp, connection, "Heartbeat", {})
+        assert UTC_TIME.fullmatch(heartbeat["currentTime"])
         status = _request("ocpp1.6", "StatusNotification")
         await _route(cp, connection, "StatusNotification", status)
         started = await _route(
@@ -372,34 +400,55 @@ def test_ocpp_peer_records_16_state() -> None:
             "transactionId": started["transactionId"],
             "meterStop": 13_000,
             "timestamp": TS,
+            "idTag": "OTHER-TAG",
             "reason": "EVDisconnected",
         }
-        await _route(cp, connection, "StopTransaction", stop)
+        assert await _route(cp, connection, "StopTransaction", stop) == {
+            "idTagInfo": {"status": "Accepted"}
+        }
+        # A date-time the package lets through (it checks no formats) is answered as ours is.
+        bad = {**_request("ocpp1.6", "StartTransaction"), "timestamp": "yesterday"}
+        error = await _route_answer(cp, connection, "StartTransaction", bad)
+        assert error[0] == 4 and error[2] == "TypeConstraintViolation", error
 
+    state.station_connected("CP-16", "ocpp1.6", AT)
     run(main())
     station = state.station("cp-16")
-    assert station.version == "ocpp1.6"
-    assert station.boot is not None and station.boot["vendor"] == "VendorX"
-    assert station.boot["extra"] == {"meter_type": "ABB B23"}
-    assert station.connectors[(0, 1)]["status"] == "Charging"
-    assert station.connectors[(0, 1)]["timestamp"].isoformat() == "2026-11-21T12:00:00+00:00"
+    assert station is not None and station.version == "ocpp1.6" and station.connected
+    assert station.boot == BootInfo(
+        "VendorX", "SingleSocketCharger", "SN-0001234", "1.4.2", None, {"meterType": "ABB B23"}
+    )
+    assert station.registration_status == "Accepted"
+    assert station.last_heartbeat is not None and station.last_heartbeat.microsecond == 0
+    assert station.connectors[(0, 1)] == ConnectorStatus("Charging", AT, "NoError")
     # 20 samples of no known transaction, kept in a deque of 15.
     assert len(station.meter_values) == 15
     assert {location for location, _ in station.meter_values} == {1}
 
     (transaction,) = state.transactions.values()
     assert transaction.ended and transaction.stop_reason == "EVDisconnected"
+    assert transaction.started_at == AT and transaction.ended_at == AT
+    assert transaction.id_token == ID_TAG and transaction.stop_id_token == "OTHER-TAG"
     assert transaction.meter_start == 12345.0 and transaction.meter_stop == 13000.0
     samples = list(transaction.samples)
     assert len(samples) == 10
+    assert samples[0] == Sample(
+        AT,
+        "12345.6",
+        12345.6,
+        "Energy.Active.Import.Register",
+        "Wh",
+        None,
+        "Outlet",
+        "Sample.Periodic",
+    )
     assert [s.value for s in samples[:3]] == [12345.6, 7360.0, 32.0]
-    assert samples[0].measurand == "Energy.Active.Import.Register" and samples[0].unit == "Wh"
     assert samples[2].phase == "L1" and samples[8].location == "EV"
-    assert transaction.last_reading is not None and transaction.last_reading[1] == 12345.6
+    assert transaction.energy_wh == 13000.0 - 12345.0
 
 
-def test_ocpp_peer_records_201_state() -> None:
-    state = State()
+def test_ocpp_peer_records_201_state_in_a_csms_state() -> None:
+    state = CsmsState()
     connection = _StubConnection()
     cp = ocpp_central_systems()["ocpp2.0.1"]("CP-201", connection, state)
     updated = _request("ocpp2.0.1", "TransactionEvent")
@@ -417,7 +466,9 @@ def test_ocpp_peer_records_201_state() -> None:
             "idToken": {"idToken": ID_TAG, "type": "ISO14443"},
         }
         del started["meterValue"]
-        await _route(cp, connection, "TransactionEvent", started)
+        assert await _route(cp, connection, "TransactionEvent", started) == {
+            "idTokenInfo": {"status": "Accepted"}
+        }
         await _route(cp, connection, "TransactionEvent", updated)
         await _route(cp, connection, "TransactionEvent", updated)  # a repeat: not kept twice
         ended = {
@@ -438,15 +489,58 @@ def test_ocpp_peer_records_201_state() -> None:
 
     run(main())
     station = state.station("CP-201")
-    assert station.boot is not None and station.boot["reason"] == "PowerUp"
-    assert station.connectors[(1, 1)]["status"] == "Occupied"
-    ((location, sample),) = station.meter_values
+    assert station is not None and station.version == "ocpp2.0.1"
+    assert station.boot == BootInfo(
+        "VendorX", "SingleSocketCharger", "SN-0001234", "1.4.2", "PowerUp"
+    )
+    assert station.connectors[(1, 1)] == ConnectorStatus("Occupied", AT)
+    ((location, sample),) = list(station.meter_values)
     assert location == 2 and sample.value == 1500.0 and sample.unit == "kW"
+    assert sample.text == "1.5" and sample.measurand == "Power.Active.Import"
 
-    transaction = state.transactions[("cp-201", "tx-1")]
-    assert transaction.seq_nos == {0, 3, 4}
-    assert transaction.last_event == "Ended" and transaction.ended
-    assert transaction.stop_reason == "Remote"
-    assert transaction.id_token == ID_TAG and transaction.evse_id == 1
+    transaction = state.transaction("cp-201", "tx-1")
+    assert transaction is not None
+    assert transaction.seq_nos == {0, 3, 4} and transaction.last_seq_no == 4
+    assert transaction.ended and transaction.stop_reason == "Remote"
+    assert transaction.started_at == AT and transaction.ended_at == AT
+    assert transaction.id_token == ID_TAG and transaction.id_token_type == "ISO14443"
+    assert transaction.evse_id == 1 and transaction.connector_id == 1
+    assert transaction.charging_state == "Charging"
     assert len(transaction.samples) == 10
     assert [s.value for s in transaction.samples][-2:] == [54.0, 50.0]
+    assert transaction.samples[0].text == "12345.6"
+
+
+def test_the_peers_own_sample_conversion() -> None:
+    # The peer converts the package's snake_case dicts itself, as a user of the package would.
+    sampled: list[dict[str, Any]] = [
+        {"value": "1.5", "unit": "kWh"},
+        {"value": "not a number", "measurand": "Power.Active.Import"},
+        {"value": "inf"},
+        {"value": "00FFAA", "format": "SignedData"},
+    ]
+    samples = samples_v16([{"timestamp": "2026-11-21T13:00:00+01:00", "sampled_value": sampled}])
+    assert [(s.text, s.value, s.signed) for s in samples] == [
+        ("1.5", 1.5, False),
+        ("not a number", None, False),
+        ("inf", None, False),
+        ("00FFAA", None, True),
+    ]
+    assert samples[0].timestamp == AT and samples[0].energy_wh == 1500.0
+    assert samples[1].measurand == "Power.Active.Import"
+    assert samples[0].measurand == "Energy.Active.Import.Register"
+
+    sampled = [
+        {"value": 12, "unit_of_measure": {"unit": "Wh", "multiplier": 3}},
+        {"value": 2.5, "unit_of_measure": {"multiplier": -1}},
+        {"value": 1.0, "unit_of_measure": {"multiplier": 400}},  # overflows: text only
+        {"value": 7, "signed_meter_value": {"signed_meter_data": "x"}, "phase": "L1"},
+    ]
+    samples = samples_v201([{"timestamp": TS, "sampled_value": sampled}])
+    assert [(s.text, s.value, s.unit, s.signed) for s in samples] == [
+        ("12.0", 12_000.0, "Wh", False),
+        ("2.5", 0.25, None, False),
+        ("1.0", None, None, False),
+        ("7.0", 7.0, None, True),
+    ]
+    assert samples[0].timestamp == AT and samples[3].phase == "L1"

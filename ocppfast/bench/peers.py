@@ -5,10 +5,11 @@
   `ocpp.v16.ChargePoint` or `ocpp.v201.ChargePoint` subclass whose `@on` handlers take the
   package's snake_case keyword arguments and return its `call_result` dataclasses. The package
   runs as shipped: every request and response is validated against its JSON schema (in the
-  loop's default executor: `ASYNC_VALIDATION`). The handlers record what `DefaultCSMS` records
-  for the messages of the benchmark (boot, heartbeat, connector status, meter samples with
-  parsed values, transactions) in one in-memory `State` of plain dataclasses shared by all
-  connections, so that both servers do the same work per message.
+  loop's default executor: `ASYNC_VALIDATION`). The handlers turn the package's arguments
+  (plain dicts and lists) into the values of `ocppfast.csms.state` (parsed date-times, samples
+  with parsed numbers, `BootInfo`, `TransactionEventData`, ...) and record them in one
+  `CsmsState` shared by all connections: the very bookkeeping `ocppfast serve` does, so that
+  the two servers differ only in their OCPP stack.
 - `websockets`: the transport ceiling, a bare echo server.
 
 Both run on uvloop, like `ocppfast serve`, with the same websockets settings (1 MiB messages,
@@ -27,37 +28,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
-import dataclasses
 import datetime
 import functools
-import itertools
 import logging
 import math
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
-from urllib.parse import unquote
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from .._system import raise_file_limit
+from ..asyncio.server import InvalidIdentity, identity_from_path
+from ..csms.state import (
+    ENERGY_REGISTER,
+    BootInfo,
+    ConnectorStatus,
+    CsmsState,
+    Sample,
+    TransactionEventData,
+)
 
 __all__ = [
     "SERVERS",
-    "Sample",
-    "State",
-    "Station",
-    "Transaction",
     "command",
     "echo",
     "main",
     "ocpp_central_systems",
     "ocpp_handler",
+    "refuse_invalid_identity",
+    "samples_v16",
+    "samples_v201",
 ]
 
 SERVERS = ("ocpp", "websockets")
@@ -75,12 +81,6 @@ DEFAULT_HEARTBEAT_INTERVAL = 300
 OCPP_SUBPROTOCOLS = (Subprotocol("ocpp2.0.1"), Subprotocol("ocpp1.6"))
 ECHO_SUBPROTOCOLS = (Subprotocol("ocpp1.6"), Subprotocol("ocpp2.0.1"), Subprotocol("ocpp2.1"))
 
-# The measurand of a sampled value that names none (C16 7.43; 2.0.1 SampledValueType).
-ENERGY_REGISTER = "Energy.Active.Import.Register"
-_WH_PER_UNIT = {"Wh": 1.0, "kWh": 1000.0}
-_METER_LOCATIONS = (None, "Outlet", "Inlet")
-_DEFAULT_STOP_REASON = "Local"
-
 _Handler = Callable[..., Any]
 
 
@@ -97,7 +97,8 @@ def command(server: str, host: str, port: int, ping_interval: float | None = Non
 
 
 # --------------------------------------------------------------------------------------------
-# The state the `ocpp` peer keeps: what ocppfast's CsmsState keeps for the same messages.
+# What a user of the `ocpp` package writes to turn its arguments into the values to record:
+# the package hands over date-times as strings and meter values as lists of snake_case dicts.
 
 
 def now() -> datetime.datetime:
@@ -110,70 +111,47 @@ def iso(at: datetime.datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(text: str) -> datetime.datetime | None:
-    """An OCPP date-time as an aware UTC datetime; None when it is not one (the package does
-    not check the "date-time" format, so a handler may get any string)."""
+def parse_time(text: str) -> datetime.datetime:
+    """An OCPP date-time as an aware UTC datetime. The package does not check the "date-time"
+    format, so a handler may get any string: one that is not a date-time is answered with a
+    TypeConstraintViolation CALLERROR, as `ocppfast serve` answers it."""
     if text.endswith(("Z", "z")):  # fromisoformat takes Z only from Python 3.11 on
         text = text[:-1] + "+00:00"
     try:
         at = datetime.datetime.fromisoformat(text)
     except ValueError:
-        return None
+        from ocpp.exceptions import TypeConstraintViolationError  # type: ignore[import-untyped]
+
+        raise TypeConstraintViolationError(description=f"{text!r} is not a date-time") from None
     if at.tzinfo is None:
         return at.replace(tzinfo=datetime.timezone.utc)
     return at.astimezone(datetime.timezone.utc)
 
 
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Sample:
-    """One sampled value: `text` as sent, `value` the number (2.0.1: with the unit's multiplier
-    applied), None when not a number."""
-
-    timestamp: datetime.datetime | None
-    text: str
-    value: float | None
-    measurand: str = ENERGY_REGISTER
-    unit: str | None = None
-    phase: str | None = None
-    location: str | None = None
-    context: str | None = None
-    signed: bool = False
-
-    @property
-    def energy_wh(self) -> float | None:
-        """The energy register reading in Wh, when this is an overall one at a meter."""
-        if (
-            self.value is None
-            or self.measurand != ENERGY_REGISTER
-            or self.phase is not None
-            or self.location not in _METER_LOCATIONS
-        ):
-            return None
-        factor = _WH_PER_UNIT.get(self.unit or "Wh")
-        return None if factor is None else self.value * factor
-
-
 def samples_v16(meter_values: Iterable[dict[str, Any]]) -> list[Sample]:
-    """The samples of 1.6 meterValue items, as the package hands them (snake_case dicts)."""
+    """The samples of 1.6 meterValue items as the package hands them over: the value is a
+    string, a number unless its format is SignedData (kept as text only when it is not a
+    finite number)."""
     samples = []
     for meter_value in meter_values:
         at = parse_time(meter_value["timestamp"])
         for sampled in meter_value["sampled_value"]:
             text = sampled["value"]
             signed = sampled.get("format") == "SignedData"
+            number: float | None = None
+            if not signed:
+                try:
+                    number = float(text)
+                except ValueError:
+                    pass
+                else:
+                    if not math.isfinite(number):
+                        number = None
             samples.append(
                 Sample(
                     at,
                     text,
-                    None if signed else _number(text),
+                    number,
                     sampled.get("measurand", ENERGY_REGISTER),
                     sampled.get("unit"),
                     sampled.get("phase"),
@@ -186,22 +164,28 @@ def samples_v16(meter_values: Iterable[dict[str, Any]]) -> list[Sample]:
 
 
 def samples_v201(meter_values: Iterable[dict[str, Any]]) -> list[Sample]:
-    """The samples of 2.0.1 meterValue items, with each unit's multiplier applied."""
+    """The samples of 2.0.1 meterValue items (the value a JSON number), with each unit's
+    multiplier applied: the value times 10 to the multiplier."""
     samples = []
     for meter_value in meter_values:
         at = parse_time(meter_value["timestamp"])
         for sampled in meter_value["sampled_value"]:
-            value = float(sampled["value"])
+            number = float(sampled["value"])  # JSON may give an int
+            value = number
             unit = None
             measure = sampled.get("unit_of_measure")
             if measure is not None:
                 unit = measure.get("unit")
-                if measure.get("multiplier"):
-                    value *= 10.0 ** measure["multiplier"]
+                multiplier = measure.get("multiplier")
+                if multiplier:
+                    try:
+                        value = number * 10.0**multiplier
+                    except OverflowError:  # the schema bounds no multiplier
+                        value = math.inf
             samples.append(
                 Sample(
                     at,
-                    repr(sampled["value"]),
+                    repr(number),
                     value if math.isfinite(value) else None,
                     sampled.get("measurand", ENERGY_REGISTER),
                     unit,
@@ -214,324 +198,6 @@ def samples_v201(meter_values: Iterable[dict[str, Any]]) -> list[Sample]:
     return samples
 
 
-@dataclasses.dataclass(slots=True, eq=False)
-class Station:
-    """What one station told us; `connectors` by (evse, connector), 1.6 under EVSE 0; samples of
-    no known transaction in `meter_values` as (1.6 connectorId or 2.0.1 evseId, sample)."""
-
-    identity: str
-    version: str
-    meter_values: collections.deque[tuple[int, Sample]]
-    connections: int = 0
-    connected_at: datetime.datetime | None = None
-    disconnected_at: datetime.datetime | None = None
-    last_seen: datetime.datetime | None = None
-    last_heartbeat: datetime.datetime | None = None
-    booted_at: datetime.datetime | None = None
-    boot: dict[str, Any] | None = None
-    registration_status: str | None = None
-    connectors: dict[tuple[int, int], dict[str, Any]] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(slots=True, eq=False)
-class Transaction:
-    """One transaction: 1.6 ids are ours (int), 2.0.1 ids the station's (str)."""
-
-    identity: str
-    transaction_id: int | str
-    version: str
-    samples: collections.deque[Sample]
-    evse_id: int | None = None
-    connector_id: int | None = None
-    id_token: str | None = None
-    id_token_type: str | None = None
-    stop_id_token: str | None = None
-    started_at: datetime.datetime | None = None
-    ended_at: datetime.datetime | None = None
-    ended: bool = False
-    meter_start: float | None = None
-    meter_stop: float | None = None
-    stop_reason: str | None = None
-    charging_state: str | None = None
-    last_event: str | None = None
-    remote_start_id: int | None = None
-    reservation_id: int | None = None
-    offline: bool = False
-    seq_nos: set[int] = dataclasses.field(default_factory=set)
-    last_seq_no: int | None = None
-    first_reading: tuple[datetime.datetime, float] | None = None
-    last_reading: tuple[datetime.datetime, float] | None = None
-
-    def add_samples(self, samples: Iterable[Sample]) -> None:
-        """Keep `samples` and follow the energy register readings among them."""
-        for sample in samples:
-            self.samples.append(sample)
-            energy = sample.energy_wh
-            at = sample.timestamp
-            if energy is None or at is None:
-                continue
-            if self.first_reading is None or at < self.first_reading[0]:
-                self.first_reading = (at, energy)
-            if self.last_reading is None or at >= self.last_reading[0]:
-                self.last_reading = (at, energy)
-            if sample.context == "Transaction.Begin" and self.meter_start is None:
-                self.meter_start = energy
-            elif sample.context == "Transaction.End":
-                self.meter_stop = energy
-
-
-class State:
-    """What the `ocpp` peer knows, shared by all its connections: stations by case-folded
-    identity, transactions by (case-folded identity, id). Samples are kept in deques of
-    `max_samples` per transaction and per station; finished transactions beyond
-    `max_finished_transactions` are dropped, oldest first (the bounds of `CsmsState`)."""
-
-    def __init__(
-        self,
-        heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL,
-        *,
-        max_samples: int = 10_000,
-        max_finished_transactions: int = 10_000,
-    ) -> None:
-        self.heartbeat_interval = heartbeat_interval
-        self.max_samples = max_samples
-        self.max_finished_transactions = max_finished_transactions
-        self.token_status: dict[str, str] = {}
-        self.stations: dict[str, Station] = {}
-        self.transactions: dict[tuple[str, int | str], Transaction] = {}
-        self._transaction_ids = itertools.count(1)
-        self._active: dict[str, set[tuple[str, int | str]]] = {}
-        self._finished: collections.deque[tuple[tuple[str, int | str], Transaction]] = (
-            collections.deque()
-        )
-
-    def station(self, identity: str, version: str | None = None) -> Station:
-        """The record of `identity`, created on first sight."""
-        key = identity.casefold()
-        record = self.stations.get(key)
-        if record is None:
-            record = self.stations[key] = Station(
-                identity, version or "", collections.deque(maxlen=self.max_samples)
-            )
-        elif version:
-            record.version = version
-        return record
-
-    def connected(self, identity: str, version: str) -> None:
-        """A connection of `identity` opened."""
-        record = self.station(identity, version)
-        record.connections += 1
-        record.connected_at = record.last_seen = now()
-
-    def disconnected(self, identity: str) -> None:
-        """A connection of `identity` ended."""
-        record = self.station(identity)
-        record.connections = max(0, record.connections - 1)
-        record.disconnected_at = now()
-
-    def seen(self, identity: str) -> datetime.datetime:
-        """`identity` sent something; return the time."""
-        at = now()
-        self.station(identity).last_seen = at
-        return at
-
-    def boot(self, identity: str, version: str, boot: dict[str, Any]) -> datetime.datetime:
-        """Record a BootNotification (every station is accepted); return the time."""
-        record = self.station(identity, version)
-        record.boot = boot
-        record.booted_at = record.last_seen = at = now()
-        record.registration_status = "Accepted"
-        return at
-
-    def heartbeat(self, identity: str) -> datetime.datetime:
-        """Record a Heartbeat; return the time."""
-        record = self.station(identity)
-        record.last_heartbeat = record.last_seen = at = now()
-        return at
-
-    def connector_status(
-        self, identity: str, evse_id: int, connector_id: int, status: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """Record a connector's status; return the one it replaces."""
-        connectors = self.station(identity).connectors
-        previous = connectors.get((evse_id, connector_id))
-        connectors[(evse_id, connector_id)] = status
-        return previous
-
-    def authorize(self, id_token: str) -> str:
-        """The status of `id_token`: Accepted unless configured otherwise."""
-        return self.token_status.get(id_token.casefold(), "Accepted")
-
-    def _transaction(
-        self, identity: str, transaction_id: int | str, version: str
-    ) -> tuple[Transaction, bool]:
-        station = self.station(identity)
-        key = (identity.casefold(), transaction_id)
-        record = self.transactions.get(key)
-        if record is not None:
-            return record, False
-        record = self.transactions[key] = Transaction(
-            station.identity,
-            transaction_id,
-            version,
-            collections.deque(maxlen=self.max_samples),
-        )
-        self._active.setdefault(key[0], set()).add(key)
-        return record, True
-
-    def _end(self, record: Transaction) -> None:
-        if record.ended:
-            return
-        record.ended = True
-        key = (record.identity.casefold(), record.transaction_id)
-        self._active.get(key[0], set()).discard(key)
-        self._finished.append((key, record))
-        while len(self._finished) > self.max_finished_transactions:
-            old, dropped = self._finished.popleft()
-            if self.transactions.get(old) is dropped:
-                del self.transactions[old]
-
-    def start_transaction(
-        self,
-        identity: str,
-        connector_id: int,
-        id_tag: str,
-        meter_start: int,
-        timestamp: datetime.datetime | None,
-        reservation_id: int | None,
-    ) -> Transaction:
-        """1.6 StartTransaction: a new transaction id, or the same one for a repeated request."""
-        key = identity.casefold()
-        for active in self._active.get(key, ()):
-            record = self.transactions[active]
-            if (
-                record.version == "ocpp1.6"
-                and record.connector_id == connector_id
-                and record.started_at == timestamp
-                and record.meter_start == meter_start
-                and record.id_token is not None
-                and record.id_token.casefold() == id_tag.casefold()
-            ):
-                return record
-        record, _ = self._transaction(identity, next(self._transaction_ids), "ocpp1.6")
-        record.connector_id = connector_id
-        record.id_token = id_tag
-        record.meter_start = float(meter_start)
-        record.started_at = timestamp
-        record.reservation_id = reservation_id
-        return record
-
-    def stop_transaction(
-        self,
-        identity: str,
-        transaction_id: int,
-        meter_stop: int,
-        timestamp: datetime.datetime | None,
-        reason: str | None,
-        id_tag: str | None,
-        samples: Iterable[Sample],
-    ) -> Transaction:
-        """1.6 StopTransaction: end the transaction (recorded as reported when unknown)."""
-        record, _ = self._transaction(identity, transaction_id, "ocpp1.6")
-        if record.ended:
-            return record
-        record.add_samples(samples)
-        record.meter_stop = float(meter_stop)
-        record.ended_at = timestamp
-        record.stop_reason = reason or _DEFAULT_STOP_REASON
-        if id_tag is not None and (
-            record.id_token is None or id_tag.casefold() != record.id_token.casefold()
-        ):
-            record.stop_id_token = id_tag
-        self._end(record)
-        return record
-
-    def transaction_event(
-        self,
-        identity: str,
-        *,
-        event_type: str,
-        transaction_id: str,
-        seq_no: int,
-        timestamp: datetime.datetime | None,
-        trigger_reason: str,
-        offline: bool,
-        evse_id: int | None,
-        connector_id: int | None,
-        id_token: str | None,
-        id_token_type: str | None,
-        charging_state: str | None,
-        stopped_reason: str | None,
-        remote_start_id: int | None,
-        reservation_id: int | None,
-        samples: Iterable[Sample],
-    ) -> tuple[Transaction, bool]:
-        """2.0.1 TransactionEvent; return the transaction and whether the event is new (a
-        repeated seqNo is not recorded twice)."""
-        key = (identity.casefold(), transaction_id)
-        old = self.transactions.get(key)
-        if (
-            old is not None
-            and old.ended
-            and event_type == "Started"
-            and old.started_at is not None
-            and old.started_at != timestamp
-        ):
-            del self.transactions[key]  # a new transaction under a finished one's id
-        record, _ = self._transaction(identity, transaction_id, "ocpp2.0.1")
-        if seq_no in record.seq_nos:
-            return record, False
-        newest = record.last_seq_no is None or seq_no > record.last_seq_no
-        if newest:
-            record.last_seq_no = seq_no
-            record.last_event = event_type
-        record.seq_nos.add(seq_no)
-        if event_type == "Started":
-            record.started_at = timestamp
-        if evse_id is not None:
-            record.evse_id = evse_id
-        if connector_id is not None:
-            record.connector_id = connector_id
-        if id_token is not None:
-            if record.id_token is None:
-                record.id_token, record.id_token_type = id_token, id_token_type
-            elif (
-                trigger_reason == "StopAuthorized" or event_type == "Ended"
-            ) and id_token.casefold() != record.id_token.casefold():
-                record.stop_id_token = id_token
-        if charging_state is not None and newest:
-            record.charging_state = charging_state
-        if remote_start_id is not None:
-            record.remote_start_id = remote_start_id
-        if reservation_id is not None:
-            record.reservation_id = reservation_id
-        record.offline = record.offline or offline
-        record.add_samples(samples)
-        if event_type == "Ended":
-            record.ended_at = timestamp
-            record.stop_reason = stopped_reason or _DEFAULT_STOP_REASON
-            self._end(record)
-        return record, True
-
-    def meter_values(
-        self,
-        identity: str,
-        location_id: int,
-        transaction_id: int | str | None,
-        samples: Iterable[Sample],
-    ) -> Transaction | None:
-        """MeterValues: keep the samples with their transaction when known, else with the
-        station; return the transaction."""
-        record = None
-        if transaction_id is not None:
-            record = self.transactions.get((identity.casefold(), transaction_id))
-        if record is not None:
-            record.add_samples(samples)
-            return record
-        self.station(identity).meter_values.extend((location_id, sample) for sample in samples)
-        return None
-
-
 # --------------------------------------------------------------------------------------------
 # The `ocpp` package CSMS
 
@@ -539,7 +205,8 @@ class State:
 @functools.cache
 def ocpp_central_systems() -> dict[str, type]:
     """The `ocpp` package's ChargePoint subclasses of the peer CSMS, by subprotocol; each is
-    made as `cls(identity, websocket, state)`. Imports the package on first use."""
+    made as `cls(identity, websocket, state)` with a `CsmsState`. Imports the package on first
+    use."""
     from ocpp.routing import on as route  # type: ignore[import-untyped]
     from ocpp.v16 import ChargePoint as ChargePoint16  # type: ignore[import-untyped]
     from ocpp.v16 import call_result as result16
@@ -558,9 +225,13 @@ def ocpp_central_systems() -> dict[str, type]:
     class CentralSystem16(ChargePoint16):  # type: ignore[misc]
         """A 1.6 station's connection."""
 
-        def __init__(self, identity: str, connection: ServerConnection, state: State) -> None:
+        def __init__(self, identity: str, connection: ServerConnection, state: CsmsState) -> None:
             super().__init__(identity, connection)
             self.state = state
+
+        def _id_tag_info(self, id_tag: str) -> Any:
+            status = self.state.authorize(self.id, id_tag, None, "ocpp1.6")
+            return IdTagInfo(status=AuthorizationStatus(status))
 
         @on(Action16.boot_notification)
         def on_boot_notification(
@@ -570,25 +241,41 @@ def ocpp_central_systems() -> dict[str, type]:
             charge_point_serial_number: str | None = None,
             charge_box_serial_number: str | None = None,
             firmware_version: str | None = None,
-            **extra: str,
+            iccid: str | None = None,
+            imsi: str | None = None,
+            meter_type: str | None = None,
+            meter_serial_number: str | None = None,
         ) -> Any:
-            boot = {
-                "vendor": charge_point_vendor,
-                "model": charge_point_model,
-                "serial_number": charge_point_serial_number or charge_box_serial_number,
-                "firmware_version": firmware_version,
-                "extra": extra,
+            extra = {
+                name: value
+                for name, value in (
+                    ("chargeBoxSerialNumber", charge_box_serial_number),
+                    ("iccid", iccid),
+                    ("imsi", imsi),
+                    ("meterType", meter_type),
+                    ("meterSerialNumber", meter_serial_number),
+                )
+                if value is not None
             }
-            at = self.state.boot(self.id, "ocpp1.6", boot)
+            boot = BootInfo(
+                charge_point_vendor,
+                charge_point_model,
+                charge_point_serial_number or charge_box_serial_number,
+                firmware_version,
+                None,
+                extra,
+            )
+            at = now()
+            status, interval = self.state.boot(self.id, "ocpp1.6", boot, at)
             return result16.BootNotification(
-                current_time=iso(at),
-                interval=self.state.heartbeat_interval,
-                status=RegistrationStatus.accepted,
+                current_time=iso(at), interval=interval, status=RegistrationStatus(status)
             )
 
         @on(Action16.heartbeat)
         def on_heartbeat(self) -> Any:
-            return result16.Heartbeat(current_time=iso(self.state.heartbeat(self.id)))
+            at = now()
+            self.state.heartbeat(self.id, at)
+            return result16.Heartbeat(current_time=iso(at))
 
         @on(Action16.status_notification)
         def on_status_notification(
@@ -601,20 +288,17 @@ def ocpp_central_systems() -> dict[str, type]:
             vendor_id: str | None = None,
             vendor_error_code: str | None = None,
         ) -> Any:
-            at = self.state.seen(self.id)
-            self.state.connector_status(
-                self.id,
-                0,
-                connector_id,
-                {
-                    "status": status,
-                    "timestamp": parse_time(timestamp) if timestamp is not None else at,
-                    "error_code": error_code,
-                    "info": info,
-                    "vendor_id": vendor_id,
-                    "vendor_error_code": vendor_error_code,
-                },
+            at = now()
+            self.state.seen(self.id, at)
+            connector = ConnectorStatus(
+                status,
+                parse_time(timestamp) if timestamp is not None else at,
+                error_code,
+                info,
+                vendor_id,
+                vendor_error_code,
             )
+            self.state.connector_status(self.id, 0, connector_id, connector)
             return result16.StatusNotification()
 
         @on(Action16.meter_values)
@@ -624,8 +308,9 @@ def ocpp_central_systems() -> dict[str, type]:
             meter_value: list[dict[str, Any]],
             transaction_id: int | None = None,
         ) -> Any:
-            self.state.seen(self.id)
-            self.state.meter_values(self.id, connector_id, transaction_id, samples_v16(meter_value))
+            self.state.seen(self.id, now())
+            samples = samples_v16(meter_value)
+            self.state.meter_values(self.id, connector_id, transaction_id, samples)
             return result16.MeterValues()
 
         @on(Action16.start_transaction)
@@ -637,13 +322,12 @@ def ocpp_central_systems() -> dict[str, type]:
             timestamp: str,
             reservation_id: int | None = None,
         ) -> Any:
-            self.state.seen(self.id)
-            record = self.state.start_transaction(
+            self.state.seen(self.id, now())
+            record, _ = self.state.start_transaction(
                 self.id, connector_id, id_tag, meter_start, parse_time(timestamp), reservation_id
             )
             return result16.StartTransaction(
-                transaction_id=record.transaction_id,
-                id_tag_info=IdTagInfo(status=AuthorizationStatus(self.state.authorize(id_tag))),
+                transaction_id=record.transaction_id, id_tag_info=self._id_tag_info(id_tag)
             )
 
         @on(Action16.stop_transaction)
@@ -656,7 +340,7 @@ def ocpp_central_systems() -> dict[str, type]:
             id_tag: str | None = None,
             transaction_data: list[dict[str, Any]] | None = None,
         ) -> Any:
-            self.state.seen(self.id)
+            self.state.seen(self.id, now())
             self.state.stop_transaction(
                 self.id,
                 transaction_id,
@@ -668,26 +352,24 @@ def ocpp_central_systems() -> dict[str, type]:
             )
             if id_tag is None:
                 return result16.StopTransaction()
-            return result16.StopTransaction(
-                id_tag_info=IdTagInfo(status=AuthorizationStatus(self.state.authorize(id_tag)))
-            )
+            return result16.StopTransaction(id_tag_info=self._id_tag_info(id_tag))
 
         @on(Action16.authorize)
         def on_authorize(self, id_tag: str) -> Any:
-            self.state.seen(self.id)
-            return result16.Authorize(
-                id_tag_info=IdTagInfo(status=AuthorizationStatus(self.state.authorize(id_tag)))
-            )
+            self.state.seen(self.id, now())
+            return result16.Authorize(id_tag_info=self._id_tag_info(id_tag))
 
     class CentralSystem201(ChargePoint201):  # type: ignore[misc]
         """A 2.0.1 station's connection."""
 
-        def __init__(self, identity: str, connection: ServerConnection, state: State) -> None:
+        def __init__(self, identity: str, connection: ServerConnection, state: CsmsState) -> None:
             super().__init__(identity, connection)
             self.state = state
 
         def _id_token_info(self, id_token: dict[str, Any]) -> Any:
-            status = self.state.authorize(id_token["id_token"])
+            status = self.state.authorize(
+                self.id, id_token["id_token"], id_token["type"], "ocpp2.0.1"
+            )
             return IdTokenInfoType(status=AuthorizationStatusEnumType(status))
 
         @on(Action201.boot_notification)
@@ -695,24 +377,27 @@ def ocpp_central_systems() -> dict[str, type]:
             self, charging_station: dict[str, Any], reason: str, **kwargs: Any
         ) -> Any:
             modem = charging_station.get("modem", {})
-            boot = {
-                "vendor": charging_station["vendor_name"],
-                "model": charging_station["model"],
-                "serial_number": charging_station.get("serial_number"),
-                "firmware_version": charging_station.get("firmware_version"),
-                "reason": reason,
-                "extra": {name: modem[name] for name in ("iccid", "imsi") if name in modem},
-            }
-            at = self.state.boot(self.id, "ocpp2.0.1", boot)
+            boot = BootInfo(
+                charging_station["vendor_name"],
+                charging_station["model"],
+                charging_station.get("serial_number"),
+                charging_station.get("firmware_version"),
+                reason,
+                {name: modem[name] for name in ("iccid", "imsi") if name in modem},
+            )
+            at = now()
+            status, interval = self.state.boot(self.id, "ocpp2.0.1", boot, at)
             return result201.BootNotification(
                 current_time=iso(at),
-                interval=self.state.heartbeat_interval,
-                status=RegistrationStatusEnumType.accepted,
+                interval=interval,
+                status=RegistrationStatusEnumType(status),
             )
 
         @on(Action201.heartbeat)
         def on_heartbeat(self, **kwargs: Any) -> Any:
-            return result201.Heartbeat(current_time=iso(self.state.heartbeat(self.id)))
+            at = now()
+            self.state.heartbeat(self.id, at)
+            return result201.Heartbeat(current_time=iso(at))
 
         @on(Action201.status_notification)
         def on_status_notification(
@@ -723,20 +408,16 @@ def ocpp_central_systems() -> dict[str, type]:
             connector_id: int,
             **kwargs: Any,
         ) -> Any:
-            self.state.seen(self.id)
-            self.state.connector_status(
-                self.id,
-                evse_id,
-                connector_id,
-                {"status": connector_status, "timestamp": parse_time(timestamp)},
-            )
+            self.state.seen(self.id, now())
+            connector = ConnectorStatus(connector_status, parse_time(timestamp))
+            self.state.connector_status(self.id, evse_id, connector_id, connector)
             return result201.StatusNotification()
 
         @on(Action201.meter_values)
         def on_meter_values(
             self, evse_id: int, meter_value: list[dict[str, Any]], **kwargs: Any
         ) -> Any:
-            self.state.seen(self.id)
+            self.state.seen(self.id, now())
             self.state.meter_values(self.id, evse_id, None, samples_v201(meter_value))
             return result201.MeterValues()
 
@@ -755,59 +436,64 @@ def ocpp_central_systems() -> dict[str, type]:
             reservation_id: int | None = None,
             **kwargs: Any,
         ) -> Any:
-            self.state.seen(self.id)
-            self.state.transaction_event(
-                self.id,
-                event_type=event_type,
-                transaction_id=transaction_info["transaction_id"],
-                seq_no=seq_no,
-                timestamp=parse_time(timestamp),
-                trigger_reason=trigger_reason,
-                offline=offline,
-                evse_id=evse["id"] if evse is not None else None,
-                connector_id=evse.get("connector_id") if evse is not None else None,
-                id_token=id_token["id_token"] if id_token is not None else None,
-                id_token_type=id_token["type"] if id_token is not None else None,
-                charging_state=transaction_info.get("charging_state"),
-                stopped_reason=transaction_info.get("stopped_reason"),
-                remote_start_id=transaction_info.get("remote_start_id"),
-                reservation_id=reservation_id,
-                samples=samples_v201(meter_value or ()),
+            self.state.seen(self.id, now())
+            event = TransactionEventData(
+                event_type,
+                transaction_info["transaction_id"],
+                seq_no,
+                parse_time(timestamp),
+                trigger_reason,
+                offline,
+                evse["id"] if evse is not None else None,
+                evse.get("connector_id") if evse is not None else None,
+                id_token["id_token"] if id_token is not None else None,
+                id_token["type"] if id_token is not None else None,
+                transaction_info.get("charging_state"),
+                transaction_info.get("stopped_reason"),
+                transaction_info.get("remote_start_id"),
+                reservation_id,
+                tuple(samples_v201(meter_value)) if meter_value is not None else (),
             )
+            self.state.transaction_event(self.id, "ocpp2.0.1", event)
             if id_token is None:
                 return result201.TransactionEvent()
             return result201.TransactionEvent(id_token_info=self._id_token_info(id_token))
 
         @on(Action201.authorize)
         def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> Any:
-            self.state.seen(self.id)
+            self.state.seen(self.id, now())
             return result201.Authorize(id_token_info=self._id_token_info(id_token))
 
     return {"ocpp1.6": CentralSystem16, "ocpp2.0.1": CentralSystem201}
 
 
-def identity_from_path(path: str) -> str:
-    """The station identity: the request path's last segment, percent-decoded."""
-    return unquote(path.split("?", 1)[0].rsplit("/", 1)[-1])
+def refuse_invalid_identity(connection: ServerConnection, request: Request) -> Response | None:
+    """The `process_request` of the `ocpp` peer: a path that names no valid station identity
+    is refused before the upgrade, with the status `ocppfast serve` answers (400 or 404)."""
+    try:
+        identity_from_path(request.path)
+    except InvalidIdentity as exc:
+        return connection.respond(exc.status, f"{exc.why}\n")
+    return None
 
 
-def ocpp_handler(state: State) -> Callable[[ServerConnection], Awaitable[None]]:
+def ocpp_handler(state: CsmsState) -> Callable[[ServerConnection], Awaitable[None]]:
     """The websockets connection handler of the `ocpp` peer: one ChargePoint per connection,
     of the negotiated version, recording into `state`."""
     central_systems = ocpp_central_systems()
 
     async def on_connect(websocket: ServerConnection) -> None:
         assert websocket.request is not None and websocket.subprotocol is not None
-        identity = identity_from_path(websocket.request.path)
+        identity = identity_from_path(websocket.request.path)  # checked by the handshake
         version = str(websocket.subprotocol)
         charge_point = central_systems[version](identity, websocket, state)
-        state.connected(identity, version)
+        state.station_connected(identity, version, now())
         try:
             await charge_point.start()
         except ConnectionClosed:  # start() reads until the connection ends
             pass
         finally:
-            state.disconnected(identity)
+            state.station_disconnected(identity, now())
 
     return on_connect
 
@@ -866,17 +552,22 @@ async def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if args.server == "ocpp":
-        handler = ocpp_handler(State(args.heartbeat_interval))
+        handler = ocpp_handler(CsmsState(args.heartbeat_interval))
         subprotocols: Sequence[Subprotocol] = OCPP_SUBPROTOCOLS
+        process_request: Callable[[ServerConnection, Request], Response | None] | None = (
+            refuse_invalid_identity
+        )
     else:
         handler = echo
         subprotocols = ECHO_SUBPROTOCOLS
+        process_request = None
     try:
         server = await serve(
             handler,
             args.host,
             args.port,
             subprotocols=subprotocols,
+            process_request=process_request,
             ping_interval=args.ping_interval or None,
             ping_timeout=PING_TIMEOUT,
             max_size=MAX_MESSAGE_BYTES,
