@@ -3,11 +3,16 @@
 Tests take the `core` fixture (a `ocppfast._core.Backend`). When the compiled build is expected
 (OCPPFAST_REQUIRE_COMPILED=1, as CI sets it) and missing, the compiled half fails instead of
 being skipped; tests/test_build.py fails as well.
+
+Storage tests take the `database_url` fixture: each runs once on SQLite and once on a real
+PostgreSQL server (tests/postgres.py), which fails, never skips, when PostgreSQL is missing.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +47,40 @@ def core(request: pytest.FixtureRequest) -> Backend:
 def version(request: pytest.FixtureRequest) -> str:
     """Each OCPP version."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The PostgreSQL server of the session (tests/postgres.py): OCPPFAST_TEST_POSTGRES, or a
+    private cluster started here and stopped at the end of the session. Fails (never skips)
+    when there is none, saying what to install."""
+    from tests import postgres  # imported here: tests without PostgreSQL never start it
+
+    try:
+        server: postgres.Server | None = postgres.server()
+    except postgres.PostgresUnavailable as exc:
+        server, why = None, str(exc)
+    if server is None:
+        pytest.fail(why, pytrace=False)
+    try:
+        yield server.admin_url
+    finally:
+        postgres.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database; each test runs once per storage backend. SQLite: a file
+    in the test's temporary directory (sqlite:////abs/path). PostgreSQL: a database of its own,
+    dropped after the test."""
+    if request.param == "sqlite":
+        yield "sqlite:///" + str(tmp_path / "ocppfast.sqlite3")
+        return
+    request.getfixturevalue("postgres_server")
+    from tests import postgres
+
+    url = postgres.new_database_url()
+    try:
+        yield url
+    finally:
+        postgres.drop_database(url)
