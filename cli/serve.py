@@ -13,6 +13,7 @@ from ._run import LOG_LEVELS, parse_versions, run_until_signal, setup_logging
 
 if TYPE_CHECKING:
     from ocppfast.asyncio.auth import Credentials
+    from ocppfast.csms import CsmsState
 
 log = logging.getLogger("ocppfast.serve")
 
@@ -68,6 +69,23 @@ def serve(
             min=0,
         ),
     ] = 60.0,
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Folder of the CSMS's data: the SQLite database (ocppfast.sqlite3) unless "
+            "--database names another. Created if missing.",
+            file_okay=False,
+        ),
+    ] = Path("ocppfast-data"),
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="Where stations, id tokens, transactions and meter values are kept: "
+            "sqlite:////absolute/path.sqlite3, postgresql://user:password@host:port/name (needs "
+            "pip install 'ocppfast[postgres]'), or 'memory' to keep nothing once stopped. "
+            "Default: SQLite in --data-dir.",
+        ),
+    ] = None,
     log_level: Annotated[
         str,
         typer.Option(help="debug also logs every frame (credentials never)."),
@@ -81,7 +99,8 @@ def serve(
     setup_logging(log_level)
     from ocppfast._system import connections_allowed, raise_file_limit
     from ocppfast.asyncio.server import Server, ServerLimits
-    from ocppfast.csms import CsmsState, default_csms
+    from ocppfast.csms import default_csms
+    from ocppfast.csms.store import StoredState
 
     files = raise_file_limit()
     room = connections_allowed(files)
@@ -105,9 +124,18 @@ def serve(
     limits = ServerLimits(max_connections=max_connections, ping_interval=ping_interval or None)
 
     store = _read_credentials(credentials) if credentials is not None else None
-    state = CsmsState(heartbeat_interval=heartbeat_interval)
+    if database is None:
+        database = "sqlite:///" + str((data_dir / "ocppfast.sqlite3").absolute())
 
     async def main(stop: asyncio.Event) -> None:
+        state = await _open_state(database, heartbeat_interval)
+        try:
+            await _serve(state, stop)
+        finally:
+            if isinstance(state, StoredState):
+                await state.close()
+
+    async def _serve(state: CsmsState, stop: asyncio.Event) -> None:
         server = Server(
             default_csms(state),
             host=host,
@@ -138,6 +166,25 @@ def serve(
         log.info("stopped")
 
     run_until_signal(main)
+
+
+async def _open_state(database: str, heartbeat_interval: int) -> CsmsState:
+    """The CSMS state: in memory, or kept in `database` (opened, migrated and loaded)."""
+    from ocppfast.csms import CsmsState
+    from ocppfast.csms.store import StoredState
+    from ocppfast.storage import StorageError, open_database
+
+    if database == "memory":
+        log.warning("--database memory: nothing is kept once the CSMS stops")
+        return CsmsState(heartbeat_interval=heartbeat_interval)
+    try:
+        state = StoredState(open_database(database), heartbeat_interval=heartbeat_interval)
+        await state.open()
+    except StorageError as exc:
+        log.error("%s", exc)
+        raise typer.Exit(1) from None
+    log.info("data kept in %s", state.database.display_url)
+    return state
 
 
 def _read_credentials(path: Path) -> Credentials:

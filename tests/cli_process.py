@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -29,8 +30,14 @@ def backend_env(core: Backend) -> dict[str, str]:
 class CliProcess:
     """`python -m ocppfast.cli ARGS...`, its stderr (the log) collected line by line."""
 
-    def __init__(self, core: Backend, *args: str) -> None:
+    def __init__(self, core: Backend, *args: str, cwd: str | None = None) -> None:
+        """`cwd`: the working directory (where `ocppfast serve` keeps its data by default);
+        a new temporary one, removed at exit, when not given."""
         self.args = args
+        if cwd is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="ocppfast-cli-")
+            cwd = self._tmp.name
+        self.cwd = cwd
         self.lines: list[str] = []
         self._new: queue.Queue[str | None] = queue.Queue()
         self.process = subprocess.Popen(
@@ -40,6 +47,7 @@ class CliProcess:
             stderr=subprocess.STDOUT,
             text=True,
             env=backend_env(core),
+            cwd=cwd,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

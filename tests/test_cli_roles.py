@@ -58,6 +58,7 @@ def test_station_reconnects_with_back_off_after_a_server_restart(core: Backend) 
             core, "station", "--url", f"ws://127.0.0.1:{port}", "--id", "CP-R", "--ocpp", "2.0.1"
         ) as station:
             server.wait_for(r"CP-R: boot .*Accepted")
+            station.wait_for(r"booted, heartbeat every")  # the answer arrived
             assert server.stop(signal.SIGINT) == 0
             station.wait_for(r"(?i)lost|closed")
             station.wait_for(r"(?i)next attempt in")

@@ -115,14 +115,14 @@ def test_every_station_message_of_the_corpus_gets_a_valid_answer(
 # -- OCPP 1.6 ---------------------------------------------------------------------------------
 
 
-def test_v16_session_boot_to_stop_with_unique_increasing_transaction_ids(core: Backend) -> None:
+def test_v16_session_boot_to_stop_with_unique_transaction_ids(core: Backend) -> None:
     """C16 4.2 (BootNotification Accepted, interval, currentTime), 4.6 (Heartbeat), 4.9
     (StatusNotification), 4.1 (Authorize Accepted), 4.8 (StartTransaction: a transactionId,
-    unique across two stations of one CSMS and increasing), 4.7 (MeterValues kept), 4.10
+    unique across two stations of one CSMS, positive 32-bit integers), 4.7 (MeterValues kept), 4.10
     (StopTransaction: the end and the energy recorded, idTagInfo for the idTag)."""
     state = CsmsState(heartbeat_interval=120)
 
-    async def main() -> None:
+    async def main() -> list[int]:
         async with (
             station(core, "ocpp1.6", state, "CP1") as cp1,
             station(core, "ocpp1.6", state, "CP2") as cp2,
@@ -167,7 +167,8 @@ def test_v16_session_boot_to_stop_with_unique_increasing_transaction_ids(core: B
                 )
             )
             assert first.id_tag_info.status == v16.AuthorizationStatus.Accepted
-            assert first.transaction_id < second.transaction_id < third.transaction_id
+            ids = [first.transaction_id, second.transaction_id, third.transaction_id]
+            assert len(set(ids)) == 3 and all(0 < i < 2**31 for i in ids)
 
             await cp1.call(
                 v16.MeterValuesRequest(
@@ -207,9 +208,10 @@ def test_v16_session_boot_to_stop_with_unique_increasing_transaction_ids(core: B
                 )
             )
             assert anonymous.id_tag_info is msgspec.UNSET  # no idTag, no idTagInfo
+        return ids
 
-    run(main())
-    record = state.transactions[("cp1", 1)]
+    ids = run(main())
+    record = state.transactions[("cp1", ids[0])]
     assert record.ended and not record.active
     assert (record.meter_start, record.meter_stop, record.energy_wh) == (1000, 6230, 5230)
     assert record.stop_reason == "EVDisconnected"
@@ -218,8 +220,8 @@ def test_v16_session_boot_to_stop_with_unique_increasing_transaction_ids(core: B
         "Energy.Active.Import.Register",
         "Current.Import",
     ]
-    assert state.transactions[("cp2", 2)].stop_reason == "Local"  # C16 4.10: assumed Local
-    assert [t.transaction_id for t in state.active_transactions()] == [3]
+    assert state.transactions[("cp2", ids[1])].stop_reason == "Local"  # C16 4.10: assumed Local
+    assert [t.transaction_id for t in state.active_transactions()] == [ids[2]]
     cp1 = state.station("cp1")
     assert cp1 is not None and cp1.boot is not None
     assert (cp1.boot.vendor, cp1.boot.model, cp1.boot.serial_number) == (
@@ -236,15 +238,18 @@ def test_v16_session_boot_to_stop_with_unique_increasing_transaction_ids(core: B
 def test_v16_repeated_start_and_stop_are_idempotent(core: Backend) -> None:
     """C16 3.7.1, 4.8, 4.10: a station repeats a transaction message whose answer it did not get;
     the repeat gets the same transactionId and does not end a transaction twice. A
-    StopTransaction of a transaction we never saw is recorded, never refused (C16 4.10)."""
+    StopTransaction of a transaction we never saw is answered, never refused (C16 4.10), and
+    records nothing (issue 6: it may be another station's)."""
     state = CsmsState()
     start = v16.StartTransactionRequest(connector_id=1, id_tag=TOKEN, meter_start=5, timestamp=T0)
-    stop = v16.StopTransactionRequest(transaction_id=1, meter_stop=25, timestamp=T0)
 
     async def main() -> tuple[int, int]:
         async with station(core, "ocpp1.6", state) as cp:
             a = await cp.call(start)
             b = await cp.call(start)
+            stop = v16.StopTransactionRequest(
+                transaction_id=a.transaction_id, meter_stop=25, timestamp=T0
+            )
             await cp.call(stop)
             await cp.call(stop)
             await cp.call(
@@ -252,11 +257,10 @@ def test_v16_repeated_start_and_stop_are_idempotent(core: Backend) -> None:
             )
             return a.transaction_id, b.transaction_id
 
-    assert run(main()) == (1, 1)
-    assert len(state.transactions) == 2
-    assert state.transactions[("cp1", 1)].energy_wh == 20
-    orphan = state.transactions[("cp1", 4242)]
-    assert orphan.ended and orphan.meter_stop == 99 and orphan.energy_wh is None
+    first, again = run(main())
+    assert first == again
+    assert len(state.transactions) == 1
+    assert state.transactions[("cp1", first)].energy_wh == 20
 
 
 def test_v16_token_statuses_and_data_transfer(core: Backend) -> None:
@@ -277,7 +281,7 @@ def test_v16_token_statuses_and_data_transfer(core: Backend) -> None:
                 )
             )
             assert start.id_tag_info.status == v16.AuthorizationStatus.Blocked
-            assert start.transaction_id == 1  # still gets its id: the station stops it
+            assert start.transaction_id > 0  # still gets its id: the station stops it
             answer = await cp.call(
                 v16.DataTransferRequest(vendor_id="com.example", message_id="x", data="1")
             )
@@ -696,7 +700,7 @@ def test_logs_events_at_info_and_id_tokens_at_debug_only(
     transaction start and its end with its energy; id tokens (personal data) never at INFO."""
     state = CsmsState()
 
-    async def main() -> None:
+    async def main() -> int:
         async with station(core, "ocpp1.6", state) as cp:
             await cp.call(
                 v16.BootNotificationRequest(
@@ -725,16 +729,17 @@ def test_logs_events_at_info_and_id_tokens_at_debug_only(
                     id_tag=TOKEN,
                 )
             )
+        return int(start.transaction_id)
 
     with caplog.at_level(logging.DEBUG, logger="ocppfast.csms"):
-        run(main())
+        tx = run(main())
     ours = [r for r in caplog.records if r.name == "ocppfast.csms"]
     info = [r.getMessage() for r in ours if r.levelno == logging.INFO]
     assert info == [
         "CP1: boot (ocpp1.6): vendor VendorX, model M, firmware 9, serial -: Accepted",
         "CP1: connector 1 Charging",
-        "CP1: transaction 1 started on connector 1 (meter 10 Wh)",
-        "CP1: transaction 1 ended (Local): 1500 Wh",
+        f"CP1: transaction {tx} started on connector 1 (meter 10 Wh)",
+        f"CP1: transaction {tx} ended (Local): 1500 Wh",
     ]
     assert any(TOKEN in r.getMessage() for r in ours if r.levelno == logging.DEBUG)
     assert not any(TOKEN in r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG)

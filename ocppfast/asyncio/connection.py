@@ -83,6 +83,8 @@ class Connection:
         "_direct",
         "_ended",
         "_ended_waiter",
+        "_held",
+        "_held_until",
         "_lock",
         "_loop",
         "_module",
@@ -171,6 +173,9 @@ class Connection:
         self._deadline: float | None = None
         self._ended = False
         self._ended_waiter: asyncio.Future[None] | None = None
+        # Frames held until the handlers' write barrier (a storage commit) is done.
+        self._held: list[bytes] | None = None
+        self._held_until: asyncio.Future[None] | None = None
         self._direct: bool = getattr(transport, "direct", False)
         self.close_code: int | None = None
         self.close_reason = ""
@@ -304,12 +309,64 @@ class Connection:
         return frames
 
     def _send_now(self) -> None:
+        frames = self._frames_to_send()
+        if frames and not self._hold(frames):
+            self._write_now(frames)
+
+    def _write_now(self, frames: list[bytes]) -> None:
         send_now = self.transport.send_now  # type: ignore[attr-defined]
         try:
-            for frame in self._frames_to_send():
+            for frame in frames:
                 send_now(frame)
         except TransportClosed:
             pass  # the close ends run(), which fails what is pending
+
+    def _hold(self, frames: list[bytes]) -> bool:
+        """Keep `frames` back while the handlers' write barrier stands (a commit of what the
+        messages answered changed: an answer never acknowledges what is not stored), or while
+        earlier frames are held (order is kept). Return whether they were held."""
+        barrier = self.handlers.write_barrier()
+        if barrier is None and self._held is None:
+            return False
+        if self._held is None:
+            self._held = frames
+        else:
+            self._held.extend(frames)
+        if barrier is not None and barrier is not self._held_until:
+            # Commits complete in order: the latest barrier's release frees all held frames.
+            self._held_until = barrier
+            barrier.add_done_callback(self._release)
+        return True
+
+    def _release(self, barrier: asyncio.Future[None]) -> None:
+        if barrier is not self._held_until:
+            return  # a later barrier holds the frames now
+        frames, self._held, self._held_until = self._held or [], None, None
+        if self._ended:
+            return
+        if barrier.cancelled() or barrier.exception() is not None:
+            # Not stored, so not acknowledged: the station will send it again after it
+            # reconnects (C16 3.7, E201 E12: transaction messages are retried).
+            self.log.error(
+                "%s: storage failed (%s); closing with 1011 so that the station retries",
+                self.name,
+                "cancelled" if barrier.cancelled() else barrier.exception(),
+            )
+            self._spawn(self.close(1011, "storage failed"), "close")
+            return
+        if self._direct:
+            self._write_now(frames)
+        else:
+            self._held = []  # what comes while these are written waits behind them
+            self._spawn(self._write_held(frames), "flush")
+
+    async def _write_held(self, frames: list[bytes]) -> None:
+        await self._write(frames)
+        while self._held_until is None and self._held:
+            frames, self._held = self._held, []
+            await self._write(frames)
+        if self._held_until is None:
+            self._held = None
 
     def _flush_soon(self) -> None:
         """Send what the session produced: at once over a direct transport, else in a task."""
@@ -501,8 +558,10 @@ class Connection:
             self._send_now()
             return
         frames = self._frames_to_send()
-        if not frames:
-            return
+        if frames and not self._hold(frames):
+            await self._write(frames)
+
+    async def _write(self, frames: list[bytes]) -> None:
         async with self._send_lock():
             try:
                 for frame in frames:

@@ -27,6 +27,7 @@ reaches it as `self.connection`:
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -165,6 +166,13 @@ class Handlers:
         """The bound after-hook of each action, for `version`."""
         names = self._routes.get((_AFTER, version), {})
         return {action: getattr(self, name) for action, name in names.items()}
+
+    def write_barrier(self) -> asyncio.Future[None] | None:
+        """What the frames produced until now must wait for before they are sent, or None.
+        A role that stores what messages change returns the commit of those writes here, so
+        that no answer acknowledges what is not stored yet (`ocppfast.csms.store`). Called
+        after every message: keep it cheap."""
+        return None
 
     def connected(self) -> Awaitable[None] | None:
         """Called once the connection runs, before the first message is read."""

@@ -230,6 +230,18 @@ class DefaultCSMS(Handlers):
         self.state.seen(self.identity, now)
         return now
 
+    async def _after_loading(
+        self, transaction_id: int | str, handler: Callable[[Any], Any], request: Any
+    ) -> Any:
+        """Handle `request` once its transaction, which left memory, is loaded (a stored
+        state's: `CsmsState.missing`)."""
+        await self.state.load_transaction(self.identity, transaction_id)
+        return handler(request)
+
+    def write_barrier(self) -> Any:
+        """What the answers must wait for: the commit of what the messages changed."""
+        return self.state.barrier()
+
     def connected(self) -> None:
         """Record the station as connected."""
         self.identity = self.connection.name
@@ -373,15 +385,24 @@ class DefaultCSMS(Handlers):
 
     # -- OCPP 1.6 (C16 chapter 4; security extension: SW chapter 5) ------------------------
 
+    def _id_tag_info(self, id_tag: str, status: str) -> v16.IdTagInfo:
+        """1.6 IdTagInfo (C16 7.14): the status, and the expiry and parent of a stored idTag."""
+        known = self.state.token(id_tag)
+        if known is None or (known.expires_at is None and known.parent_id is None):
+            return v16.IdTagInfo(status=v16.AuthorizationStatus(status))
+        return v16.IdTagInfo(
+            status=v16.AuthorizationStatus(status),
+            expiry_date=known.expires_at if known.expires_at is not None else UNSET,
+            parent_id_tag=known.parent_id if known.parent_id is not None else UNSET,
+        )
+
     @on(v16.AuthorizeRequest)
     def authorize_v16(self, request: v16.AuthorizeRequest) -> v16.AuthorizeResponse:
         """C16 4.1: the Central System "SHALL respond with an Authorize.conf"."""
         self._seen()
         status = self.state.authorize(self.identity, request.id_tag, None, OCPP16)
         log.debug("%s: authorize %s: %s", self.identity, request.id_tag, status)
-        return v16.AuthorizeResponse(
-            id_tag_info=v16.IdTagInfo(status=v16.AuthorizationStatus(status))
-        )
+        return v16.AuthorizeResponse(id_tag_info=self._id_tag_info(request.id_tag, status))
 
     @on(v16.BootNotificationRequest)
     def boot_v16(self, request: v16.BootNotificationRequest) -> v16.BootNotificationResponse:
@@ -441,6 +462,12 @@ class DefaultCSMS(Handlers):
     def meter_values_v16(self, request: v16.MeterValuesRequest) -> v16.MeterValuesResponse:
         """C16 4.7: keep the values. Sanity checks "SHOULD NOT ever cause the Central System to
         not respond": values of a transaction we do not know are kept with the station."""
+        if request.transaction_id is not UNSET and self.state.missing(
+            self.identity, request.transaction_id
+        ):
+            return self._after_loading(  # type: ignore[return-value]
+                request.transaction_id, self.meter_values_v16, request
+            )
         identity = self.identity
         self._seen()
         transaction_id = _opt(request.transaction_id)
@@ -506,7 +533,7 @@ class DefaultCSMS(Handlers):
         assert isinstance(record.transaction_id, int)
         return v16.StartTransactionResponse(
             transaction_id=record.transaction_id,
-            id_tag_info=v16.IdTagInfo(status=v16.AuthorizationStatus(status)),
+            id_tag_info=self._id_tag_info(request.id_tag, status),
         )
 
     @on(v16.StatusNotificationRequest)
@@ -530,6 +557,10 @@ class DefaultCSMS(Handlers):
     ) -> v16.StopTransactionResponse:
         """C16 4.10: record the end (the Central System "cannot prevent a transaction from
         stopping"); idTagInfo for the idTag that stopped it, when one did."""
+        if self.state.missing(self.identity, request.transaction_id):
+            return self._after_loading(  # type: ignore[return-value]
+                request.transaction_id, self.stop_transaction_v16, request
+            )
         self._seen()
         samples = (
             samples_v16(request.transaction_data) if request.transaction_data is not UNSET else []
@@ -544,7 +575,16 @@ class DefaultCSMS(Handlers):
             id_tag,
             samples,
         )
-        if ended:
+        if record is None:
+            # Not this station's (another's id, or one never started): nothing changes, and
+            # the answer still goes out (C16 4.10).
+            log.info(
+                "%s: StopTransaction for transaction %s, which this station does not have:"
+                " answered, nothing recorded",
+                self.identity,
+                request.transaction_id,
+            )
+        elif ended:
             log.info(
                 "%s: transaction %s ended (%s): %s",
                 self.identity,
@@ -564,17 +604,17 @@ class DefaultCSMS(Handlers):
         log.debug(
             "%s: transaction %s stopped by %s: %s",
             self.identity,
-            record.transaction_id,
+            request.transaction_id,
             id_tag,
             status,
         )
-        return v16.StopTransactionResponse(
-            id_tag_info=v16.IdTagInfo(status=v16.AuthorizationStatus(status))
-        )
+        return v16.StopTransactionResponse(id_tag_info=self._id_tag_info(id_tag, status))
 
     # -- OCPP 2.0.1 and 2.1: use cases as 2.1 P0 lists them; P6 CSMS test cases --------------
 
     def _id_token_info(self, token: Any) -> Any:
+        """2.x IdTokenInfo of `token`: its status, and what is stored of it (C01/C10: the
+        station may cache it until cacheExpiryDateTime; groupIdToken)."""
         m = self._m
         status = self.state.authorize(
             self.identity, token.id_token, _text(token.type), self.connection.version
@@ -582,7 +622,16 @@ class DefaultCSMS(Handlers):
         log.debug(
             "%s: idToken %s (%s): %s", self.identity, token.id_token, _text(token.type), status
         )
-        return m.IdTokenInfo(status=m.AuthorizationStatusEnum(status))
+        known = self.state.token(token.id_token)
+        if known is None or (known.expires_at is None and known.group_id is None):
+            return m.IdTokenInfo(status=m.AuthorizationStatusEnum(status))
+        return m.IdTokenInfo(
+            status=m.AuthorizationStatusEnum(status),
+            cache_expiry_date_time=known.expires_at if known.expires_at is not None else UNSET,
+            group_id_token=m.IdToken(id_token=known.group_id, type="Central")
+            if known.group_id is not None
+            else UNSET,
+        )
 
     @on("Authorize", versions=_V2)
     def authorize_v2(
@@ -855,6 +904,10 @@ class DefaultCSMS(Handlers):
         """E01-E15: record the event; idTokenInfo when an idToken is present (P6 reusable state
         Authorized, TC_E_01/02_CSMS: "idTokenInfo.status must be Accepted"). Every event is
         answered, whatever its order or seqNo (TC_E_31_CSMS, TC_E_53_CSMS)."""
+        if self.state.missing(self.identity, request.transaction_info.transaction_id):
+            return self._after_loading(  # type: ignore[return-value]
+                request.transaction_info.transaction_id, self.transaction_event, request
+            )
         self._seen()
         info = request.transaction_info
         evse = request.evse

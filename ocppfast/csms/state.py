@@ -16,7 +16,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import hashlib
 import itertools
+import secrets
 import types
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -29,12 +31,14 @@ __all__ = [
     "ConnectorStatus",
     "CsmsState",
     "EventStream",
+    "IdTokenRecord",
     "Notification",
     "OperationStatus",
     "Report",
     "Sample",
     "StationRecord",
     "TransactionEventData",
+    "TransactionIds",
     "TransactionKey",
     "TransactionRecord",
 ]
@@ -143,6 +147,29 @@ class OperationStatus(msgspec.Struct, frozen=True):
     status: str
     request_id: int | None
     timestamp: datetime.datetime
+
+
+class IdTokenRecord(msgspec.Struct, frozen=True):
+    """What the CSMS knows of an id token (C16 7.14 IdTagInfo, 2.0.1 IdTokenInfoType):
+    - `status`: an AuthorizationStatus value ("Accepted", "Blocked", ...);
+    - `expires_at`: after it the token is "Expired" (also given to the station: 1.6
+      expiryDate, 2.x cacheExpiryDateTime);
+    - `parent_id`: 1.6 parentIdTag; `group_id`: 2.x groupIdToken (the same idea: tokens of one
+      group may stop each other's transactions).
+    """
+
+    id_token: str
+    status: str = "Accepted"
+    expires_at: datetime.datetime | None = None
+    parent_id: str | None = None
+    group_id: str | None = None
+    type: str | None = None
+
+    def status_at(self, now: datetime.datetime) -> str:
+        """The status in force at `now`: Expired once `expires_at` has passed."""
+        if self.expires_at is not None and now >= self.expires_at and self.status == "Accepted":
+            return "Expired"
+        return self.status
 
 
 class Notification(msgspec.Struct, frozen=True):
@@ -360,6 +387,49 @@ class TransactionRecord:
                 self.meter_stop = energy
 
 
+class TransactionIds:
+    """1.6 transaction ids: unique across all stations, and not guessable (a station, or anyone
+    who learns one id, cannot infer another's: the answer to a StopTransaction never depends on
+    it, but an id is no invitation either).
+
+    The `counter`-th id is a keyed permutation of the counter: a four-round Feistel network over
+    32 bits, cycle-walked into 1..2**31-1 (a positive 32-bit integer, which every station can
+    keep). A permutation never repeats a value, so no id is given twice while the counter and
+    the `key` (16 random bytes) are kept: `ocppfast.csms.store` stores both.
+    """
+
+    LIMIT = 2**31 - 1  # ids are 1..LIMIT
+
+    def __init__(self, key: bytes | None = None, counter: int = 0) -> None:
+        self.key = key if key is not None else secrets.token_bytes(16)
+        self.counter = counter
+
+    def _round(self, number: int, half: int) -> int:
+        digest = hashlib.blake2b(
+            half.to_bytes(2, "big"), digest_size=2, key=self.key, person=bytes([number]) * 16
+        ).digest()
+        return int.from_bytes(digest, "big")
+
+    def _permute(self, value: int) -> int:
+        left, right = value >> 16, value & 0xFFFF
+        for number in range(4):
+            left, right = right, left ^ self._round(number, right)
+        return (left << 16) | right
+
+    def next(self) -> int:
+        """The next id."""
+        if self.counter >= self.LIMIT:
+            raise RuntimeError("all 2**31 - 1 transaction ids of this key were given")
+        value = self.counter
+        self.counter += 1
+        # Cycle walking: a permutation of 0..2**32-1 restricted to 0..LIMIT-1 by applying it
+        # again until the value falls in range (twice on average) stays a permutation.
+        value = self._permute(value)
+        while value >= self.LIMIT:
+            value = self._permute(value)
+        return value + 1
+
+
 # --------------------------------------------------------------------------------------------
 # The state
 
@@ -370,7 +440,8 @@ class CsmsState:
     - `heartbeat_interval`: seconds, given in accepted BootNotification responses.
     - `boot_retry_interval`: seconds, given when a boot is not accepted (the minimum wait before
       the next BootNotification: C16 4.2, 2.0.1 B02/B03).
-    - `token_status`: the authorization status of known id tokens (compared case-insensitively:
+    - `token_status`: the authorization status of known id tokens, a shortcut for `set_token()`
+      (`tokens` holds them, keyed case-folded: compared case-insensitively:
       1.6 IdToken is a CiString20, 2.x idToken is "case insensitive"); any other token gets
       `default_token_status`, "Accepted" unless told otherwise.
     - `max_finished_transactions`: finished transactions kept; the oldest are dropped beyond it.
@@ -396,8 +467,9 @@ class CsmsState:
             raise ValueError("intervals are seconds, at least 0")
         self.heartbeat_interval = heartbeat_interval
         self.boot_retry_interval = boot_retry_interval
-        self.token_status: dict[str, str] = {
-            token.casefold(): status for token, status in (token_status or {}).items()
+        self.tokens: dict[str, IdTokenRecord] = {
+            token.casefold(): IdTokenRecord(token, status)
+            for token, status in (token_status or {}).items()
         }
         self.default_token_status = default_token_status
         self.max_finished_transactions = max_finished_transactions
@@ -405,9 +477,9 @@ class CsmsState:
         self.history = history
         self.stations: dict[str, StationRecord] = {}
         self.transactions: dict[TransactionKey, TransactionRecord] = {}
-        # 1.6 transaction ids: integers, unique across all stations and increasing (C16 4.8:
-        # the response "MUST include a transaction id").
-        self._transaction_ids = itertools.count(1)
+        # 1.6 transaction ids: integers, unique across all stations (C16 4.8: the response
+        # "MUST include a transaction id").
+        self.transaction_ids = TransactionIds()
         self._active: dict[str, set[TransactionKey]] = {}
         self._finished: collections.deque[tuple[TransactionKey, TransactionRecord]] = (
             collections.deque()
@@ -436,6 +508,21 @@ class CsmsState:
         else:
             keys = itertools.chain.from_iterable(self._active.values())
         return [self.transactions[key] for key in keys]
+
+    def missing(self, identity: str, transaction_id: int | str) -> bool:
+        """Whether a transaction must be loaded (`load_transaction`) before a message about it
+        is handled: never for this in-memory state, which holds all it knows."""
+        return False
+
+    async def load_transaction(self, identity: str, transaction_id: int | str) -> bool:
+        """Bring a transaction kept elsewhere into memory (a stored state's); return whether
+        it exists."""
+        return (identity.casefold(), transaction_id) in self.transactions
+
+    def barrier(self) -> Any:
+        """What the answers to the messages handled until now must wait for before they are
+        sent (a stored state's commit, as an awaitable future), or None: nothing."""
+        return None
 
     def _station(self, identity: str, version: str | None = None) -> StationRecord:
         key = identity.casefold()
@@ -531,10 +618,26 @@ class CsmsState:
     def authorize(self, identity: str, id_token: str, token_type: str | None, version: str) -> str:
         """The authorization status of `id_token` presented at station `identity`, as a value
         of `version`'s AuthorizationStatus enumeration."""
-        status = self.token_status.get(id_token.casefold(), self.default_token_status)
+        record = self.tokens.get(id_token.casefold())
+        if record is None:
+            status = self.default_token_status
+        else:
+            status = record.status_at(datetime.datetime.now(datetime.timezone.utc))
         if version == "ocpp1.6" and status not in _V16_AUTH_STATUSES:
             return "Invalid"
         return status
+
+    def token(self, id_token: str) -> IdTokenRecord | None:
+        """What is known of `id_token` (case-insensitively), if anything."""
+        return self.tokens.get(id_token.casefold())
+
+    def set_token(self, record: IdTokenRecord) -> None:
+        """Add or replace an id token."""
+        self.tokens[record.id_token.casefold()] = record
+
+    def delete_token(self, id_token: str) -> bool:
+        """Forget an id token; return whether it was known."""
+        return self.tokens.pop(id_token.casefold(), None) is not None
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -596,7 +699,7 @@ class CsmsState:
                 and record.id_token.casefold() == id_tag.casefold()
             ):
                 return record, False
-        record, _ = self._transaction(identity, next(self._transaction_ids), "ocpp1.6")
+        record, _ = self._transaction(identity, self.transaction_ids.next(), "ocpp1.6")
         record.connector_id = connector_id
         record.id_token = id_tag
         record.meter_start = float(meter_start)
@@ -613,11 +716,14 @@ class CsmsState:
         reason: str | None = None,
         id_tag: str | None = None,
         samples: Iterable[Sample] = (),
-    ) -> tuple[TransactionRecord, bool]:
+    ) -> tuple[TransactionRecord | None, bool]:
         """1.6 StopTransaction: end the transaction; return the record and whether this ended
-        it (False for a repeat). A transaction we do not know is recorded as it is reported:
-        the Central System "cannot prevent a transaction from stopping" (C16 4.10)."""
-        record, _ = self._transaction(identity, transaction_id, "ocpp1.6")
+        it (False for a repeat). A transaction this station does not have (another station's,
+        or one never started) is not touched: (None, False); the answer still goes out, as the
+        Central System "cannot prevent a transaction from stopping" (C16 4.10)."""
+        record = self.transactions.get((identity.casefold(), transaction_id))
+        if record is None:
+            return None, False
         if record.ended:  # a repeat of a StopTransaction whose answer was lost (C16 3.7.1)
             return record, False
         record.add_samples(samples)

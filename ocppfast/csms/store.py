@@ -1,0 +1,816 @@
+"""`StoredState`: the CSMS state kept in a database, SQLite or PostgreSQL (`ocppfast.storage`).
+
+It is a `CsmsState` whose every change is also written: the in-memory records stay the
+working copy that handlers read and change synchronously (no query per message), and what
+changed is committed in groups (`GroupCommit`) before the answers that acknowledge it leave:
+`barrier()` gives the connection the commit to wait for (issue 6: "writes that acknowledge a
+station's message are committed before the CALLRESULT is sent").
+
+- At `open()`: the schema is migrated, and stations, connector statuses, id tokens and the
+  transactions not yet ended are loaded.
+- Rows that are state (a station, a connector, a transaction) are written as they are at commit
+  time, once per batch however many messages changed them; rows that are history (meter values,
+  transaction events, notifications and reports) are appended.
+- A finished transaction may have left memory (`max_finished_transactions`); a message about
+  one that is not in memory loads it first (`missing()` / `load_transaction()`), so a late or
+  repeated message never overwrites what is stored with a partial record.
+
+One `ocppfast serve` process per database: the state in memory is this process's.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from ..storage import Database, GroupCommit, Migration, Statement, timestamp
+from .state import (
+    BootInfo,
+    ConnectorStatus,
+    CsmsState,
+    EventStream,
+    IdTokenRecord,
+    OperationStatus,
+    Report,
+    Sample,
+    StationRecord,
+    TransactionEventData,
+    TransactionIds,
+    TransactionKey,
+    TransactionRecord,
+)
+
+__all__ = ["MIGRATIONS", "StoredState"]
+
+log = logging.getLogger("ocppfast.csms")
+
+MIGRATIONS: list[Migration] = [
+    # 1: stations, connectors, id tokens, transactions and their events and meter values,
+    # and the other messages stations send (notifications, report parts).
+    """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE stations (
+    key TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    version TEXT NOT NULL,
+    registration_status TEXT,
+    boot {json},
+    booted_at {timestamp},
+    connected_at {timestamp},
+    disconnected_at {timestamp},
+    last_seen {timestamp},
+    last_heartbeat {timestamp},
+    operations {json}
+);
+CREATE TABLE connectors (
+    station_key TEXT NOT NULL REFERENCES stations (key) ON DELETE CASCADE,
+    evse_id INTEGER NOT NULL,
+    connector_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    timestamp {timestamp} NOT NULL,
+    error_code TEXT,
+    info TEXT,
+    vendor_id TEXT,
+    vendor_error_code TEXT,
+    PRIMARY KEY (station_key, evse_id, connector_id)
+);
+CREATE TABLE id_tokens (
+    key TEXT PRIMARY KEY,
+    id_token TEXT NOT NULL,
+    type TEXT,
+    status TEXT NOT NULL,
+    expires_at {timestamp},
+    parent_id TEXT,
+    group_id TEXT,
+    updated_at {timestamp} NOT NULL
+);
+CREATE TABLE transactions (
+    station_key TEXT NOT NULL REFERENCES stations (key) ON DELETE CASCADE,
+    transaction_id TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    version TEXT NOT NULL,
+    evse_id INTEGER,
+    connector_id INTEGER,
+    id_token TEXT,
+    id_token_type TEXT,
+    stop_id_token TEXT,
+    started_at {timestamp},
+    ended_at {timestamp},
+    ended {bool} NOT NULL,
+    meter_start {float},
+    meter_stop {float},
+    stop_reason TEXT,
+    charging_state TEXT,
+    remote_start_id INTEGER,
+    reservation_id INTEGER,
+    offline {bool} NOT NULL,
+    last_seq_no INTEGER,
+    first_reading_at {timestamp},
+    first_reading {float},
+    last_reading_at {timestamp},
+    last_reading {float},
+    PRIMARY KEY (station_key, transaction_id)
+);
+CREATE INDEX transactions_by_state ON transactions (ended, station_key);
+CREATE TABLE transaction_events (
+    station_key TEXT NOT NULL,
+    transaction_id TEXT NOT NULL,
+    seq_no INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    trigger_reason TEXT NOT NULL,
+    timestamp {timestamp} NOT NULL,
+    offline {bool} NOT NULL,
+    PRIMARY KEY (station_key, transaction_id, seq_no),
+    FOREIGN KEY (station_key, transaction_id)
+        REFERENCES transactions (station_key, transaction_id) ON DELETE CASCADE
+);
+CREATE TABLE meter_values (
+    id {serial},
+    station_key TEXT NOT NULL REFERENCES stations (key) ON DELETE CASCADE,
+    transaction_id TEXT,
+    location_id INTEGER,
+    timestamp {timestamp} NOT NULL,
+    value_text TEXT NOT NULL,
+    value {float},
+    measurand TEXT NOT NULL,
+    unit TEXT,
+    phase TEXT,
+    location TEXT,
+    context TEXT,
+    signed {bool} NOT NULL
+);
+CREATE INDEX meter_values_by_transaction ON meter_values (station_key, transaction_id);
+CREATE TABLE events (
+    id {serial},
+    station_key TEXT NOT NULL REFERENCES stations (key) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    request_id INTEGER,
+    received_at {timestamp} NOT NULL,
+    data {json} NOT NULL
+);
+CREATE INDEX events_by_station ON events (station_key, kind, id);
+""",
+]
+
+_STATION_COLUMNS = (
+    "key, identity, version, registration_status, boot, booted_at, connected_at,"
+    " disconnected_at, last_seen, last_heartbeat, operations"
+)
+_CONNECTOR_COLUMNS = (
+    "station_key, evse_id, connector_id, status, timestamp, error_code, info, vendor_id,"
+    " vendor_error_code"
+)
+_TRANSACTION_COLUMNS = (
+    "station_key, transaction_id, identity, version, evse_id, connector_id, id_token,"
+    " id_token_type, stop_id_token, started_at, ended_at, ended, meter_start, meter_stop,"
+    " stop_reason, charging_state, remote_start_id, reservation_id, offline, last_seq_no,"
+    " first_reading_at, first_reading, last_reading_at, last_reading"
+)
+
+
+def _upsert(table: str, columns: str, key: str) -> str:
+    names = [name.strip() for name in columns.split(",")]
+    keys = {name.strip() for name in key.split(",")}
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names if name not in keys)
+    marks = ", ".join("?" for _ in names)
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT_STATION = _upsert("stations", _STATION_COLUMNS, "key")
+_UPSERT_CONNECTOR = _upsert("connectors", _CONNECTOR_COLUMNS, "station_key, evse_id, connector_id")
+_UPSERT_TRANSACTION = _upsert("transactions", _TRANSACTION_COLUMNS, "station_key, transaction_id")
+_INSERT_EVENT = (
+    "INSERT INTO transaction_events (station_key, transaction_id, seq_no, event_type,"
+    " trigger_reason, timestamp, offline) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (station_key, transaction_id, seq_no) DO NOTHING"
+)
+_INSERT_SAMPLE = (
+    "INSERT INTO meter_values (station_key, transaction_id, location_id, timestamp, value_text,"
+    " value, measurand, unit, phase, location, context, signed)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_MESSAGE = (
+    "INSERT INTO events (station_key, kind, request_id, received_at, data) VALUES (?, ?, ?, ?, ?)"
+)
+_UPSERT_META = _upsert("meta", "key, value", "key")
+_UPSERT_TOKEN = _upsert(
+    "id_tokens", "key, id_token, type, status, expires_at, parent_id, group_id, updated_at", "key"
+)
+_DELETE_TOKEN = "DELETE FROM id_tokens WHERE key = ?"
+
+_encode = msgspec.json.Encoder().encode
+_OPERATIONS = msgspec.json.Decoder(dict[str, OperationStatus])
+_BOOT = msgspec.json.Decoder(BootInfo)
+# Transactions whose absence from the database was looked up, remembered so that a station
+# repeating a message about one does not cost a query each time; forgotten beyond this many.
+_ABSENT_LIMIT = 10_000
+
+
+def _json(value: Any) -> str:
+    return _encode(value).decode()
+
+
+def _text_id(transaction_id: int | str) -> str:
+    return str(transaction_id)
+
+
+class StoredState(CsmsState):
+    """A `CsmsState` kept in `database` (open it with `await state.open()`, close it with
+    `await state.close()`); the other arguments are `CsmsState`'s."""
+
+    def __init__(self, database: Database, **options: Any) -> None:
+        super().__init__(**options)
+        self.database = database
+        self.commits = GroupCommit(database, self._collect, self._restore)
+        self._stations: dict[str, StationRecord] = {}
+        self._connectors: set[tuple[str, int, int]] = set()
+        self._transactions: dict[TransactionKey, TransactionRecord] = {}
+        self._appended: list[tuple[str, tuple[Any, ...]]] = []
+        self._meta = False
+        self._collected: tuple[Any, ...] | None = None
+        self._absent: dict[TransactionKey, None] = {}
+
+    # -- opening and closing -------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the database, migrate its schema, and load what a running CSMS keeps in memory."""
+        await self.database.open()
+        await self.database.migrate("csms", MIGRATIONS)
+        meta = dict(await self.database.fetch("SELECT key, value FROM meta"))
+        if "transaction_id_key" in meta:
+            self.transaction_ids = TransactionIds(
+                bytes.fromhex(meta["transaction_id_key"]), int(meta["transaction_id_counter"])
+            )
+        else:  # a new key, written now
+            self._meta = True
+            self._changed()
+        await self._load_stations()
+        for token, kind, status, expires, parent, group in await self.database.fetch(
+            "SELECT id_token, type, status, expires_at, parent_id, group_id FROM id_tokens"
+        ):
+            super().set_token(IdTokenRecord(token, status, timestamp(expires), parent, group, kind))
+        await self._load_transactions(
+            "SELECT " + _TRANSACTION_COLUMNS + " FROM transactions WHERE ended = ?", False
+        )
+        log.info(
+            "%s: %d stations, %d transactions in progress",
+            self.database.display_url,
+            len(self.stations),
+            len(self._active_keys()),
+        )
+
+    def _active_keys(self) -> list[TransactionKey]:
+        return [key for keys in self._active.values() for key in keys]
+
+    async def close(self) -> None:
+        """Commit what is pending, then close the database."""
+        try:
+            await self.flush()
+        finally:
+            await self.database.close()
+
+    async def _load_stations(self) -> None:
+        for row in await self.database.fetch("SELECT " + _STATION_COLUMNS + " FROM stations"):
+            (
+                key,
+                identity,
+                version,
+                status,
+                boot,
+                booted,
+                connected,
+                disconnected,
+                seen,
+                beat,
+                ops,
+            ) = row
+            record = StationRecord(identity, version)
+            record.registration_status = status
+            record.boot = _BOOT.decode(boot) if boot else None
+            record.booted_at = timestamp(booted)
+            record.connected_at = timestamp(connected)
+            record.disconnected_at = timestamp(disconnected)
+            record.last_seen = timestamp(seen)
+            record.last_heartbeat = timestamp(beat)
+            if ops:
+                record.operations = _OPERATIONS.decode(ops)
+            self.stations[key] = record
+        for row in await self.database.fetch("SELECT " + _CONNECTOR_COLUMNS + " FROM connectors"):
+            station = self.stations.get(row[0])
+            if station is not None:
+                station.connectors[(row[1], row[2])] = ConnectorStatus(
+                    row[3], timestamp(row[4]) or datetime.datetime.min, *row[5:]
+                )
+
+    async def _load_transactions(self, sql: str, *params: Any) -> list[TransactionRecord]:
+        loaded = []
+        for row in await self.database.fetch(sql, *params):
+            station_key, transaction_id = row[0], row[1]
+            version = row[3]
+            record = TransactionRecord(
+                row[2],
+                int(transaction_id) if version == "ocpp1.6" else transaction_id,
+                version,
+                evse_id=row[4],
+                connector_id=row[5],
+                id_token=row[6],
+                id_token_type=row[7],
+                stop_id_token=row[8],
+                started_at=timestamp(row[9]),
+                ended_at=timestamp(row[10]),
+                ended=bool(row[11]),
+                meter_start=row[12],
+                meter_stop=row[13],
+                stop_reason=row[14],
+                charging_state=row[15],
+                remote_start_id=row[16],
+                reservation_id=row[17],
+                offline=bool(row[18]),
+                last_seq_no=row[19],
+                samples=collections.deque(maxlen=self.max_samples),
+            )
+            if row[20] is not None:
+                record.first_reading = (timestamp(row[20]), row[21])  # type: ignore[assignment]
+            if row[22] is not None:
+                record.last_reading = (timestamp(row[22]), row[23])  # type: ignore[assignment]
+            if version != "ocpp1.6":
+                record.seq_nos = {
+                    seq_no
+                    for (seq_no,) in await self.database.fetch(
+                        "SELECT seq_no FROM transaction_events"
+                        " WHERE station_key = ? AND transaction_id = ?",
+                        station_key,
+                        transaction_id,
+                    )
+                }
+            key: TransactionKey = (station_key, record.transaction_id)
+            self.transactions[key] = record
+            if record.ended:
+                self._finished.append((key, record))
+            else:
+                self._active.setdefault(station_key, set()).add(key)
+            loaded.append(record)
+        return loaded
+
+    # -- transactions that left memory ---------------------------------------------------
+
+    def missing(self, identity: str, transaction_id: int | str) -> bool:
+        """Whether the transaction is neither in memory nor known to be absent from the
+        database: `load_transaction()` it before handling a message about it."""
+        key = (identity.casefold(), transaction_id)
+        return key not in self.transactions and key not in self._absent
+
+    async def load_transaction(self, identity: str, transaction_id: int | str) -> bool:
+        """Load a transaction from the database into memory; return whether it was there."""
+        key: TransactionKey = (identity.casefold(), transaction_id)
+        if key in self.transactions:
+            return True
+        loaded = await self._load_transactions(
+            "SELECT " + _TRANSACTION_COLUMNS + " FROM transactions"
+            " WHERE station_key = ? AND transaction_id = ?",
+            key[0],
+            _text_id(transaction_id),
+        )
+        if loaded:
+            return True
+        if key not in self.transactions:  # nor created while the query ran
+            self._absent[key] = None
+            while len(self._absent) > _ABSENT_LIMIT:
+                del self._absent[next(iter(self._absent))]
+        return False
+
+    # -- what is to be written -----------------------------------------------------------
+
+    def barrier(self) -> Any:
+        """The commit that the answers to what was handled until now wait for, if any."""
+        return self.commits.barrier() if self.commits.pending else None
+
+    async def flush(self) -> None:
+        """Wait until every change made until now is committed."""
+        await self.commits.flush()
+
+    def _changed(self) -> None:
+        # Every change asks for a commit: the first of a batch schedules it.
+        if not self.commits.pending:
+            self.commits.barrier()
+
+    def _station_changed(self, identity: str) -> None:
+        key = identity.casefold()
+        record = self.stations.get(key)
+        if record is not None:
+            self._stations[key] = record
+            self._changed()
+
+    def _transaction_changed(self, record: TransactionRecord) -> None:
+        key = record.identity.casefold()
+        self._stations.setdefault(key, self.stations[key])  # the row it refers to
+        self._transactions[(key, record.transaction_id)] = record
+        self._absent.pop((key, record.transaction_id), None)
+        self._changed()
+
+    def _append(self, sql: str, row: tuple[Any, ...]) -> None:
+        self._appended.append((sql, row))
+        self._changed()
+
+    def _samples(
+        self,
+        identity: str,
+        transaction_id: int | str | None,
+        location_id: int | None,
+        samples: Iterable[Sample],
+    ) -> None:
+        key = identity.casefold()
+        tx = None if transaction_id is None else _text_id(transaction_id)
+        append = self._appended.append
+        self._changed()
+        for s in samples:
+            append(
+                (
+                    _INSERT_SAMPLE,
+                    (
+                        key,
+                        tx,
+                        location_id,
+                        s.timestamp,
+                        s.text,
+                        s.value,
+                        s.measurand,
+                        s.unit,
+                        s.phase,
+                        s.location,
+                        s.context,
+                        s.signed,
+                    ),
+                )
+            )
+
+    def _message(
+        self, identity: str, kind: str, request_id: int | None, now: datetime.datetime, data: Any
+    ) -> None:
+        self._station_changed(identity)
+        self._append(_INSERT_MESSAGE, (identity.casefold(), kind, request_id, now, _json(data)))
+
+    def _collect(self) -> list[Statement]:
+        stations, connectors = self._stations, self._connectors
+        transactions, appended, meta = self._transactions, self._appended, self._meta
+        self._stations, self._connectors, self._transactions, self._appended = {}, set(), {}, []
+        self._meta = False
+        self._collected = (stations, connectors, transactions, appended, meta)
+        statements: list[Statement] = []
+        if stations:
+            statements.append(
+                (_UPSERT_STATION, [self._station_row(k, r) for k, r in stations.items()])
+            )
+        if connectors:
+            rows = []
+            for key, evse_id, connector_id in connectors:
+                status = self.stations[key].connectors[(evse_id, connector_id)]
+                rows.append(
+                    (
+                        key,
+                        evse_id,
+                        connector_id,
+                        status.status,
+                        status.timestamp,
+                        status.error_code,
+                        status.info,
+                        status.vendor_id,
+                        status.vendor_error_code,
+                    )
+                )
+            statements.append((_UPSERT_CONNECTOR, rows))
+        if transactions:
+            statements.append(
+                (_UPSERT_TRANSACTION, [self._transaction_row(r) for r in transactions.values()])
+            )
+        if meta:
+            ids = self.transaction_ids
+            statements.append(
+                (
+                    _UPSERT_META,
+                    [
+                        ("transaction_id_key", ids.key.hex()),
+                        ("transaction_id_counter", str(ids.counter)),
+                    ],
+                )
+            )
+        # History rows, in order, a statement per run of the same kind.
+        run_sql: str | None = None
+        run: list[tuple[Any, ...]] = []
+        for sql, row in appended:
+            if sql != run_sql:
+                if run_sql is not None:
+                    statements.append((run_sql, run))
+                run_sql, run = sql, []
+            run.append(row)
+        if run_sql is not None:
+            statements.append((run_sql, run))
+        return statements
+
+    def _restore(self) -> None:
+        if self._collected is None:
+            return
+        stations, connectors, transactions, appended, meta = self._collected
+        self._collected = None
+        for key, value in stations.items():
+            self._stations.setdefault(key, value)
+        self._connectors |= connectors
+        for key, value in transactions.items():
+            self._transactions.setdefault(key, value)
+        self._appended[:0] = appended
+        self._meta = self._meta or meta
+
+    @staticmethod
+    def _station_row(key: str, r: StationRecord) -> tuple[Any, ...]:
+        return (
+            key,
+            r.identity,
+            r.version,
+            r.registration_status,
+            _json(r.boot) if r.boot is not None else None,
+            r.booted_at,
+            r.connected_at,
+            r.disconnected_at,
+            r.last_seen,
+            r.last_heartbeat,
+            _json(r.operations) if r.operations else None,
+        )
+
+    @staticmethod
+    def _transaction_row(r: TransactionRecord) -> tuple[Any, ...]:
+        first = r.first_reading or (None, None)
+        last = r.last_reading or (None, None)
+        return (
+            r.identity.casefold(),
+            _text_id(r.transaction_id),
+            r.identity,
+            r.version,
+            r.evse_id,
+            r.connector_id,
+            r.id_token,
+            r.id_token_type,
+            r.stop_id_token,
+            r.started_at,
+            r.ended_at,
+            r.ended,
+            r.meter_start,
+            r.meter_stop,
+            r.stop_reason,
+            r.charging_state,
+            r.remote_start_id,
+            r.reservation_id,
+            r.offline,
+            r.last_seq_no,
+            first[0],
+            first[1],
+            last[0],
+            last[1],
+        )
+
+    # -- CsmsState, written ----------------------------------------------------------------
+
+    def station_connected(
+        self, identity: str, version: str, now: datetime.datetime
+    ) -> StationRecord:
+        record = super().station_connected(identity, version, now)
+        self._station_changed(identity)
+        return record
+
+    def station_disconnected(self, identity: str, now: datetime.datetime) -> None:
+        super().station_disconnected(identity, now)
+        self._station_changed(identity)
+
+    def seen(self, identity: str, now: datetime.datetime) -> None:
+        super().seen(identity, now)
+        self._station_changed(identity)
+
+    def boot(
+        self, identity: str, version: str, boot: BootInfo, now: datetime.datetime
+    ) -> tuple[str, int]:
+        answer = super().boot(identity, version, boot, now)
+        self._station_changed(identity)
+        return answer
+
+    def heartbeat(self, identity: str, now: datetime.datetime) -> None:
+        super().heartbeat(identity, now)
+        self._station_changed(identity)
+
+    def connector_status(
+        self, identity: str, evse_id: int, connector_id: int, status: ConnectorStatus
+    ) -> ConnectorStatus | None:
+        previous = super().connector_status(identity, evse_id, connector_id, status)
+        self._station_changed(identity)
+        self._connectors.add((identity.casefold(), evse_id, connector_id))
+        return previous
+
+    def operation_status(
+        self,
+        identity: str,
+        operation: str,
+        status: str,
+        request_id: int | None,
+        now: datetime.datetime,
+    ) -> OperationStatus | None:
+        previous = super().operation_status(identity, operation, status, request_id, now)
+        self._station_changed(identity)
+        return previous
+
+    def set_token(self, record: IdTokenRecord) -> None:
+        super().set_token(record)
+        self._append(
+            _UPSERT_TOKEN,
+            (
+                record.id_token.casefold(),
+                record.id_token,
+                record.type,
+                record.status,
+                record.expires_at,
+                record.parent_id,
+                record.group_id,
+                datetime.datetime.now(datetime.timezone.utc),
+            ),
+        )
+
+    def delete_token(self, id_token: str) -> bool:
+        known = super().delete_token(id_token)
+        if known:
+            self._append(_DELETE_TOKEN, (id_token.casefold(),))
+        return known
+
+    def start_transaction(
+        self,
+        identity: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start: int,
+        timestamp: datetime.datetime,
+        reservation_id: int | None = None,
+    ) -> tuple[TransactionRecord, bool]:
+        record, new = super().start_transaction(
+            identity, connector_id, id_tag, meter_start, timestamp, reservation_id
+        )
+        if new:
+            self._meta = True  # the counter of transaction ids moved, written with it
+            self._transaction_changed(record)
+        return record, new
+
+    def stop_transaction(
+        self,
+        identity: str,
+        transaction_id: int,
+        meter_stop: int,
+        timestamp: datetime.datetime,
+        reason: str | None = None,
+        id_tag: str | None = None,
+        samples: Iterable[Sample] = (),
+    ) -> tuple[TransactionRecord | None, bool]:
+        samples = list(samples)
+        record, ended = super().stop_transaction(
+            identity, transaction_id, meter_stop, timestamp, reason, id_tag, samples
+        )
+        if record is not None and ended:
+            self._transaction_changed(record)
+            self._samples(identity, transaction_id, record.connector_id, samples)
+        return record, ended
+
+    def transaction_event(
+        self, identity: str, version: str, event: TransactionEventData
+    ) -> tuple[TransactionRecord, bool]:
+        record, new = super().transaction_event(identity, version, event)
+        if new:
+            self._transaction_changed(record)
+            key = identity.casefold()
+            self._append(
+                _INSERT_EVENT,
+                (
+                    key,
+                    event.transaction_id,
+                    event.seq_no,
+                    event.event_type,
+                    event.trigger_reason,
+                    event.timestamp,
+                    event.offline,
+                ),
+            )
+            self._samples(identity, event.transaction_id, record.evse_id, event.samples)
+        return record, new
+
+    def meter_values(
+        self,
+        identity: str,
+        location_id: int,
+        transaction_id: int | str | None,
+        samples: Iterable[Sample],
+    ) -> TransactionRecord | None:
+        samples = list(samples)
+        record = super().meter_values(identity, location_id, transaction_id, samples)
+        self._station_changed(identity)
+        if record is not None:
+            self._transaction_changed(record)
+        self._samples(identity, record.transaction_id if record else None, location_id, samples)
+        return record
+
+    def report(
+        self,
+        identity: str,
+        kind: str,
+        request_id: int,
+        items: Iterable[Any],
+        now: datetime.datetime,
+        *,
+        seq_no: int | None = None,
+        tbc: bool = False,
+        generated_at: datetime.datetime | None = None,
+    ) -> Report:
+        items = list(items)
+        station = self.station(identity)
+        earlier = station.reports.get((kind, request_id)) if station is not None else None
+        repeat = seq_no is not None and earlier is not None and seq_no in earlier.seq_nos
+        report = super().report(
+            identity,
+            kind,
+            request_id,
+            items,
+            now,
+            seq_no=seq_no,
+            tbc=tbc,
+            generated_at=generated_at,
+        )
+        if not repeat:
+            self._message(
+                identity,
+                kind,
+                request_id,
+                now,
+                {"seqNo": seq_no, "tbc": tbc, "generatedAt": generated_at, "items": items},
+            )
+        return report
+
+    def record(self, identity: str, kind: str, data: Any, now: datetime.datetime) -> None:
+        super().record(identity, kind, data, now)
+        self._message(identity, kind, getattr(data, "request_id", None) or None, now, data)
+
+    def open_event_stream(
+        self,
+        identity: str,
+        stream_id: int,
+        now: datetime.datetime,
+        *,
+        variable_monitoring_id: int | None = None,
+        interval: int | None = None,
+        values_per_message: int | None = None,
+    ) -> bool:
+        accepted = super().open_event_stream(
+            identity,
+            stream_id,
+            now,
+            variable_monitoring_id=variable_monitoring_id,
+            interval=interval,
+            values_per_message=values_per_message,
+        )
+        self._message(
+            identity,
+            "OpenPeriodicEventStream",
+            stream_id,
+            now,
+            {
+                "interval": interval,
+                "values": values_per_message,
+                "variableMonitoringId": variable_monitoring_id,
+            },
+        )
+        return accepted
+
+    def close_event_stream(self, identity: str, stream_id: int, now: datetime.datetime) -> None:
+        super().close_event_stream(identity, stream_id, now)
+        self._message(identity, "ClosePeriodicEventStream", stream_id, now, {})
+
+    def event_stream_data(
+        self,
+        identity: str,
+        stream_id: int,
+        values: int,
+        pending: int,
+        basetime: datetime.datetime,
+        now: datetime.datetime,
+    ) -> EventStream:
+        stream = super().event_stream_data(identity, stream_id, values, pending, basetime, now)
+        self._message(
+            identity,
+            "NotifyPeriodicEventStream",
+            stream_id,
+            now,
+            {"values": values, "pending": pending, "basetime": basetime},
+        )
+        return stream
