@@ -10,10 +10,8 @@ repeats it; one station cannot touch another's transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,14 +20,14 @@ from websockets.asyncio.client import connect
 from ocppfast import v16, v201
 from ocppfast._core import BACKEND, Backend
 from ocppfast.asyncio import Connection, Server
-from ocppfast.csms import DefaultCSMS, default_csms
+from ocppfast.csms import default_csms
 from ocppfast.csms.state import TransactionIds
 from ocppfast.csms.store import MIGRATIONS, StoredState
 from ocppfast.exceptions import SessionClosedError
 from ocppfast.storage import Database, StorageError, open_database
-from ocppfast.transport.loopback import loopback_pair
 from ocppfast.transport.websocket import WebSocketTransport
 from tests.aio import run, until
+from tests.test_csms_default import station
 
 T0 = datetime.datetime(2026, 11, 21, 9, 30, tzinfo=datetime.timezone.utc)
 
@@ -38,24 +36,6 @@ async def opened(url: str, **options: Any) -> StoredState:
     state = StoredState(open_database(url), **options)
     await state.open()
     return state
-
-
-@contextlib.asynccontextmanager
-async def station(
-    core: Backend, version: str, state: StoredState, identity: str = "CP1"
-) -> AsyncIterator[Connection]:
-    """A station Connection talking to a DefaultCSMS Connection over a loopback pair."""
-    csms_end, station_end = loopback_pair(version)
-    csms = Connection(
-        csms_end, role="csms", handlers=DefaultCSMS(state), identity=identity, core=core
-    )
-    cs = Connection(station_end, role="station", core=core)
-    tasks = [asyncio.create_task(csms.run()), asyncio.create_task(cs.run())]
-    try:
-        yield cs
-    finally:
-        await cs.close()
-        await asyncio.gather(*tasks)
 
 
 async def rows(database: Database, sql: str, *params: Any) -> list[tuple[Any, ...]]:

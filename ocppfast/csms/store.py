@@ -260,9 +260,7 @@ class StoredState(CsmsState):
             "SELECT id_token, type, status, expires_at, parent_id, group_id FROM id_tokens"
         ):
             super().set_token(IdTokenRecord(token, status, timestamp(expires), parent, group, kind))
-        await self._load_transactions(
-            "SELECT " + _TRANSACTION_COLUMNS + " FROM transactions WHERE ended = ?", False
-        )
+        await self._load_transactions("t.ended = ?", False)
         log.info(
             "%s: %d stations, %d transactions in progress",
             self.database.display_url,
@@ -313,9 +311,22 @@ class StoredState(CsmsState):
                     row[3], timestamp(row[4]) or datetime.datetime.min, *row[5:]
                 )
 
-    async def _load_transactions(self, sql: str, *params: Any) -> list[TransactionRecord]:
+    async def _load_transactions(self, where: str, *params: Any) -> list[TransactionRecord]:
+        """Load the transactions `WHERE where` (on the transactions table, t) and the seqNo
+        of their events: two queries, however many transactions."""
+        seq_nos: dict[tuple[str, str], set[int]] = {}
+        for station_key, transaction_id, seq_no in await self.database.fetch(
+            "SELECT e.station_key, e.transaction_id, e.seq_no FROM transaction_events e"
+            " JOIN transactions t ON t.station_key = e.station_key"
+            " AND t.transaction_id = e.transaction_id WHERE " + where,
+            *params,
+        ):
+            seq_nos.setdefault((station_key, transaction_id), set()).add(seq_no)
         loaded = []
-        for row in await self.database.fetch(sql, *params):
+        columns = ", ".join("t." + name.strip() for name in _TRANSACTION_COLUMNS.split(","))
+        for row in await self.database.fetch(
+            f"SELECT {columns} FROM transactions t WHERE {where}", *params
+        ):
             station_key, transaction_id = row[0], row[1]
             version = row[3]
             record = TransactionRecord(
@@ -344,16 +355,7 @@ class StoredState(CsmsState):
                 record.first_reading = (timestamp(row[20]), row[21])  # type: ignore[assignment]
             if row[22] is not None:
                 record.last_reading = (timestamp(row[22]), row[23])  # type: ignore[assignment]
-            if version != "ocpp1.6":
-                record.seq_nos = {
-                    seq_no
-                    for (seq_no,) in await self.database.fetch(
-                        "SELECT seq_no FROM transaction_events"
-                        " WHERE station_key = ? AND transaction_id = ?",
-                        station_key,
-                        transaction_id,
-                    )
-                }
+            record.seq_nos = seq_nos.get((station_key, transaction_id), set())
             key: TransactionKey = (station_key, record.transaction_id)
             self.transactions[key] = record
             if record.ended:
@@ -377,8 +379,7 @@ class StoredState(CsmsState):
         if key in self.transactions:
             return True
         loaded = await self._load_transactions(
-            "SELECT " + _TRANSACTION_COLUMNS + " FROM transactions"
-            " WHERE station_key = ? AND transaction_id = ?",
+            "t.station_key = ? AND t.transaction_id = ?",
             key[0],
             _text_id(transaction_id),
         )
