@@ -264,8 +264,10 @@ def _messages(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
     return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "ocppfast.csms"]
 
 
-def _v16_load(core: Backend, state: CsmsState) -> None:
-    async def main() -> None:
+def _v16_load(core: Backend, state: CsmsState) -> int:
+    """Statuses, a transaction and its meter values, heartbeats; the transaction's id."""
+
+    async def main() -> int:
         async with station(core, "ocpp1.6", state, "CP1") as cp:
             for status in ("Charging", "Charging", "SuspendedEV"):
                 await cp.call(
@@ -308,8 +310,9 @@ def _v16_load(core: Backend, state: CsmsState) -> None:
                     )
                 )
             await cp.call(v16.HeartbeatRequest())
+            return int(start.transaction_id)
 
-    run(main())
+    return run(main())
 
 
 def test_v16_hot_paths_record_and_log_as_before(
@@ -319,15 +322,15 @@ def test_v16_hot_paths_record_and_log_as_before(
     values with or without a known transaction, heartbeats; the state records them all."""
     state = CsmsState()
     with caplog.at_level(logging.DEBUG, logger="ocppfast.csms"):
-        _v16_load(core, state)
+        tx = _v16_load(core, state)
     messages = [m for m in _messages(caplog) if "StartTransaction" not in m[1]]
     assert [m for m in messages if "connector" in m[1] or "heartbeat" in m[1]] == [
         (logging.INFO, "CP1: connector 1 Charging"),
         (logging.DEBUG, "CP1: connector 1 still Charging"),
         (logging.INFO, "CP1: connector 1 Charging -> SuspendedEV"),
         (logging.INFO, "CP1: connector 2 Faulted (GroundFailure: RCD tripped)"),
-        (logging.INFO, "CP1: transaction 1 started on connector 1 (meter 1000 Wh)"),
-        (logging.DEBUG, "CP1: 2 meter values on connector 1 (transaction 1)"),
+        (logging.INFO, f"CP1: transaction {tx} started on connector 1 (meter 1000 Wh)"),
+        (logging.DEBUG, f"CP1: 2 meter values on connector 1 (transaction {tx})"),
         (logging.DEBUG, "CP1: 2 meter values on connector 1 (transaction 99, unknown)"),
         (logging.DEBUG, "CP1: 2 meter values on connector 1"),
         (logging.DEBUG, "CP1: heartbeat"),
@@ -342,7 +345,7 @@ def test_v16_hot_paths_record_and_log_as_before(
         "RCD tripped",
     )
     assert faulted.timestamp == record.last_seen  # no timestamp sent: the time received
-    transaction = state.transaction("CP1", 1)
+    transaction = state.transaction("CP1", tx)
     assert transaction is not None and transaction.energy_wh == 500
     assert [(s.measurand, s.value, s.unit) for s in transaction.samples] == [
         (ENERGY_REGISTER, 1.5, "kWh"),
@@ -356,12 +359,12 @@ def test_v16_hot_paths_log_changes_at_info_when_debug_is_off(
 ) -> None:
     """With DEBUG off, status changes are still logged at INFO, and nothing else is."""
     with caplog.at_level(logging.INFO, logger="ocppfast.csms"):
-        _v16_load(core, CsmsState())
+        tx = _v16_load(core, CsmsState())
     assert [m for m in _messages(caplog) if "connector" in m[1]] == [
         (logging.INFO, "CP1: connector 1 Charging"),
         (logging.INFO, "CP1: connector 1 Charging -> SuspendedEV"),
         (logging.INFO, "CP1: connector 2 Faulted (GroundFailure: RCD tripped)"),
-        (logging.INFO, "CP1: transaction 1 started on connector 1 (meter 1000 Wh)"),
+        (logging.INFO, f"CP1: transaction {tx} started on connector 1 (meter 1000 Wh)"),
     ]
     assert all(level == logging.INFO for level, _ in _messages(caplog))
 
