@@ -101,6 +101,7 @@ def serve(
     from ocppfast.asyncio.server import Server, ServerLimits
     from ocppfast.csms import default_csms
     from ocppfast.csms.store import StoredState
+    from ocppfast.storage import StorageError
 
     files = raise_file_limit()
     room = connections_allowed(files)
@@ -133,7 +134,10 @@ def serve(
             await _serve(state, stop)
         finally:
             if isinstance(state, StoredState):
-                await state.close()
+                try:
+                    await state.close()
+                except StorageError as exc:
+                    log.error("the last changes could not be stored: %s", exc)
 
     async def _serve(state: CsmsState, stop: asyncio.Event) -> None:
         server = Server(

@@ -106,6 +106,17 @@ def test_a_batch_commits_whole_or_not_at_all_and_values_round_trip(database_url:
     run(main())
 
 
+def test_urls_in_logs_and_messages_hide_passwords() -> None:
+    """Security by default: a database password is never logged (libpq also takes it in the
+    query)."""
+    url = open_database("postgresql://csms:s3cr@t@db.example:5432/ocpp?password=x").display_url
+    assert url == "postgresql://csms:***@db.example:5432/ocpp"
+    assert "s3cr" not in url and "x" not in url.rpartition("/")[2]
+    plain = "postgresql://csms@db.example/ocpp"
+    assert open_database(plain).display_url == plain
+    assert open_database("sqlite:////var/x.sqlite3").display_url == "sqlite:////var/x.sqlite3"
+
+
 def test_storage_errors_say_what_to_do(tmp_path: Any) -> None:
     with pytest.raises(StorageError, match="sqlite:///path"):
         open_database("mysql://x")
@@ -431,7 +442,7 @@ def test_no_answer_before_its_commit_and_a_failed_commit_closes_the_connection(
 ) -> None:
     """Over a real WebSocket on 127.0.0.1: the Heartbeat's answer waits for the commit; when a
     commit fails, nothing is acknowledged and the connection closes with 1011 (the station
-    reconnects and sends again)."""
+    reconnects and sends again), and what it held is written by the next commit."""
 
     async def main() -> None:
         blocking = _BlockingDatabase(open_database(database_url))
@@ -452,10 +463,23 @@ def test_no_answer_before_its_commit_and_a_failed_commit_closes_the_connection(
                 await asyncio.wait_for(call, 5)
                 blocking.fail = True
                 with pytest.raises(SessionClosedError):  # closed, never answered
-                    await cs.call(v16.HeartbeatRequest(), timeout=5)
+                    await cs.call(
+                        v16.StatusNotificationRequest(
+                            connector_id=7,
+                            error_code=v16.ChargePointErrorCode.NoError,
+                            status=v16.ChargePointStatus.Faulted,
+                        ),
+                        timeout=5,
+                    )
                 await until(lambda: cs.closed)
                 assert cs.close_code == 1011
                 await task
+            # The change whose commit failed is kept, and written by the next commit.
+            blocking.fail = False
+            await state.flush()
+            assert await rows(
+                blocking.inner, "SELECT status FROM connectors WHERE connector_id = 7"
+            ) == [("Faulted",)]
         finally:
             await server.stop()
             blocking.fail = False

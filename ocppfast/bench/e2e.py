@@ -325,7 +325,7 @@ def server_command(server: str, port: int, *, ping_interval: float | None = None
     # The peers log at WARNING: one INFO line per connection would be work they do not do.
     argv += ["--log-level", "warning"]
     # The peers keep what stations send in memory: so does ours here, the same work. (What
-    # storage costs on top is measured apart: docs/performance.md.)
+    # storage costs on top is not measured by this benchmark.)
     argv += ["--database", "memory"]
     if ping_interval is not None:
         argv += ["--ping-interval", str(ping_interval)]

@@ -388,7 +388,7 @@ class DefaultCSMS(Handlers):
     def _id_tag_info(self, id_tag: str, status: str) -> v16.IdTagInfo:
         """1.6 IdTagInfo (C16 7.14): the status, and the expiry and parent of a stored idTag."""
         known = self.state.token(id_tag)
-        if known is None or (known.expires_at is None and known.parent_id is None):
+        if known is None:
             return v16.IdTagInfo(status=v16.AuthorizationStatus(status))
         return v16.IdTagInfo(
             status=v16.AuthorizationStatus(status),
@@ -623,7 +623,7 @@ class DefaultCSMS(Handlers):
             "%s: idToken %s (%s): %s", self.identity, token.id_token, _text(token.type), status
         )
         known = self.state.token(token.id_token)
-        if known is None or (known.expires_at is None and known.group_id is None):
+        if known is None:
             return m.IdTokenInfo(status=m.AuthorizationStatusEnum(status))
         return m.IdTokenInfo(
             status=m.AuthorizationStatusEnum(status),

@@ -232,7 +232,7 @@ class StoredState(CsmsState):
     def __init__(self, database: Database, **options: Any) -> None:
         super().__init__(**options)
         self.database = database
-        self.commits = GroupCommit(database, self._collect, self._restore)
+        self.committer = GroupCommit(database, self._collect, self._restore)
         self._stations: dict[str, StationRecord] = {}
         self._connectors: set[tuple[str, int, int]] = set()
         self._transactions: dict[TransactionKey, TransactionRecord] = {}
@@ -395,16 +395,16 @@ class StoredState(CsmsState):
 
     def barrier(self) -> Any:
         """The commit that the answers to what was handled until now wait for, if any."""
-        return self.commits.barrier() if self.commits.pending else None
+        return self.committer.barrier() if self.committer.pending else None
 
     async def flush(self) -> None:
         """Wait until every change made until now is committed."""
-        await self.commits.flush()
+        await self.committer.flush()
 
     def _changed(self) -> None:
         # Every change asks for a commit: the first of a batch schedules it.
-        if not self.commits.pending:
-            self.commits.barrier()
+        if not self.committer.pending:
+            self.committer.barrier()
 
     def _station_changed(self, identity: str) -> None:
         key = identity.casefold()
@@ -760,7 +760,10 @@ class StoredState(CsmsState):
 
     def record(self, identity: str, kind: str, data: Any, now: datetime.datetime) -> None:
         super().record(identity, kind, data, now)
-        self._message(identity, kind, getattr(data, "request_id", None) or None, now, data)
+        request_id = getattr(data, "request_id", None)  # absent (or UNSET) in most
+        self._message(
+            identity, kind, request_id if isinstance(request_id, int) else None, now, data
+        )
 
     def open_event_stream(
         self,

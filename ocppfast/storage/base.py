@@ -18,6 +18,7 @@ import abc
 import asyncio
 import datetime
 import logging
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -103,13 +104,15 @@ class Database(abc.ABC):
 
     @property
     def display_url(self) -> str:
-        """The URL without its password, for logs and messages."""
-        head, sep, tail = self.url.partition("@")
-        if not sep or "://" not in head:
+        """The URL for logs and messages: without its password, nor its query (libpq takes
+        `?password=` too)."""
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.password is None and not parts.query:
             return self.url
-        scheme, _, credentials = head.partition("://")
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{tail}" if ":" in credentials else self.url
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = f"{parts.username}:***@{netloc.rpartition('@')[2]}"
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -192,8 +195,6 @@ class GroupCommit:
         self._restore = restore
         self._next: asyncio.Future[None] | None = None  # the batch being gathered
         self._running: asyncio.Task[None] | None = None
-        self.commits = 0
-        self.failures = 0
 
     def barrier(self) -> asyncio.Future[None]:
         """The future of the commit that will include what was changed until now."""
@@ -223,7 +224,6 @@ class GroupCommit:
                     if statements:
                         await self.database.write(statements)
                 except Exception as exc:
-                    self.failures += 1
                     self._restore()
                     log.error(
                         "%s: commit failed (%s); unacknowledged messages are not answered",
@@ -237,7 +237,6 @@ class GroupCommit:
                     # while the database is down).
                     asyncio.get_running_loop().call_later(RETRY_SECONDS, self._retry)
                     continue
-                self.commits += 1
                 if not batch.done():
                     batch.set_result(None)
         finally:
@@ -248,9 +247,6 @@ class GroupCommit:
             self.barrier()
 
     async def flush(self) -> None:
-        """Wait until everything changed until now is committed (raises StorageError if the
-        commit failed)."""
-        if self._next is not None:
-            await self.barrier()
-        elif self._running is not None:
-            await asyncio.shield(self._running)
+        """Wait until everything changed until now is committed, including what a failed
+        commit left to retry (raises StorageError if the commit fails)."""
+        await self.barrier()
