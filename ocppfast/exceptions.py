@@ -15,6 +15,7 @@ __all__ = [
     "ERROR_CLASSES",
     "ActionNotImplementedError",
     "ActionNotSupportedError",
+    "CallNotAllowedError",
     "CallTimeoutError",
     "FormatViolationError",
     "GenericError",
@@ -176,6 +177,11 @@ def error_from_code(
     error = GenericError(description, details)
     error.received_code = code  # type: ignore[attr-defined]
     return error
+
+
+class CallNotAllowedError(RuntimeError):
+    """Our role may not send this message to the peer now, so it was not sent: e.g. a CSMS to a
+    station whose boot it rejected ("The CSMS SHALL NOT initiate any messages", B03.FR.03)."""
 
 
 class CallTimeoutError(TimeoutError):

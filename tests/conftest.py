@@ -84,3 +84,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         postgres.drop_database(url)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a CSMS keeps its state: "memory" (a plain `CsmsState`), or the URL of a new, empty
+    database as `database_url` gives it (SQLite, or PostgreSQL dropped after the test)."""
+    if request.param == "memory":
+        yield "memory"
+        return
+    if request.param == "sqlite":
+        yield "sqlite:///" + str(tmp_path / "ocppfast.sqlite3")
+        return
+    request.getfixturevalue("postgres_server")
+    from tests import postgres
+
+    url = postgres.new_database_url()
+    try:
+        yield url
+    finally:
+        postgres.drop_database(url)

@@ -12,7 +12,7 @@ from .client import (
     NoCommonVersion,
     PasswordRefused,
 )
-from .connection import DEFAULT_CALL_TIMEOUT, Connection
+from .connection import DEFAULT_CALL_TIMEOUT, Connection, ConnectionObserver, ConnectionObservers
 from .handlers import Handlers, after, on
 from .server import Server, ServerLimits
 
@@ -23,6 +23,8 @@ __all__ = [
     "ClientStopped",
     "ConnectError",
     "Connection",
+    "ConnectionObserver",
+    "ConnectionObservers",
     "Credentials",
     "Handlers",
     "HandshakeRefused",

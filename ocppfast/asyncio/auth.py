@@ -200,6 +200,10 @@ class Credentials:
     """An in-memory store of the stations' Basic auth passwords, keyed by case-folded identity
     (identities are identifierStrings, which compare case-insensitively: J201 3.1.1).
 
+    `required`: every station must authenticate (an identity without a password is refused);
+    when False, only the identities that have a password must, and the others connect without
+    one (what a CSMS whose operator sets passwords station by station needs).
+
     `n`, `r`, `p` are the scrypt costs of new entries (RFC 7914): the default (2**14, 8, 1)
     takes some 40 ms and 16 MiB per hash. `verify()` is CPU-bound; the server runs it in a
     worker thread. A successful check is remembered (as a keyed hash of the password under a
@@ -209,8 +213,9 @@ class Credentials:
     The store is safe to read from worker threads while the event loop thread changes it.
     """
 
-    def __init__(self, *, n: int = 1 << 14, r: int = 8, p: int = 1) -> None:
+    def __init__(self, *, n: int = 1 << 14, r: int = 8, p: int = 1, required: bool = True) -> None:
         _check_cost(n, r, p)
+        self.required = required
         self._cost = (n, r, p)
         self._records: dict[str, PasswordRecord] = {}
         self._verified: dict[str, bytes] = {}
@@ -253,6 +258,13 @@ class Credentials:
         """
         if not identity:
             raise ValueError("an identity is not empty")
+        self.set_record(identity, self.hash_password(password, version=version))
+
+    def hash_password(self, password: str | bytes, *, version: str | None = None) -> PasswordRecord:
+        """A new record (salted scrypt hash) of `password` at this store's cost, for
+        `set_record()`; text is taken as UTF-8. With `version`, the password is first checked
+        against that version's rules (`validate_password`), raising ValueError. CPU-bound
+        (tens of ms): run it in a worker thread from the event loop."""
         if version is not None:
             validate_password(password, version)
         raw = password.encode("utf-8") if isinstance(password, str) else bytes(password)
@@ -261,7 +273,7 @@ class Credentials:
         n, r, p = self._cost
         salt = os.urandom(_SALT_BYTES)
         key = _hex_key(raw)
-        record = PasswordRecord(
+        return PasswordRecord(
             salt,
             _scrypt(raw, salt, n, r, p),
             _scrypt(key, salt, n, r, p) if key is not None else None,
@@ -269,7 +281,6 @@ class Credentials:
             r,
             p,
         )
-        self.set_record(identity, record)
 
     def set_record(self, identity: str, record: PasswordRecord) -> None:
         """Store a record as `records()` gave it (e.g. when loading a persisted store)."""
@@ -277,6 +288,10 @@ class Credentials:
         with self._lock:
             self._records[folded] = record
             self._verified.pop(folded, None)
+
+    def record(self, identity: str) -> PasswordRecord | None:
+        """The record of `identity`'s password (case-insensitively), if it has one."""
+        return self._records.get(identity.casefold())
 
     def records(self) -> Iterator[tuple[str, PasswordRecord]]:
         """Each (case-folded identity, record), for persisting the store."""

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._core import BACKEND, Backend
@@ -35,10 +35,10 @@ from .._core.types import (
     check_version,
 )
 from ..exceptions import OCPPError, OutgoingMessageError, SessionClosedError
-from ..transport import Transport, TransportClosed, may_carry_credential
+from ..transport import Transport, TransportClosed, shown
 from .handlers import Handlers, maybe_await
 
-__all__ = ["DEFAULT_CALL_TIMEOUT", "Connection"]
+__all__ = ["DEFAULT_CALL_TIMEOUT", "Connection", "ConnectionObserver", "ConnectionObservers"]
 
 DEFAULT_CALL_TIMEOUT = 30.0
 _log = logging.getLogger("ocppfast.connection")
@@ -52,11 +52,52 @@ def _shared_validator(core: Backend, version: str, check_outgoing: bool) -> Any:
     return core.validator.Validator(version, check_outgoing=check_outgoing)
 
 
-def _printable(data: bytes | str) -> str:
-    raw = data if isinstance(data, bytes) else data.encode("utf-8", "replace")
-    if may_carry_credential(raw):
-        return f"<{len(raw)} bytes, not shown: may carry a credential>"
-    return raw.decode("utf-8", "replace")
+class ConnectionObserver:
+    """Told of what passes through the connections it is given to: a CSMS's traffic log and
+    metrics. Its methods run inline on the event loop, for every frame: keep them cheap. The
+    base class ignores everything; override what you need."""
+
+    def received(self, connection: Connection, data: bytes | str) -> None:
+        """A frame came from the peer (before it is handled)."""
+
+    def sent(self, connection: Connection, frames: list[bytes]) -> None:
+        """Frames are about to be written to the peer, in this order."""
+
+    def call_finished(
+        self, connection: Connection, action: str, seconds: float, error: BaseException | None
+    ) -> None:
+        """One of our CALLs ended after `seconds`: answered (`error` None), or with the
+        `OCPPError` of its CALLERROR, or a timeout or close."""
+
+    def tolerated(self, connection: Connection, quirk: str) -> None:
+        """A quirk of the peer's profile let through a violation of the schema."""
+
+
+class ConnectionObservers(ConnectionObserver):
+    """Several observers as one (a server takes one): each is told everything, in order."""
+
+    __slots__ = ("observers",)
+
+    def __init__(self, observers: Sequence[ConnectionObserver]) -> None:
+        self.observers = tuple(observers)
+
+    def received(self, connection: Connection, data: bytes | str) -> None:
+        for observer in self.observers:
+            observer.received(connection, data)
+
+    def sent(self, connection: Connection, frames: list[bytes]) -> None:
+        for observer in self.observers:
+            observer.sent(connection, frames)
+
+    def call_finished(
+        self, connection: Connection, action: str, seconds: float, error: BaseException | None
+    ) -> None:
+        for observer in self.observers:
+            observer.call_finished(connection, action, seconds, error)
+
+    def tolerated(self, connection: Connection, quirk: str) -> None:
+        for observer in self.observers:
+            observer.tolerated(connection, quirk)
 
 
 class Connection:
@@ -70,6 +111,7 @@ class Connection:
     - `quirks`: a quirk profile tolerating named schema violations of this peer.
     - `check_outgoing`: validate what we send (default True).
     - `core`: the core backend (default: the compiled one when built).
+    - `observer`: a `ConnectionObserver` told of every frame (e.g. a traffic log).
 
     Run it with `await connection.run()` (returns when the connection has closed); meanwhile,
     `await connection.call(request)` sends a CALL and returns its typed response.
@@ -98,6 +140,7 @@ class Connection:
         "handlers",
         "identity",
         "log",
+        "observer",
         "role",
         "session",
         "transport",
@@ -118,8 +161,10 @@ class Connection:
         max_frame_bytes: int | None = None,
         core: Backend | None = None,
         logger: logging.Logger | None = None,
+        observer: ConnectionObserver | None = None,
     ) -> None:
         self.transport = transport
+        self.observer = observer
         self.role = role
         self.version: str = check_version(version or transport.subprotocol or "")
         self.identity = identity
@@ -204,18 +249,30 @@ class Connection:
         `OutgoingMessageError` (nothing sent) when `request` does not conform to its schema.
         CALLs are sent one at a time, in order (J16 4.1.1, J201 4.1.1)."""
         action = self._action_of(request)
+        self.handlers.calling(request)
         loop = self._loop or asyncio.get_running_loop()
-        message_id = self.session.call(action, request, loop.time(), timeout)
+        started = loop.time()
+        message_id = self.session.call(action, request, started, timeout)
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting[message_id] = future
         self._arm_timer()
         await self._flush()
-        return await future
+        observer = self.observer
+        if observer is None:
+            return await future
+        try:
+            response = await future
+        except BaseException as error:
+            observer.call_finished(self, action, loop.time() - started, error)
+            raise
+        observer.call_finished(self, action, loop.time() - started, None)
+        return response
 
     async def send(self, request: Request) -> None:
         """Send `request` as a SEND (OCPP 2.1 only): it is never answered (J21 4.2.4)."""
         if self.version != OCPP21:
             raise ValueError(f"SEND messages exist in ocpp2.1 only, not in {self.version}")
+        self.handlers.calling(request)
         self.session.send(self._action_of(request), request)
         await self._flush()
 
@@ -302,10 +359,12 @@ class Connection:
     def _frames_to_send(self) -> list[bytes]:
         """What the session has to send, each logged at debug level (credentials never)."""
         frames: list[bytes] = self.session.data_to_send()
+        if frames and self.observer is not None:
+            self.observer.sent(self, frames)
         log = self.log
         if frames and log.isEnabledFor(logging.DEBUG):
             for frame in frames:
-                log.debug("%s > %s", self.name, _printable(frame))
+                log.debug("%s > %s", self.name, shown(frame))
         return frames
 
     def _send_now(self) -> None:
@@ -378,7 +437,9 @@ class Connection:
     def _receive(self, data: bytes | str, now: float) -> None:
         log = self.log
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s < %s", self.name, _printable(data))
+            log.debug("%s < %s", self.name, shown(data))
+        if self.observer is not None:
+            self.observer.received(self, data)
         self._answered = None
         events = self.session.receive(data, now)
         answered = self._answered
@@ -393,6 +454,8 @@ class Connection:
             self._spawn(self._after_sent(*answered), "after-hook")
         if self._tolerating:
             for seen in self.session.validator.take_tolerated():
+                if self.observer is not None:
+                    self.observer.tolerated(self, seen.quirk)
                 log.warning(
                     "%s: tolerated by quirk %s: %s %s field %s: %s",
                     self.name,

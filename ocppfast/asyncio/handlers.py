@@ -174,6 +174,11 @@ class Handlers:
         after every message: keep it cheap."""
         return None
 
+    def calling(self, request: Request) -> None:
+        """Called before our `request` is sent (a CALL, or a 2.1 SEND): a role may refuse to
+        send it by raising (e.g. a CSMS to a station it rejected, B03.FR.03), or take note of
+        it (a TriggerMessage, whose triggered message it then expects)."""
+
     def connected(self) -> Awaitable[None] | None:
         """Called once the connection runs, before the first message is read."""
         return None

@@ -55,7 +55,7 @@ from .._core.quirks import QuirkProfile
 from .._core.types import check_versions
 from ..transport.websocket import DirectServerConnection, RedactingLogger, WebSocketTransport
 from .auth import Credentials
-from .connection import DEFAULT_CALL_TIMEOUT, Connection
+from .connection import DEFAULT_CALL_TIMEOUT, Connection, ConnectionObserver
 from .handlers import Handlers
 
 __all__ = [
@@ -297,7 +297,14 @@ class Server:
       unless asked), port 0 lets the OS choose (`self.port` tells which, once started).
     - `versions`: the OCPP versions enabled, in the server's order of preference.
     - `credentials`: the Basic auth passwords; None accepts every identity without
-      authentication (and says so in the log at start).
+      authentication (and says so in the log at start). With `credentials.required` False, only
+      the identities that have a password must authenticate.
+    - `admits`: a function of the identity saying whether the station may connect at all (a
+      registration policy that admits registered stations only); one it refuses gets HTTP 404
+      before the upgrade (J201 3.2, J21 3.3: the CSMS "does not recognize the Charging Station
+      identifier").
+    - `observer`: told of every frame of every connection (`ConnectionObserver`): the traffic
+      log and metrics of a CSMS.
     - `quirks`: a quirk profile for every station, or a function of the identity returning one
       (or None).
     - `limits`: `ServerLimits`; `call_timeout`: default seconds for `Connection.call()`.
@@ -321,6 +328,8 @@ class Server:
         port: int = 9000,
         versions: Sequence[str] = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6"),
         credentials: Credentials | None = None,
+        admits: Callable[[str], bool] | None = None,
+        observer: ConnectionObserver | None = None,
         quirks: QuirkProfile | Callable[[str], QuirkProfile | None] | None = None,
         limits: ServerLimits = ServerLimits(),  # frozen, so one shared default is safe
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
@@ -336,6 +345,8 @@ class Server:
         self.host = host
         self.versions: tuple[str, ...] = enabled
         self.credentials = credentials
+        self.admits = admits
+        self.observer = observer
         self.quirks = quirks
         self.limits = limits
         self.call_timeout = call_timeout
@@ -415,13 +426,18 @@ class Server:
             ssl=self.ssl,
             backlog=limits.listen_backlog,
         )
-        auth = (
-            f"HTTP Basic authentication ({len(self.credentials)} identities)"
-            if self.credentials is not None
-            else "NO authentication: accepts any identity without credentials"
-        )
+        credentials = self.credentials
+        if credentials is None:
+            auth = "NO authentication: accepts any identity without credentials"
+        elif credentials.required:
+            auth = f"HTTP Basic authentication ({len(credentials)} identities)"
+        else:
+            auth = (
+                f"HTTP Basic authentication for the {len(credentials)} identities with a "
+                "password, none for the others"
+            )
         self.log.info("listening on %s (versions %s; %s)", self.url, ", ".join(self.versions), auth)
-        if self.credentials is None:
+        if credentials is None:
             self.log.warning(
                 "accepting any station identity without authentication (credentials=None)"
             )
@@ -519,6 +535,10 @@ class Server:
         ws.identity = identity
         with contextlib.suppress(InvalidHeader):  # websockets answers 400 for it in accept()
             ws.offered = tuple(_offered_versions(request.headers))
+        if self.admits is not None and not self.admits(identity):
+            return self._refuse(
+                ws, http.HTTPStatus.NOT_FOUND, "unknown station (not registered)", who
+            )
         folded = identity.casefold()
         if len(self._admitted) >= self.limits.max_connections:
             # A station replacing its live connection may exceed the limit, since the old one
@@ -535,7 +555,8 @@ class Server:
                     who,
                 )
         self._admitted.add(ws)
-        if self.credentials is not None:
+        credentials = self.credentials
+        if credentials is not None and (credentials.required or credentials.known(identity)):
             why = await self._authenticate(identity, request.headers, ws.offered)
             if why is not None:
                 response = self._refuse(ws, http.HTTPStatus.UNAUTHORIZED, why, who)
@@ -648,6 +669,7 @@ class Server:
                 version=version,
                 handlers=self.handlers(),
                 identity=identity,
+                observer=self.observer,
                 call_timeout=self.call_timeout,
                 quirks=self._quirks_for(identity),
                 max_frame_bytes=self.limits.max_message_bytes,

@@ -7,7 +7,7 @@
 - `default_csms(state)`: the handler factory for a server.
 """
 
-from .default import DefaultCSMS, default_csms
+from .default import DefaultCSMS, VendorHandler, default_csms
 from .state import (
     ENERGY_REGISTER,
     BootInfo,
@@ -39,5 +39,6 @@ __all__ = [
     "TransactionEventData",
     "TransactionKey",
     "TransactionRecord",
+    "VendorHandler",
     "default_csms",
 ]

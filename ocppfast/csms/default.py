@@ -20,18 +20,21 @@ tokens are personal data: they appear at DEBUG only.
 from __future__ import annotations
 
 import datetime
+import inspect
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
 from msgspec import UNSET
 
 from .. import v16, v21, v201
+from .._core.message import Request
 from .._core.types import OCPP16, OCPP21, OCPP201
 from ..asyncio.handlers import Handlers, on
+from ..exceptions import CallNotAllowedError, SecurityError
 from .state import (
     ENERGY_REGISTER,
     BootInfo,
@@ -42,7 +45,7 @@ from .state import (
     TransactionRecord,
 )
 
-__all__ = ["DefaultCSMS", "default_csms"]
+__all__ = ["DefaultCSMS", "VendorHandler", "default_csms"]
 
 log = logging.getLogger("ocppfast.csms")
 
@@ -55,6 +58,34 @@ _CONNECTOR_STATUSES = frozenset(member.value for member in v201.ConnectorStatusE
 # Authorization statuses that reject a token; with them a contract certificate gets
 # ContractCancelled (E201 2.4.1, C07.FR.13).
 _REJECTED_TOKEN = frozenset({"Blocked", "Expired", "Invalid", "Unknown"})
+# What a station not yet accepted may send: its boot, and while Pending the reports that the
+# CSMS may ask for meanwhile (B02: "a message triggered by one of the following messages:
+# TriggerMessageRequest, GetBaseReportRequest, GetReportRequest"; the triggered ones are
+# followed per connection, `DefaultCSMS.calling`).
+_BEFORE_ACCEPTED = frozenset({"BootNotification"})
+_WHILE_PENDING = frozenset({"NotifyReport"})
+# The action a TriggerMessage / ExtendedTriggerMessage asks for, where it is not named alike.
+_TRIGGERED_ACTION = {
+    "SignChargePointCertificate": "SignCertificate",
+    "SignChargingStationCertificate": "SignCertificate",
+    "SignV2GCertificate": "SignCertificate",
+    "SignCombinedCertificate": "SignCertificate",
+}
+
+VendorHandler = Callable[[str, "str | None", Any], tuple[str, Any] | Awaitable[tuple[str, Any]]]
+"""A vendor extension of DataTransfer (C16 4.3, P02): called with the station's identity, the
+messageId (None when absent) and the data (None when absent); returns (status, data): status
+"Accepted", "Rejected" or "UnknownMessageId", data None to send none. May be async."""
+
+
+class _Vendors(dict[str, VendorHandler]):
+    """The DataTransfer handlers by vendorId, case-folded: vendorId is a CiString (C16 7.8, 2.x
+    DataTransferRequest), compared case-insensitively. One table shared by the connections."""
+
+    def __init__(self, vendors: Mapping[str, VendorHandler] | None = None) -> None:
+        super().__init__(
+            {vendor.casefold(): handler for vendor, handler in (vendors or {}).items()}
+        )
 
 
 class _WholeSecondClock:
@@ -214,11 +245,16 @@ class DefaultCSMS(Handlers):
 
     # `identity` in a slot, set once: every message reads it (a property reaching
     # `connection.name` costs more), and a slot keeps the instance without a `__dict__`.
-    __slots__ = ("identity", "state")
+    __slots__ = ("_guarding", "_triggered", "identity", "state", "vendors")
     identity: str
 
-    def __init__(self, state: CsmsState | None = None) -> None:
+    def __init__(
+        self, state: CsmsState | None = None, vendors: Mapping[str, VendorHandler] | None = None
+    ) -> None:
         self.state = state if state is not None else CsmsState()
+        self.vendors = vendors if isinstance(vendors, _Vendors) else _Vendors(vendors)
+        self._guarding = False
+        self._triggered: set[str] | None = None
 
     @property
     def _m(self) -> ModuleType:
@@ -243,10 +279,78 @@ class DefaultCSMS(Handlers):
         return self.state.barrier()
 
     def connected(self) -> None:
-        """Record the station as connected."""
+        """Record the station as connected; until the CSMS has accepted it, hold back its
+        CALLs but the boot (`_guard`)."""
         self.identity = self.connection.name
         self.state.station_connected(self.identity, self.connection.version, _now())
         log.debug("%s: connected (%s)", self.identity, self.connection.version)
+        if self.state.acceptance(self.identity) != "Accepted":
+            self._guard(True)
+
+    # -- registration status (C16 4.2, J16E 5.6; B02, B03) -----------------------------------
+
+    def _guard(self, on: bool) -> None:
+        """Answer the station's CALLs (but BootNotification) with SecurityError while `on`: a
+        station not accepted "is not allowed to send RPC Framework: CALL message that is NOT a
+        BootNotificationRequest" (TC_B_30_CSMS; B02.FR.09, B03.FR.07; J16E 5.6 for 1.6). The
+        guard shadows each handler with an instance attribute: the dispatcher looks handlers
+        up on the instance, so an accepted station's messages cost nothing more."""
+        if on == self._guarding:
+            return
+        self._guarding = on
+        names = self.handler_names(self.connection.version)
+        for action, name in names.items():
+            if action in _BEFORE_ACCEPTED:
+                continue
+            if on:
+                setattr(self, name, self._guarded(name))
+            else:
+                self.__dict__.pop(name, None)
+
+    def _guarded(self, name: str) -> Callable[[Any], Any]:
+        def guarded(request: Any) -> Any:
+            action = type(request).ACTION
+            status = self.state.acceptance(self.identity)
+            triggered = self._triggered
+            if status == "Accepted":  # accepted meanwhile (e.g. on another connection)
+                self._guard(False)
+            elif status != "Pending" or not (
+                action in _WHILE_PENDING or (triggered is not None and action in triggered)
+            ):
+                log.info(
+                    "%s: answered %s with SecurityError: the station is not accepted (%s)",
+                    self.identity,
+                    action,
+                    status,
+                )
+                raise SecurityError(
+                    f"{action} before the CSMS accepted this charging station (registration "
+                    f"status {status}): send BootNotification first (J16E 5.6, B02.FR.09, "
+                    "B03.FR.07)"
+                )
+            elif triggered is not None:
+                triggered.discard(action)
+            return getattr(type(self), name)(self, request)
+
+        return guarded
+
+    def calling(self, request: Request) -> None:
+        """Before the CSMS sends `request` to this station: nothing to a station it rejected
+        (B03.FR.03, E201 2.3.1: "When the CSMS has Rejected the Charging Station ... the CSMS
+        SHALL NOT initiate any messages"); a TriggerMessage lets a Pending station send the
+        message asked for (B02)."""
+        status = self.state.acceptance(self.identity)
+        action = type(request).ACTION
+        if status == "Rejected":
+            raise CallNotAllowedError(
+                f"{self.identity} was Rejected at boot: the CSMS may not send it {action} "
+                "(B03.FR.03); it may send messages again once it has booted and been accepted"
+            )
+        if action in ("TriggerMessage", "ExtendedTriggerMessage"):
+            wanted = _text(request.requested_message) or ""  # type: ignore[attr-defined]
+            if self._triggered is None:
+                self._triggered = set()
+            self._triggered.add(_TRIGGERED_ACTION.get(wanted, wanted))
 
     def disconnected(self) -> None:
         """Record the station as disconnected."""
@@ -258,6 +362,7 @@ class DefaultCSMS(Handlers):
     def _boot(self, boot: BootInfo, enum: Any, response: Any) -> Any:
         now = _now()
         status, interval = self.state.boot(self.identity, self.connection.version, boot, now)
+        self._guard(status != "Accepted")
         log.info(
             "%s: boot (%s%s): vendor %s, model %s, firmware %s, serial %s: %s",
             self.identity,
@@ -315,6 +420,31 @@ class DefaultCSMS(Handlers):
             text,
             f" (request {request_id})" if request_id is not UNSET else "",
         )
+
+    def _data_transfer(self, request: Any) -> Any:
+        """DataTransfer in every version: recorded, then answered by the vendor's handler, or
+        UnknownVendorId without data (C16 4.3, P02.FR.06)."""
+        self._record("DataTransfer", request)
+        m = self._m
+        statuses = m.DataTransferStatus if m is v16 else m.DataTransferStatusEnum
+        handler = self.vendors.get(request.vendor_id.casefold())
+        if handler is None:
+            return m.DataTransferResponse(status=statuses.UnknownVendorId)
+        answer = handler(self.identity, _opt(request.message_id), _opt(request.data))
+
+        def response(answer: tuple[str, Any]) -> Any:
+            status, data = answer
+            return m.DataTransferResponse(
+                status=statuses(status), data=UNSET if data is None else data
+            )
+
+        if inspect.isawaitable(answer):
+
+            async def later() -> Any:
+                return response(await answer)
+
+            return later()
+        return response(answer)
 
     def _record(self, kind: str, request: Any) -> datetime.datetime:
         now = self._seen()
@@ -435,12 +565,11 @@ class DefaultCSMS(Handlers):
         return response
 
     @on(v16.DataTransferRequest)
-    def data_transfer_v16(self, request: v16.DataTransferRequest) -> v16.DataTransferResponse:
-        """C16 4.3: no vendor extension is implemented here: "If the recipient of the request has
-        no implementation for the specific vendorId it SHALL return a status 'UnknownVendor' and
-        the data element SHALL not be present"."""
-        self._record("DataTransfer", request)
-        return v16.DataTransferResponse(status=v16.DataTransferStatus.UnknownVendorId)
+    def data_transfer_v16(self, request: v16.DataTransferRequest) -> Any:
+        """C16 4.3: the vendor's handler answers (`vendors`); for any other vendorId: "If the
+        recipient of the request has no implementation for the specific vendorId it SHALL
+        return a status 'UnknownVendor' and the data element SHALL not be present"."""
+        return self._data_transfer(request)
 
     @on(v16.DiagnosticsStatusNotificationRequest)
     def diagnostics_status_v16(
@@ -687,14 +816,10 @@ class DefaultCSMS(Handlers):
         return self._m.ClearedChargingLimitResponse()  # type: ignore[no-any-return]
 
     @on("DataTransfer", versions=_V2)
-    def data_transfer_v2(
-        self, request: v201.DataTransferRequest | v21.DataTransferRequest
-    ) -> v201.DataTransferResponse | v21.DataTransferResponse:
-        """P02.FR.06 (P6 TC_P_02_CSMS): no vendor extension is implemented here, so the vendorId
-        is unknown."""
-        self._record("DataTransfer", request)
-        m = self._m
-        return m.DataTransferResponse(status=m.DataTransferStatusEnum.UnknownVendorId)  # type: ignore[no-any-return]
+    def data_transfer_v2(self, request: v201.DataTransferRequest | v21.DataTransferRequest) -> Any:
+        """P02: the vendor's handler answers (`vendors`); any other vendorId is unknown
+        (P02.FR.06, P6 TC_P_02_CSMS)."""
+        return self._data_transfer(request)
 
     @on("FirmwareStatusNotification", versions=_V2)
     def firmware_status_v2(
@@ -1152,12 +1277,16 @@ class DefaultCSMS(Handlers):
         )
 
 
-def default_csms(state: CsmsState | None = None) -> Callable[[], DefaultCSMS]:
+def default_csms(
+    state: CsmsState | None = None, vendors: Mapping[str, VendorHandler] | None = None
+) -> Callable[[], DefaultCSMS]:
     """A factory of `DefaultCSMS` handlers sharing one `state` (a new `CsmsState` when not
-    given), for `Server(handlers=...)`: one handler per connection, one state per server."""
+    given) and the DataTransfer `vendors` handlers, for `Server(handlers=...)`: one handler per
+    connection, one state per server."""
     shared = state if state is not None else CsmsState()
+    shared_vendors = _Vendors(vendors)
 
     def factory() -> DefaultCSMS:
-        return DefaultCSMS(shared)
+        return DefaultCSMS(shared, shared_vendors)
 
     return factory

@@ -25,12 +25,16 @@ from typing import Any
 
 import msgspec
 
+from ..asyncio.auth import Credentials, PasswordRecord
+
 __all__ = [
     "ENERGY_REGISTER",
+    "REGISTRATION_POLICIES",
     "BootInfo",
     "ConnectorStatus",
     "CsmsState",
     "EventStream",
+    "FrameRecord",
     "IdTokenRecord",
     "Notification",
     "OperationStatus",
@@ -59,6 +63,14 @@ _DEFAULT_STOP_REASON = "Local"
 # Authorization statuses that 1.6 has (C16 7.2 AuthorizationStatus); a 2.x-only status configured
 # for a token is answered as Invalid to a 1.6 station.
 _V16_AUTH_STATUSES = frozenset({"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"})
+
+# How stations are admitted (issue 6): "open" accepts and records any identity, "known" only
+# registered ones (an unknown identity gets HTTP 404 before the upgrade: J201 3.2, J21 3.3),
+# "pending" records unknown ones and answers their boots Pending until an operator accepts them.
+REGISTRATION_POLICIES = ("open", "known", "pending")
+# Registration statuses: what a BootNotification is answered (C16 7.30, 2.x
+# RegistrationStatusEnumType).
+REGISTRATION_STATUSES = ("Accepted", "Pending", "Rejected")
 
 TransactionKey = tuple[str, "int | str"]
 """How `CsmsState.transactions` is keyed: (case-folded station identity, transaction id). 1.6 ids
@@ -172,6 +184,18 @@ class IdTokenRecord(msgspec.Struct, frozen=True):
         return self.status
 
 
+class FrameRecord(msgspec.Struct, frozen=True):
+    """One frame of the traffic log: `direction` "in" (from the station) or "out" (to it), the
+    frame's text (one that may carry a credential is replaced by a note saying so), and an `id`
+    increasing with time (for paging)."""
+
+    id: int
+    identity: str
+    at: datetime.datetime
+    direction: str
+    frame: str
+
+
 class Notification(msgspec.Struct, frozen=True):
     """A message kept as it came (the typed request), with the time it was received."""
 
@@ -256,6 +280,10 @@ class StationRecord:
     - `notifications`: the recent messages of other kinds, by action
       ("SecurityEventNotification", "NotifyEvent", "DataTransfer", ...), newest last.
     - `connections`: how many connections of the station are live (`connected`: any).
+    - `registered`: known to the operator (registered through the API, or recorded at its first
+      connection under the "open" and "pending" policies); `approval`: the operator's decision,
+      what its boots are answered ("Accepted", "Pending" or "Rejected"); `registration_status`:
+      what its last boot was answered.
     - `meter_values`: recent meter values that belong to no known transaction, as
       (1.6 connectorId or 2.x evseId, sample); an empty tuple until the first one (a deque
       per station would cost more memory than its connection: docs/performance.md).
@@ -271,6 +299,8 @@ class StationRecord:
     booted_at: datetime.datetime | None = None
     boot: BootInfo | None = None
     registration_status: str | None = None
+    registered: bool = False
+    approval: str | None = None
     connectors: dict[tuple[int, int], ConnectorStatus] = dataclasses.field(default_factory=dict)
     # What most stations never send starts as one shared empty mapping (`entries()` makes it
     # a dict of the station's own): memory per station, docs/performance.md.
@@ -447,6 +477,12 @@ class CsmsState:
     - `max_finished_transactions`: finished transactions kept; the oldest are dropped beyond it.
     - `max_samples`: meter samples kept per transaction, and per station for those of no known
       transaction; `history`: notifications kept per station and kind, and reports per station.
+    - `registration_policy`: one of `REGISTRATION_POLICIES` ("open" by default).
+    - `credentials`: the stations' Basic auth passwords, shared with the `Server`, changed by
+      `set_password()` (when not given, a new empty store in which a password is required only
+      of the stations that have one).
+    - `traffic_limit`: frames of the traffic log kept (in memory, for all stations together);
+      0 keeps none.
 
     `stations` (case-folded identity -> `StationRecord`) and `transactions` (`TransactionKey` ->
     `TransactionRecord`) are public for reading; change them through the methods.
@@ -462,9 +498,24 @@ class CsmsState:
         max_finished_transactions: int = 10_000,
         max_samples: int = 10_000,
         history: int = 256,
+        registration_policy: str = "open",
+        credentials: Credentials | None = None,
+        traffic_limit: int = 100_000,
     ) -> None:
         if heartbeat_interval < 0 or boot_retry_interval < 0:
             raise ValueError("intervals are seconds, at least 0")
+        if registration_policy not in REGISTRATION_POLICIES:
+            raise ValueError(
+                f"registration_policy is one of {', '.join(REGISTRATION_POLICIES)}, "
+                f"not {registration_policy!r}"
+            )
+        self.registration_policy = registration_policy
+        self.credentials = credentials if credentials is not None else Credentials(required=False)
+        self.traffic_limit = traffic_limit
+        self._traffic: collections.deque[FrameRecord] = collections.deque(
+            maxlen=max(traffic_limit, 1)
+        )
+        self._frame_ids = itertools.count(1)
         self.heartbeat_interval = heartbeat_interval
         self.boot_retry_interval = boot_retry_interval
         self.tokens: dict[str, IdTokenRecord] = {
@@ -538,10 +589,14 @@ class CsmsState:
     def station_connected(
         self, identity: str, version: str, now: datetime.datetime
     ) -> StationRecord:
-        """A station connected with OCPP `version`."""
+        """A station connected with OCPP `version`. Under the "open" and "pending" policies an
+        unregistered station is registered now, Accepted or Pending."""
         record = self._station(identity, version)
         record.connections += 1
         record.connected_at = record.last_seen = now
+        if not record.registered and self.registration_policy != "known":
+            record.registered = True
+            record.approval = "Pending" if self.registration_policy == "pending" else "Accepted"
         return record
 
     def station_disconnected(self, identity: str, now: datetime.datetime) -> None:
@@ -561,10 +616,59 @@ class CsmsState:
 
     # -- provisioning ---------------------------------------------------------------------
 
+    def admits(self, identity: str) -> bool:
+        """Whether a station may connect (checked before the WebSocket upgrade): under the
+        "known" policy only registered stations may; under the others, any."""
+        if self.registration_policy != "known":
+            return True
+        record = self.stations.get(identity.casefold())
+        return record is not None and record.registered
+
+    def register_station(self, identity: str, approval: str = "Accepted") -> StationRecord:
+        """Register a station (or change the decision on a registered one): its boots are
+        answered `approval`."""
+        if approval not in REGISTRATION_STATUSES:
+            raise ValueError(f"approval is one of {', '.join(REGISTRATION_STATUSES)}")
+        record = self._station(identity)
+        record.registered = True
+        record.approval = approval
+        return record
+
+    def unregister_station(self, identity: str) -> bool:
+        """Forget that a station is registered, and its password; what it sent is kept (a
+        station registered again finds its history). Return whether it was registered."""
+        record = self.stations.get(identity.casefold())
+        self.credentials.remove(identity)
+        if record is None or not record.registered:
+            return False
+        record.registered = False
+        record.approval = None
+        record.registration_status = None
+        return True
+
+    def set_password(self, identity: str, password: PasswordRecord | None) -> None:
+        """Set (a hash made by `Credentials.hash_password`) or remove the Basic auth password
+        of a station: with one, the station must authenticate with it."""
+        if password is None:
+            self.credentials.remove(identity)
+        else:
+            self.credentials.set_record(identity, password)
+
+    def acceptance(self, identity: str) -> str:
+        """Whether the CSMS accepts the station's messages now: the answer to its last boot,
+        else the operator's decision, else "Accepted" (C16 4.2, B02/B03)."""
+        record = self.stations.get(identity.casefold())
+        if record is None:
+            return "Accepted"
+        return record.registration_status or record.approval or "Accepted"
+
     def registration_status(self, identity: str, boot: BootInfo) -> str:
-        """Whether to accept the booting station: "Accepted", "Pending" or "Rejected". This
-        in-memory state accepts every station; override to decide otherwise."""
-        return "Accepted"
+        """Whether to accept the booting station: "Accepted", "Pending" or "Rejected": the
+        operator's decision on it (`register_station`), else the policy's default."""
+        record = self.stations.get(identity.casefold())
+        if record is not None and record.approval is not None:
+            return record.approval
+        return "Pending" if self.registration_policy != "open" else "Accepted"
 
     def boot(
         self, identity: str, version: str, boot: BootInfo, now: datetime.datetime
@@ -902,3 +1006,78 @@ class CsmsState:
         stream.pending = pending
         stream.last_basetime = basetime
         return stream
+
+    # -- the traffic log and the operator's queries ------------------------------------------
+
+    def log_frame(self, identity: str, direction: str, frame: str, now: datetime.datetime) -> None:
+        """Keep a frame of the traffic log (`direction`: "in" from the station, "out" to it);
+        redacting what may carry a credential is the caller's job."""
+        if self.traffic_limit:
+            self._traffic.append(
+                FrameRecord(next(self._frame_ids), identity, now, direction, frame)
+            )
+
+    async def traffic(
+        self, identity: str, *, before: int | None = None, limit: int = 100
+    ) -> list[FrameRecord]:
+        """The traffic log of a station, newest first: up to `limit` frames, those with an `id`
+        below `before` when given (the next page)."""
+        key = identity.casefold()
+        found: list[FrameRecord] = []
+        for frame in reversed(self._traffic):
+            if frame.identity.casefold() != key or (before is not None and frame.id >= before):
+                continue
+            found.append(frame)
+            if len(found) >= limit:
+                break
+        return found
+
+    async def purge_traffic(self, older_than: datetime.datetime) -> int:
+        """Drop the frames of the traffic log received before `older_than`; return how many."""
+        dropped = 0
+        while self._traffic and self._traffic[0].at < older_than:
+            self._traffic.popleft()
+            dropped += 1
+        return dropped
+
+    async def transactions_page(
+        self,
+        *,
+        identity: str | None = None,
+        active: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[TransactionRecord]:
+        """Transactions, most recently started first (those not started yet last): of one
+        station or of all, active or finished or both."""
+        key = identity.casefold() if identity is not None else None
+        chosen = [
+            record
+            for (station, _), record in self.transactions.items()
+            if (key is None or station == key) and (active is None or record.active == active)
+        ]
+        chosen.sort(key=_recent_first)
+        return chosen[offset : offset + limit]
+
+    async def find_transactions(
+        self, transaction_id: str, identity: str | None = None
+    ) -> list[TransactionRecord]:
+        """The transactions of that id (given as text): of one station, or of any (2.x ids are
+        unique only within a station, so several may match)."""
+        key = identity.casefold() if identity is not None else None
+        return [
+            record
+            for (station, tx), record in self.transactions.items()
+            if str(tx) == transaction_id and (key is None or station == key)
+        ]
+
+    async def transaction_samples(
+        self, record: TransactionRecord, *, limit: int = 1000, offset: int = 0
+    ) -> list[Sample]:
+        """The meter values of a transaction, in order of arrival."""
+        return list(itertools.islice(record.samples, offset, offset + limit))
+
+
+def _recent_first(record: TransactionRecord) -> tuple[bool, float, str]:
+    started = record.started_at
+    return (started is None, -started.timestamp() if started else 0.0, str(record.transaction_id))

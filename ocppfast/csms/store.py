@@ -28,12 +28,14 @@ from typing import Any
 
 import msgspec
 
+from ..asyncio.auth import PasswordRecord
 from ..storage import Database, GroupCommit, Migration, Statement, timestamp
 from .state import (
     BootInfo,
     ConnectorStatus,
     CsmsState,
     EventStream,
+    FrameRecord,
     IdTokenRecord,
     OperationStatus,
     Report,
@@ -158,11 +160,28 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_station ON events (station_key, kind, id);
 """,
+    # 2: registration (registered, the operator's decision, the Basic auth password's scrypt
+    # record), and the traffic log. Stations stored by version 1 were all accepted and recorded
+    # under the "open" policy: registered.
+    """
+ALTER TABLE stations ADD COLUMN registered {bool} NOT NULL DEFAULT TRUE;
+ALTER TABLE stations ADD COLUMN approval TEXT;
+ALTER TABLE stations ADD COLUMN password TEXT;
+CREATE TABLE frames (
+    id {serial},
+    station_key TEXT NOT NULL,
+    at {timestamp} NOT NULL,
+    direction TEXT NOT NULL,
+    frame TEXT NOT NULL
+);
+CREATE INDEX frames_by_station ON frames (station_key, id);
+CREATE INDEX frames_by_time ON frames (at);
+""",
 ]
 
 _STATION_COLUMNS = (
     "key, identity, version, registration_status, boot, booted_at, connected_at,"
-    " disconnected_at, last_seen, last_heartbeat, operations"
+    " disconnected_at, last_seen, last_heartbeat, operations, registered, approval, password"
 )
 _CONNECTOR_COLUMNS = (
     "station_key, evse_id, connector_id, status, timestamp, error_code, info, vendor_id,"
@@ -203,6 +222,8 @@ _INSERT_SAMPLE = (
 _INSERT_MESSAGE = (
     "INSERT INTO events (station_key, kind, request_id, received_at, data) VALUES (?, ?, ?, ?, ?)"
 )
+_INSERT_FRAME = "INSERT INTO frames (station_key, at, direction, frame) VALUES (?, ?, ?, ?)"
+_SAMPLE_COLUMNS = "timestamp, value_text, value, measurand, unit, phase, location, context, signed"
 _UPSERT_META = _upsert("meta", "key, value", "key")
 _UPSERT_TOKEN = _upsert(
     "id_tokens", "key, id_token, type, status, expires_at, parent_id, group_id, updated_at", "key"
@@ -292,9 +313,16 @@ class StoredState(CsmsState):
                 seen,
                 beat,
                 ops,
+                registered,
+                approval,
+                password,
             ) = row
             record = StationRecord(identity, version)
             record.registration_status = status
+            record.registered = bool(registered)
+            record.approval = approval
+            if password:
+                self.credentials.set_record(identity, PasswordRecord.decode(password))
             record.boot = _BOOT.decode(boot) if boot else None
             record.booted_at = timestamp(booted)
             record.connected_at = timestamp(connected)
@@ -311,21 +339,24 @@ class StoredState(CsmsState):
                     row[3], timestamp(row[4]) or datetime.datetime.min, *row[5:]
                 )
 
-    async def _load_transactions(self, where: str, *params: Any) -> list[TransactionRecord]:
-        """Load the transactions `WHERE where` (on the transactions table, t) and the seqNo
-        of their events: two queries, however many transactions."""
+    async def _read_transactions(
+        self, where: str, params: tuple[Any, ...], tail: str = ""
+    ) -> list[tuple[TransactionKey, TransactionRecord]]:
+        """The transactions `WHERE where` (on the transactions table, t), ordered and limited
+        by `tail`, with the seqNo of their events: two queries, however many transactions."""
+        chosen = f"SELECT t.station_key, t.transaction_id FROM transactions t WHERE {where} {tail}"
         seq_nos: dict[tuple[str, str], set[int]] = {}
         for station_key, transaction_id, seq_no in await self.database.fetch(
             "SELECT e.station_key, e.transaction_id, e.seq_no FROM transaction_events e"
-            " JOIN transactions t ON t.station_key = e.station_key"
-            " AND t.transaction_id = e.transaction_id WHERE " + where,
+            f" JOIN ({chosen}) c ON c.station_key = e.station_key"
+            " AND c.transaction_id = e.transaction_id",
             *params,
         ):
             seq_nos.setdefault((station_key, transaction_id), set()).add(seq_no)
-        loaded = []
+        found = []
         columns = ", ".join("t." + name.strip() for name in _TRANSACTION_COLUMNS.split(","))
         for row in await self.database.fetch(
-            f"SELECT {columns} FROM transactions t WHERE {where}", *params
+            f"SELECT {columns} FROM transactions t WHERE {where} {tail}", *params
         ):
             station_key, transaction_id = row[0], row[1]
             version = row[3]
@@ -356,12 +387,18 @@ class StoredState(CsmsState):
             if row[22] is not None:
                 record.last_reading = (timestamp(row[22]), row[23])  # type: ignore[assignment]
             record.seq_nos = seq_nos.get((station_key, transaction_id), set())
-            key: TransactionKey = (station_key, record.transaction_id)
+            found.append(((station_key, record.transaction_id), record))
+        return found
+
+    async def _load_transactions(self, where: str, *params: Any) -> list[TransactionRecord]:
+        """Load the transactions `WHERE where` into memory (see `_read_transactions`)."""
+        loaded = []
+        for key, record in await self._read_transactions(where, params):
             self.transactions[key] = record
             if record.ended:
                 self._finished.append((key, record))
             else:
-                self._active.setdefault(station_key, set()).add(key)
+                self._active.setdefault(key[0], set()).add(key)
             loaded.append(record)
         return loaded
 
@@ -532,8 +569,8 @@ class StoredState(CsmsState):
         self._appended[:0] = appended
         self._meta = self._meta or meta
 
-    @staticmethod
-    def _station_row(key: str, r: StationRecord) -> tuple[Any, ...]:
+    def _station_row(self, key: str, r: StationRecord) -> tuple[Any, ...]:
+        password = self.credentials.record(key)
         return (
             key,
             r.identity,
@@ -546,6 +583,9 @@ class StoredState(CsmsState):
             r.last_seen,
             r.last_heartbeat,
             _json(r.operations) if r.operations else None,
+            r.registered,
+            r.approval,
+            password.encode() if password is not None else None,
         )
 
     @staticmethod
@@ -626,6 +666,21 @@ class StoredState(CsmsState):
         previous = super().operation_status(identity, operation, status, request_id, now)
         self._station_changed(identity)
         return previous
+
+    def register_station(self, identity: str, approval: str = "Accepted") -> StationRecord:
+        record = super().register_station(identity, approval)
+        self._station_changed(identity)
+        return record
+
+    def unregister_station(self, identity: str) -> bool:
+        registered = super().unregister_station(identity)
+        self._station_changed(identity)
+        return registered
+
+    def set_password(self, identity: str, password: PasswordRecord | None) -> None:
+        super().set_password(identity, password)
+        self._station(identity)  # the row that keeps it
+        self._station_changed(identity)
 
     def set_token(self, record: IdTokenRecord) -> None:
         super().set_token(record)
@@ -818,3 +873,104 @@ class StoredState(CsmsState):
             {"values": values, "pending": pending, "basetime": basetime},
         )
         return stream
+
+    # -- the traffic log and the operator's queries ----------------------------------------
+    # Read from the database once what is pending is committed: it holds the finished
+    # transactions that left memory, and the meter values memory does not keep.
+
+    def log_frame(self, identity: str, direction: str, frame: str, now: datetime.datetime) -> None:
+        if self.traffic_limit:
+            self._append(_INSERT_FRAME, (identity.casefold(), now, direction, frame))
+
+    async def traffic(
+        self, identity: str, *, before: int | None = None, limit: int = 100
+    ) -> list[FrameRecord]:
+        await self.flush()
+        where = "station_key = ?"
+        params: list[Any] = [identity.casefold()]
+        if before is not None:
+            where += " AND id < ?"
+            params.append(before)
+        station = self.station(identity)
+        name = station.identity if station is not None else identity
+        return [
+            FrameRecord(row[0], name, timestamp(row[1]) or datetime.datetime.min, row[2], row[3])
+            for row in await self.database.fetch(
+                f"SELECT id, at, direction, frame FROM frames WHERE {where}"
+                " ORDER BY id DESC LIMIT ?",
+                *params,
+                limit,
+            )
+        ]
+
+    async def purge_traffic(self, older_than: datetime.datetime) -> int:
+        await self.flush()
+        rows = await self.database.fetch("SELECT COUNT(*) FROM frames WHERE at < ?", older_than)
+        await self.database.write([("DELETE FROM frames WHERE at < ?", [(older_than,)])])
+        return int(rows[0][0])
+
+    def _in_memory(
+        self, found: list[tuple[TransactionKey, TransactionRecord]]
+    ) -> list[TransactionRecord]:
+        # The record in memory, where there is one: the same content, and its samples.
+        return [self.transactions.get(key, record) for key, record in found]
+
+    async def transactions_page(
+        self,
+        *,
+        identity: str | None = None,
+        active: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[TransactionRecord]:
+        await self.flush()
+        conditions = ["1 = 1"]
+        params: list[Any] = []
+        if identity is not None:
+            conditions.append("t.station_key = ?")
+            params.append(identity.casefold())
+        if active is not None:
+            conditions.append("t.ended = ?")
+            params.append(not active)
+        found = await self._read_transactions(
+            " AND ".join(conditions),
+            (*params, limit, offset),
+            "ORDER BY (t.started_at IS NULL), t.started_at DESC, t.transaction_id LIMIT ? OFFSET ?",
+        )
+        return self._in_memory(found)
+
+    async def find_transactions(
+        self, transaction_id: str, identity: str | None = None
+    ) -> list[TransactionRecord]:
+        await self.flush()
+        where, params = "t.transaction_id = ?", [transaction_id]
+        if identity is not None:
+            where += " AND t.station_key = ?"
+            params.append(identity.casefold())
+        return self._in_memory(await self._read_transactions(where, tuple(params)))
+
+    async def transaction_samples(
+        self, record: TransactionRecord, *, limit: int = 1000, offset: int = 0
+    ) -> list[Sample]:
+        await self.flush()
+        return [
+            Sample(
+                timestamp(row[0]) or datetime.datetime.min,
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                row[7],
+                bool(row[8]),
+            )
+            for row in await self.database.fetch(
+                f"SELECT {_SAMPLE_COLUMNS} FROM meter_values"
+                " WHERE station_key = ? AND transaction_id = ? ORDER BY id LIMIT ? OFFSET ?",
+                record.identity.casefold(),
+                _text_id(record.transaction_id),
+                limit,
+                offset,
+            )
+        ]

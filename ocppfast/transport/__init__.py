@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Transport", "TransportClosed", "may_carry_credential"]
+__all__ = ["Transport", "TransportClosed", "may_carry_credential", "shown"]
 
 # Frames that may carry a credential (1.6 AuthorizationKey, 2.x BasicAuthPassword, private
 # keys) are never written to a log, whatever the action or the transport.
@@ -20,6 +20,15 @@ def may_carry_credential(data: bytes) -> bool:
     """Whether a frame's text names a credential field (then no log shows it)."""
     lowered = data.lower()
     return any(marker in lowered for marker in _SECRET_MARKERS)
+
+
+def shown(data: bytes | str) -> str:
+    """A frame as logs show it: its text, or a note in its place when it may carry a credential
+    (`may_carry_credential`)."""
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "replace")
+    if may_carry_credential(raw):
+        return f"<{len(raw)} bytes, not shown: may carry a credential>"
+    return raw.decode("utf-8", "replace")
 
 
 class TransportClosed(ConnectionError):
