@@ -18,6 +18,7 @@ import abc
 import asyncio
 import datetime
 import logging
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -182,6 +183,10 @@ class GroupCommit:
     `restore()` is called, to mark what was collected as still to write (it is retried with the
     next batch), and the batch's future fails: whoever waited on it must not acknowledge what
     was not stored.
+
+    For metrics: `on_commit(seconds, rows)` is called after each successful commit with the
+    seconds its write took and the rows of parameters it wrote; `on_failure()` after each
+    failed one. Both are attributes too, so they can be set after construction.
     """
 
     def __init__(
@@ -189,10 +194,15 @@ class GroupCommit:
         database: Database,
         collect: Callable[[], list[Statement]],
         restore: Callable[[], None],
+        *,
+        on_commit: Callable[[float, int], None] | None = None,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         self.database = database
         self._collect = collect
         self._restore = restore
+        self.on_commit = on_commit
+        self.on_failure = on_failure
         self._next: asyncio.Future[None] | None = None  # the batch being gathered
         self._running: asyncio.Task[None] | None = None
 
@@ -220,6 +230,7 @@ class GroupCommit:
             while self._next is not None:
                 batch, self._next = self._next, None
                 statements = self._collect()
+                started = time.perf_counter()
                 try:
                     if statements:
                         await self.database.write(statements)
@@ -230,6 +241,8 @@ class GroupCommit:
                         self.database.display_url,
                         exc,
                     )
+                    if self.on_failure is not None:
+                        self._report(self.on_failure)
                     if not batch.done():
                         batch.set_exception(StorageError(f"commit failed: {exc}"))
                         batch.exception()  # retrieved: a waiter may have gone
@@ -239,8 +252,17 @@ class GroupCommit:
                     continue
                 if not batch.done():
                     batch.set_result(None)
+                if statements and self.on_commit is not None:
+                    rows = sum(len(params) for _, params in statements)
+                    self._report(self.on_commit, time.perf_counter() - started, rows)
         finally:
             self._running = None
+
+    def _report(self, callback: Callable[..., None], *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:  # a metrics callback never stops the commits
+            log.exception("%s: commit callback %r failed", self.database.display_url, callback)
 
     def _retry(self) -> None:
         if self._next is None:
