@@ -1,0 +1,1127 @@
+"""The operator HTTP API of `ocppfast serve`, on aiohttp: `create_app()` and `ApiServer`.
+
+    api = ApiServer(state, server, token=token, port=9001)
+    await api.start()          # http://127.0.0.1:9001/api/...
+    ...
+    await api.stop()
+
+What it serves (docs/api.md; the OpenAPI 3.1 document at `GET /api/openapi.json`):
+
+- stations: list, show, register (`POST`), change approval and password (`PATCH`), unregister
+  (`DELETE`, which also closes the station's connection);
+- id tokens: list, show, add, replace, delete;
+- transactions: list, show with their meter values;
+- the traffic log of a station, newest first;
+- messages to a station: any the CSMS may send in the station's version (`POST .../calls`),
+  and typed commands (remote start and stop, reset, trigger, availability, unlock,
+  configuration) that pick the right message for the version;
+- `GET /metrics` when a metrics object is given.
+
+Every request needs `Authorization: Bearer <token>` (compared in constant time); the token is
+never logged, nor are passwords or payloads. Bodies are JSON in and out, with camelCase names
+like OCPP's; every error is `{"error": {"code", "description", "path"?}}` with its HTTP status,
+and no input makes a 500 (a bug that does is logged with its traceback, and answered without).
+
+Logger "ocppfast.api": one DEBUG line per request; operator actions (registrations, passwords,
+id tokens, messages to stations) at INFO, saying what was done and never with a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hmac
+import inspect
+import ipaddress
+import logging
+import ssl as _ssl
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+from msgspec import UNSET
+
+from .. import v16, v21, v201
+from .._core import BACKEND
+from .._core.actions import CSMS_INITIATED
+from .._core.types import OCPP16, OCPP21, OCPP201
+from ..asyncio.connection import Connection
+from ..asyncio.server import InvalidIdentity, Server, identity_from_path
+from ..csms.state import (
+    ConnectorStatus,
+    CsmsState,
+    FrameRecord,
+    IdTokenRecord,
+    Sample,
+    StationRecord,
+    TransactionRecord,
+)
+from ..exceptions import (
+    CallNotAllowedError,
+    CallTimeoutError,
+    OCPPError,
+    OutgoingMessageError,
+    SessionClosedError,
+)
+from . import commands
+from .commands import Command
+from .errors import STATUS_CODES, ApiError, body_error, payload_path
+from .models import (
+    AvailabilityBody,
+    BootView,
+    CallBody,
+    CallErrorView,
+    CallOutcome,
+    ConfigurationBody,
+    ConnectorView,
+    MessageList,
+    MessageView,
+    RemoteStartBody,
+    RemoteStopBody,
+    ResetBody,
+    SampleView,
+    StationCreate,
+    StationList,
+    StationPatch,
+    StationView,
+    TokenBody,
+    TokenCreate,
+    TokenList,
+    TokenView,
+    TransactionDetail,
+    TransactionList,
+    TransactionView,
+    TriggerBody,
+    UnlockBody,
+)
+from .openapi import Query, Route, openapi_document
+from .routes import DEFAULT_LIMIT, MAX_LIMIT, METRICS_ROUTE, ROUTES
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "DEFAULT_PORT",
+    "MAX_BODY_BYTES",
+    "MAX_LIMIT",
+    "REALM",
+    "ROUTES",
+    "ApiServer",
+    "create_app",
+]
+
+log = logging.getLogger("ocppfast.api")
+
+DEFAULT_PORT = 9001
+# The largest request body taken (aiohttp's client_max_size): a CALL payload is far smaller
+# (stations' own limit is typically 64 KiB); beyond it the answer is 413.
+MAX_BODY_BYTES = 1 << 20
+# The protection space named in WWW-Authenticate (RFC 6750 3).
+REALM = "ocppfast"
+# Seconds a DELETE waits for the station's connection to close.
+_CLOSE_WAIT = 5.0
+# The id of a token in a URL: 2.1 IdTokenType.idToken has at most 255 characters.
+_MAX_TOKEN_CHARS = 255
+
+_MODULES: dict[str, ModuleType] = {OCPP16: v16, OCPP201: v201, OCPP21: v21}
+S = TypeVar("S")
+
+
+# -- views ------------------------------------------------------------------------------------
+
+
+def _connector_view(
+    key: tuple[int, int], status: ConnectorStatus, v16_station: bool
+) -> ConnectorView:
+    return ConnectorView(
+        evse_id=None if v16_station else key[0],
+        connector_id=key[1],
+        status=status.status,
+        error_code=status.error_code,
+        info=status.info,
+        vendor_id=status.vendor_id,
+        vendor_error_code=status.vendor_error_code,
+        timestamp=status.timestamp,
+    )
+
+
+def _sample_view(sample: Sample) -> SampleView:
+    return SampleView(
+        timestamp=sample.timestamp,
+        value=sample.value,
+        text=sample.text,
+        measurand=sample.measurand,
+        unit=sample.unit,
+        phase=sample.phase,
+        location=sample.location,
+        context=sample.context,
+        signed=sample.signed,
+    )
+
+
+def _transaction_fields(record: TransactionRecord) -> dict[str, Any]:
+    return {
+        "station": record.identity,
+        "transaction_id": record.transaction_id,
+        "version": record.version,
+        "evse_id": record.evse_id,
+        "connector_id": record.connector_id,
+        "id_token": record.id_token,
+        "stop_id_token": record.stop_id_token,
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
+        "active": record.active,
+        "meter_start": record.meter_start,
+        "meter_stop": record.meter_stop,
+        "energy_wh": record.energy_wh,
+        "stop_reason": record.stop_reason,
+        "charging_state": record.charging_state,
+        "offline": record.offline,
+        "missing_seq_nos": record.missing_seq_nos(),
+        "remote_start_id": record.remote_start_id,
+        "reservation_id": record.reservation_id,
+    }
+
+
+def _token_view(record: IdTokenRecord) -> TokenView:
+    return TokenView(
+        id_token=record.id_token,
+        status=record.status,
+        expires_at=record.expires_at,
+        parent_id=record.parent_id,
+        group_id=record.group_id,
+        type=record.type,
+    )
+
+
+def _token_record(id_token: str, body: TokenCreate | TokenBody) -> IdTokenRecord:
+    # Times are kept in UTC, as OCPP sends them (the operator may write any offset).
+    expires = body.expires_at
+    return IdTokenRecord(
+        id_token,
+        body.status,
+        None if expires is None else expires.astimezone(datetime.timezone.utc),
+        body.parent_id,
+        body.group_id,
+        body.type,
+    )
+
+
+def _message_view(frame: FrameRecord) -> MessageView:
+    return MessageView(id=frame.id, at=frame.at, direction=frame.direction, frame=frame.frame)
+
+
+def _masked(id_token: str) -> str:
+    """An id token for an INFO line: id tokens are personal data (DefaultCSMS logs them at
+    DEBUG only), so at most its last four characters show (as on a card receipt), and never
+    more than half of it."""
+    shown = min(4, len(id_token) // 2)
+    return "****" + id_token[len(id_token) - shown :]
+
+
+def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(value),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _page_url(request: web.Request, **params: Any) -> str:
+    """The URL (path and query, relative to the API's host) of another page of `request`."""
+    return str(request.rel_url.update_query({k: str(v) for k, v in params.items()}))
+
+
+def _quoted(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+# -- query parameters -------------------------------------------------------------------------
+
+
+def _bad_query(name: str, why: str) -> ApiError:
+    return ApiError(400, "bad_query", f"query parameter {name}: {why}", path=name)
+
+
+def _parse_query(request: web.Request, route: Route) -> dict[str, Any]:
+    """The query parameters of `request`, checked against the route's: an unknown one, one
+    given twice (unless `multiple`) or one of the wrong form is 400 naming it."""
+    known = {query.name: query for query in route.query}
+    for name in request.query:
+        if name not in known:
+            allowed = ", ".join(known) or "none"
+            raise _bad_query(name, f"not a parameter of this route (it takes: {allowed})")
+    values: dict[str, Any] = {}
+    for query in route.query:
+        given = request.query.getall(query.name, [])
+        if not given:
+            values[query.name] = [] if query.multiple else query.default
+            continue
+        if query.multiple:
+            values[query.name] = [
+                part.strip() for text in given for part in text.split(",") if part.strip()
+            ]
+            continue
+        if len(given) > 1:
+            raise _bad_query(query.name, "given more than once")
+        values[query.name] = _query_value(query, given[0])
+    return values
+
+
+def _query_value(query: Query, text: str) -> Any:
+    if query.kind == "bool":
+        lowered = text.strip().lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+        raise _bad_query(query.name, "use true or false")
+    if query.kind in ("int", "float"):
+        number: int | float
+        try:
+            number = int(text) if query.kind == "int" else float(text)
+        except ValueError:
+            raise _bad_query(
+                query.name, f"not {'an integer' if query.kind == 'int' else 'a number'}"
+            ) from None
+        if number != number:  # NaN
+            raise _bad_query(query.name, "not a number")
+        if query.minimum is not None and number < query.minimum:
+            raise _bad_query(query.name, f"at least {query.minimum:g}")
+        if query.maximum is not None and number > query.maximum:
+            raise _bad_query(query.name, f"at most {query.maximum:g}")
+        return number
+    if query.kind == "enum" and text not in query.choices:
+        raise _bad_query(query.name, f"one of {', '.join(query.choices)}")
+    if not text or len(text) > 1000:
+        raise _bad_query(query.name, "empty or too long")
+    return text
+
+
+# -- the API ----------------------------------------------------------------------------------
+
+
+class _Api:
+    """The request handlers and what they share: the state, the server, the token."""
+
+    def __init__(self, state: CsmsState, server: Server, token: str, metrics: Any | None) -> None:
+        self.state = state
+        self.server = server
+        self.metrics_source = metrics
+        self._secret = token.encode("utf-8")
+        self._core = server.core or BACKEND
+        self._validators: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._openapi: bytes | None = None
+        self.routes: tuple[Route, ...] = ROUTES + ((METRICS_ROUTE,) if metrics is not None else ())
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def authorized(self, request: web.Request) -> bool:
+        """Whether the request carries the token: one `Authorization: Bearer` header (RFC 6750
+        2.1), compared in constant time (hmac.compare_digest) so that response times do not
+        tell how much of a guess was right."""
+        values = request.headers.getall("Authorization", [])
+        if len(values) != 1:
+            return False
+        scheme, _, credentials = values[0].strip().partition(" ")
+        given = credentials.strip().encode("utf-8", "replace")
+        # Compared even for another scheme, so that the time taken does not say which.
+        same = hmac.compare_digest(given, self._secret)
+        return same and scheme.lower() == "bearer"
+
+    def handler(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        method = getattr(self, route.handler)
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            query = _parse_query(request, route)
+            response: web.StreamResponse = await method(request, query)
+            return response
+
+        handle.__name__ = route.handler
+        return handle
+
+    async def body(self, request: web.Request, cls: type[S]) -> S:
+        """The request's JSON body as `cls`: 400 when it is not JSON, 422 (with the field's
+        path) when it does not fit."""
+        raw = await request.read()
+        if not raw.strip():
+            raise ApiError(400, "bad_json", "this route takes a JSON object as its body")
+        try:
+            value = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+        except RecursionError:  # msgspec's depth limit: no OCPP message nests that deep
+            raise ApiError(400, "bad_json", "the body's JSON is nested too deeply") from None
+        try:
+            return msgspec.convert(value, cls)
+        except msgspec.ValidationError as exc:
+            raise body_error(exc) from None
+
+    async def committed(self) -> None:
+        """Wait until the changes made are stored (a `StoredState`'s commit): an answer never
+        acknowledges what a restart would lose. 503 when the commit fails."""
+        barrier = self.state.barrier()
+        if barrier is None:
+            return
+        try:
+            # Shielded: the commit is shared with the stations' answers, and a cancelled
+            # request must not cancel it for them.
+            await asyncio.shield(barrier)
+        except Exception as exc:
+            log.error("a change made through the API could not be stored: %s", exc)
+            raise ApiError(
+                503,
+                "storage_failed",
+                "the change is made in memory but could not be stored (see the CSMS log); "
+                "it is retried with the next commit",
+            ) from None
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        """Cancel what runs in the background (triggers, closes)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def registered(self, identity: str) -> StationRecord:
+        record = self.state.station(identity)
+        if record is None or not record.registered:
+            raise ApiError(
+                404,
+                "not_found",
+                f"no registered station {identity!r}: GET /api/stations lists them",
+            )
+        return record
+
+    def connection(self, identity: str) -> Connection:
+        connection = self.server.connection(identity)
+        if connection is not None:
+            return connection
+        known = self.state.station(identity)
+        if known is None or not known.registered:
+            raise ApiError(404, "not_found", f"no registered station {identity!r}")
+        raise ApiError(
+            404,
+            "not_connected",
+            f"station {identity!r} is not connected: messages go to connected stations only",
+        )
+
+    def station_view(self, record: StationRecord) -> StationView:
+        connection = self.server.connection(record.identity)
+        version = connection.version if connection is not None else (record.version or None)
+        boot = record.boot
+        connectors = sorted(record.connectors.items())
+        active = sorted(
+            (tx.transaction_id for tx in self.state.active_transactions(record.identity)),
+            key=str,
+        )
+        return StationView(
+            identity=record.identity,
+            registered=record.registered,
+            approval=record.approval,
+            registration_status=record.registration_status,
+            connected=connection is not None,
+            ocpp_version=version,
+            boot=None
+            if boot is None
+            else BootView(
+                vendor=boot.vendor,
+                model=boot.model,
+                serial_number=boot.serial_number,
+                firmware_version=boot.firmware_version,
+                reason=boot.reason,
+                extra=dict(boot.extra),
+            ),
+            booted_at=record.booted_at,
+            connected_at=record.connected_at,
+            disconnected_at=record.disconnected_at,
+            last_seen=record.last_seen,
+            last_heartbeat=record.last_heartbeat,
+            has_password=self.state.credentials.known(record.identity),
+            connectors=[
+                _connector_view(key, status, version == OCPP16) for key, status in connectors
+            ],
+            active_transactions=active,
+        )
+
+    def validator(self, version: str) -> Any:
+        validator = self._validators.get(version)
+        if validator is None:
+            validator = self._validators[version] = self._core.validator.Validator(version)
+        return validator
+
+    async def send(
+        self,
+        identity: str,
+        connection: Connection,
+        command: Command,
+        timeout: float | None,
+        *,
+        generic: bool = False,
+        invalid: tuple[int, str] = (422, "invalid"),
+    ) -> web.Response:
+        """Check `command`'s payload with the core's validator, send it, and answer with the
+        station's result or CALLERROR (`CallOutcome`)."""
+        version = connection.version
+        action = command.action
+        try:
+            request = self.validator(version).decode_request(
+                action, msgspec.json.encode(command.payload)
+            )
+        except OCPPError as error:
+            path = payload_path(action, error.description, None if generic else command.fields)
+            raise ApiError(
+                invalid[0],
+                invalid[1],
+                f"not valid in {version}: {error.description}",
+                path=path or ("payload" if generic else None),
+            ) from None
+        outcome = CallOutcome()
+        if command.remote_start_id is not None:
+            outcome.remote_start_id = command.remote_start_id
+        try:
+            response = await connection.call(request, timeout=timeout)
+        except OCPPError as error:
+            code = getattr(error, "received_code", None) or error.code_for(version)
+            log.info("operator: %s to %r answered with CALLERROR %s", action, identity, code)
+            outcome.error = CallErrorView(
+                code=code, description=error.description, details=dict(error.details)
+            )
+            return _json(outcome)
+        except CallTimeoutError as error:
+            log.warning("operator: %s to %r: no answer within %gs", action, identity, error.timeout)
+            raise ApiError(
+                504,
+                "timeout",
+                f"station {identity!r} did not answer {action} within {error.timeout:g} s "
+                "(it may still act on it)",
+            ) from None
+        except SessionClosedError:
+            log.warning("operator: %s to %r: the connection closed first", action, identity)
+            raise ApiError(
+                503,
+                "station_disconnected",
+                f"the connection of station {identity!r} closed before it answered {action}; "
+                "try again once it has reconnected",
+            ) from None
+        except CallNotAllowedError as error:
+            log.info("operator: %s to %r not sent: %s", action, identity, error)
+            raise ApiError(
+                409, "not_allowed", f"{action} not sent to {identity!r}: {error}"
+            ) from None
+        except OutgoingMessageError as error:
+            cause = error.__cause__
+            description = cause.description if isinstance(cause, OCPPError) else str(error)
+            raise ApiError(
+                422,
+                "invalid",
+                f"not valid in {version}: {description}",
+                path=payload_path(action, description, None if generic else command.fields),
+            ) from None
+        outcome.result = msgspec.to_builtins(response)
+        status = outcome.result.get("status") if isinstance(outcome.result, dict) else None
+        log.info(
+            "operator: %s to %r: %s", action, identity, status if status is not None else "answered"
+        )
+        return _json(outcome)
+
+    async def trigger_boot(self, identity: str) -> None:
+        """Ask a station whose boot was answered Pending to boot again now that it is accepted
+        (2.0.1 TC_B_31_CSMS: TriggerMessage for BootNotification "before the interval
+        expired"; C16 4.2: while Pending the Central System may send it messages)."""
+        connection = self.server.connection(identity)
+        if connection is None:
+            return
+        module = _MODULES[connection.version]
+        if connection.version == OCPP16:
+            request: Any = v16.TriggerMessageRequest(
+                requested_message=v16.MessageTrigger.BootNotification
+            )
+        else:
+            request = module.TriggerMessageRequest(
+                requested_message=module.MessageTriggerEnum.BootNotification
+            )
+        try:
+            response = await connection.call(request)
+        except Exception as exc:
+            log.warning(
+                "%r is accepted; asking it to boot again (TriggerMessage BootNotification) "
+                "failed: %s; it is accepted at its next BootNotification",
+                identity,
+                exc,
+            )
+            return
+        log.info(
+            "%r is accepted; asked it to boot again (TriggerMessage BootNotification): %s",
+            identity,
+            getattr(response.status, "value", response.status),
+        )
+
+    def approved(self, record: StationRecord, approval: str) -> None:
+        """The operator set `approval`: if it accepts a connected station whose last boot was
+        answered otherwise, have it boot again."""
+        if approval != "Accepted" or self.server.connection(record.identity) is None:
+            return
+        if record.registration_status == "Pending":
+            self.spawn(self.trigger_boot(record.identity), f"trigger boot of {record.identity}")
+        elif record.registration_status == "Rejected":
+            # 2.0.1 errata 2023-12 on B03.FR.03/B03.FR.08: once the CSMS has rejected a boot
+            # it "SHALL NOT initiate any messages", not even TriggerMessage(BootNotification).
+            log.info(
+                "%r was Rejected at its last boot: it is accepted at its next BootNotification "
+                "(after the interval it was given; B03.FR.03 forbids triggering it)",
+                record.identity,
+            )
+
+    # -- stations ---------------------------------------------------------------------------
+
+    async def list_stations(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        connected = query["connected"]
+        records = sorted(
+            (r for r in self.state.stations.values() if r.registered),
+            key=lambda r: r.identity.casefold(),
+        )
+        if connected is not None:
+            records = [
+                r for r in records if (self.server.connection(r.identity) is not None) == connected
+            ]
+        limit, offset = query["limit"], query["offset"]
+        page = records[offset : offset + limit]
+        more = offset + limit < len(records)
+        return _json(
+            StationList(
+                stations=[self.station_view(r) for r in page],
+                total=len(records),
+                next=_page_url(request, offset=offset + limit, limit=limit) if more else None,
+            )
+        )
+
+    async def get_station(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        return _json(self.station_view(self.registered(request.match_info["identity"])))
+
+    async def create_station(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        body = await self.body(request, StationCreate)
+        try:
+            identity_from_path("/" + _quoted(body.identity))
+        except InvalidIdentity as exc:
+            raise ApiError(
+                422,
+                "invalid",
+                f"not a valid station identity: {exc.why} (J201 3.1.1: at most 48 characters, "
+                "no ':' or '/', no control characters)",
+                path="identity",
+            ) from None
+        existing = self.state.station(body.identity)
+        if existing is not None and existing.registered:
+            raise ApiError(
+                409,
+                "exists",
+                f"station {existing.identity!r} is already registered: PATCH it to change it",
+            )
+        password = None
+        if body.password is not UNSET:
+            password = await self._hash(body.password)
+            existing = self.state.station(body.identity)  # again, after the hash's await
+            if existing is not None and existing.registered:
+                raise ApiError(
+                    409, "exists", f"station {existing.identity!r} was registered meanwhile"
+                )
+        record = self.state.register_station(body.identity, body.approval)
+        if password is not None:
+            self.state.set_password(record.identity, password)
+        await self.committed()
+        log.info(
+            "operator: registered %r (%s, %s)",
+            record.identity,
+            body.approval,
+            "with a password" if password is not None else "no password",
+        )
+        self.approved(record, body.approval)
+        location = f"/api/stations/{_quoted(record.identity)}"
+        return _json(self.station_view(record), 201, {"Location": location})
+
+    async def _hash(self, password: str) -> Any:
+        # scrypt: ~40 ms of CPU, off the event loop. The 2.x rules (16 to 40 characters)
+        # also admit a 1.6 AuthorizationKey as hex text (32 to 40 digits): SW 7.2.
+        try:
+            return await asyncio.to_thread(
+                self.state.credentials.hash_password, password, version=OCPP201
+            )
+        except ValueError as exc:
+            raise ApiError(422, "invalid", str(exc), path="password") from None
+
+    async def patch_station(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        record = self.registered(request.match_info["identity"])
+        body = await self.body(request, StationPatch)
+        password = None
+        if isinstance(body.password, str):
+            password = await self._hash(body.password)
+        record = self.registered(record.identity)  # still, after the hash's await
+        done = []
+        if body.approval is not UNSET:
+            self.state.register_station(record.identity, body.approval)
+            done.append(f"approval {body.approval}")
+        if password is not None:
+            self.state.set_password(record.identity, password)
+            done.append("new password")
+        elif body.password is None:
+            self.state.set_password(record.identity, None)
+            done.append("password removed")
+        await self.committed()
+        if done:
+            log.info("operator: changed %r: %s", record.identity, ", ".join(done))
+        if body.approval is not UNSET:
+            self.approved(record, body.approval)
+        return _json(self.station_view(record))
+
+    async def delete_station(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        record = self.registered(request.match_info["identity"])
+        self.state.unregister_station(record.identity)
+        await self.committed()
+        connection = self.server.connection(record.identity)
+        log.info(
+            "operator: unregistered %r%s",
+            record.identity,
+            "; closing its connection" if connection is not None else "",
+        )
+        if connection is not None:
+            closing = self.spawn(
+                connection.close(1000, "unregistered by the operator"),
+                f"close {record.identity}",
+            )
+            await asyncio.wait([closing], timeout=_CLOSE_WAIT)
+        return web.Response(status=204)
+
+    async def list_messages(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        record = self.registered(request.match_info["identity"])
+        limit = query["limit"]
+        frames = await self.state.traffic(record.identity, before=query["before"], limit=limit + 1)
+        more = len(frames) > limit
+        frames = frames[:limit]
+        return _json(
+            MessageList(
+                messages=[_message_view(frame) for frame in frames],
+                next=_page_url(request, before=frames[-1].id, limit=limit) if more else None,
+            )
+        )
+
+    # -- messages to stations ---------------------------------------------------------------
+
+    async def post_call(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        identity = request.match_info["identity"]
+        body = await self.body(request, CallBody)
+        connection = self.connection(identity)
+        version = connection.version
+        if body.action not in CSMS_INITIATED[version]:
+            raise ApiError(
+                422,
+                "invalid",
+                f"{body.action[:100]!r} is not a message the CSMS sends in {version} "
+                f"(the station speaks {version}; actions: "
+                f"{', '.join(sorted(CSMS_INITIATED[version]))})",
+                path="action",
+            )
+        timeout = None if body.timeout is UNSET else body.timeout
+        command = Command(body.action, body.payload)
+        return await self.send(identity, connection, command, timeout, generic=True)
+
+    async def _command(
+        self,
+        request: web.Request,
+        cls: type[S],
+        build: Callable[[str, S], Command],
+    ) -> web.Response:
+        identity = request.match_info["identity"]
+        body = await self.body(request, cls)
+        connection = self.connection(identity)
+        command = build(connection.version, body)
+        timeout = getattr(body, "timeout", UNSET)
+        return await self.send(identity, connection, command, None if timeout is UNSET else timeout)
+
+    async def remote_start(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        return await self._command(request, RemoteStartBody, commands.remote_start)
+
+    async def remote_stop(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        return await self._command(request, RemoteStopBody, commands.remote_stop)
+
+    async def reset(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        return await self._command(request, ResetBody, commands.reset)
+
+    async def trigger(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        return await self._command(request, TriggerBody, commands.trigger)
+
+    async def availability(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        return await self._command(request, AvailabilityBody, commands.availability)
+
+    async def unlock(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        return await self._command(request, UnlockBody, commands.unlock)
+
+    async def put_configuration(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        return await self._command(request, ConfigurationBody, commands.change_configuration)
+
+    async def get_configuration(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        identity = request.match_info["identity"]
+        connection = self.connection(identity)
+        try:
+            command = commands.get_configuration(
+                connection.version, query["key"], query["attribute"]
+            )
+        except ApiError as error:
+            if error.status == 422:  # a malformed key, given in the query: 400
+                error.status, error.code = 400, "bad_query"
+            raise
+        try:
+            return await self.send(
+                identity, connection, command, query["timeout"], invalid=(400, "bad_query")
+            )
+        except ApiError as error:
+            if error.code == "bad_query":  # the keys are all the payload holds of the query
+                error.path = "key"
+            raise
+
+    # -- id tokens --------------------------------------------------------------------------
+
+    async def list_tokens(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        tokens = sorted(self.state.tokens.items())
+        limit, offset = query["limit"], query["offset"]
+        page = tokens[offset : offset + limit]
+        more = offset + limit < len(tokens)
+        return _json(
+            TokenList(
+                tokens=[_token_view(record) for _, record in page],
+                total=len(tokens),
+                next=_page_url(request, offset=offset + limit, limit=limit) if more else None,
+            )
+        )
+
+    def _find_token(self, id_token: str) -> IdTokenRecord:
+        record = self.state.token(id_token)
+        if record is None:
+            raise ApiError(404, "not_found", "no such id token: GET /api/tokens lists them")
+        return record
+
+    async def get_token(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        return _json(_token_view(self._find_token(request.match_info["idToken"])))
+
+    async def create_token(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        body = await self.body(request, TokenCreate)
+        if self.state.token(body.id_token) is not None:
+            raise ApiError(409, "exists", "that id token exists: PUT replaces it")
+        record = _token_record(body.id_token, body)
+        self.state.set_token(record)
+        await self.committed()
+        log.info("operator: added id token %s (%s)", _masked(record.id_token), record.status)
+        location = f"/api/tokens/{_quoted(record.id_token)}"
+        return _json(_token_view(record), 201, {"Location": location})
+
+    async def put_token(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        id_token = request.match_info["idToken"]
+        if not id_token or len(id_token) > _MAX_TOKEN_CHARS:
+            raise ApiError(
+                422,
+                "invalid",
+                f"an id token has 1 to {_MAX_TOKEN_CHARS} characters",
+                path="idToken",
+            )
+        body = await self.body(request, TokenBody)
+        if body.id_token is not UNSET and body.id_token.casefold() != id_token.casefold():
+            raise ApiError(
+                422,
+                "invalid",
+                "idToken in the body is not the one of the URL (leave it out, or rename with "
+                "DELETE and POST)",
+                path="idToken",
+            )
+        existing = self.state.token(id_token)
+        existed = existing is not None
+        # A replaced token keeps its spelling (tokens compare case-insensitively: 1.6
+        # CiString20, 2.x "case insensitive"), as a station keeps the identity it first used.
+        record = _token_record(existing.id_token if existing is not None else id_token, body)
+        self.state.set_token(record)
+        await self.committed()
+        log.info(
+            "operator: %s id token %s (%s)",
+            "replaced" if existed else "added",
+            _masked(id_token),
+            record.status,
+        )
+        if existed:
+            return _json(_token_view(record))
+        return _json(_token_view(record), 201, {"Location": f"/api/tokens/{_quoted(id_token)}"})
+
+    async def delete_token(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        id_token = request.match_info["idToken"]
+        if not self.state.delete_token(id_token):
+            raise ApiError(404, "not_found", "no such id token: GET /api/tokens lists them")
+        await self.committed()
+        log.info("operator: deleted id token %s", _masked(id_token))
+        return web.Response(status=204)
+
+    # -- transactions -----------------------------------------------------------------------
+
+    async def list_transactions(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        limit, offset = query["limit"], query["offset"]
+        records = await self.state.transactions_page(
+            identity=query["station"], active=query["active"], limit=limit + 1, offset=offset
+        )
+        more = len(records) > limit
+        return _json(
+            TransactionList(
+                transactions=[TransactionView(**_transaction_fields(r)) for r in records[:limit]],
+                next=_page_url(request, offset=offset + limit, limit=limit) if more else None,
+            )
+        )
+
+    async def get_transaction(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        transaction_id = request.match_info["transactionId"]
+        station = query["station"]
+        found = await self.state.find_transactions(transaction_id, station)
+        if not found:
+            where = f" of station {station!r}" if station is not None else ""
+            raise ApiError(404, "not_found", f"no transaction {transaction_id!r}{where}")
+        if len(found) > 1:
+            stations = sorted({record.identity for record in found}, key=str.casefold)
+            raise ApiError(
+                409,
+                "ambiguous",
+                f"{len(stations)} stations have a transaction {transaction_id!r} (2.x ids are "
+                "unique per station only): add ?station=<identity>",
+                stations=stations,
+            )
+        record = found[0]
+        limit, offset = query["limit"], query["offset"]
+        samples = await self.state.transaction_samples(record, limit=limit + 1, offset=offset)
+        more = len(samples) > limit
+        return _json(
+            TransactionDetail(
+                **_transaction_fields(record),
+                meter_values=[_sample_view(sample) for sample in samples[:limit]],
+                meter_values_next=(
+                    _page_url(request, station=record.identity, offset=offset + limit, limit=limit)
+                    if more
+                    else None
+                ),
+            )
+        )
+
+    # -- documents --------------------------------------------------------------------------
+
+    async def openapi(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        if self._openapi is None:
+            self._openapi = msgspec.json.encode(openapi_document(self.routes))
+        return web.Response(body=self._openapi, content_type="application/json")
+
+    async def metrics(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+        source = self.metrics_source
+        assert source is not None  # the route exists only with a metrics object
+        rendered = source.render()
+        if inspect.isawaitable(rendered):
+            rendered = await rendered
+        body, content_type = rendered
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+# -- the application --------------------------------------------------------------------------
+
+API_KEY: web.AppKey[_Api] = web.AppKey("ocppfast_api", _Api)
+
+
+def _error_response(error: ApiError) -> web.Response:
+    return _json(error.body(), error.status, error.headers or None)
+
+
+def _unauthorized(request: web.Request) -> ApiError:
+    given = "Authorization" in request.headers
+    # RFC 6750 3: the challenge names the realm; error="invalid_token" when a token was given.
+    challenge = f'Bearer realm="{REALM}"' + (', error="invalid_token"' if given else "")
+    return ApiError(
+        401,
+        "unauthorized",
+        "send the API token as 'Authorization: Bearer <token>' (ocppfast serve --api-token, "
+        "OCPPFAST_API_TOKEN, or the one it generated and printed at start)",
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+def _from_http(exc: web.HTTPException) -> ApiError:
+    status = exc.status
+    headers = {}
+    if status == 405:
+        headers = {"Allow": exc.headers.get("Allow", "")}
+    descriptions = {
+        404: "no such route: GET /api/openapi.json lists them",
+        405: f"method not allowed here; allowed: {headers.get('Allow', '')}",
+        413: f"the body is larger than {MAX_BODY_BYTES} bytes",
+    }
+    return ApiError(
+        status,
+        STATUS_CODES.get(status, "error"),
+        descriptions.get(status, exc.reason),
+        headers=headers,
+    )
+
+
+def _address(request: web.Request) -> str:
+    return request.remote or "?"
+
+
+def create_app(
+    state: CsmsState, server: Server, *, token: str, metrics: Any | None = None
+) -> web.Application:
+    """The aiohttp application of the operator API (see the module docstring). `token` is the
+    bearer token every request must carry; `metrics`, when given, has `render() -> (body,
+    content_type)` and is served at `GET /metrics`."""
+    if not token or not token.strip():
+        raise ValueError("the API token is not empty")
+    api = _Api(state, server, token.strip(), metrics)
+
+    @web.middleware
+    async def middleware(
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        started = time.monotonic()
+        response: web.StreamResponse
+        try:
+            if not api.authorized(request):
+                log.warning(
+                    "refused %s %s from %s: %s bearer token",
+                    request.method,
+                    request.path,
+                    _address(request),
+                    "wrong" if "Authorization" in request.headers else "no",
+                )
+                raise _unauthorized(request)
+            response = await handler(request)
+        except ApiError as error:
+            response = _error_response(error)
+        except web.HTTPException as exc:
+            response = _error_response(_from_http(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            response = _error_response(
+                ApiError(500, "internal", "the CSMS failed on this request; see its log")
+            )
+        log.debug(
+            "%s %s from %s: %d (%.1f ms)",
+            request.method,
+            request.path,
+            _address(request),
+            response.status,
+            (time.monotonic() - started) * 1000,
+        )
+        return response
+
+    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY_BYTES)
+    app[API_KEY] = api
+    for route in api.routes:
+        app.router.add_route(route.method, route.path, api.handler(route))
+
+    async def cleanup(_: web.Application) -> None:
+        await api.close()
+
+    app.on_cleanup.append(cleanup)
+    return app
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ApiServer:
+    """The operator API, listening on `host`:`port` (127.0.0.1:9001 by default; port 0 lets
+    the OS choose, `port` then says which). `ssl` serves HTTPS. See `create_app` for the rest."""
+
+    def __init__(
+        self,
+        state: CsmsState,
+        server: Server,
+        *,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        metrics: Any | None = None,
+        ssl: _ssl.SSLContext | None = None,
+    ) -> None:
+        self.app = create_app(state, server, token=token, metrics=metrics)
+        self.host = host
+        self._port = port
+        self.ssl = ssl
+        self._runner: web.AppRunner | None = None
+
+    def __repr__(self) -> str:
+        return f"<ApiServer {self.url} {'listening' if self._runner else 'stopped'}>"
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one the OS chose for port 0, once started)."""
+        if self._runner is not None:
+            for address in self._runner.addresses:
+                if isinstance(address, tuple) and len(address) >= 2:
+                    return int(address[1])
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The API's base URL, e.g. http://127.0.0.1:9001."""
+        host = self.host or "0.0.0.0"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'https' if self.ssl is not None else 'http'}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and serve; OSError when the address is taken."""
+        if self._runner is not None:
+            raise RuntimeError("the API server is already started")
+        # No access log of aiohttp's own (the middleware logs each request at DEBUG); a
+        # short graceful shutdown: an operator's request is not worth a minute's wait.
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=5.0
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._port, ssl_context=self.ssl)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        log.info("operator API on %s (bearer token required)", self.url)
+        if self.ssl is None and not _is_loopback(self.host):
+            log.warning(
+                "the operator API listens on %s over plain HTTP: its token crosses the network "
+                "in clear; serve it on 127.0.0.1 behind a TLS proxy, or give it an SSL context",
+                self.host or "all interfaces",
+            )
+
+    async def stop(self) -> None:
+        """Stop serving (requests in progress get a few seconds to finish)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> ApiServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()

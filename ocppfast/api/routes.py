@@ -1,0 +1,302 @@
+"""The routes of the operator API: one table, which `ocppfast.api.app` serves and
+`ocppfast.api.openapi` documents, so that the document lists every route there is."""
+
+from __future__ import annotations
+
+from .models import (
+    AvailabilityBody,
+    CallBody,
+    CallOutcome,
+    ConfigurationBody,
+    MessageList,
+    RemoteStartBody,
+    RemoteStopBody,
+    ResetBody,
+    StationCreate,
+    StationList,
+    StationPatch,
+    StationView,
+    TokenBody,
+    TokenCreate,
+    TokenList,
+    TokenView,
+    TransactionDetail,
+    TransactionList,
+    TriggerBody,
+    UnlockBody,
+)
+from .openapi import Query, Route
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "METRICS_ROUTE", "ROUTES"]
+
+# Paging: a page has `limit` items, 100 unless asked, at most 1000.
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+# The largest `offset` taken: beyond any real number of items, and a bound on the work.
+_MAX_OFFSET = 10**9
+
+
+def _limit(default: int = DEFAULT_LIMIT) -> Query:
+    return Query(
+        "limit", "int", f"Items per page (at most {MAX_LIMIT}).", 1, MAX_LIMIT, default=default
+    )
+
+
+_OFFSET = Query("offset", "int", "Items to skip.", 0, _MAX_OFFSET, default=0)
+_TIMEOUT = Query("timeout", "float", "Seconds to wait for the station's answer.", 0.001, 300)
+_COMMAND_ERRORS = (404, 409, 422, 503, 504)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/api/stations",
+        "list_stations",
+        "List registered stations, by identity.",
+        response=StationList,
+        query=(
+            Query("connected", "bool", "Only those connected (true) or not (false)."),
+            _limit(),
+            _OFFSET,
+        ),
+    ),
+    Route(
+        "POST",
+        "/api/stations",
+        "create_station",
+        "Register a station.",
+        status=201,
+        body=StationCreate,
+        response=StationView,
+        errors=(409, 422, 503),
+        write=True,
+    ),
+    Route(
+        "GET",
+        "/api/stations/{identity}",
+        "get_station",
+        "Show a registered station.",
+        response=StationView,
+        errors=(404,),
+    ),
+    Route(
+        "PATCH",
+        "/api/stations/{identity}",
+        "patch_station",
+        "Change a station's approval or password (null removes it).",
+        body=StationPatch,
+        response=StationView,
+        errors=(404, 422, 503),
+        write=True,
+    ),
+    Route(
+        "DELETE",
+        "/api/stations/{identity}",
+        "delete_station",
+        "Unregister a station and close its connection.",
+        status=204,
+        errors=(404, 503),
+        write=True,
+    ),
+    Route(
+        "GET",
+        "/api/stations/{identity}/messages",
+        "list_messages",
+        "The station's traffic log, newest first.",
+        response=MessageList,
+        query=(
+            Query("before", "int", "Only frames with a smaller id (the next page).", 1),
+            _limit(),
+        ),
+        errors=(404,),
+    ),
+    Route(
+        "POST",
+        "/api/stations/{identity}/calls",
+        "post_call",
+        "Send the station any message the CSMS may send in its version.",
+        body=CallBody,
+        response=CallOutcome,
+        errors=_COMMAND_ERRORS,
+        write=True,
+    ),
+    Route(
+        "POST",
+        "/api/stations/{identity}/remote-start",
+        "remote_start",
+        "Start a transaction (RemoteStartTransaction / RequestStartTransaction).",
+        body=RemoteStartBody,
+        response=CallOutcome,
+        errors=_COMMAND_ERRORS,
+        write=True,
+    ),
+    Route(
+        "POST",
+        "/api/stations/{identity}/remote-stop",
+        "remote_stop",
+        "Stop a transaction (RemoteStopTransaction / RequestStopTransaction).",
+        body=RemoteStopBody,
+        response=CallOutcome,
+        errors=_COMMAND_ERRORS,
+        write=True,
+    ),
+    Route(
+        "POST",
+        "/api/stations/{identity}/reset",
+        "reset",
+        "Reset the station (Reset).",
+        body=ResetBody,
+        response=CallOutcome,
+        errors=_COMMAND_ERRORS,
+        write=True,
+    ),
+    Route(
+        "POST",
+        "/api/stations/{identity}/trigger",
+        "trigger",
+        "Ask the station to send a message (TriggerMessage).",
+        body=TriggerBody,
+        response=CallOutcome,
+        errors=_COMMAND_ERRORS,
+        write=True,
+    ),
+    Route(
+        "POST",
+        "/api/stations/{identity}/availability",
+        "availability",
+        "Make the station, an EVSE or a connector (in)operative (ChangeAvailability).",
+        body=AvailabilityBody,
+        response=CallOutcome,
+        errors=_COMMAND_ERRORS,
+        write=True,
+    ),
+    Route(
+        "POST",
+        "/api/stations/{identity}/unlock",
+        "unlock",
+        "Unlock a connector (UnlockConnector).",
+        body=UnlockBody,
+        response=CallOutcome,
+        errors=_COMMAND_ERRORS,
+        write=True,
+    ),
+    Route(
+        "GET",
+        "/api/stations/{identity}/configuration",
+        "get_configuration",
+        "Read configuration (GetConfiguration / GetVariables).",
+        response=CallOutcome,
+        query=(
+            Query(
+                "key",
+                "str",
+                "1.6: configuration keys (none: all); 2.x: Component[instance].Variable[instance]"
+                " keys, at least one. Repeat it or separate keys with commas.",
+                multiple=True,
+            ),
+            Query(
+                "attribute",
+                "enum",
+                "2.x: the attribute to read (default Actual).",
+                choices=("Actual", "Target", "MinSet", "MaxSet"),
+            ),
+            _TIMEOUT,
+        ),
+        errors=(404, 409, 503, 504),
+    ),
+    Route(
+        "PUT",
+        "/api/stations/{identity}/configuration",
+        "put_configuration",
+        "Set a configuration value (ChangeConfiguration / SetVariables).",
+        body=ConfigurationBody,
+        response=CallOutcome,
+        errors=_COMMAND_ERRORS,
+        write=True,
+    ),
+    Route(
+        "GET",
+        "/api/tokens",
+        "list_tokens",
+        "List id tokens.",
+        response=TokenList,
+        query=(_limit(), _OFFSET),
+    ),
+    Route(
+        "POST",
+        "/api/tokens",
+        "create_token",
+        "Add an id token.",
+        status=201,
+        body=TokenCreate,
+        response=TokenView,
+        errors=(409, 422, 503),
+        write=True,
+    ),
+    Route(
+        "GET",
+        "/api/tokens/{idToken}",
+        "get_token",
+        "Show an id token.",
+        response=TokenView,
+        errors=(404,),
+    ),
+    Route(
+        "PUT",
+        "/api/tokens/{idToken}",
+        "put_token",
+        "Add or replace an id token (201 when added).",
+        body=TokenBody,
+        response=TokenView,
+        errors=(422, 503),
+        write=True,
+    ),
+    Route(
+        "DELETE",
+        "/api/tokens/{idToken}",
+        "delete_token",
+        "Delete an id token.",
+        status=204,
+        errors=(404, 503),
+        write=True,
+    ),
+    Route(
+        "GET",
+        "/api/transactions",
+        "list_transactions",
+        "List transactions, most recently started first.",
+        response=TransactionList,
+        query=(
+            Query("station", "str", "Only this station's."),
+            Query("active", "bool", "Only those in progress (true) or ended (false)."),
+            _limit(),
+            _OFFSET,
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/transactions/{transactionId}",
+        "get_transaction",
+        "Show a transaction and a page of its meter values.",
+        response=TransactionDetail,
+        query=(
+            Query("station", "str", "The station (2.x ids are unique only per station)."),
+            _limit(),
+            _OFFSET,
+        ),
+        errors=(404, 409),
+    ),
+    Route(
+        "GET",
+        "/api/openapi.json",
+        "openapi",
+        "This API's OpenAPI 3.1 document.",
+    ),
+)
+METRICS_ROUTE = Route(
+    "GET",
+    "/metrics",
+    "metrics",
+    "Metrics, in the format of the metrics object (e.g. Prometheus text).",
+    media_type="text/plain",
+)
