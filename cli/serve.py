@@ -1,59 +1,123 @@
-"""`ocppfast serve`: the CSMS."""
+"""`ocppfast serve`: the CSMS, its operator API and its metrics.
+
+Every option can also come from an environment variable `OCPPFAST_<OPTION>` and from a TOML
+file (`--config`): a flag beats the environment, which beats the file, which beats the default
+(docs/configuration.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import importlib
 import logging
+import os
+import secrets
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ._run import LOG_LEVELS, parse_versions, run_until_signal, setup_logging
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
 if TYPE_CHECKING:
-    from ocppfast.asyncio.auth import Credentials
-    from ocppfast.csms import CsmsState
+    from ocppfast.asyncio.auth import PasswordRecord
+    from ocppfast.csms import CsmsState, VendorHandler
 
 log = logging.getLogger("ocppfast.serve")
+
+API_TOKEN_FILE = "api-token"
+
+
+def _env(name: str) -> str:
+    return "OCPPFAST_" + name
+
+
+def _load_config(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """--config: the TOML file's settings become the command's defaults (the context's
+    default_map), so that the environment and the flags override them. Keys are option
+    names, with dashes or underscores, at the top level or in a [serve] table."""
+    if value is None:
+        return None
+    try:
+        with value.open("rb") as file:
+            data = tomllib.load(file)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {value}: {exc}", param_hint="--config") from None
+    section = data.get("serve", data)
+    if not isinstance(section, dict):
+        raise typer.BadParameter(f"{value}: [serve] is not a table", param_hint="--config")
+    known = {p.name for p in ctx.command.params if p.name and p.name != "config"}
+    settings = {}
+    for key, setting in section.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            options = ", ".join(sorted(n.replace("_", "-") for n in known))
+            raise typer.BadParameter(
+                f"{value}: unknown setting {key!r}; known: {options}", param_hint="--config"
+            )
+        settings[name] = setting
+    ctx.default_map = {**(ctx.default_map or {}), **settings}
+    return value
 
 
 def serve(
     host: Annotated[
         str,
         typer.Option(
+            envvar=_env("HOST"),
             help="Address to listen on. The default serves this machine only; "
-            "use 0.0.0.0 to accept stations from the network."
+            "use 0.0.0.0 to accept stations from the network.",
         ),
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port to listen on.", min=0, max=65535)] = 9000,
+    port: Annotated[
+        int, typer.Option(envvar=_env("PORT"), help="TCP port to listen on.", min=0, max=65535)
+    ] = 9000,
     ocpp: Annotated[
         str,
         typer.Option(
+            envvar=_env("OCPP"),
             help="OCPP versions to accept, comma-separated, best first: a station gets the "
             "first of these it offers.",
         ),
     ] = "2.1,2.0.1,1.6",
     heartbeat_interval: Annotated[
-        int, typer.Option(help="Heartbeat interval given to stations at boot, in seconds.", min=1)
+        int,
+        typer.Option(
+            envvar=_env("HEARTBEAT_INTERVAL"),
+            help="Heartbeat interval given to stations at boot, in seconds.",
+            min=1,
+        ),
     ] = 300,
     credentials: Annotated[
         Path | None,
         typer.Option(
+            envvar=_env("CREDENTIALS"),
             help="File of station passwords (security profile 1, HTTP Basic auth): one "
-            "'IDENTITY PASSWORD' per line, '#' starts a comment. Without it any identity is "
-            "accepted without authentication.",
+            "'IDENTITY PASSWORD' per line, '#' starts a comment. With it every station must "
+            "authenticate; without it only those given a password through the API must.",
             exists=True,
             dir_okay=False,
             readable=True,
         ),
     ] = None,
     path_prefix: Annotated[
-        str, typer.Option(help="Path before the identity, e.g. /ocpp for ws://HOST:PORT/ocpp/CP1.")
+        str,
+        typer.Option(
+            envvar=_env("PATH_PREFIX"),
+            help="Path before the identity, e.g. /ocpp for ws://HOST:PORT/ocpp/CP1.",
+        ),
     ] = "",
     max_connections: Annotated[
         int | None,
         typer.Option(
+            envvar=_env("MAX_CONNECTIONS"),
             help="Most station connections at once; beyond it handshakes get HTTP 503. "
             "Default: as many as the open-files limit allows (raised to its hard limit at "
             "start), less 256 descriptors kept for everything else (a quarter of a small "
@@ -64,6 +128,7 @@ def serve(
     ping_interval: Annotated[
         float,
         typer.Option(
+            envvar=_env("PING_INTERVAL"),
             help="Seconds between WebSocket pings to each station, which find dead "
             "connections (J201 5.3); 0 turns them off.",
             min=0,
@@ -72,6 +137,7 @@ def serve(
     data_dir: Annotated[
         Path,
         typer.Option(
+            envvar=_env("DATA_DIR"),
             help="Folder of the CSMS's data: the SQLite database (ocppfast.sqlite3) unless "
             "--database names another. Created if missing.",
             file_okay=False,
@@ -80,27 +146,109 @@ def serve(
     database: Annotated[
         str | None,
         typer.Option(
+            envvar=_env("DATABASE"),
             help="Where stations, id tokens, transactions and meter values are kept: "
             "sqlite:////absolute/path.sqlite3, postgresql://user:password@host:port/name (needs "
             "pip install 'ocppfast[postgres]'), or 'memory' to keep nothing once stopped. "
             "Default: SQLite in --data-dir.",
         ),
     ] = None,
+    registration: Annotated[
+        str,
+        typer.Option(
+            envvar=_env("REGISTRATION"),
+            help="Which stations may connect: 'open' accepts and records any identity; "
+            "'known' only stations registered through the API (others get HTTP 404); "
+            "'pending' records unknown stations but answers their boots Pending until an "
+            "operator accepts them (PATCH /api/stations/ID).",
+        ),
+    ] = "open",
+    api: Annotated[
+        bool,
+        typer.Option(
+            envvar=_env("API"),
+            help="Serve the operator HTTP API (/api/..., /metrics) on --api-port.",
+        ),
+    ] = True,
+    api_port: Annotated[
+        int,
+        typer.Option(
+            envvar=_env("API_PORT"),
+            help="TCP port of the operator API, on the --host address; 0 lets the system "
+            "choose (logged).",
+            min=0,
+            max=65535,
+        ),
+    ] = 9001,
+    api_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("API_TOKEN"),
+            help="Bearer token every API request must carry. Default: the one in "
+            f"DATA_DIR/{API_TOKEN_FILE}, generated there at the first start.",
+            show_default=False,
+        ),
+    ] = None,
+    traffic_retention: Annotated[
+        float,
+        typer.Option(
+            envvar=_env("TRAFFIC_RETENTION"),
+            help="Days the traffic log (every frame in and out, GET "
+            "/api/stations/ID/messages) is kept; 0 keeps no traffic log.",
+            min=0,
+        ),
+    ] = 7.0,
+    data_transfer: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar=_env("DATA_TRANSFER"),
+            help="A vendor's DataTransfer handler, VENDOR_ID=MODULE:FUNCTION (repeatable): "
+            "FUNCTION(identity, message_id, data) returns (status, data). Other vendors get "
+            "UnknownVendorId.",
+        ),
+    ] = None,
     log_level: Annotated[
         str,
-        typer.Option(help="debug also logs every frame (credentials never)."),
+        typer.Option(
+            envvar=_env("LOG_LEVEL"),
+            help="debug also logs every frame (credentials never).",
+        ),
     ] = "info",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("CONFIG"),
+            help="A TOML file of settings (option names as keys, at the top level or in a "
+            "[serve] table). Flags override environment variables OCPPFAST_<OPTION>, which "
+            "override the file.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            is_eager=True,
+            callback=_load_config,
+        ),
+    ] = None,
 ) -> None:
     """Run the CSMS: accept charging stations over WebSocket (OCPP 1.6J, 2.0.1, 2.1 on one
-    endpoint, ws://HOST:PORT/<identity>) and answer everything they send."""
+    endpoint, ws://HOST:PORT/<identity>), answer everything they send, keep it in a database,
+    and serve the operator API and metrics on http://HOST:API_PORT."""
     if log_level not in LOG_LEVELS:
         raise typer.BadParameter(f"use one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+    from ocppfast.csms.state import REGISTRATION_POLICIES
+
+    if registration not in REGISTRATION_POLICIES:
+        raise typer.BadParameter(
+            f"use one of {', '.join(REGISTRATION_POLICIES)}", param_hint="--registration"
+        )
     versions = parse_versions(ocpp)
+    vendors = _vendor_handlers(data_transfer or [])
     setup_logging(log_level)
     from ocppfast._system import connections_allowed, raise_file_limit
-    from ocppfast.asyncio.server import Server, ServerLimits
+    from ocppfast.asyncio import ConnectionObservers, Server, ServerLimits
     from ocppfast.csms import default_csms
     from ocppfast.csms.store import StoredState
+    from ocppfast.csms.traffic import TrafficLog
+    from ocppfast.metrics import Metrics
     from ocppfast.storage import StorageError
 
     files = raise_file_limit()
@@ -124,12 +272,26 @@ def serve(
         )
     limits = ServerLimits(max_connections=max_connections, ping_interval=ping_interval or None)
 
-    store = _read_credentials(credentials) if credentials is not None else None
+    passwords = _read_credentials(credentials) if credentials is not None else None
     if database is None:
         database = "sqlite:///" + str((data_dir / "ocppfast.sqlite3").absolute())
+    token = (api_token or _api_token(data_dir)) if api else ""
+    metrics = Metrics()
 
     async def main(stop: asyncio.Event) -> None:
-        state = await _open_state(database, heartbeat_interval)
+        state = await _open_state(
+            database,
+            heartbeat_interval=heartbeat_interval,
+            registration_policy=registration,
+            traffic_limit=100_000 if traffic_retention else 0,
+            metrics=metrics,
+        )
+        if passwords is not None:
+            # The file's passwords are imported (and stored, like those set through the API);
+            # with a file, every station must authenticate.
+            state.credentials.required = True
+            for identity, record in passwords:
+                state.set_password(identity, record)
         try:
             await _serve(state, stop)
         finally:
@@ -140,49 +302,160 @@ def serve(
                     log.error("the last changes could not be stored: %s", exc)
 
     async def _serve(state: CsmsState, stop: asyncio.Event) -> None:
+        observers: list[Any] = [metrics]
+        traffic = TrafficLog(state)
+        if traffic_retention:
+            observers.append(traffic)
         server = Server(
-            default_csms(state),
+            default_csms(state, vendors),
             host=host,
             port=port,
             versions=versions,
-            credentials=store,
+            credentials=state.credentials,
+            admits=state.admits,
+            observer=ConnectionObservers(observers),
             path_prefix=path_prefix,
             limits=limits,
         )
+        metrics.server = server
         try:
             await server.start()
         except OSError as exc:
-            log.error(
-                "cannot listen on %s:%s: %s (is another server running there?)",
-                host,
-                port,
-                exc.strerror or exc,
+            _cannot_listen(host, port, exc)
+        api_server = None
+        if api:
+            from ocppfast.api import ApiServer
+
+            api_server = ApiServer(
+                state, server, token=token, host=host, port=api_port, metrics=metrics
             )
-            raise typer.Exit(1) from None
+            try:
+                await api_server.start()
+            except OSError as exc:
+                await server.stop()
+                _cannot_listen(host, api_port, exc, "--api-port")
+        pruning = None
+        if traffic_retention:
+            pruning = asyncio.ensure_future(
+                traffic.keep_for(datetime.timedelta(days=traffic_retention))
+            )
         log.info(
-            "at most %d connections (--max-connections), pings every %s",
+            "at most %d connections (--max-connections), pings every %s, registration %s",
             max_connections,
             f"{ping_interval:g} s" if ping_interval else "- (off)",
+            registration,
         )
+        if api_server is not None:
+            log.info(
+                "operator API on %s/api (OpenAPI: %s/api/openapi.json), metrics on %s/metrics",
+                api_server.url,
+                api_server.url,
+                api_server.url,
+            )
+            _show_token(token, api_token is not None, data_dir)
         log.info("ready: point stations at %s/<identity>; Ctrl-C to stop", server.url)
-        await stop.wait()
-        await server.stop()
+        try:
+            await stop.wait()
+        finally:
+            if pruning is not None:
+                pruning.cancel()
+            if api_server is not None:
+                await api_server.stop()
+            await server.stop()
         log.info("stopped")
 
     run_until_signal(main)
 
 
-async def _open_state(database: str, heartbeat_interval: int) -> CsmsState:
-    """The CSMS state: in memory, or kept in `database` (opened, migrated and loaded)."""
+def _cannot_listen(host: str, port: int, exc: OSError, option: str = "--port") -> None:
+    log.error(
+        "cannot listen on %s:%s: %s (is another server running there? choose another %s)",
+        host,
+        port,
+        exc.strerror or exc,
+        option,
+    )
+    raise typer.Exit(1)
+
+
+def _api_token(data_dir: Path) -> str:
+    """The API token kept in the data dir: read, or generated (256 bits) and written there,
+    readable by the owner only."""
+    path = data_dir / API_TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        token = ""
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot read {path}: {exc.strerror}", param_hint="--api-token"
+        ) from None
+    if token:
+        return token
+    token = secrets.token_urlsafe(32)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(token + "\n")
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot write {path}: {exc.strerror}; give --api-token", param_hint="--api-token"
+        ) from None
+    return token
+
+
+def _show_token(token: str, given: bool, data_dir: Path) -> None:
+    """Say where the API token is: printed to a terminal (not to the log, which may be kept),
+    else where to read it."""
+    if given:
+        log.info("API requests need 'Authorization: Bearer' with the token given (--api-token)")
+        return
+    path = data_dir / API_TOKEN_FILE
+    if sys.stderr.isatty():
+        typer.echo(f"API token (also in {path}): {token}", err=True)
+    else:
+        log.info("API requests need 'Authorization: Bearer <the token in %s>'", path)
+
+
+def _vendor_handlers(specs: list[str]) -> dict[str, VendorHandler]:
+    """--data-transfer VENDOR=MODULE:FUNCTION, imported."""
+    handlers: dict[str, VendorHandler] = {}
+    for spec in specs:
+        vendor, equals, target = spec.partition("=")
+        module_name, colon, name = target.partition(":")
+        if not (vendor.strip() and equals and module_name and colon and name):
+            raise typer.BadParameter(
+                f"{spec!r}: write VENDOR_ID=MODULE:FUNCTION", param_hint="--data-transfer"
+            )
+        try:
+            handler = getattr(importlib.import_module(module_name.strip()), name.strip())
+        except (ImportError, AttributeError) as exc:
+            raise typer.BadParameter(
+                f"{spec!r}: cannot import {target}: {exc}", param_hint="--data-transfer"
+            ) from None
+        if not callable(handler):
+            raise typer.BadParameter(
+                f"{spec!r}: {target} is not callable", param_hint="--data-transfer"
+            )
+        handlers[vendor.strip()] = handler
+    return handlers
+
+
+async def _open_state(database: str, *, metrics: Any, **options: Any) -> CsmsState:
+    """The CSMS state: in memory, or kept in `database` (opened, migrated and loaded);
+    `options` are CsmsState's."""
     from ocppfast.csms import CsmsState
     from ocppfast.csms.store import StoredState
     from ocppfast.storage import StorageError, open_database
 
     if database == "memory":
         log.warning("--database memory: nothing is kept once the CSMS stops")
-        return CsmsState(heartbeat_interval=heartbeat_interval)
+        return CsmsState(**options)
     try:
-        state = StoredState(open_database(database), heartbeat_interval=heartbeat_interval)
+        state = StoredState(open_database(database), **options)
+        state.committer.on_commit = metrics.commit
+        state.committer.on_failure = metrics.commit_failed
         await state.open()
     except StorageError as exc:
         log.error("%s", exc)
@@ -191,10 +464,12 @@ async def _open_state(database: str, heartbeat_interval: int) -> CsmsState:
     return state
 
 
-def _read_credentials(path: Path) -> Credentials:
+def _read_credentials(path: Path) -> list[tuple[str, PasswordRecord]]:
+    """The (identity, password hash) of each line of a --credentials file."""
     from ocppfast.asyncio.auth import Credentials
 
     store = Credentials()
+    found = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         text = line.split("#", 1)[0].strip()
         if not text:
@@ -205,7 +480,7 @@ def _read_credentials(path: Path) -> Credentials:
                 f"line {number}: expected 'IDENTITY PASSWORD'", param_hint="--credentials"
             )
         try:
-            store.set_password(parts[0], parts[1].strip())
+            found.append((parts[0], store.hash_password(parts[1].strip())))
         except ValueError as exc:
             raise typer.BadParameter(f"line {number}: {exc}", param_hint="--credentials") from None
-    return store
+    return found

@@ -30,9 +30,15 @@ def backend_env(core: Backend) -> dict[str, str]:
 class CliProcess:
     """`python -m ocppfast.cli ARGS...`, its stderr (the log) collected line by line."""
 
-    def __init__(self, core: Backend, *args: str, cwd: str | None = None) -> None:
+    def __init__(
+        self,
+        core: Backend,
+        *args: str,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         """`cwd`: the working directory (where `ocppfast serve` keeps its data by default);
-        a new temporary one, removed at exit, when not given."""
+        a new temporary one, removed at exit, when not given. `env`: variables to add."""
         self.args = args
         if cwd is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="ocppfast-cli-")
@@ -46,7 +52,7 @@ class CliProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=backend_env(core),
+            env={**backend_env(core), **(env or {})},
             cwd=cwd,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -112,7 +118,8 @@ class CliProcess:
 
 
 def serve(core: Backend, *args: str) -> tuple[CliProcess, str]:
-    """Start `ocppfast serve --port 0 ARGS` and return it with its URL once it listens."""
-    process = CliProcess(core, "serve", "--port", "0", *args)
+    """Start `ocppfast serve --port 0 --api-port 0 ARGS` and return it with its URL once it
+    listens."""
+    process = CliProcess(core, "serve", "--port", "0", "--api-port", "0", *args)
     url = process.wait_for(r"ready: point stations at (ws://\S+)/<identity>").group(1)
     return process, url

@@ -51,7 +51,7 @@ def test_station_reconnects_with_back_off_after_a_server_restart(core: Backend) 
     """J201 5.3: after the connection is lost, the station reconnects with back-off; Ctrl-C
     stops it cleanly."""
     port = str(free_port())
-    server = CliProcess(core, "serve", "--port", port)
+    server = CliProcess(core, "serve", "--port", port, "--api-port", "0")
     with server:
         server.wait_for("ready")
         with CliProcess(
@@ -62,7 +62,7 @@ def test_station_reconnects_with_back_off_after_a_server_restart(core: Backend) 
             assert server.stop(signal.SIGINT) == 0
             station.wait_for(r"(?i)lost|closed")
             station.wait_for(r"(?i)next attempt in")
-            with CliProcess(core, "serve", "--port", port) as restarted:
+            with CliProcess(core, "serve", "--port", port, "--api-port", "0") as restarted:
                 restarted.wait_for(r"accepted 'CP-R' \(ocpp2\.0\.1\)", timeout=30)
                 # J201 5.4: reconnecting is not rebooting: no second BootNotification, but the
                 # station reports its status again.

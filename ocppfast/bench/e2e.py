@@ -327,6 +327,9 @@ def server_command(server: str, port: int, *, ping_interval: float | None = None
     # The peers keep what stations send in memory: so does ours here, the same work. (What
     # storage costs on top is not measured by this benchmark.)
     argv += ["--database", "memory"]
+    # Neither do they keep a traffic log. The operator API listens on a port of the system's
+    # choosing (idle: it costs nothing); the metrics stay on, as in every deployment.
+    argv += ["--traffic-retention", "0", "--api-port", "0"]
     if ping_interval is not None:
         argv += ["--ping-interval", str(ping_interval)]
     return argv
