@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
+import urllib.request
 from datetime import datetime, timezone
 from typing import Any
 
@@ -188,16 +190,64 @@ async def charge_point_session_2x(url: str, identity: str, version: str) -> None
         reader.cancel()
 
 
+API_TOKEN = "interop-test-token-0123456789abcdef"
+
+
+def api_get(base: str, path: str) -> Any:
+    """GET `path` of the operator API at `base`, with the token; the decoded JSON."""
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {API_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 @pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"])
-def test_ocpp_charge_point_full_session_against_ocppfast_serve(core: Backend, version: str) -> None:
-    process, url = ocppfast_serve(core, "--heartbeat-interval", "42")
+def test_ocpp_charge_point_full_session_against_ocppfast_serve(
+    core: Backend, version: str, database_url: str
+) -> None:
+    """Issue 6 part 6: the `ocpp` package's charge point runs a full session against
+    `ocppfast serve` (SQLite and PostgreSQL), and what was stored is checked through the
+    operator API: the station, its connector, the transaction with every meter value, and the
+    traffic log."""
+    process, url = ocppfast_serve(
+        core, "--heartbeat-interval", "42", "--database", database_url, "--api-token", API_TOKEN
+    )
     with process:
+        api = process.wait_for(r"operator API on (http://\S+)/api ").group(1)
         identity = "Interop-" + version.removeprefix("ocpp").replace(".", "")
         if version == "ocpp1.6":
             run(charge_point_session_16(url, identity))
         else:
             run(charge_point_session_2x(url, identity, version))
         process.wait_for(rf"closed '{identity}'", timeout=10)
+
+        station = api_get(api, f"/api/stations/{identity}")
+        assert (station["identity"], station["ocppVersion"]) == (identity, version)
+        assert station["boot"]["vendor"] == "Interop" and station["boot"]["model"] == "Wallbox"
+        assert station["registrationStatus"] == "Accepted" and not station["connected"]
+        statuses = {(c["evseId"], c["connectorId"]): c["status"] for c in station["connectors"]}
+        assert statuses[(None, 1) if version == "ocpp1.6" else (1, 1)] == (
+            "Charging" if version == "ocpp1.6" else "Available"
+        )
+        assert station["activeTransactions"] == []
+        [transaction] = api_get(api, f"/api/transactions?station={identity}")["transactions"]
+        assert not transaction["active"] and transaction["energyWh"] == 1500.0
+        assert transaction["idToken"] == "TAG-1" and transaction["stopReason"] == "EVDisconnected"
+        detail = api_get(
+            api, f"/api/transactions/{transaction['transactionId']}?station={identity}"
+        )
+        # 1.6: two MeterValues of 10 sampled values; 2.x: Started, Updated and Ended with 10
+        # each (the MeterValues without a transaction is not the transaction's).
+        expected = 20 if version == "ocpp1.6" else 30
+        assert len(detail["meterValues"]) == expected
+        assert {m["measurand"] for m in detail["meterValues"]} >= {
+            "Energy.Active.Import.Register",
+            "Voltage",
+            "SoC",
+        }
+        messages = api_get(api, f"/api/stations/{identity}/messages?limit=1000")["messages"]
+        calls = 10 if version == "ocpp1.6" else 9
+        assert len(messages) == 2 * calls
+        assert [m["direction"] for m in messages[:2]] == ["out", "in"]  # newest first
         assert process.stop() == 0
     log = process.log
     assert f"{identity}" in log and version in log
