@@ -68,12 +68,10 @@ def postgres_server() -> Iterator[str]:
         postgres.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of a new, empty database; each test runs once per storage backend. SQLite: a file
-    in the test's temporary directory (sqlite:////abs/path). PostgreSQL: a database of its own,
-    dropped after the test."""
-    if request.param == "sqlite":
+def _new_database(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database of `kind`: SQLite, a file in the test's temporary
+    directory (sqlite:////abs/path); PostgreSQL, a database of its own, dropped after the test."""
+    if kind == "sqlite":
         yield "sqlite:///" + str(tmp_path / "ocppfast.sqlite3")
         return
     request.getfixturevalue("postgres_server")
@@ -84,23 +82,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         postgres.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database (`_new_database`); each test runs once per storage
+    backend."""
+    yield from _new_database(request, request.param, tmp_path)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Where a CSMS keeps its state: "memory" (a plain `CsmsState`), or the URL of a new, empty
-    database as `database_url` gives it (SQLite, or PostgreSQL dropped after the test)."""
+    """Where a CSMS keeps its state (tests/states.py): "memory" (a plain `CsmsState`), or the
+    URL of a new, empty database as `database_url` gives it."""
     if request.param == "memory":
         yield "memory"
-        return
-    if request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "ocppfast.sqlite3")
-        return
-    request.getfixturevalue("postgres_server")
-    from tests import postgres
-
-    url = postgres.new_database_url()
-    try:
-        yield url
-    finally:
-        postgres.drop_database(url)
+    else:
+        yield from _new_database(request, request.param, tmp_path)

@@ -34,9 +34,9 @@ from ocppfast.asyncio.server import Server
 from ocppfast.csms import CsmsState, default_csms
 from ocppfast.csms.store import StoredState
 from ocppfast.exceptions import FormatViolationError
-from ocppfast.storage import open_database
 from ocppfast.transport.websocket import WebSocketTransport
 from tests.aio import run, until
+from tests.states import close_state, open_state
 
 TOKEN = "tZ3-operator-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -46,19 +46,6 @@ PASSWORD = "s3cret-Passw0rd-of-20"
 
 
 # -- fixtures and helpers -----------------------------------------------------------------------
-
-
-async def open_state(state_url: str, **options: Any) -> CsmsState:
-    if state_url == "memory":
-        return CsmsState(**options)
-    state = StoredState(open_database(state_url), **options)
-    await state.open()
-    return state
-
-
-async def close_state(state: CsmsState) -> None:
-    if isinstance(state, StoredState):
-        await state.close()
 
 
 class Csms:

@@ -22,12 +22,12 @@ from ocppfast._core import Backend
 from ocppfast.asyncio import Connection, Server
 from ocppfast.asyncio.auth import Credentials
 from ocppfast.csms import CsmsState, default_csms
-from ocppfast.csms.store import StoredState
 from ocppfast.csms.traffic import TrafficLog
 from ocppfast.exceptions import CallNotAllowedError, SecurityError
 from ocppfast.storage import open_database
 from ocppfast.transport.websocket import WebSocketTransport
 from tests.aio import run
+from tests.states import close_state, open_state
 
 BOOT16 = v16.BootNotificationRequest(charge_point_vendor="V", charge_point_model="M")
 BOOT201 = v201.BootNotificationRequest(
@@ -40,19 +40,6 @@ STATUS201 = v201.StatusNotificationRequest(
     evse_id=1,
     connector_id=1,
 )
-
-
-async def open_state(url: str, **options: Any) -> CsmsState:
-    if url == "memory":
-        return CsmsState(**options)
-    state = StoredState(open_database(url), **options)
-    await state.open()
-    return state
-
-
-async def close_state(state: CsmsState) -> None:
-    if isinstance(state, StoredState):
-        await state.close()
 
 
 @contextlib.asynccontextmanager

@@ -193,12 +193,12 @@ def test_identity_from_path_prefix() -> None:
 def test_plaintext_warning_only_beyond_loopback() -> None:
     """Basic auth over ws:// beyond loopback is warned about (SW A00.FR.201: profile 1 only on
     trusted networks); loopback hosts are recognised."""
-    from ocppfast.asyncio.server import _is_loopback
+    from ocppfast.asyncio.server import is_loopback
 
     for host in ("127.0.0.1", "127.1.2.3", "::1", "localhost"):
-        assert _is_loopback(host)
+        assert is_loopback(host)
     for host in ("", "0.0.0.0", "::", "192.168.1.10", "csms.example.com"):
-        assert not _is_loopback(host)
+        assert not is_loopback(host)
 
 
 def test_limits_validated() -> None:
@@ -227,7 +227,7 @@ def test_limits_validated() -> None:
 # -- accepting stations ------------------------------------------------------------------------
 
 
-def test_default_host_is_loopback(core: Backend) -> None:
+def test_default_hostis_loopback(core: Backend) -> None:
     """Nothing listens beyond loopback unless asked: the default host is 127.0.0.1."""
 
     async def main() -> None:

@@ -32,7 +32,6 @@ import asyncio
 import datetime
 import hmac
 import inspect
-import ipaddress
 import logging
 import ssl as _ssl
 import time
@@ -50,7 +49,7 @@ from .._core import BACKEND
 from .._core.actions import CSMS_INITIATED
 from .._core.types import OCPP16, OCPP21, OCPP201
 from ..asyncio.connection import Connection
-from ..asyncio.server import InvalidIdentity, Server, identity_from_path
+from ..asyncio.server import InvalidIdentity, Server, identity_from_path, is_loopback
 from ..csms.state import (
     ConnectorStatus,
     CsmsState,
@@ -1038,15 +1037,6 @@ def create_app(
     return app
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class ApiServer:
     """The operator API, listening on `host`:`port` (127.0.0.1:9001 by default; port 0 lets
     the OS choose, `port` then says which). `ssl` serves HTTPS. See `create_app` for the rest."""
@@ -1106,7 +1096,7 @@ class ApiServer:
             raise
         self._runner = runner
         log.info("operator API on %s (bearer token required)", self.url)
-        if self.ssl is None and not _is_loopback(self.host):
+        if self.ssl is None and not is_loopback(self.host):
             log.warning(
                 "the operator API listens on %s over plain HTTP: its token crosses the network "
                 "in clear; serve it on 127.0.0.1 behind a TLS proxy, or give it an SSL context",

@@ -276,7 +276,8 @@ def _address(ws: ServerConnection) -> str:
     return str(address)
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """Whether listening on `host` serves this machine only ("" or None: all interfaces)."""
     if host in (None, ""):
         return False  # all interfaces
     assert host is not None
@@ -441,7 +442,7 @@ class Server:
             self.log.warning(
                 "accepting any station identity without authentication (credentials=None)"
             )
-        elif self.ssl is None and not _is_loopback(self.host):
+        elif self.ssl is None and not is_loopback(self.host):
             # SW A00.FR.201 / 2.x security profile 1: only for trusted networks.
             self.log.warning(
                 "Basic authentication over unencrypted ws:// on %s: passwords cross the network "
