@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -543,14 +542,14 @@ def test_metrics_of_a_served_csms(core: Backend) -> None:
 # -- storage ----------------------------------------------------------------------------------
 
 
-def test_storage_commits_of_a_stored_csms(core: Backend, tmp_path: Path) -> None:
+def test_storage_commits_of_a_stored_csms(core: Backend, database_url: str) -> None:
     """`StoredState`'s group commits, observed through `GroupCommit.on_commit`: opening the
     database writes the transaction id key, a station's boot its record; each commit lands in
     the histogram with the rows it wrote."""
     metrics = Metrics(process=False)
 
     async def main() -> None:
-        state = StoredState(open_database("sqlite:///" + str(tmp_path / "db.sqlite3")))
+        state = StoredState(open_database(database_url))
         state.committer.on_commit = metrics.commit
         state.committer.on_failure = metrics.commit_failed
         await state.open()
@@ -583,7 +582,7 @@ def test_storage_commits_of_a_stored_csms(core: Backend, tmp_path: Path) -> None
     assert value(found, "ocppfast_storage_commit_failures_total") == 0
 
 
-def test_group_commit_reports_commits_and_failures(tmp_path: Path) -> None:
+def test_group_commit_reports_commits_and_failures(database_url: str) -> None:
     """GroupCommit's on_commit gets (seconds, rows of parameters written) after each successful
     commit, never for an empty batch; on_failure after each failed one; a callback that raises
     is logged and stops nothing."""
@@ -597,7 +596,7 @@ def test_group_commit_reports_commits_and_failures(tmp_path: Path) -> None:
     ]
 
     async def main() -> None:
-        database = open_database("sqlite:///" + str(tmp_path / "db.sqlite3"))
+        database = open_database(database_url)
         await database.open()
         committer = GroupCommit(
             database,
