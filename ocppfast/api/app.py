@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hmac
-import inspect
 import logging
 import ssl as _ssl
 import time
@@ -48,7 +47,7 @@ from .. import v16, v21, v201
 from .._core import BACKEND
 from .._core.actions import CSMS_INITIATED
 from .._core.types import OCPP16, OCPP21, OCPP201
-from ..asyncio.connection import Connection
+from ..asyncio.connection import Connection, shared_validator
 from ..asyncio.server import InvalidIdentity, Server, identity_from_path, is_loopback
 from ..csms.state import (
     ConnectorStatus,
@@ -63,7 +62,6 @@ from ..exceptions import (
     CallNotAllowedError,
     CallTimeoutError,
     OCPPError,
-    OutgoingMessageError,
     SessionClosedError,
 )
 from . import commands
@@ -312,7 +310,6 @@ class _Api:
         self.metrics_source = metrics
         self._secret = token.encode("utf-8")
         self._core = server.core or BACKEND
-        self._validators: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._openapi: bytes | None = None
         self.routes: tuple[Route, ...] = ROUTES + ((METRICS_ROUTE,) if metrics is not None else ())
@@ -456,10 +453,7 @@ class _Api:
         )
 
     def validator(self, version: str) -> Any:
-        validator = self._validators.get(version)
-        if validator is None:
-            validator = self._validators[version] = self._core.validator.Validator(version)
-        return validator
+        return shared_validator(self._core, version)
 
     async def send(
         self,
@@ -519,15 +513,6 @@ class _Api:
             log.info("operator: %s to %r not sent: %s", action, identity, error)
             raise ApiError(
                 409, "not_allowed", f"{action} not sent to {identity!r}: {error}"
-            ) from None
-        except OutgoingMessageError as error:
-            cause = error.__cause__
-            description = cause.description if isinstance(cause, OCPPError) else str(error)
-            raise ApiError(
-                422,
-                "invalid",
-                f"not valid in {version}: {description}",
-                path=payload_path(action, description, None if generic else command.fields),
             ) from None
         outcome.result = msgspec.to_builtins(response)
         status = outcome.result.get("status") if isinstance(outcome.result, dict) else None
@@ -727,7 +712,7 @@ class _Api:
             raise ApiError(
                 422,
                 "invalid",
-                f"{body.action[:100]!r} is not a message the CSMS sends in {version} "
+                f"{body.action!r} is not a message the CSMS sends in {version} "
                 f"(the station speaks {version}; actions: "
                 f"{', '.join(sorted(CSMS_INITIATED[version]))})",
                 path="action",
@@ -925,10 +910,7 @@ class _Api:
     async def metrics(self, request: web.Request, query: dict[str, Any]) -> web.Response:
         source = self.metrics_source
         assert source is not None  # the route exists only with a metrics object
-        rendered = source.render()
-        if inspect.isawaitable(rendered):
-            rendered = await rendered
-        body, content_type = rendered
+        body, content_type = source.render()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
 
@@ -1008,8 +990,6 @@ def create_app(
             response = _error_response(error)
         except web.HTTPException as exc:
             response = _error_response(_from_http(exc))
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("%s %s failed", request.method, request.path)
             response = _error_response(

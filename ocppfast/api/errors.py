@@ -97,8 +97,6 @@ def payload_path(action: str, description: str, fields: Mapping[str, str] | None
     where = ""
     if description.startswith(head):
         where = description[len(head) :].partition(": ")[0]
-    elif description.startswith("invalid outgoing " + head):
-        where = description[len("invalid outgoing " + head) :].partition(": ")[0]
     if where in ("", "(payload)"):
         return "payload" if fields is None else ""
     if fields:

@@ -17,11 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from .. import v21
-
 __all__ = [
-    "APPROVALS",
-    "AUTHORIZATION_STATUSES",
     "AvailabilityBody",
     "BootView",
     "CallBody",
@@ -54,12 +50,11 @@ __all__ = [
 
 # What a station's boots are answered (C16 7.38 RegistrationStatus, 2.x RegistrationStatusEnumType).
 Approval = Literal["Accepted", "Pending", "Rejected"]
-APPROVALS: tuple[str, ...] = ("Accepted", "Pending", "Rejected")
 
-# The authorization statuses an id token may have: 2.0.1/2.1 AuthorizationStatusEnumType, of
-# which the 1.6 ones (C16 7.2: Accepted, Blocked, Expired, Invalid, ConcurrentTx) are a part;
-# a 1.6 station is told Invalid for the others (`CsmsState.authorize`).
-AUTHORIZATION_STATUSES: tuple[str, ...] = tuple(m.value for m in v21.AuthorizationStatusEnum)
+# The authorization statuses an id token may have: 2.0.1/2.1 AuthorizationStatusEnumType (a
+# test checks they are the same), of which the 1.6 ones (C16 7.2: Accepted, Blocked, Expired,
+# Invalid, ConcurrentTx) are a part; a 1.6 station is told Invalid for the others
+# (`CsmsState.authorize`).
 AuthorizationStatus = Literal[
     "Accepted",
     "Blocked",
@@ -202,15 +197,10 @@ class TokenBody(_In, kw_only=True):
     type: Annotated[str, Meta(min_length=1, max_length=20)] | None = None
 
 
-class TokenCreate(_In, kw_only=True):
-    """An id token as `POST /api/tokens` takes it; see `TokenBody`."""
+class TokenCreate(TokenBody, kw_only=True):
+    """An id token as `POST /api/tokens` takes it (`idToken` required); see `TokenBody`."""
 
     id_token: IdTokenText
-    status: AuthorizationStatus = "Accepted"
-    expires_at: AwareTime | None = None
-    parent_id: IdTokenText | None = None
-    group_id: IdTokenText | None = None
-    type: Annotated[str, Meta(min_length=1, max_length=20)] | None = None
 
 
 class TokenView(_Out, kw_only=True):

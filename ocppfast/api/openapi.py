@@ -70,7 +70,6 @@ class Route:
     response: type | None = None
     query: tuple[Query, ...] = ()
     errors: tuple[int, ...] = ()
-    write: bool = False
     media_type: str = "application/json"
 
     @property

@@ -69,7 +69,6 @@ ROUTES: tuple[Route, ...] = (
         body=StationCreate,
         response=StationView,
         errors=(409, 422, 503),
-        write=True,
     ),
     Route(
         "GET",
@@ -87,7 +86,6 @@ ROUTES: tuple[Route, ...] = (
         body=StationPatch,
         response=StationView,
         errors=(404, 422, 503),
-        write=True,
     ),
     Route(
         "DELETE",
@@ -96,7 +94,6 @@ ROUTES: tuple[Route, ...] = (
         "Unregister a station and close its connection.",
         status=204,
         errors=(404, 503),
-        write=True,
     ),
     Route(
         "GET",
@@ -118,7 +115,6 @@ ROUTES: tuple[Route, ...] = (
         body=CallBody,
         response=CallOutcome,
         errors=_COMMAND_ERRORS,
-        write=True,
     ),
     Route(
         "POST",
@@ -128,7 +124,6 @@ ROUTES: tuple[Route, ...] = (
         body=RemoteStartBody,
         response=CallOutcome,
         errors=_COMMAND_ERRORS,
-        write=True,
     ),
     Route(
         "POST",
@@ -138,7 +133,6 @@ ROUTES: tuple[Route, ...] = (
         body=RemoteStopBody,
         response=CallOutcome,
         errors=_COMMAND_ERRORS,
-        write=True,
     ),
     Route(
         "POST",
@@ -148,7 +142,6 @@ ROUTES: tuple[Route, ...] = (
         body=ResetBody,
         response=CallOutcome,
         errors=_COMMAND_ERRORS,
-        write=True,
     ),
     Route(
         "POST",
@@ -158,7 +151,6 @@ ROUTES: tuple[Route, ...] = (
         body=TriggerBody,
         response=CallOutcome,
         errors=_COMMAND_ERRORS,
-        write=True,
     ),
     Route(
         "POST",
@@ -168,7 +160,6 @@ ROUTES: tuple[Route, ...] = (
         body=AvailabilityBody,
         response=CallOutcome,
         errors=_COMMAND_ERRORS,
-        write=True,
     ),
     Route(
         "POST",
@@ -178,7 +169,6 @@ ROUTES: tuple[Route, ...] = (
         body=UnlockBody,
         response=CallOutcome,
         errors=_COMMAND_ERRORS,
-        write=True,
     ),
     Route(
         "GET",
@@ -212,7 +202,6 @@ ROUTES: tuple[Route, ...] = (
         body=ConfigurationBody,
         response=CallOutcome,
         errors=_COMMAND_ERRORS,
-        write=True,
     ),
     Route(
         "GET",
@@ -231,7 +220,6 @@ ROUTES: tuple[Route, ...] = (
         body=TokenCreate,
         response=TokenView,
         errors=(409, 422, 503),
-        write=True,
     ),
     Route(
         "GET",
@@ -249,7 +237,6 @@ ROUTES: tuple[Route, ...] = (
         body=TokenBody,
         response=TokenView,
         errors=(422, 503),
-        write=True,
     ),
     Route(
         "DELETE",
@@ -258,7 +245,6 @@ ROUTES: tuple[Route, ...] = (
         "Delete an id token.",
         status=204,
         errors=(404, 503),
-        write=True,
     ),
     Route(
         "GET",

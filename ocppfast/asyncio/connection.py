@@ -47,8 +47,9 @@ _MODULE_PREFIXES = {version: module + "." for version, module in MESSAGE_MODULES
 
 
 @functools.cache
-def _shared_validator(core: Backend, version: str, check_outgoing: bool) -> Any:
-    """The validator of every connection without quirks: without them it keeps no state."""
+def shared_validator(core: Backend, version: str, check_outgoing: bool = True) -> Any:
+    """The validator of every connection without quirks (and of anyone else who needs one):
+    without quirks it keeps no state, so one per backend and version serves all."""
     return core.validator.Validator(version, check_outgoing=check_outgoing)
 
 
@@ -171,7 +172,7 @@ class Connection:
         self.log = logger or _log
         core = core or BACKEND
         if quirks is None:  # no quirks, nothing tolerated to count: one per version will do
-            validator = _shared_validator(core, self.version, check_outgoing)
+            validator = shared_validator(core, self.version, check_outgoing)
         else:
             validator = core.validator.Validator(
                 self.version, quirks=quirks, check_outgoing=check_outgoing
