@@ -22,11 +22,12 @@ from ocppfast._core import Backend
 from ocppfast.asyncio import Connection, Server
 from ocppfast.asyncio.auth import Credentials
 from ocppfast.csms import CsmsState, default_csms
+from ocppfast.csms.store import StoredState
 from ocppfast.csms.traffic import TrafficLog
-from ocppfast.exceptions import CallNotAllowedError, SecurityError
+from ocppfast.exceptions import CallNotAllowedError, OCPPError, SecurityError
 from ocppfast.storage import open_database
 from ocppfast.transport.websocket import WebSocketTransport
-from tests.aio import run
+from tests.aio import run, until
 from tests.states import close_state, open_state
 
 BOOT16 = v16.BootNotificationRequest(charge_point_vendor="V", charge_point_model="M")
@@ -417,5 +418,95 @@ def test_transaction_queries_page_filter_and_read_meter_values(state_url: str) -
         samples = await state.transaction_samples(found[0])
         assert [(s.text, s.value) for s in samples] == [("201", 201.0)]
         await close_state(state)
+
+    run(main())
+
+
+def test_traffic_log_drops_only_expired_frames_in_chunks(
+    state_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`purge_traffic` drops the frames older than the cut-off and keeps the newer ones; with a
+    database it does so a chunk at a time (here 2), so that no single write holds the writer
+    for long."""
+    from ocppfast.csms import store
+
+    monkeypatch.setattr(store, "PURGE_CHUNK", 2)
+    t0 = datetime.datetime(2026, 11, 21, 8, tzinfo=datetime.timezone.utc)
+
+    async def main() -> None:
+        state = await open_state(state_url)
+        for n in range(7):
+            state.log_frame("CP-X", "in", f'[2,"{n}","Heartbeat",{{}}]', t0.replace(minute=n))
+        assert await state.purge_traffic(t0.replace(minute=5)) == 5
+        kept = await state.traffic("CP-X")
+        assert [f.at.minute for f in kept] == [6, 5]
+        assert await state.purge_traffic(t0.replace(minute=5)) == 0
+        await close_state(state)
+
+    run(main())
+
+
+def test_the_guard_holds_for_actions_with_an_after_hook(core: Backend) -> None:
+    """A DefaultCSMS subclass with an @after hook: the hooked action of a station not accepted
+    still gets SecurityError (the hook wraps the handler looked up at each message, which the
+    guard shadows), and the hook runs once the station is accepted."""
+    from ocppfast.asyncio import after
+    from ocppfast.csms import DefaultCSMS
+
+    hooked: list[str] = []
+
+    class Hooked(DefaultCSMS):
+        @after("Heartbeat")
+        def beat(self, request: Any, response: Any) -> None:
+            hooked.append(self.identity)
+
+    async def main() -> None:
+        state = CsmsState(registration_policy="pending")
+        server = Server(lambda: Hooked(state), host="127.0.0.1", port=0, core=core)
+        await server.start()
+        try:
+            async with station(core, server, "CP-H", "ocpp1.6") as cs:
+                with pytest.raises(SecurityError):
+                    await cs.call(v16.HeartbeatRequest())
+                state.register_station("CP-H", "Accepted")
+                assert (await cs.call(BOOT16)).status == v16.RegistrationStatus.Accepted
+                await cs.call(v16.HeartbeatRequest())
+                await until(lambda: hooked == ["CP-H"])
+        finally:
+            await server.stop()
+
+    run(main())
+
+
+def test_the_traffic_log_holds_no_frame_back_and_its_failure_closes_nothing(
+    core: Backend, database_url: str
+) -> None:
+    """The rows of the traffic log go with the next commit but no frame waits for it: the
+    CSMS's own CALL goes out while commits are failing, and the connection stays open."""
+    from tests.test_csms_store import _BlockingDatabase
+
+    async def main() -> None:
+        blocking = _BlockingDatabase(open_database(database_url))
+        blocking.release.set()
+        state = StoredState(blocking)  # type: ignore[arg-type]
+        await state.open()
+        async with (
+            csms(core, state, observer=TrafficLog(state)) as server,
+            station(core, server, "CP-F", "ocpp1.6") as cs,
+        ):
+            await cs.call(BOOT16)
+            await state.flush()
+            blocking.fail = True
+            csms_end = server.connection("CP-F")
+            assert csms_end is not None
+            # The station has no handlers: it answers NotSupported, which is an answer.
+            with pytest.raises(OCPPError):
+                await csms_end.call(v16.ResetRequest(type=v16.ResetType.Soft), timeout=5)
+            assert not cs.closed and not csms_end.closed
+            blocking.fail = False
+            await state.flush()
+        frames = await state.traffic("CP-F")
+        assert [f.direction for f in frames[:2]] == ["in", "out"]  # the Reset and its answer
+        await state.close()
 
     run(main())

@@ -53,6 +53,10 @@ def shared_validator(core: Backend, version: str, check_outgoing: bool = True) -
     return core.validator.Validator(version, check_outgoing=check_outgoing)
 
 
+def _call_method(owner: Any, name: str, request: Any) -> Any:
+    return getattr(owner, name)(request)
+
+
 class ConnectionObserver:
     """Told of what passes through the connections it is given to: a CSMS's traffic log and
     metrics. Its methods run inline on the event loop, for every frame: keep them cheap. The
@@ -200,7 +204,9 @@ class Connection:
                 if action in routes:
                     handler = routes[action]
                     if type(handler) is str:
-                        handler = getattr(owner, handler)
+                        # Looked up on the instance at each message, as the dispatcher does
+                        # without a hook: an instance may shadow it (DefaultCSMS's guard).
+                        handler = functools.partial(_call_method, owner, handler)
                     routes[action] = self._with_hook(handler, hook)
         self.dispatcher: Any = core.dispatcher.Dispatcher(
             self.version, role, routes, validator, owner

@@ -658,8 +658,9 @@ class CsmsState:
         """Whether the CSMS accepts the station's messages now: the answer to its last boot,
         else the operator's decision, else "Accepted" (C16 4.2, B02/B03)."""
         record = self.stations.get(identity.casefold())
-        if record is None:
-            return "Accepted"
+        if record is None or not record.registered:
+            # Not (or no longer) registered: what the policy gives a station it does not know.
+            return "Accepted" if self.registration_policy == "open" else "Pending"
         return record.registration_status or record.approval or "Accepted"
 
     def registration_status(self, identity: str, boot: BootInfo) -> str:

@@ -233,6 +233,8 @@ _DELETE_TOKEN = "DELETE FROM id_tokens WHERE key = ?"
 _encode = msgspec.json.Encoder().encode
 _OPERATIONS = msgspec.json.Decoder(dict[str, OperationStatus])
 _BOOT = msgspec.json.Decoder(BootInfo)
+# Frames of the traffic log dropped per write when they expire.
+PURGE_CHUNK = 5000
 # Transactions whose absence from the database was looked up, remembered so that a station
 # repeating a message about one does not cost a query each time; forgotten beyond this many.
 _ABSENT_LIMIT = 10_000
@@ -261,6 +263,7 @@ class StoredState(CsmsState):
         self._meta = False
         self._collected: tuple[Any, ...] | None = None
         self._absent: dict[TransactionKey, None] = {}
+        self._awaited = False  # changes that answers must wait for are pending
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -286,11 +289,8 @@ class StoredState(CsmsState):
             "%s: %d stations, %d transactions in progress",
             self.database.display_url,
             len(self.stations),
-            len(self._active_keys()),
+            len(self.active_transactions()),
         )
-
-    def _active_keys(self) -> list[TransactionKey]:
-        return [key for keys in self._active.values() for key in keys]
 
     async def close(self) -> None:
         """Commit what is pending, then close the database."""
@@ -431,15 +431,18 @@ class StoredState(CsmsState):
     # -- what is to be written -----------------------------------------------------------
 
     def barrier(self) -> Any:
-        """The commit that the answers to what was handled until now wait for, if any."""
-        return self.committer.barrier() if self.committer.pending else None
+        """The commit that the answers to what was handled until now wait for, if any: one
+        holding what messages changed (the traffic log's rows alone hold no answer back)."""
+        return self.committer.barrier() if self._awaited else None
 
     async def flush(self) -> None:
         """Wait until every change made until now is committed."""
         await self.committer.flush()
 
     def _changed(self) -> None:
-        # Every change asks for a commit: the first of a batch schedules it.
+        # Every change asks for a commit, which answers wait for: the first of a batch
+        # schedules it.
+        self._awaited = True
         if not self.committer.pending:
             self.committer.barrier()
 
@@ -503,7 +506,7 @@ class StoredState(CsmsState):
         stations, connectors = self._stations, self._connectors
         transactions, appended, meta = self._transactions, self._appended, self._meta
         self._stations, self._connectors, self._transactions, self._appended = {}, set(), {}, []
-        self._meta = False
+        self._meta = self._awaited = False
         self._collected = (stations, connectors, transactions, appended, meta)
         statements: list[Statement] = []
         if stations:
@@ -879,8 +882,12 @@ class StoredState(CsmsState):
     # transactions that left memory, and the meter values memory does not keep.
 
     def log_frame(self, identity: str, direction: str, frame: str, now: datetime.datetime) -> None:
+        # Written with the next commit, which no frame waits for: the log of a frame never
+        # holds that frame back, and a failure to write it closes no connection.
         if self.traffic_limit:
-            self._append(_INSERT_FRAME, (identity.casefold(), now, direction, frame))
+            self._appended.append((_INSERT_FRAME, (identity.casefold(), now, direction, frame)))
+            if not self.committer.pending:
+                self.committer.barrier()
 
     async def traffic(
         self, identity: str, *, before: int | None = None, limit: int = 100
@@ -904,10 +911,22 @@ class StoredState(CsmsState):
         ]
 
     async def purge_traffic(self, older_than: datetime.datetime) -> int:
-        await self.flush()
-        rows = await self.database.fetch("SELECT COUNT(*) FROM frames WHERE at < ?", older_than)
-        await self.database.write([("DELETE FROM frames WHERE at < ?", [(older_than,)])])
-        return int(rows[0][0])
+        # In chunks, each its own write: one DELETE of a week of frames would hold the writer
+        # (and so every answer waiting for a commit) for as long as it takes.
+        await self.flush()  # the frames logged until now are in the table
+        dropped = 0
+        while True:
+            rows = await self.database.fetch(
+                "SELECT id FROM frames WHERE at < ? ORDER BY id LIMIT ?", older_than, PURGE_CHUNK
+            )
+            if not rows:
+                return dropped
+            await self.database.write(
+                [("DELETE FROM frames WHERE id <= ? AND at < ?", [(rows[-1][0], older_than)])]
+            )
+            dropped += len(rows)
+            if len(rows) < PURGE_CHUNK:
+                return dropped
 
     def _in_memory(
         self, found: list[tuple[TransactionKey, TransactionRecord]]
