@@ -7,22 +7,29 @@ from typing import TYPE_CHECKING
 
 from .._core.types import OCPP16, check_version
 from .config import StationConfig, StationError
+from .store import StationData, StationStore
 
 if TYPE_CHECKING:
     from ..asyncio import Handlers
 
-__all__ = ["StationConfig", "StationError", "station_handlers"]
+__all__ = ["StationConfig", "StationData", "StationError", "StationStore", "station_handlers"]
 
 
-def station_handlers(config: StationConfig, version: str, password: str | None = None) -> Handlers:
+def station_handlers(
+    config: StationConfig,
+    version: str,
+    password: str | None = None,
+    data: StationData | None = None,
+) -> Handlers:
     """The simulated station for `version`: `Station16` (1.6) or `StationV2` (2.0.1, 2.1).
-    `password` is the Basic auth password it connects with (1.6: its AuthorizationKey)."""
+    `password` is the Basic auth password it connects with (1.6: its AuthorizationKey); `data`
+    what it keeps across restarts (`StationStore.load`; default: in memory)."""
     if check_version(version) == OCPP16:
         from .v16 import Station16
 
-        return Station16(config, authorization_key=password)
+        return Station16(config, authorization_key=password, data=data)
     from .v2 import StationV2
 
-    station = StationV2(config, version)
+    station = StationV2(config, version, data=data)
     station.basic_auth_password = password
     return station

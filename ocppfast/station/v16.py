@@ -44,6 +44,7 @@ from ..exceptions import (
     SessionClosedError,
 )
 from .config import StationConfig, StationError
+from .store import StationData
 
 __all__ = [
     "MEASURANDS",
@@ -360,6 +361,7 @@ class Station16(Handlers):
         clock: Callable[[], datetime] | None = None,
         authorization_key: str | None = None,
         security_profile: int | None = None,
+        data: StationData | None = None,
     ) -> None:
         if config.connectors < 1:
             raise ValueError("a charge point has at least one connector")
@@ -373,6 +375,9 @@ class Station16(Handlers):
             if len(value) > limit:
                 raise ValueError(f"{what} {value!r} is longer than {limit} characters (C16 6.3)")
         self.config = config
+        # What survives a restart (configuration, cache, local list, queue, transactions);
+        # in memory unless the caller loaded it from a StationStore.
+        self.data = data if data is not None else StationData.in_memory(config.identity)
         self.clock: Callable[[], datetime] = clock or _utc_now
         self.log = _log
         self.registration: str = ""

@@ -54,6 +54,7 @@ from ..asyncio.connection import DEFAULT_CALL_TIMEOUT
 from ..asyncio.handlers import Handlers, after, on
 from ..exceptions import CallTimeoutError, OCPPError, SecurityError, SessionClosedError
 from .config import StationConfig, StationError
+from .store import StationData
 
 _BACKOFF = BackOff()
 
@@ -563,12 +564,16 @@ class StationV2(Handlers):
         version: str = OCPP201,
         *,
         clock: Callable[[], datetime] | None = None,
+        data: StationData | None = None,
     ) -> None:
         version = check_version(version)
         if version not in _V2:
             raise ValueError(f"StationV2 speaks ocpp2.0.1 and ocpp2.1, not {version}")
         _check_config(config)
         self.config = config
+        # What survives a restart (device model, cache, local list, queue, transactions); in
+        # memory unless the caller loaded it from a StationStore.
+        self.data = data if data is not None else StationData.in_memory(config.identity)
         self.version: str = version
         self._m: Any = _MODULES[version]
         self.clock: Callable[[], datetime] = clock or _utcnow
