@@ -13,7 +13,7 @@ import pytest
 
 from ocppfast.bench import report
 from ocppfast.bench.core import workload
-from ocppfast.bench.e2e import machine_info
+from ocppfast.bench.e2e import result_header
 
 ROUNDS = int(os.environ.get("OCPPFAST_BENCH_ROUNDS", "5"))
 REPEAT = int(os.environ.get("OCPPFAST_BENCH_REPEAT", "200"))
@@ -51,11 +51,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
         )
     if not results:
         return
-    machine = machine_info()
     result = {
-        "ocppfast": machine.pop("ocppfast"),
-        "commit": machine.pop("commit"),
-        "machine": machine,
+        **result_header(),
         "core": {"rounds": ROUNDS, "repeat": REPEAT, "results": results},
     }
     terminalreporter.write_line("")

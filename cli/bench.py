@@ -7,13 +7,14 @@ whole result to FILE and its plot to FILE with the .png suffix. The benchmark mo
 
 from __future__ import annotations
 
-import datetime
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+
+from ocppfast.bench.names import BACKENDS, SERVERS, VERSIONS
 
 from ._run import parse_versions
 
@@ -33,11 +34,8 @@ bench_app = typer.Typer(
 )
 
 DEFAULT_BASELINE = Path("bench/baseline.json")
-_BENCH_VERSIONS = ("ocpp1.6", "ocpp2.0.1")  # the versions with a benchmark mix
-_SERVERS = ("ocppfast", "ocpp", "websockets")
-_BACKENDS = ("compiled", "pure", "ocpp", "ocpp-in-thread")
-ALL_SERVERS = ",".join(_SERVERS)
-ALL_BACKENDS = ",".join(_BACKENDS)
+ALL_SERVERS = ",".join(SERVERS)
+ALL_BACKENDS = ",".join(BACKENDS)
 
 # -- options shared by several commands --------------------------------------------------------
 
@@ -151,9 +149,9 @@ def _versions(text: str, hint: str = "--versions") -> list[str]:
         versions = parse_versions(text)
     except typer.BadParameter as exc:
         raise typer.BadParameter(exc.message, param_hint=hint) from None
-    missing = [v for v in versions if v not in _BENCH_VERSIONS]
+    missing = [v for v in versions if v not in VERSIONS]
     if missing:
-        known = ", ".join(v.removeprefix("ocpp") for v in _BENCH_VERSIONS)
+        known = ", ".join(v.removeprefix("ocpp") for v in VERSIONS)
         raise typer.BadParameter(
             f"no benchmark mix for {', '.join(v.removeprefix('ocpp') for v in missing)}; "
             f"use {known}",
@@ -221,16 +219,9 @@ def _require_compiled() -> None:
 
 
 def _new_result() -> dict[str, Any]:
-    from ocppfast.bench.e2e import machine_info
+    from ocppfast.bench.e2e import result_header
 
-    machine = machine_info()
-    created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "ocppfast": machine.pop("ocppfast"),
-        "commit": machine.pop("commit"),
-        "created": created,
-        "machine": machine,
-    }
+    return result_header()
 
 
 def _problems(result: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -372,7 +363,7 @@ def core(
     package doing the same work; median of --rounds rounds."""
     result = _new_result()
     result["core"] = _core(
-        _versions(versions), _names(backends, _BACKENDS, "--backends"), rounds, repeat
+        _versions(versions), _names(backends, BACKENDS, "--backends"), rounds, repeat
     )
     _finish(result, json_file, baseline=baseline, check=check)
 
@@ -451,7 +442,7 @@ def e2e(
     CALLs of the version's mix outstanding. Reports calls per second, calls per server
     CPU-second, p50/p99 latency, server memory per connection, and ocppfast's ratios to the
     other servers, over --windows windows."""
-    names = _names(servers, _SERVERS, "--servers")
+    names = _names(servers, SERVERS, "--servers")
     mixes = _versions(versions)
     counts = _counts(connections, "--connections")
     if "ocppfast" in names:
@@ -486,7 +477,7 @@ def idle(
     N stations boot, then stay connected for --hold seconds while the server pings them every
     --ping-interval seconds; reports each server's resident memory growth per connection (a
     fresh server per run)."""
-    names = _names(servers, _SERVERS, "--servers")
+    names = _names(servers, SERVERS, "--servers")
     counts = _counts(connections, "--connections")
     if "ocppfast" in names:
         _require_compiled()
@@ -567,10 +558,10 @@ def all_(
 
     # Everything e2e and idle need is checked before the core benchmarks take their minutes.
     mixes = _versions(versions)
-    names = _names(servers, _SERVERS, "--servers")
+    names = _names(servers, SERVERS, "--servers")
     counts = _counts(connections, "--connections")
     idle_counts = _counts(idle_connections, "--idle-connections")
-    core_backends = _names(backends, _BACKENDS, "--backends")
+    core_backends = _names(backends, BACKENDS, "--backends")
     if "ocppfast" in names:
         _require_compiled()
     _run(lambda: require(names, max(counts + idle_counts)))

@@ -19,13 +19,9 @@ from typing import Any
 
 from ocppfast._core import Backend
 
+from .names import BACKENDS, CORE_BACKENDS, PEER_BACKENDS, VERSIONS
 from .peer_pipeline import ocpp_pipeline, peer_repeat, require_ocpp
-from .pipeline import CORE_BACKENDS, core_backend, pipeline
-
-VERSIONS = ("ocpp1.6", "ocpp2.0.1")
-PEER_BACKENDS = ("ocpp", "ocpp-in-thread")
-BACKENDS = (*CORE_BACKENDS, *PEER_BACKENDS)
-
+from .pipeline import core_backend, pipeline
 
 Workload = tuple[Callable[[], None], int]
 """A function that runs one round, and how many messages one round processes."""

@@ -40,9 +40,11 @@ from typing import Any
 
 from .._system import raise_file_limit
 from . import peers
+from .names import SERVERS, VERSIONS
 
 __all__ = [
     "CONNECTIONS",
+    "GENERATOR_BOUND_SHARE",
     "IDLE_CONNECTIONS",
     "SERVERS",
     "VERSIONS",
@@ -55,6 +57,7 @@ __all__ = [
     "measure_point",
     "pinning",
     "require",
+    "result_header",
     "run_e2e",
     "run_idle",
     "run_loadgen",
@@ -63,10 +66,6 @@ __all__ = [
 
 Progress = Callable[[str], None]
 
-SERVERS = ("ocppfast", *peers.SERVERS)
-"""The servers measured, in report order: ours, the `ocpp` package peer, the ceiling."""
-VERSIONS = ("ocpp1.6", "ocpp2.0.1")
-"""The version mixes the load generator sends."""
 CONNECTIONS = (1, 100, 1000, 10_000)
 IDLE_CONNECTIONS = (1000, 10_000)
 
@@ -187,6 +186,17 @@ def machine_info() -> dict[str, Any]:
         "ocppfast": __version__,
         "commit": git_commit(),
         "core": "compiled" if _core.COMPILED else "pure",
+    }
+
+
+def result_header() -> dict[str, Any]:
+    """The head of every result: ocppfast's version and commit, when, and `machine_info()`."""
+    machine = machine_info()
+    return {
+        "ocppfast": machine.pop("ocppfast"),
+        "commit": machine.pop("commit"),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine,
     }
 
 

@@ -53,6 +53,7 @@ from ..csms.state import (
     Sample,
     TransactionEventData,
 )
+from .names import PEER_SERVERS
 
 __all__ = [
     "SERVERS",
@@ -66,7 +67,7 @@ __all__ = [
     "samples_v201",
 ]
 
-SERVERS = ("ocpp", "websockets")
+SERVERS = PEER_SERVERS
 """The peers, as `command()` and the command line name them."""
 
 # The same limits as `ocppfast serve` (ServerLimits), so that only the OCPP stack differs.

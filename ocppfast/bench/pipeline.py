@@ -12,8 +12,8 @@ from collections.abc import Callable
 from ocppfast._core import Backend, compiled_backend, pure_backend
 
 from .mixes import call_frames, handlers
+from .names import CORE_BACKENDS
 
-CORE_BACKENDS = ("compiled", "pure")
 BUILD_COMPILED = "OCPPFAST_BUILD_EXTENSIONS=yes pip install -e ."
 
 

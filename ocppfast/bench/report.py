@@ -30,8 +30,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .names import BACKENDS, CEILING, OURS, PEER, SERVERS
+
 __all__ = [
-    "CORE_BACKENDS",
     "CORE_RATIOS",
     "E2E_METRICS",
     "GUARDED",
@@ -46,11 +47,6 @@ __all__ = [
     "write_json",
 ]
 
-# The three servers of the e2e and idle runs, in report order: ours, the peer, the ceiling.
-SERVERS = ("ocppfast", "ocpp", "websockets")
-OURS, PEER, CEILING = SERVERS
-# The core backends, in report order.
-CORE_BACKENDS = ("compiled", "pure", "ocpp", "ocpp-in-thread")
 # Core ratios (numerator, denominator) of messages_per_second.
 CORE_RATIOS = (
     ("compiled", "pure"),
@@ -115,9 +111,9 @@ def _server_key(server: str) -> tuple[int, str]:
 
 
 def _backend_key(backend: str) -> tuple[int, str]:
-    if backend in CORE_BACKENDS:
-        return (CORE_BACKENDS.index(backend), backend)
-    return (len(CORE_BACKENDS), backend)
+    if backend in BACKENDS:
+        return (BACKENDS.index(backend), backend)
+    return (len(BACKENDS), backend)
 
 
 def _core_rates(result: Mapping[str, Any]) -> dict[str, dict[str, float]]:
@@ -333,9 +329,7 @@ def _core_report(result: Mapping[str, Any]) -> list[str]:
     if not rates:
         return []
     backends = sorted({b for per in rates.values() for b in per}, key=_backend_key)
-    columns = [b for b in CORE_BACKENDS if b in backends] + [
-        b for b in backends if b not in CORE_BACKENDS
-    ]
+    columns = [b for b in BACKENDS if b in backends] + [b for b in backends if b not in BACKENDS]
     pairs = [(a, b) for a, b in CORE_RATIOS if a in backends and b in backends]
     headers = ["version", *columns, *(f"{a}/{b}" for a, b in pairs)]
     rows = [
