@@ -681,6 +681,17 @@ _E2E_FIGURES = (
 )
 
 
+def _measured(row: dict[str, Any], server: str, label: str, **point: Any) -> dict[str, Any] | None:
+    """`measure_point(server, label, **point)`; None, with the error in `row` (a point that
+    fails does not stop the run), when it failed."""
+    try:
+        return measure_point(server, label, **point)
+    except BenchError as exc:
+        row["error"] = str(exc)
+        _say(point.get("progress"), f"{label}: FAILED: {exc}")
+        return None
+
+
 def run_e2e(
     *,
     servers: Sequence[str] = SERVERS,
@@ -734,29 +745,26 @@ def run_e2e(
                 for server in servers:
                     label = f"e2e {version} N={n:,} {server}"
                     row: dict[str, Any] = {"server": server, "version": version, "connections": n}
-                    try:
-                        result = measure_point(
-                            server,
-                            label,
-                            connections=n,
-                            ping_interval=E2E_PING_INTERVAL,
-                            loadgen={"version": version, **loadgen},
-                            seconds=seconds,
-                            pin=pin,
-                            log_dir=Path(tmp),
-                            progress=progress,
-                        )
-                    except BenchError as exc:
-                        row["error"] = str(exc)
-                        _say(progress, f"{label}: FAILED: {exc}")
-                        results.append(row)
+                    results.append(row)
+                    result = _measured(
+                        row,
+                        server,
+                        label,
+                        connections=n,
+                        ping_interval=E2E_PING_INTERVAL,
+                        loadgen={"version": version, **loadgen},
+                        seconds=seconds,
+                        pin=pin,
+                        log_dir=Path(tmp),
+                        progress=progress,
+                    )
+                    if result is None:
                         continue
                     row.update({key: result.get(key) for key in _E2E_FIGURES})
                     share = result.get("generator_cpu_share")
                     row["generator_bound"] = (
                         isinstance(share, (int, float)) and share > GENERATOR_BOUND_SHARE
                     )
-                    results.append(row)
                     _say(progress, f"{label}: {_e2e_line(row)}")
                     if row["generator_bound"]:
                         _say(
@@ -831,25 +839,22 @@ def run_idle(
                 row: dict[str, Any] = {"server": server, "version": version, "connections": n}
                 row["hold_seconds"] = hold_seconds
                 row["ping_interval_seconds"] = ping_interval
-                try:
-                    result = measure_point(
-                        server,
-                        label,
-                        connections=n,
-                        ping_interval=ping_interval,
-                        loadgen=loadgen,
-                        seconds=hold_seconds,
-                        pin=pin,
-                        log_dir=Path(tmp),
-                        progress=progress,
-                    )
-                except BenchError as exc:
-                    row["error"] = str(exc)
-                    _say(progress, f"{label}: FAILED: {exc}")
-                    results.append(row)
+                results.append(row)
+                result = _measured(
+                    row,
+                    server,
+                    label,
+                    connections=n,
+                    ping_interval=ping_interval,
+                    loadgen=loadgen,
+                    seconds=hold_seconds,
+                    pin=pin,
+                    log_dir=Path(tmp),
+                    progress=progress,
+                )
+                if result is None:
                     continue
                 row.update({key: result[key] for key in _IDLE_FIGURES if key in result})
-                results.append(row)
                 rss = row.get("rss_per_connection_bytes")
                 kib = rss / 1024 if isinstance(rss, (int, float)) else None
                 _say(
