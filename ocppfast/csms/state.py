@@ -92,8 +92,9 @@ def _utc(value: datetime.datetime) -> datetime.datetime:
 # collector either, which matters for the millions of samples a server keeps.
 
 
-class Sample(msgspec.Struct, frozen=True):
-    """One sampled value of a meter value, in any version.
+class Sample(msgspec.Struct, frozen=True, gc=False):
+    """One sampled value of a meter value, in any version. (Untracked by the garbage collector:
+    it holds immutable scalars only, so no reference cycle, and a CSMS keeps millions.)
 
     - `text`: the value as sent (1.6 sends strings, which may hold signed data; 2.x numbers).
     - `value`: the number, with a 2.x unit multiplier applied; None when not a number.
@@ -401,6 +402,8 @@ class TransactionRecord:
         append = self.samples.append
         for sample in samples:
             append(sample)
+            if sample.measurand != ENERGY_REGISTER:
+                continue  # most samples: spare them the property's other checks
             energy = sample.energy_wh
             if energy is None:
                 continue
