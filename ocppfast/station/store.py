@@ -306,13 +306,12 @@ class StationStore:
             await fetch("SELECT name, value FROM station_settings WHERE station = ?", identity),
         )
         data._loaded(
-            "state", await fetch("SELECT name, value FROM station_state WHERE station = ?", identity)
+            "state",
+            await fetch("SELECT name, value FROM station_state WHERE station = ?", identity),
         )
         data._loaded(
             "tokens",
-            await fetch(
-                "SELECT kind, token, info FROM station_tokens WHERE station = ?", identity
-            ),
+            await fetch("SELECT kind, token, info FROM station_tokens WHERE station = ?", identity),
         )
         data._loaded(
             "queue",
@@ -325,9 +324,10 @@ class StationStore:
         return data
 
     def write(self, sql: str, params: tuple[Any, ...]) -> asyncio.Future[None]:
-        """Schedule one statement; return the future of the commit that holds it."""
+        """Schedule one statement; return the future of the commit that holds it (a shield of
+        it: the commit is shared, so a waiter that is cancelled must not cancel it for all)."""
         self._pending.append((sql, [params]))
-        return self._commits.barrier()
+        return asyncio.shield(self._commits.barrier())
 
     async def flush(self) -> None:
         """Wait until every write made so far is committed."""

@@ -271,4 +271,5 @@ class GroupCommit:
     async def flush(self) -> None:
         """Wait until everything changed until now is committed, including what a failed
         commit left to retry (raises StorageError if the commit fails)."""
-        await self.barrier()
+        # Shielded: the batch's future is shared, and a cancelled waiter must not cancel it.
+        await asyncio.shield(self.barrier())
