@@ -22,6 +22,7 @@ from ocppfast._core.actions import CSMS_INITIATED, CSMS_SENDS
 from ocppfast.asyncio import Connection, Handlers, on
 from ocppfast.exceptions import ActionNotSupportedError, CallTimeoutError, InternalError
 from ocppfast.station.config import StationConfig
+from ocppfast.station.store import StationData
 from ocppfast.station.v16 import Station16, StationError
 from ocppfast.transport.loopback import loopback_pair
 from ocppfast.transport.websocket import WebSocketTransport
@@ -55,20 +56,26 @@ class Csms(Handlers):
         interval: int = 300,
         authorize: str = "Accepted",
         start: str = "Accepted",
-        start_errors: int = 0,
+        errors: dict[str, int] | None = None,
     ) -> None:
         self.messages: list[tuple[str, Any]] = []
         self.boot_answers = list(boot)
         self.interval = interval
         self.authorize_status = authorize
         self.start_status = start
-        self.start_errors = start_errors
+        # How many of the first requests of a transaction-related action fail (a CALLERROR).
+        self.errors = dict(errors or {})
         self.transaction_ids = itertools.count(1001)
         self._changed = asyncio.Event()
 
     def _record(self, request: Any) -> None:
         self.messages.append((type(request).ACTION, request))
         self._changed.set()
+
+    def _fail(self, action: str) -> None:
+        if self.errors.get(action, 0) > 0:
+            self.errors[action] -= 1
+            raise InternalError("database busy")
 
     def actions(self) -> list[str]:
         return [action for action, _ in self.messages]
@@ -125,9 +132,7 @@ class Csms(Handlers):
         self, request: v16.StartTransactionRequest
     ) -> v16.StartTransactionResponse:
         self._record(request)
-        if self.start_errors:
-            self.start_errors -= 1
-            raise InternalError("database busy")
+        self._fail("StartTransaction")
         return v16.StartTransactionResponse(
             id_tag_info=v16.IdTagInfo(status=v16.AuthorizationStatus(self.start_status)),
             transaction_id=next(self.transaction_ids),
@@ -136,11 +141,13 @@ class Csms(Handlers):
     @on(v16.StopTransactionRequest)
     def stop_transaction(self, request: v16.StopTransactionRequest) -> v16.StopTransactionResponse:
         self._record(request)
+        self._fail("StopTransaction")
         return v16.StopTransactionResponse()
 
     @on(v16.MeterValuesRequest)
     def meter_values(self, request: v16.MeterValuesRequest) -> v16.MeterValuesResponse:
         self._record(request)
+        self._fail("MeterValues")
         return v16.MeterValuesResponse()
 
     @on(v16.DataTransferRequest)
@@ -212,10 +219,12 @@ class Link:
         await self.closed()
 
 
-def make_station(clock: Clock | None = None, **options: Any) -> Station16:
+def make_station(
+    clock: Clock | None = None, *, data: StationData | None = None, **options: Any
+) -> Station16:
     options.setdefault("connectors", 2)
     config = StationConfig("CP1", serial_number="SN-0042", **options)
-    return Station16(config, clock=clock or Clock())
+    return Station16(config, clock=clock or Clock(), data=data)
 
 
 def statuses(csms: Csms, connector_id: int) -> list[str]:
@@ -241,8 +250,8 @@ def test_handles_every_csms_initiated_action() -> None:
     assert station.handled_actions(V16) == CSMS_INITIATED[V16] | CSMS_SENDS[V16]
 
 
-# What a charger without the feature answers (C16 5.1, 5.5, 5.7, 5.10, 5.13, 5.15, 5.16,
-# C16E 3.85, SW 5; UpdateFirmware.conf has no status: CALLERROR NotSupported, J16 4.2.3).
+# What a charger without the feature answers (C16 5.1, 5.5, 5.7, 5.13, 5.16, C16E 3.85, SW 5;
+# UpdateFirmware.conf has no status: CALLERROR NotSupported, J16 4.2.3).
 REFUSALS = {
     "CancelReservation": "Rejected",
     "CertificateSigned": "Rejected",
@@ -254,7 +263,6 @@ REFUSALS = {
     "GetLog": "Rejected",
     "InstallCertificate": "Rejected",
     "ReserveNow": "Rejected",
-    "SendLocalList": "NotSupported",
     "SetChargingProfile": "NotSupported",
     "SignedUpdateFirmware": "Rejected",
 }
@@ -263,8 +271,10 @@ REFUSALS = {
 def test_every_csms_initiated_action_gets_a_valid_answer(core: Backend) -> None:
     """C16 chapter 5, SW chapter 5: every hand-written request of every CSMS-initiated action
     (tests/messages/v16.json) gets a schema-valid answer; the features that come later answer
-    as C16 prescribes for a charger without them (GetLocalListVersion -1, C16 5.10; no file
-    name in GetDiagnostics.conf, C16 5.9; NotSupported for UpdateFirmware). Reset goes last."""
+    as C16 prescribes for a charger without them (no file name in GetDiagnostics.conf, C16 5.9;
+    NotSupported for UpdateFirmware). The Local Auth List Management profile is implemented:
+    the list is empty at first (GetLocalListVersion 0, C16 5.10) and each SendLocalList of the
+    corpus applies (C16 5.15). Reset goes last."""
 
     async def main() -> None:
         link = Link(core, make_station(), Csms())
@@ -288,7 +298,9 @@ def test_every_csms_initiated_action_gets_a_valid_answer(core: Backend) -> None:
                 if action in REFUSALS:
                     assert answer.status.value == REFUSALS[action], action
                 elif action == "GetLocalListVersion":
-                    assert answer.list_version == -1
+                    assert answer.list_version == 0
+                elif action == "SendLocalList":
+                    assert answer.status == "Accepted"
                 elif action == "GetDiagnostics":
                     assert answer.file_name is msgspec.UNSET
                 await asyncio.sleep(0.01)  # let after-hooks (remote starts, triggers) run
@@ -611,7 +623,7 @@ def test_transaction_message_is_retried_after_a_callerror(core: Backend) -> None
 
     async def main() -> None:
         station = make_station()
-        link = Link(core, station, Csms(start_errors=1))
+        link = Link(core, station, Csms(errors={"StartTransaction": 1}))
         await link.booted()
         assert await change(link, "TransactionMessageRetryInterval", "0") == "Accepted"
         assert await station.start_transaction(1, "TAG1", authorize=False) == "1001"
@@ -792,7 +804,9 @@ def test_reconnection_keeps_the_transaction_running(core: Backend) -> None:
 
 def test_stop_while_offline_is_delivered_after_reconnecting(core: Backend) -> None:
     """C16 3.7: a StopTransaction.req the station could not deliver while offline is queued and
-    sent once it is connected again (J16 5.4: without a new BootNotification)."""
+    sent once it is connected again (J16 5.4: without a new BootNotification). Offline, an id
+    tag the station knows nothing of cannot start a transaction (C16 3.5.4, with
+    AllowOfflineTxForUnknownId false)."""
 
     async def main() -> None:
         station = make_station()
@@ -802,8 +816,9 @@ def test_stop_while_offline_is_delivered_after_reconnecting(core: Backend) -> No
         await first.close()
         await station.stop_transaction(1, "Local")
         assert station.transactions == {}
-        with pytest.raises(StationError):
-            await station.start_transaction(2, "TAG2", authorize=False)
+        with pytest.raises(StationError, match="unknown id tag"):
+            await station.start_transaction(2, "TAG2")
+        assert station.connector_status(2) == "Available"
 
         second = Link(core, station, Csms())
         (stop,) = await second.csms.wait_for("StopTransaction")
@@ -1071,7 +1086,16 @@ def test_get_configuration(core: Backend) -> None:
             "300",
             False,
         )
-        assert keys["SupportedFeatureProfiles"].value == "Core,RemoteTrigger"
+        assert keys["SupportedFeatureProfiles"].value == (
+            "Core,LocalAuthListManagement,RemoteTrigger"
+        )
+        # C16 9.2: the Local Auth List Management profile's keys.
+        assert (keys["LocalAuthListEnabled"].value, keys["LocalAuthListEnabled"].readonly) == (
+            "true",
+            False,
+        )
+        assert keys["LocalAuthListMaxLength"].readonly
+        assert keys["SendLocalListMaxLength"].readonly
         assert keys["AuthorizationKey"].value is msgspec.UNSET
         some = await link.call(
             v16.GetConfigurationRequest(key=["heartbeatinterval", "NoSuchKey", "AuthorizationKey"])

@@ -1,22 +1,37 @@
 """The simulated OCPP 1.6 charging station ("Charge Point" in C16).
 
 `Station16` is the `Handlers` of a station-side `Connection`. One instance lives as long as the
-station: a client hands it to each new connection (after a network drop, after a Reset), and the
-station's state (configuration keys, connector availability, running transactions, the energy
-meters, the authorization cache) survives. On each connection the station boots (C16 4.2), then
-heartbeats, reports its connectors' status and meters its transactions; it answers every CALL a
-Central System can send in 1.6 and its security extension (SW).
+station process: a client hands it to each new connection (after a network drop, after a Reset),
+and the station's state survives. On each connection the station boots (C16 4.2), then
+heartbeats, reports its connectors' status and delivers its transaction messages; it answers
+every CALL a Central System can send in 1.6 and its security extension (SW).
+
+What a charger keeps across restarts and power cuts lives in its `StationData` (`data=`: loaded
+from a `StationStore` file, or in memory): the configuration keys the Central System changed,
+the Authorization Cache and the Local Authorization List (C16 3.5), the connectors' availability
+(C16 5.2), the running transactions with their energy registers, and the queue of
+transaction-related messages (C16 3.7). A Station16 built from the data a dead process left
+carries on where it stopped: the transactions that were running end with reason PowerLoss (C16
+7.36), and everything queued is delivered after the next accepted BootNotification.
+
+Transaction-related messages (StartTransaction, StopTransaction, the MeterValues of a
+transaction) go through that one queue: each is on disk before it is sent, they are delivered
+one at a time in the order they happened, and one the Central System fails to process is sent
+again up to TransactionMessageAttempts times (C16 3.7.1). A transaction may start offline (C16
+3.5: Local Authorization List, cache, unknown ids); until its StartTransaction.conf gives the
+transactionId, its later messages wait in the queue with a placeholder the id replaces (-1 when
+the StartTransaction was given up, C16E 3.18).
 
 The simulated EV is driven through the public API (`plug_in`, `unplug`, `authorize`,
-`start_transaction`, `stop_transaction`) or by the Central System (RemoteStartTransaction plugs it
-in and starts charging). While charging, the connector's energy register grows at
-`StationConfig.power_w`, measured on the injected clock, so a test that moves its clock gets
-exact meter readings.
+`start_transaction`, `stop_transaction`, `sample_now`) or by the Central System
+(RemoteStartTransaction plugs it in and starts charging). While charging, the connector's energy
+register grows at `StationConfig.power_w`, measured on the injected clock, so a test that moves
+its clock gets exact meter readings.
 
-Profiles (C16 3.3, reported in SupportedFeatureProfiles): Core and RemoteTrigger. The others
-are answered the way a charger without them answers (Rejected / NotSupported / Unknown status,
-GetLocalListVersion -1), and UpdateFirmware, whose response has no status, with the CALLERROR
-NotSupported.
+Profiles (C16 3.3, reported in SupportedFeatureProfiles): Core, LocalAuthListManagement and
+RemoteTrigger. The others are answered the way a charger without them answers (Rejected /
+NotSupported / Unknown status), and UpdateFirmware, whose response has no status, with the
+CALLERROR NotSupported.
 
 Spec keys: C16 (OCPP 1.6 edition 2), C16E (its errata sheet), SW (the 1.6 security whitepaper,
 edition 2), J16 / J16E (OCPP-J 1.6 and its errata).
@@ -33,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 from msgspec import UNSET, UnsetType
 
 from .. import v16
@@ -41,10 +57,12 @@ from ..exceptions import (
     ActionNotSupportedError,
     CallTimeoutError,
     OCPPError,
+    OutgoingMessageError,
     SessionClosedError,
 )
+from ..storage import StorageError
 from .config import StationConfig, StationError
-from .store import StationData
+from .store import NEVER_SHED, SHED_LATER, Queued, StationData
 
 __all__ = [
     "MEASURANDS",
@@ -72,9 +90,32 @@ BOOT_RETRY_DEFAULT = 30.0
 # then the oldest valid ones).
 AUTHORIZATION_CACHE_SIZE = 1024
 
+# The Local Authorization List: identifiers it holds (LocalAuthListMaxLength, C16 9.2.2) and
+# entries one SendLocalList.req may carry (SendLocalListMaxLength, C16 9.2.3; 500 entries of
+# at most ~150 bytes keep the frame under 100 kB).
+LOCAL_AUTH_LIST_MAX_LENGTH = 10_000
+SEND_LOCAL_LIST_MAX_LENGTH = 500
+
+# Seconds between two tries to put a queued message on disk after a failed commit.
+STORAGE_RETRY = 1.0
+
 _ACCEPTED = v16.AuthorizationStatus.Accepted
 _Status = v16.ChargePointStatus
 _Context = v16.ReadingContext
+
+# Names in StationData: the token lists, the Local Authorization List's version, and each
+# connector's record (`_ConnectorRecord`) under "connector.<id>".
+_CACHE = "cache"
+_LOCAL = "local"
+_LIST_VERSION = "local_list_version"
+_CONNECTOR = "connector."
+
+
+def _placeholder(seq: int) -> str:
+    """The transactionId a queued message carries while the StartTransaction.req queued as
+    `seq` waits for its answer: replaced by the id the answer gives, never sent (JSON text,
+    so that no transactionId a Central System gives, negative ones included, can match it)."""
+    return f"StartTransaction#{seq}"
 
 
 @dataclass(frozen=True)
@@ -116,16 +157,19 @@ def _no_meter() -> float:
 class Transaction:
     """A transaction running on a connector (C16 4.8).
 
-    `transaction_id` is the id the Central System gave in StartTransaction.conf, `id` the same as
-    text; `meter_start` the connector's energy register in Wh when it started; `energy_wh` the
-    energy delivered so far (read live from the connector's meter)."""
+    `transaction_id` is the id the Central System gave in StartTransaction.conf (None while that
+    answer has not come: a transaction started offline; -1 when the StartTransaction.req was
+    given up, C16E 3.18), `id` the same as text; `meter_start` the connector's energy register
+    in Wh when it started; `energy_wh` the energy delivered so far (read live from the
+    connector's meter)."""
 
     connector_id: int
-    transaction_id: int
+    transaction_id: int | None
     id_token: str
     meter_start: int
     started_at: datetime
-    # idTagInfo.status of StartTransaction.conf ("Accepted", "Blocked", ...).
+    # idTagInfo.status of StartTransaction.conf ("Accepted", "Blocked", ...); "Accepted" until
+    # it comes, as the id tag was authorized to start.
     authorization: str = "Accepted"
     parent_id_tag: str | None = None
     # Meter values for StopTransaction.req's transactionData (StopTxnSampledData,
@@ -134,11 +178,14 @@ class Transaction:
     _meter: Callable[[], float] = field(
         default_factory=lambda: _no_meter, repr=False, compare=False
     )
+    # The seq of the queued StartTransaction.req whose answer gives transaction_id.
+    _start_seq: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
-        """The transaction id as text (1.6 ids are integers)."""
-        return str(self.transaction_id)
+        """The transaction id as text (1.6 ids are integers); empty until the Central System
+        has given it."""
+        return "" if self.transaction_id is None else str(self.transaction_id)
 
     @property
     def energy_wh(self) -> float:
@@ -172,6 +219,31 @@ class _Connector:
     info: str = ""
     transaction: Transaction | None = None
     timeout: asyncio.TimerHandle | None = None
+
+
+class _TransactionRecord(msgspec.Struct, kw_only=True):
+    """A running transaction as `StationData.state` keeps it: what its StopTransaction.req
+    needs after a power cut."""
+
+    transaction_id: int | None
+    start_seq: int | None
+    id_tag: str
+    meter_start: int
+    started_at: datetime
+    transaction_data: list[v16.StopTransactionMeterValue] = []
+
+
+class _ConnectorRecord(msgspec.Struct, kw_only=True):
+    """A connector as `StationData.state` keeps it: its availability (persistent, C16 5.2), the
+    plug (a power cut does not pull the cable), its energy register at the last reading, and
+    its running transaction."""
+
+    operative: bool = True
+    scheduled: bool | None = None
+    plugged: bool = False
+    meter_wh: float = 0.0
+    metered_at: datetime | None = None
+    transaction: _TransactionRecord | None = None
 
 
 # -- configuration keys (C16 chapter 9, C16E 3.82/3.89, SW chapter 7) -----------------------
@@ -266,10 +338,14 @@ def _default_keys(config: StationConfig) -> list[_Key]:
     csl_max = _measurand_count()
     measurands = _measurand_list(csl_max)
     seconds = _integer(0)
+    # Every key takes effect when it is changed: none answers RebootRequired (C16 5.3), and no
+    # key of C16 9 or SW 7 says that it needs a reboot.
     return [
-        # C16 9.1 Core profile. AllowOfflineTxForUnknownId, BlinkRepeat, LightIntensity,
-        # MaxEnergyOnInvalidId, MinimumStatusDuration and WebSocketPingInterval are optional and
-        # absent: their absence says the function is not provided (C16 9, first rule).
+        # C16 9.1 Core profile. BlinkRepeat, LightIntensity, MaxEnergyOnInvalidId,
+        # MinimumStatusDuration and WebSocketPingInterval are optional and absent: their absence
+        # says the function is not provided (C16 9, first rule); SupportedFeatureProfilesMaxLength
+        # need not be implemented (C16E 3.80).
+        _Key("AllowOfflineTxForUnknownId", "false", "RW", _boolean),  # C16 3.5.4
         _Key("AuthorizationCacheEnabled", "true", "RW", _boolean),
         _Key("AuthorizeRemoteTxRequests", "true", "RW", _boolean),
         # 86400: one aggregation interval per day is the coarsest that still divides a day.
@@ -306,10 +382,14 @@ def _default_keys(config: StationConfig) -> list[_Key]:
         _Key("StopTxnAlignedDataMaxLength", str(csl_max), "R"),
         _Key("StopTxnSampledData", "", "RW", measurands),
         _Key("StopTxnSampledDataMaxLength", str(csl_max), "R"),
-        _Key("SupportedFeatureProfiles", "Core,RemoteTrigger", "R"),
+        _Key("SupportedFeatureProfiles", "Core,LocalAuthListManagement,RemoteTrigger", "R"),
         _Key("TransactionMessageAttempts", "3", "RW", _integer(1)),
         _Key("TransactionMessageRetryInterval", "60", "RW", seconds),
         _Key("UnlockConnectorOnEVSideDisconnect", "true", "RW", _boolean),
+        # C16 9.2 Local Auth List Management profile.
+        _Key("LocalAuthListEnabled", "true", "RW", _boolean),
+        _Key("LocalAuthListMaxLength", str(LOCAL_AUTH_LIST_MAX_LENGTH), "R"),
+        _Key("SendLocalListMaxLength", str(SEND_LOCAL_LIST_MAX_LENGTH), "R"),
         # SW 7: security profile 1 (HTTP Basic authentication) keys. Certificates (profiles 2
         # and 3, CpoName, CertificateStoreMaxLength, ...) come with the certificate feature.
         _Key("AuthorizationKey", None, "W", _authorization_key),
@@ -318,15 +398,14 @@ def _default_keys(config: StationConfig) -> list[_Key]:
 
 
 class _Online:
-    """What lives as long as one connection: its boot sequence and timers."""
+    """What lives as long as one connection: its boot sequence, its heartbeat and the delivery
+    of the queue."""
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.tasks: set[asyncio.Task[Any]] = set()
         self.boot_now = asyncio.Event()
         self.heartbeat: asyncio.Task[Any] | None = None
-        self.aligned: asyncio.Task[Any] | None = None
-        self.meters: dict[int, asyncio.Task[Any]] = {}
 
     def cancel(self) -> None:
         for task in self.tasks:
@@ -345,7 +424,11 @@ class Station16(Handlers):
       the energy meters follow it; timers run on the event loop.
     - `authorization_key`: the HTTP Basic password the station connects with, if any (the
       AuthorizationKey, SW 7.2); `security_profile`: the profile it connects with (SW 7.6;
-      default 1 with a key, else 0).
+      default 1 with a key, else 0). Once the Central System has changed them, the values in
+      `data` win: a client reads `authorization_key` and `security_profile` when it connects.
+    - `data`: what the station keeps across restarts (`await StationStore.load(identity)`;
+      default: in memory). Build the station in the running event loop when `data` holds a
+      previous process's state: transactions it left running are ended at once (PowerLoss).
 
     Hand the same instance to every `Connection(transport, role="station", handlers=station)`
     the station makes; the Connection sets `station.connection`. Set `password_changed` to a
@@ -380,34 +463,52 @@ class Station16(Handlers):
         self.data = data if data is not None else StationData.in_memory(config.identity)
         self.clock: Callable[[], datetime] = clock or _utc_now
         self.log = _log
+        # The BootNotification.conf status since the last (simulated) reboot; Accepted: a
+        # reconnection sends no BootNotification (J16 5.4).
         self.registration: str = ""
         self.booted = asyncio.Event()
         # Clear while a BootNotification.req waits for its answer.
         self._boot_settled = asyncio.Event()
         self._boot_settled.set()
-        # Accepted by the Central System since the last (simulated) reboot: a reconnection then
-        # sends no BootNotification (J16 5.4).
-        self._boot_accepted = False
         self._keys: dict[str, _Key] = {key.name.lower(): key for key in _default_keys(config)}
         if authorization_key is not None:
             self._keys["authorizationkey"].value = _authorization_key(authorization_key)
         profile = security_profile if security_profile is not None else int(bool(authorization_key))
-        if not 0 <= profile <= 3 or (profile in (1, 2) and authorization_key is None):
-            raise ValueError(f"security profile {profile} needs an authorization_key (SW 2.3)")
+        if not 0 <= profile <= 3:
+            raise ValueError(f"there is no security profile {profile} (SW 2.3: 0 to 3)")
         self._keys["securityprofile"].value = str(profile)
+        self._load_settings()
+        if self.security_profile in (1, 2) and self.authorization_key is None:
+            raise ValueError(
+                f"security profile {self.security_profile} needs an authorization_key (SW 2.3)"
+            )
         self.password_changed: Callable[[str | None], Any] | None = None
         self._connectors = [_Connector(i) for i in range(config.connectors + 1)]
-        self._cache: dict[str, v16.IdTagInfo] = {}
-        # StopTransaction.req that could not be delivered (offline): sent after the next
-        # accepted boot, in order (C16 3.7).
-        self._queued_stops: list[v16.StopTransactionRequest] = []
+        # The Authorization Cache (C16 3.5.1: id tag -> (age, IdTagInfo), oldest first) and the
+        # Local Authorization List (C16 3.5.2), keyed by the id tag in lower case: an IdToken
+        # is case-insensitive (C16 7.28).
+        self._cache: dict[str, tuple[int, v16.IdTagInfo]] = {}
+        self._cache_age = 0
+        self._local: dict[str, v16.IdTagInfo] = {}
+        self._local_version = 0
         self._sessions: list[_Online] = []
         self._background: set[asyncio.Task[Any]] = set()
-        self._transaction_lock = asyncio.Lock()
+        # Sampling runs whether or not a connection is up: offline, the samples of a
+        # transaction are queued (C16 3.7).
+        self._meters: dict[int, asyncio.Task[Any]] = {}
+        self._aligned: asyncio.Task[Any] | None = None
+        # The queue itself is `data.queue`; these wake its sender, tell when it is empty, and
+        # tell whoever waits for the answer to a queued message (by its seq).
+        self._queue_changed = asyncio.Event()
+        self._queue_idle = asyncio.Event()
+        self._answers: dict[int, asyncio.Future[None]] = {}
+        # The commit of the last write: no frame leaves before it (`write_barrier`).
+        self._last_write: asyncio.Future[None] | None = None
         # Between a handler's answer and its after-hook: what the hook still has to do.
         self._remote_starts: dict[int, int] = {}
-        self._unlock_stops: dict[int, v16.StopTransactionRequest] = {}
         self._reconnect_after: dict[int, str] = {}
+        self._load_tokens()
+        self._restore_connectors()
 
     # -- public API --------------------------------------------------------------------------
 
@@ -456,9 +557,9 @@ class Station16(Handlers):
         return entry.value
 
     def change_configuration(self, key: str, value: str) -> str:
-        """Change a configuration key as ChangeConfiguration.req does (C16 5.3) and return the
-        status: "Accepted", "Rejected" (read-only key, invalid value) or "NotSupported"
-        (unknown key)."""
+        """Change a configuration key as ChangeConfiguration.req does (C16 5.3), keep it in
+        `data`, and return the status: "Accepted", "Rejected" (read-only key, invalid value) or
+        "NotSupported" (unknown key). Call it in the running event loop."""
         status, why = self._change(key, value)
         if why:
             self.log.info("%s: configuration %s not changed (%s): %s", self.name, key, status, why)
@@ -478,6 +579,7 @@ class Station16(Handlers):
         if c.transaction is None:
             c.finishing = False
             self._arm_connection_timeout(c)
+        self._save(c)
         await self._update(c)
 
     async def unplug(self, connector_id: int) -> None:
@@ -496,43 +598,73 @@ class Station16(Handlers):
                 stop = self._end_transaction(c, v16.Reason.EVDisconnected)
                 # C16 4.10: then the connector unlocks if UnlockConnectorOnEVSideDisconnect.
                 c.locked = not self._bool("UnlockConnectorOnEVSideDisconnect")
-                await self._send_stop(stop)
+                await self._answer_to(stop)
             else:
                 # C16 4.10: the transaction goes on and the cable stays locked.
                 c.ev_disconnected = True
                 c.info = "EV side disconnected"
+        self._save(c)
         await self._update(*self._connectors)
 
     async def authorize(self, id_token: str) -> bool:
-        """Authorize an id tag (C16 4.1): from the authorization cache when LocalPreAuthorize
-        allows it (C16 3.5), else with Authorize.req. Raises `StationError` when the station
-        cannot ask the Central System (offline, not accepted)."""
+        """Authorize an id tag (C16 4.1, 3.5) and say whether it may charge.
+
+        Online, from the Local Authorization List or the Authorization Cache when
+        LocalPreAuthorize allows it (the list has priority, C16 3.5.3), else with
+        Authorize.req. Offline (no connection, BootNotification not accepted, or Authorize.req
+        unanswered): a valid entry of the list or cache with LocalAuthorizeOffline, an unknown
+        id with AllowOfflineTxForUnknownId; an entry that is not valid (Blocked, Invalid,
+        Expired, or expired with time) is refused (C16 3.5.4). Raises `StationError` when the
+        Central System answers with a CALLERROR, or when it cannot be asked and nothing allows
+        the id tag locally."""
         if len(id_token) > 20:
             raise ValueError("an idTag has at most 20 characters (C16 7.15 CiString20Type)")
-        cached = self._cached(id_token)
-        if cached is not None and cached.status == _ACCEPTED and self._bool("LocalPreAuthorize"):
-            self.log.info("%s: id tag %s authorized from the cache", self.name, id_token)
-            return True
-        try:
-            response = await self._call(v16.AuthorizeRequest(id_tag=id_token))
-        except (CallTimeoutError, SessionClosedError, OCPPError) as error:
-            raise StationError(f"could not authorize {id_token}: {error}") from error
-        info: v16.IdTagInfo = response.id_tag_info
-        self._remember(id_token, info)
-        accepted = info.status == _ACCEPTED
-        self.log.info(
-            "%s: id tag %s %s", self.name, id_token, "authorized" if accepted else info.status.value
-        )
-        return accepted
+        known, listed = self._entry(id_token)
+        valid = known is not None and self._valid(known, listed)
+        if self._may_send():
+            if valid and self._bool("LocalPreAuthorize"):
+                self.log.info(
+                    "%s: id tag %s authorized from the %s (LocalPreAuthorize)",
+                    self.name,
+                    id_token,
+                    _where(listed),
+                )
+                return True
+            try:
+                response = await self._call(v16.AuthorizeRequest(id_tag=id_token))
+            except OCPPError as error:
+                raise StationError(f"could not authorize {id_token}: {error}") from error
+            except (CallTimeoutError, SessionClosedError, StationError) as error:
+                self.log.warning(
+                    "%s: Authorize for %s not answered (%s): deciding offline (C16 3.5)",
+                    self.name,
+                    id_token,
+                    error,
+                )
+            else:
+                info: v16.IdTagInfo = response.id_tag_info
+                self._authorization_answer(id_token, info)
+                accepted = info.status == _ACCEPTED
+                self.log.info(
+                    "%s: id tag %s %s",
+                    self.name,
+                    id_token,
+                    "authorized" if accepted else info.status.value,
+                )
+                return accepted
+        return self._authorize_offline(id_token, known, listed, valid)
 
     async def start_transaction(
         self, connector_id: int, id_token: str, *, authorize: bool = True
     ) -> str:
         """Start a transaction on a connector for an id tag and return its id (C16 4.8).
 
-        With `authorize` (a local start) the id tag is authorized first (C16 4.1); the
-        simulated EV is plugged in if it is not. Raises `StationError` when the connector is
-        busy or unavailable, the id tag is refused, or StartTransaction.req is not answered."""
+        With `authorize` (a local start) the id tag is authorized first (`authorize`, C16 4.1,
+        3.5); the simulated EV is plugged in if it is not. The transaction starts here and its
+        StartTransaction.req is queued (C16 3.7); online, this returns once the Central System
+        answered it, with the id it gave ("-1" when the message was given up, C16E 3.18),
+        offline at once with "" (the id comes when the queue is delivered). Raises
+        `StationError` when the connector is busy or unavailable or the id tag is refused."""
         c = self._connector(connector_id)
         self._claim(c)
         await self._update(c)  # Preparing (C16 4.9 A2)
@@ -544,22 +676,46 @@ class Station16(Handlers):
 
     async def stop_transaction(self, connector_id: int, reason: str = "Local") -> None:
         """Stop the transaction on a connector (C16 4.10) with a `Reason` (C16 7.36: "Local",
-        "Remote", "EVDisconnected", ...). Raises `StationError` when none runs there."""
+        "Remote", "EVDisconnected", ...); online, return once StopTransaction.req was answered
+        (offline it stays queued, C16 3.7). Raises `StationError` when none runs there."""
         c = self._connector(connector_id)
         if c.transaction is None:
             raise StationError(f"no transaction runs on connector {connector_id}")
-        stop = self._end_transaction(c, v16.Reason(reason))
-        await self._send_stop(stop)
+        await self._answer_to(self._end_transaction(c, v16.Reason(reason)))
         await self._update(*self._connectors)
 
+    async def sample_now(self, connector_id: int) -> None:
+        """Take a periodic sample of the transaction on a connector right now, exactly as the
+        MeterValueSampleInterval timer does (C16 3.16.1): a transactionData sample
+        (StopTxnSampledData) and a MeterValues.req queued as transaction-related (C16 3.7).
+        Returns once the message is on disk. Raises `StationError` when no transaction runs
+        there."""
+        c = self._connector(connector_id)
+        if c.transaction is None:
+            raise StationError(f"no transaction runs on connector {connector_id}")
+        item = self._sample_periodic(c)
+        if item is not None and item.stored is not None:
+            await item.stored
+
     async def shutdown(self, reason: str = "Other") -> None:
-        """Stop every transaction (with `reason`, C16 7.36) and close the connection (code
-        1000): what the simulator does before it exits."""
+        """Stop every transaction (with `reason`, C16 7.36), give the queue MessageTimeout
+        seconds to be delivered, write everything to disk and close the connection (code
+        1000): what the simulator does before it exits. What could not be delivered stays
+        queued for the next start."""
         for c in self._connectors[1:]:
             self._disarm_connection_timeout(c)
             if c.transaction is not None:
-                await self._send_stop(self._end_transaction(c, v16.Reason(reason)))
+                self._end_transaction(c, v16.Reason(reason))
                 self._recompute(c)
+        await self._deliver_before_closing()
+        if self._aligned is not None:
+            self._aligned.cancel()
+        try:
+            await self.data.flush()
+        except StorageError as error:
+            self.log.error(
+                "%s: could not write the station's data at shutdown: %s", self.name, error
+            )
         connection = self._connection()
         if connection is not None:
             await connection.close(1000, "station shutting down")
@@ -568,11 +724,12 @@ class Station16(Handlers):
 
     def connected(self) -> None:
         """A connection runs: boot (C16 4.2) unless the Central System accepted this station
-        since its last reboot, then heartbeat and meter on it."""
+        since its last reboot, then heartbeat and deliver the queue on it."""
         online = _Online(self.connection)
         self._sessions.append(online)
         self.booted.clear()
-        if self._boot_accepted:
+        self._ensure_aligned()
+        if self._booted_here():
             # J16 5.4: "When reconnecting a charge point should not send a BootNotification
             # unless one or more of the elements in the BootNotification have changed".
             self._spawn(online, self._resume(online), "resume")
@@ -588,7 +745,12 @@ class Station16(Handlers):
         if not self._sessions:
             self.booted.clear()
             code = getattr(self.connection, "close_code", None)
-            self.log.info("%s: disconnected (close code %s)", self.name, code)
+            self.log.info(
+                "%s: disconnected (close code %s); %d transaction message(s) queued",
+                self.name,
+                code,
+                len(self.data.queue),
+            )
 
     def handlers_for(self, version: str) -> dict[str, Callable[[Any], Any]]:
         """The handlers, guarded: while the Central System has Rejected the station, no CALL of
@@ -596,6 +758,12 @@ class Station16(Handlers):
         Central System initiated message")."""
         routes = super().handlers_for(version)
         return {action: self._guarded(action, handler) for action, handler in routes.items()}
+
+    def write_barrier(self) -> asyncio.Future[None] | None:
+        """The commit of the station's last write while it is under way: no answer leaves
+        before what it acknowledges is on disk (a configuration, a list, an availability)."""
+        last = self._last_write
+        return last if last is not None and not last.done() else None
 
     def _guarded(self, action: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def guarded(request: Any) -> Any:
@@ -653,7 +821,6 @@ class Station16(Handlers):
                 self.registration = response.status.value
                 if response.status == v16.RegistrationStatus.Accepted:
                     self._boot_settled.set()
-                    self._boot_accepted = True
                     await self._accepted(online, response)
                     return
                 # C16 4.2: interval is the minimum wait before the next BootNotification.req.
@@ -673,7 +840,7 @@ class Station16(Handlers):
     async def _accepted(self, online: _Online, response: v16.BootNotificationResponse) -> None:
         # C16 4.2: adjust the heartbeat interval to the response's; 0 keeps the configured one.
         if response.interval > 0:
-            self._keys["heartbeatinterval"].value = str(response.interval)
+            self._set_key(self._keys["heartbeatinterval"], str(response.interval))
         self.log.info(
             "%s: booted: accepted by the Central System (heartbeat interval %d s)",
             self.name,
@@ -690,22 +857,20 @@ class Station16(Handlers):
         await self._online(online)
 
     async def _online(self, online: _Online) -> None:
-        """Accepted and connected: report every connector, deliver what waited, run timers."""
+        """Accepted and connected: report every connector, then deliver the queue, heartbeat."""
         self.booted.set()
         # C16E 3.22: after Accepted, a StatusNotification for connector 0 and every connector.
         for c in self._connectors:
             self._recompute(c)
             await self._send_status(c)
-        # C16 3.7: transaction messages queued while offline, in order.
-        while self._queued_stops and not online.connection.closed:
-            stop = self._queued_stops.pop(0)
-            if not await self._deliver_stop(stop, requeue_front=True):
-                break
+        if self.data.queue:
+            self.log.info(
+                "%s: delivering %d queued transaction message(s) (C16 3.7)",
+                self.name,
+                len(self.data.queue),
+            )
+        self._spawn(online, self._deliver_queue(online), "transaction messages")
         self._restart_heartbeat(online)
-        self._restart_aligned(online)
-        for c in self._connectors[1:]:
-            if c.transaction is not None:
-                self._restart_meter(online, c)
 
     # -- CSMS-initiated actions (C16 chapter 5, SW chapter 5) -------------------------------
 
@@ -750,6 +915,9 @@ class Station16(Handlers):
             else:
                 c.operative = operative
                 c.scheduled = None
+            # C16 5.2, 4.9: "Connector set to Unavailable shall persist a reboot"; the answer
+            # waits for the write (`write_barrier`).
+            self._save(c)
         status = v16.AvailabilityStatus.Scheduled if scheduled else v16.AvailabilityStatus.Accepted
         self.log.info(
             "%s: ChangeAvailability connector %d %s: %s",
@@ -779,6 +947,7 @@ class Station16(Handlers):
         before = self.security_profile
         status = self.change_configuration(request.key, request.value)
         if status == "Accepted":
+            # SW 7.2: the AuthorizationKey is a password: never in the log.
             shown = "<not shown>" if key == "authorizationkey" else request.value
             self.log.info("%s: configuration %s set to %s", self.name, request.key, shown)
             if reconnect and (key != "securityprofile" or self.security_profile != before):
@@ -801,7 +970,7 @@ class Station16(Handlers):
     @on(v16.ClearCacheRequest)
     def _clear_cache(self, request: v16.ClearCacheRequest) -> v16.ClearCacheResponse:
         # C16 5.4; C16E 3.23 (Rejected only where no cache is implemented).
-        self._cache.clear()
+        self._forget_cache()
         self.log.info("%s: authorization cache cleared", self.name)
         return v16.ClearCacheResponse(status=v16.ClearCacheStatus.Accepted)
 
@@ -900,8 +1069,8 @@ class Station16(Handlers):
     def _get_local_list_version(
         self, request: v16.GetLocalListVersionRequest
     ) -> v16.GetLocalListVersionResponse:
-        # C16 5.10: -1 says the Charge Point does not support Local Authorization Lists.
-        return v16.GetLocalListVersionResponse(list_version=-1)
+        # C16 5.10: the version of the Local Authorization List, 0 when it is empty.
+        return v16.GetLocalListVersionResponse(list_version=self._list_version())
 
     @on(v16.GetLogRequest)
     def _get_log(self, request: v16.GetLogRequest) -> v16.GetLogResponse:
@@ -1015,24 +1184,34 @@ class Station16(Handlers):
     @after(v16.ResetRequest)
     async def _reset_now(self, request: v16.ResetRequest, response: v16.ResetResponse) -> None:
         # C16 5.14, C16E 3.36: StopTransaction.req for every transaction before the reset
-        # (queued when it cannot be delivered); a hard reset need not be graceful, but stopping
-        # first loses nothing.
+        # (delivered now if it can be, else kept queued); a hard reset need not be graceful,
+        # but stopping first loses nothing.
         reason = (
             v16.Reason.SoftReset if request.type == v16.ResetType.Soft else v16.Reason.HardReset
         )
         for c in self._connectors[1:]:
             if c.transaction is not None:
-                await self._send_stop(self._end_transaction(c, reason))
+                self._end_transaction(c, reason)
                 self._recompute(c)  # reported after the reboot (C16E 3.22)
-        self._boot_accepted = False  # a reset is a reboot: BootNotification again (C16 4.2)
+        await self._deliver_before_closing()
+        self.registration = ""  # a reset is a reboot: BootNotification again (C16 4.2)
         self.log.info("%s: resetting: the station boots again on the next connection", self.name)
         await self.connection.close(1000, f"{request.type.value} reset")
 
     @on(v16.SendLocalListRequest)
     def _send_local_list(self, request: v16.SendLocalListRequest) -> v16.SendLocalListResponse:
-        # C16 7.47: NotSupported, the Local Auth List Management profile is not implemented.
-        self._refused("SendLocalList", "NotSupported", "local authorization lists come later")
-        return v16.SendLocalListResponse(status=v16.UpdateStatus.NotSupported)
+        status, why = self._update_local_list(request)
+        if why:
+            self._refused("SendLocalList", status, why)
+        else:
+            self.log.info(
+                "%s: Local Authorization List %s update: version %d, %d id tag(s)",
+                self.name,
+                request.update_type.value,
+                request.list_version,
+                len(self._local),
+            )
+        return v16.SendLocalListResponse(status=v16.UpdateStatus(status))
 
     @on(v16.SetChargingProfileRequest)
     def _set_charging_profile(
@@ -1079,8 +1258,9 @@ class Station16(Handlers):
             return v16.UnlockConnectorResponse(status=v16.UnlockStatus.NotSupported)
         c = self._connectors[cid]
         if c.transaction is not None:
-            # C16 5.18: finish the transaction first, as in Stop Transaction.
-            self._unlock_stops[id(request)] = self._end_transaction(c, v16.Reason.UnlockCommand)
+            # C16 5.18: finish the transaction first, as in Stop Transaction (its
+            # StopTransaction.req joins the queue now, so that no lost connection loses it).
+            self._end_transaction(c, v16.Reason.UnlockCommand)
         c.locked = False
         self.log.info("%s: connector %d unlocked", self.name, cid)
         return v16.UnlockConnectorResponse(status=v16.UnlockStatus.Unlocked)
@@ -1089,10 +1269,7 @@ class Station16(Handlers):
     async def _unlocked(
         self, request: v16.UnlockConnectorRequest, response: v16.UnlockConnectorResponse
     ) -> None:
-        stop = self._unlock_stops.pop(id(request), None)
-        if stop is not None:
-            await self._send_stop(stop)
-            await self._update(*self._connectors)
+        await self._update(*self._connectors)
 
     @on(v16.UpdateFirmwareRequest)
     def _update_firmware(self, request: v16.UpdateFirmwareRequest) -> v16.UpdateFirmwareResponse:
@@ -1153,12 +1330,18 @@ class Station16(Handlers):
         except (CallTimeoutError, OCPPError) as error:
             self.log.warning("%s: triggered %s failed: %s", self.name, message, error)
 
-    async def _send_status(self, c: _Connector, *, triggered: bool = False) -> None:
+    async def _send_status(
+        self,
+        c: _Connector,
+        *,
+        triggered: bool = False,
+        error_code: v16.ChargePointErrorCode = v16.ChargePointErrorCode.NoError,
+    ) -> None:
         """StatusNotification.req with the connector's current status (C16 4.9)."""
         status = c.status if c.status is not None else self._status_of(c)
         request = v16.StatusNotificationRequest(
             connector_id=c.id,
-            error_code=v16.ChargePointErrorCode.NoError,
+            error_code=error_code,
             status=status,
             timestamp=self._now(),
             info=c.info or UNSET,
@@ -1169,11 +1352,12 @@ class Station16(Handlers):
             except (CallTimeoutError, OCPPError) as error:
                 self.log.warning("%s: StatusNotification failed: %s", self.name, error)
 
-    async def _send_meter_values(
-        self, c: _Connector, context: v16.ReadingContext, *, triggered: bool = False
-    ) -> None:
-        """MeterValues.req for one connector (C16 4.7); connector 0 reads the main meter. A
-        triggered one carries the MeterValuesSampledData measurands (C16E 3.46)."""
+    def _meter_values(
+        self, c: _Connector, context: v16.ReadingContext, transaction_id: int | UnsetType
+    ) -> v16.MeterValuesRequest | None:
+        """MeterValues.req for one connector (C16 4.7), None when no measurand is configured;
+        connector 0 reads the main meter. Clock-aligned ones carry the MeterValuesAlignedData
+        measurands, the others (a triggered one too, C16E 3.46) MeterValuesSampledData."""
         now = self._now()
         for x in self._connectors[1:]:
             self._meter(x, now)
@@ -1184,21 +1368,42 @@ class Station16(Handlers):
         )
         values = self._sample(c, self._csl(key), context)
         if not values:
-            return
-        tx = c.transaction
-        request = v16.MeterValuesRequest(
+            return None
+        return v16.MeterValuesRequest(
             connector_id=c.id,
-            # C16E 3.16: the transaction ongoing on that connector; none for the main meter.
-            transaction_id=tx.transaction_id if tx is not None else UNSET,
+            transaction_id=transaction_id,
             meter_value=[v16.MeterValue(timestamp=now, sampled_value=values)],
         )
+
+    async def _send_meter_values(
+        self, c: _Connector, context: v16.ReadingContext, *, triggered: bool = False
+    ) -> None:
+        """MeterValues.req sent now, not queued: a triggered one, or a clock-aligned one of a
+        connector without a transaction (neither is transaction-related, C16 3.7)."""
+        tx = c.transaction
+        # C16E 3.16: the transaction ongoing on that connector (once its id is known).
+        tid = tx.transaction_id if tx is not None and tx.transaction_id is not None else UNSET
+        request = self._meter_values(c, context, tid)
+        if request is None:
+            return
         try:
-            if tx is not None and not triggered:
-                await self._deliver(request)  # transaction-related (C16 3.7)
-            else:
-                await self._call(request, triggered=triggered)
+            await self._call(request, triggered=triggered)
+        except (StationError, SessionClosedError):
+            pass
         except (CallTimeoutError, OCPPError) as error:
             self.log.warning("%s: MeterValues failed: %s", self.name, error)
+
+    def _queue_meter_values(self, c: _Connector, context: v16.ReadingContext) -> Queued | None:
+        """Queue the MeterValues.req of the transaction on `c` (transaction-related, C16 3.7;
+        shed before any start or stop when the queue is full)."""
+        tx = c.transaction
+        if tx is None:
+            return None
+        tid, pending = self._reference(tx)
+        request = self._meter_values(c, context, tid)
+        if request is None:
+            return None
+        return self._enqueue(request, SHED_LATER, pending)
 
     async def _heartbeat(self) -> None:
         """Heartbeat.req every HeartbeatInterval seconds (C16 4.6); 0 sends none."""
@@ -1212,23 +1417,29 @@ class Station16(Handlers):
                 self.log.warning("%s: Heartbeat failed: %s", self.name, error)
 
     async def _sample_periodically(self, c: _Connector) -> None:
-        """Every MeterValueSampleInterval seconds from the start of the transaction: MeterValues
-        (MeterValuesSampledData) and a sample for StopTransaction (StopTxnSampledData); 0 turns
-        both off (C16 3.16.1, 9.1.19; C16E 3.15)."""
+        """Every MeterValueSampleInterval seconds from the start of the transaction, online or
+        not: `_sample_periodic`; 0 turns it off (C16 3.16.1, 9.1.19; C16E 3.15)."""
         while (interval := self._int("MeterValueSampleInterval")) > 0:
             await asyncio.sleep(interval)
-            tx = c.transaction
-            if tx is None:
+            if c.transaction is None:
                 return
-            self._record(c, "StopTxnSampledData", _Context.Sample_Periodic)
-            try:
-                await self._send_meter_values(c, _Context.Sample_Periodic)
-            except (StationError, SessionClosedError):
-                return
+            self._sample_periodic(c)
+
+    def _sample_periodic(self, c: _Connector) -> Queued | None:
+        """One periodic sample of the transaction on `c`: kept for StopTransaction.req's
+        transactionData (StopTxnSampledData) and queued as MeterValues.req
+        (MeterValuesSampledData); the register read is kept so that a power cut loses nothing
+        before it. Returns the queued message (None when nothing is configured or it was shed)."""
+        self._record(c, "StopTxnSampledData", _Context.Sample_Periodic)
+        item = self._queue_meter_values(c, _Context.Sample_Periodic)
+        self._save(c)
+        return item
 
     async def _sample_clock_aligned(self) -> None:
         """Clock-aligned meter values every ClockAlignedDataInterval seconds from midnight
-        (C16 3.16.2, 9.1.5; C16E 3.15), for every connector."""
+        (C16 3.16.2, 9.1.5; C16E 3.15), for every connector: queued for a connector with a
+        transaction (transaction-related, also offline), sent now for the others (when
+        online)."""
         boundary: datetime | None = None
         while (interval := self._int("ClockAlignedDataInterval")) > 0:
             now = self._now()
@@ -1245,46 +1456,41 @@ class Station16(Handlers):
             for c in self._connectors[1:]:
                 if c.transaction is not None:
                     self._record(c, "StopTxnAlignedData", _Context.Sample_Clock)
-                try:
+                    self._queue_meter_values(c, _Context.Sample_Clock)
+                    self._save(c)
+                elif self._may_send():
                     await self._send_meter_values(c, _Context.Sample_Clock)
-                except (StationError, SessionClosedError):
-                    return
 
     async def _start(self, c: _Connector, id_tag: str, *, authorize: bool) -> str:
-        """The rest of a start once the connector is claimed: authorize, plug, StartTransaction."""
+        """The rest of a start once the connector is claimed: authorize, plug, start, queue
+        StartTransaction.req (C16 4.8, 3.7) and, online, wait for its answer."""
         try:
             if authorize and not await self.authorize(id_tag):
                 raise StationError(f"id tag {id_tag} was not authorized")
-            if not c.plugged:
-                c.plugged = True  # the simulated EV plugs in (C16 4.9 A2 / B3)
-                c.ev_disconnected = False
-            self._disarm_connection_timeout(c)
-            now = self._now()
-            self._meter(c, now)
-            meter_start = round(c.meter_wh)
-            request = v16.StartTransactionRequest(
-                connector_id=c.id, id_tag=id_tag, meter_start=meter_start, timestamp=now
-            )
-            try:
-                response = await self._deliver(request)
-            except (CallTimeoutError, SessionClosedError) as error:
-                raise StationError(f"StartTransaction was not answered: {error}") from error
-            if response is None:
-                raise StationError("the Central System failed to process StartTransaction")
         except BaseException:
             c.starting = False  # the caller reports the status this leaves
             raise
-        info: v16.IdTagInfo = response.id_tag_info
-        self._remember(id_tag, info)
+        if not c.plugged:
+            c.plugged = True  # the simulated EV plugs in (C16 4.9 A2 / B3)
+            c.ev_disconnected = False
+        self._disarm_connection_timeout(c)
+        now = self._now()
+        self._meter(c, now)
+        meter_start = round(c.meter_wh)
+        item = self._enqueue(
+            v16.StartTransactionRequest(
+                connector_id=c.id, id_tag=id_tag, meter_start=meter_start, timestamp=now
+            ),
+            NEVER_SHED,
+        )
         tx = Transaction(
             connector_id=c.id,
-            transaction_id=response.transaction_id,
+            transaction_id=None,
             id_token=id_tag,
             meter_start=meter_start,
             started_at=now,
-            authorization=info.status.value,
-            parent_id_tag=info.parent_id_tag if info.parent_id_tag is not UNSET else None,
             _meter=lambda: self._register(c),
+            _start_seq=item.seq if item is not None else None,
         )
         c.transaction = tx
         c.starting = False
@@ -1292,53 +1498,40 @@ class Station16(Handlers):
         c.locked = True
         c.metered_at = now
         self.log.info(
-            "%s: transaction %s started on connector %d (id tag %s, meter start %d Wh)",
+            "%s: transaction started on connector %d (id tag %s, meter start %d Wh)",
             self.name,
-            tx.id,
             c.id,
             id_tag,
             meter_start,
         )
         self._record(c, "", _Context.Transaction_Begin)
-        if info.status != _ACCEPTED:
-            # C16E 3.17 (C16 3.5.4): the id tag is not accepted while the transaction runs.
-            if self._bool("StopTransactionOnInvalidId"):
-                self.log.warning(
-                    "%s: id tag %s is %s: stopping transaction %s",
-                    self.name,
-                    id_tag,
-                    info.status.value,
-                    tx.id,
-                )
-                stop = self._end_transaction(c, v16.Reason.DeAuthorized)
-                c.locked = True  # kept locked until the owner presents the id tag
-                await self._send_stop(stop)
-                await self._update(*self._connectors)
-                return tx.id
-            self.log.warning(
-                "%s: id tag %s is %s: no energy offered in transaction %s",
-                self.name,
-                id_tag,
-                info.status.value,
-                tx.id,
-            )
-            c.evse_suspended = True
+        self._save(c)
+        self._restart_meter(c)
+        self._ensure_aligned()
+        # The answer (`_started`) gives the id, and may stop the transaction at once.
+        await self._answer_to(item)
         await self._update(c)
-        online = self._live()
-        if online is not None:
-            self._restart_meter(online, c)
         return tx.id
 
-    def _end_transaction(self, c: _Connector, reason: v16.Reason) -> v16.StopTransactionRequest:
-        """End the transaction on `c` here and now; return the StopTransaction.req to send."""
+    def _end_transaction(
+        self, c: _Connector, reason: v16.Reason, *, lost_at: datetime | None = None
+    ) -> Queued | None:
+        """End the transaction on `c` here and now and queue its StopTransaction.req (C16
+        4.10, 3.7); return the queued message. `lost_at`: the station lost power (C16 7.36
+        PowerLoss) and this is the time of the last reading kept before: meterStop is the
+        register then, and no new reading is taken."""
         tx = c.transaction
         assert tx is not None
-        now = self._now()
-        self._meter(c, now)
-        self._record(c, "", _Context.Transaction_End)
+        if lost_at is None:
+            now = self._now()
+            self._meter(c, now)
+            self._record(c, "", _Context.Transaction_End)
+        else:
+            now = lost_at
         meter_stop = round(c.meter_wh)
+        transaction_id, pending = self._reference(tx)
         request = v16.StopTransactionRequest(
-            transaction_id=tx.transaction_id,
+            transaction_id=transaction_id,
             meter_stop=meter_stop,
             timestamp=now,
             reason=reason,
@@ -1357,83 +1550,30 @@ class Station16(Handlers):
         if c.timeout is not None:
             c.timeout.cancel()
             c.timeout = None
-        for online in self._sessions:
-            task = online.meters.pop(c.id, None)
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
+        task = self._meters.pop(c.id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
         # C16 5.2: a scheduled availability change happens once the transaction has finished.
         if c.scheduled is not None:
             c.operative, c.scheduled = c.scheduled, None
         zero = self._connectors[0]
         if zero.scheduled is not None and not self.transactions:
             zero.operative, zero.scheduled = zero.scheduled, None
+            self._save(zero)
+        # The stop joins the queue in the same commit as the record that no longer holds the
+        # transaction: whatever happens next, it is ended exactly once.
+        item = self._enqueue(request, NEVER_SHED, pending)
+        self._save(c)
         self.log.info(
             "%s: transaction %s stopped on connector %d (%s, %.0f Wh delivered, meter stop %d Wh)",
             self.name,
-            tx.id,
+            _shown(tx),
             c.id,
             reason.value,
             meter_stop - tx.meter_start,
             meter_stop,
         )
-        return request
-
-    async def _send_stop(self, request: v16.StopTransactionRequest) -> None:
-        await self._deliver_stop(request, requeue_front=False)
-
-    async def _deliver_stop(
-        self, request: v16.StopTransactionRequest, *, requeue_front: bool
-    ) -> bool:
-        """Deliver a StopTransaction.req, or queue it for the next connection (C16 3.7)."""
-        try:
-            response = await self._deliver(request)
-        except (StationError, CallTimeoutError, SessionClosedError) as error:
-            self.log.warning(
-                "%s: StopTransaction %d queued until the next connection: %s",
-                self.name,
-                request.transaction_id,
-                error,
-            )
-            if requeue_front:
-                self._queued_stops.insert(0, request)
-            else:
-                self._queued_stops.append(request)
-            return False
-        if response is not None and response.id_tag_info is not UNSET and request.id_tag:
-            self._remember(str(request.id_tag), response.id_tag_info)
-        return True
-
-    async def _deliver(self, request: Any) -> Any:
-        """Send a transaction-related message (StartTransaction, StopTransaction, MeterValues):
-        one at a time, in order (C16 3.7), retried while the Central System answers with a
-        CALLERROR, TransactionMessageAttempts times, TransactionMessageRetryInterval times the
-        number of attempts apart (C16 3.7.1, J16E 3.2). Returns None when it gave up."""
-        async with self._transaction_lock:
-            attempts = self._int("TransactionMessageAttempts")
-            for attempt in range(1, attempts + 1):
-                try:
-                    return await self._call(request)
-                except OCPPError as error:
-                    if attempt == attempts:
-                        self.log.error(
-                            "%s: %s not processed after %d attempts; skipped (C16 3.7.1): %s",
-                            self.name,
-                            type(request).ACTION,
-                            attempts,
-                            error,
-                        )
-                        return None
-                    wait = self._int("TransactionMessageRetryInterval") * attempt
-                    self.log.warning(
-                        "%s: %s failed (%s); retry %d in %d s",
-                        self.name,
-                        type(request).ACTION,
-                        error,
-                        attempt,
-                        wait,
-                    )
-                    await asyncio.sleep(wait)
-            return None
+        return item
 
     async def _call(self, request: Any, *, triggered: bool = False) -> Any:
         """Send a CALL on the live connection and return its response.
@@ -1494,6 +1634,285 @@ class Station16(Handlers):
         if c.plugged or c.starting:
             return _Status.Preparing
         return _Status.Available
+
+    # -- the queue of transaction-related messages (C16 3.7, 3.7.1; C16E 3.18) --------------
+
+    def _enqueue(self, request: Any, shed: int, pending_start: int | None = None) -> Queued | None:
+        """Append a transaction-related message to the queue (on disk with the next commit)
+        and wake its sender. `pending_start`: the message belongs to a transaction whose
+        StartTransaction.req (queued as that seq) has not been answered: it carries the
+        placeholder of that id. Returns the queued message, None when the full queue shed it."""
+        payload = msgspec.to_builtins(request)
+        if pending_start is not None:
+            payload["transactionId"] = _placeholder(pending_start)
+        action = type(request).ACTION
+        item, shed_now = self.data.push(action, msgspec.json.encode(payload).decode(), shed)
+        for lost in shed_now:
+            # Only samples go (SHED_LATER), never a start or a stop (store.py).
+            self.log.warning(
+                "%s: transaction message queue full (%d messages): dropped %s %s of transaction %s",
+                self.name,
+                self.data.queue_limit,
+                lost.action,
+                f"#{lost.seq}" if lost.seq else "(the new one)",
+                _transaction_of(lost),
+            )
+        if item is None:
+            return None
+        if item.stored is not None:
+            self._wrote(item.stored)
+        self._queue_idle.clear()
+        self._queue_changed.set()
+        return item
+
+    async def _deliver_queue(self, online: _Online) -> None:
+        """Deliver the queue in the order the messages happened, one at a time, each once it is
+        on disk (C16 3.7). One the Central System fails to process (a CALLERROR, no answer
+        within MessageTimeout) is sent again, TransactionMessageRetryInterval times the
+        transmissions so far later, until TransactionMessageAttempts transmissions failed; then
+        it is given up (C16 3.7.1). A lost connection is no failure: the message stays queued
+        for the next connection."""
+        while self._serves(online):
+            queue = self.data.queue
+            if not queue:
+                self._queue_idle.set()
+                self._queue_changed.clear()
+                await self._queue_changed.wait()
+                continue
+            item = queue[0]
+            await self._on_disk(item)
+            request = self._request_of(item)
+            if request is None or not self._serves(online) or item not in self.data.queue:
+                continue
+            try:
+                response = await self._call(request)
+            except (SessionClosedError, StationError):
+                return
+            except OutgoingMessageError as error:
+                self._discard(item, f"it breaks its schema: {error.__cause__ or error}")
+                continue
+            except (CallTimeoutError, OCPPError) as error:
+                await self._failed(item, error)
+                continue
+            self._delivered(item, request, response)
+
+    async def _on_disk(self, item: Queued) -> None:
+        """Wait until `item` is on disk: a message counts as sent only once it is."""
+        while item.stored is not None:
+            try:
+                await item.stored
+                return
+            except StorageError as error:
+                self.log.error(
+                    "%s: %s #%d could not be written (%s); not sent until it is, retrying in %g s",
+                    self.name,
+                    item.action,
+                    item.seq,
+                    error,
+                    STORAGE_RETRY,
+                )
+                await asyncio.sleep(STORAGE_RETRY)
+                item.stored = asyncio.ensure_future(self.data.flush())
+
+    def _request_of(self, item: Queued) -> Any:
+        """The typed request of a queued message, or None after giving up one that cannot be
+        read back."""
+        cls = v16.REQUESTS.get(item.action)
+        try:
+            if cls is None:
+                raise ValueError(f"{item.action} is no OCPP 1.6 request")
+            payload = item.decoded()
+            if isinstance(payload.get("transactionId"), str):
+                # A placeholder whose StartTransaction.req left the queue without giving an
+                # id: as for one given up, the transaction is -1 (C16E 3.18).
+                self.log.error(
+                    "%s: %s #%d still waits for the id of a StartTransaction that is no longer"
+                    " queued: sent with transactionId -1 (C16E 3.18)",
+                    self.name,
+                    item.action,
+                    item.seq,
+                )
+                payload["transactionId"] = -1
+                item.payload = msgspec.json.encode(payload).decode()
+                self._wrote(self.data.update(item))
+            return msgspec.convert(payload, cls)
+        except (ValueError, TypeError, AttributeError) as error:
+            self._discard(item, f"it cannot be read back: {error}")
+            return None
+
+    async def _failed(self, item: Queued, error: Exception) -> None:
+        """The Central System failed to process `item` (C16 3.7.1, J16E 3.2)."""
+        item.attempts += 1
+        attempts = self._int("TransactionMessageAttempts")
+        if item.attempts >= attempts:
+            self._discard(item, f"not processed after {item.attempts} attempt(s): {error}")
+            return
+        self._wrote(self.data.update(item))
+        wait = self._int("TransactionMessageRetryInterval") * item.attempts
+        self.log.warning(
+            "%s: %s #%d failed (%s); attempt %d of %d in %d s",
+            self.name,
+            item.action,
+            item.seq,
+            error,
+            item.attempts + 1,
+            attempts,
+            wait,
+        )
+        await asyncio.sleep(wait)
+
+    def _discard(self, item: Queued, why: str) -> None:
+        """Give a queued message up (C16 3.7.1: "discard the message and continue with the
+        next transaction-related message")."""
+        self._wrote(self.data.remove(item))
+        self.log.error(
+            "%s: %s #%d of transaction %s discarded: %s",
+            self.name,
+            item.action,
+            item.seq,
+            _transaction_of(item),
+            why,
+        )
+        if item.action == "StartTransaction":
+            # C16E 3.18: no transactionId will come: the transaction's messages carry -1.
+            self._resolve_start(item.seq, -1)
+        self._answered(item)
+
+    def _delivered(self, item: Queued, request: Any, response: Any) -> None:
+        """The Central System answered a queued message: it leaves the queue, and what the
+        answer says is taken in, in the same commit."""
+        self._wrote(self.data.remove(item))
+        if isinstance(request, v16.StartTransactionRequest):
+            self._started(item.seq, request, response)
+        elif (
+            isinstance(request, v16.StopTransactionRequest)
+            and response.id_tag_info is not UNSET
+            and request.id_tag is not UNSET
+        ):
+            # C16 4.10: the idTagInfo of the id tag that stopped it updates the cache.
+            self._authorization_answer(request.id_tag, response.id_tag_info)
+        self._answered(item)
+
+    def _started(
+        self, seq: int, request: v16.StartTransactionRequest, response: v16.StartTransactionResponse
+    ) -> None:
+        """StartTransaction.conf: the transaction's id and its id tag's authorization (C16 4.8);
+        for a transaction still running whose id tag is not accepted, StopTransactionOnInvalidId
+        decides (C16E 3.17, C16 3.5.4)."""
+        info = response.id_tag_info
+        c = self._resolve_start(seq, response.transaction_id)
+        self._authorization_answer(request.id_tag, info)
+        tx = c.transaction if c is not None else None
+        if c is None or tx is None:
+            return  # it already ended; its queued messages now carry the id
+        tx.authorization = info.status.value
+        tx.parent_id_tag = info.parent_id_tag if info.parent_id_tag is not UNSET else None
+        self.log.info(
+            "%s: connector %d: the Central System gave transaction id %s (id tag %s %s)",
+            self.name,
+            c.id,
+            tx.id,
+            request.id_tag,
+            info.status.value,
+        )
+        if info.status == _ACCEPTED:
+            return
+        if self._bool("StopTransactionOnInvalidId"):
+            self.log.warning(
+                "%s: id tag %s is %s: stopping transaction %s",
+                self.name,
+                request.id_tag,
+                info.status.value,
+                tx.id,
+            )
+            self._end_transaction(c, v16.Reason.DeAuthorized)
+            c.locked = True  # kept locked until the owner presents the id tag (C16E 3.5)
+        else:
+            self.log.warning(
+                "%s: id tag %s is %s: no energy offered in transaction %s",
+                self.name,
+                request.id_tag,
+                info.status.value,
+                tx.id,
+            )
+            self._meter(c, self._now())
+            c.evse_suspended = True
+        self._in_background(self._update(*self._connectors), "status after StartTransaction")
+
+    def _resolve_start(self, seq: int, transaction_id: int) -> _Connector | None:
+        """The StartTransaction.req queued as `seq` got `transaction_id` (-1: given up): write
+        it in every queued message that waited for it and in its transaction, if it still runs
+        (returning its connector)."""
+        marker = f'"{_placeholder(seq)}"'
+        for queued in self.data.queue:
+            if marker in queued.payload:
+                payload = queued.decoded()
+                payload["transactionId"] = transaction_id
+                queued.payload = msgspec.json.encode(payload).decode()
+                self._wrote(self.data.update(queued))
+        for c in self._connectors[1:]:
+            tx = c.transaction
+            if tx is not None and tx._start_seq == seq:
+                tx.transaction_id, tx._start_seq = transaction_id, None
+                self._save(c)
+                return c
+        return None
+
+    def _reference(self, tx: Transaction) -> tuple[int, int | None]:
+        """(transactionId, pending StartTransaction seq) for a message of `tx`: its id, or -1
+        with the seq whose placeholder the message carries until the id comes."""
+        if tx.transaction_id is not None:
+            return tx.transaction_id, None
+        return -1, tx._start_seq
+
+    def _answered(self, item: Queued) -> None:
+        future = self._answers.pop(item.seq, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def _answer_to(self, item: Queued | None) -> None:
+        """Online, wait until the Central System has answered queued `item` (or it was given
+        up), or the connection ends; offline, return at once: it is delivered later."""
+        if item is None or item not in self.data.queue or not self._may_send():
+            return
+        future = self._answers.get(item.seq)
+        if future is None:
+            future = self._answers[item.seq] = asyncio.get_running_loop().create_future()
+        await self._while_connected(future)
+
+    async def _deliver_before_closing(self) -> None:
+        """Before the station closes the connection (Reset, shutdown), give the queue
+        MessageTimeout seconds to be delivered; what is left is delivered after the restart."""
+        if not self.data.queue or not self._may_send():
+            return
+        idle = asyncio.ensure_future(self._queue_idle.wait())
+        try:
+            await self._while_connected(idle, float(self._int("MessageTimeout")))
+        finally:
+            idle.cancel()
+
+    async def _while_connected(
+        self, waited: asyncio.Future[Any], timeout: float | None = None
+    ) -> None:
+        """Wait for `waited` while the live connection lasts (at most `timeout` seconds)."""
+        connection = self._connection()
+        if connection is None or waited.done():
+            return
+        closing = asyncio.ensure_future(connection.wait_closed())
+        try:
+            await asyncio.wait(
+                (waited, closing), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            closing.cancel()
+
+    def _serves(self, online: _Online) -> bool:
+        """Whether `online` is the live, accepted connection (a sender of an older one stops)."""
+        return (
+            not online.connection.closed
+            and online.connection is self._connection()
+            and self._booted_here()
+        )
 
     # -- metering ----------------------------------------------------------------------------
 
@@ -1601,37 +2020,188 @@ class Station16(Handlers):
         if len(data) > limit:
             del data[1:-1:2]
 
-    # -- authorization cache (C16 3.5.1) -----------------------------------------------------
+    # -- authorization: Local Authorization List and cache (C16 3.5) -------------------------
 
-    def _cached(self, id_tag: str) -> v16.IdTagInfo | None:
+    def _entry(self, id_tag: str) -> tuple[v16.IdTagInfo | None, bool]:
+        """What the station knows of an id tag, and whether that comes from the Local
+        Authorization List, which has priority over the cache (C16 3.5.3)."""
+        key = id_tag.lower()
+        if self._bool("LocalAuthListEnabled") and key in self._local:
+            return self._local[key], True
+        return self._cached(key), False
+
+    def _valid(self, info: v16.IdTagInfo, listed: bool) -> bool:
+        """Whether an entry authorizes now: Accepted (ConcurrentTx too in the list, C16 3.5.2)
+        and not expired with time (C16 3.5.4)."""
+        if info.expiry_date is not UNSET and info.expiry_date <= self._now():
+            return False
+        return info.status == _ACCEPTED or (
+            listed and info.status == v16.AuthorizationStatus.ConcurrentTx
+        )
+
+    def _status_now(self, info: v16.IdTagInfo) -> v16.AuthorizationStatus:
+        if info.expiry_date is not UNSET and info.expiry_date <= self._now():
+            return v16.AuthorizationStatus.Expired
+        return info.status
+
+    def _authorize_offline(
+        self, id_tag: str, known: v16.IdTagInfo | None, listed: bool, valid: bool
+    ) -> bool:
+        """C16 3.5, 3.5.4, 9.1.1, 9.1.12: authorization without the Central System."""
+        if known is not None and not valid:
+            # C16 3.5.4: "Identifiers that are present in a Local Authorization List that have a
+            # status other than Accepted (Invalid, Blocked, Expired) MUST be rejected";
+            # likewise those "apparently expired due to passage of time" and the cache's.
+            self.log.info(
+                "%s: id tag %s refused offline: %s in the %s",
+                self.name,
+                id_tag,
+                self._status_now(known).value,
+                _where(listed),
+            )
+            return False
+        if valid and self._bool("LocalAuthorizeOffline"):
+            self.log.info(
+                "%s: id tag %s authorized offline from the %s (LocalAuthorizeOffline)",
+                self.name,
+                id_tag,
+                _where(listed),
+            )
+            return True
+        if self._bool("AllowOfflineTxForUnknownId"):
+            self.log.info(
+                "%s: id tag %s authorized offline (AllowOfflineTxForUnknownId, C16 3.5.4)",
+                self.name,
+                id_tag,
+            )
+            return True
+        raise StationError(
+            f"offline: cannot authorize {id_tag} ("
+            + ("LocalAuthorizeOffline is false" if valid else "unknown id tag")
+            + " and AllowOfflineTxForUnknownId is false)"
+        )
+
+    def _authorization_answer(self, id_tag: str, info: v16.IdTagInfo) -> None:
+        """An IdTagInfo from the Central System (Authorize.conf, StartTransaction.conf,
+        StopTransaction.conf): it updates the cache, unless the id tag is in the Local
+        Authorization List (C16 4.1, 4.8, 4.10, 3.5.3); there, a different verdict is a conflict
+        the Central System is told of (C16 3.5.2)."""
+        key = id_tag.lower()
+        listed = self._local.get(key) if self._bool("LocalAuthListEnabled") else None
+        if listed is None:
+            self._remember(key, info)
+            return
+        mine = self._status_now(listed)
+        if mine != info.status:
+            self.log.warning(
+                "%s: id tag %s is %s in the Local Authorization List but %s for the Central"
+                " System: reporting LocalListConflict (C16 3.5.2)",
+                self.name,
+                id_tag,
+                mine.value,
+                info.status.value,
+            )
+            self._in_background(
+                self._send_status(
+                    self._connectors[0], error_code=v16.ChargePointErrorCode.LocalListConflict
+                ),
+                "LocalListConflict",
+            )
+
+    def _cached(self, key: str) -> v16.IdTagInfo | None:
         if not self._bool("AuthorizationCacheEnabled"):
             return None
-        info = self._cache.get(id_tag)
-        if info is None:
+        entry = self._cache.get(key)
+        if entry is None:
             return None
-        if (
-            info.status == _ACCEPTED
-            and info.expiry_date is not UNSET
-            and info.expiry_date <= self._now()
-        ):
+        age, info = entry
+        if info.status == _ACCEPTED and self._status_now(info) != _ACCEPTED:
             # "When the validity of a Cache entry expires, it SHALL be changed to expired".
             info = v16.IdTagInfo(
                 status=v16.AuthorizationStatus.Expired,
                 expiry_date=info.expiry_date,
                 parent_id_tag=info.parent_id_tag,
             )
-            self._cache[id_tag] = info
+            self._keep_cached(key, age, info)
         return info
 
-    def _remember(self, id_tag: str, info: v16.IdTagInfo) -> None:
-        """Update the cache from any received IdTagInfo (C16 3.5.1, 4.1, 4.8, 4.10)."""
+    def _remember(self, key: str, info: v16.IdTagInfo) -> None:
+        """Update the cache from a received IdTagInfo (C16 3.5.1); it persists across reboots,
+        resets and power outages (C16E 3.4)."""
         if not self._bool("AuthorizationCacheEnabled"):
             return
-        self._cache.pop(id_tag, None)
-        self._cache[id_tag] = info  # insertion order: oldest first
+        self._cache.pop(key, None)
+        self._cache_age += 1
+        self._keep_cached(key, self._cache_age, info)
         while len(self._cache) > AUTHORIZATION_CACHE_SIZE:
-            invalid = next((k for k, v in self._cache.items() if v.status != _ACCEPTED), None)
-            del self._cache[invalid if invalid is not None else next(iter(self._cache))]
+            # C16 3.5.1: make space by removing NOT-valid entries, then the oldest valid ones.
+            older = [k for k in self._cache if k != key]
+            victim = next((k for k in older if not self._valid(self._cache[k][1], False)), older[0])
+            del self._cache[victim]
+            self._wrote(self.data.set_token(_CACHE, victim, None))
+
+    def _keep_cached(self, key: str, age: int, info: v16.IdTagInfo) -> None:
+        self._cache[key] = (age, info)
+        record = {"age": age, "info": msgspec.to_builtins(info)}
+        self._wrote(self.data.set_token(_CACHE, key, record))
+
+    def _forget_cache(self) -> None:
+        self._cache.clear()
+        self._wrote(self.data.clear_tokens(_CACHE))
+
+    def _list_version(self) -> int:
+        """C16 5.10: the Local Authorization List's version; 0 when the list is empty."""
+        return self._local_version if self._local else 0
+
+    def _update_local_list(self, request: v16.SendLocalListRequest) -> tuple[str, str]:
+        """Apply a SendLocalList.req (C16 5.15, 6.41, 7.1, 7.47; C16E 3.52): (status, why not).
+        Nothing changes unless the whole update applies. Never NotSupported: this charger has
+        the profile, and keeps its list in step with the Central System even while
+        LocalAuthListEnabled is false (the list is then only not used)."""
+        version = request.list_version
+        entries = request.local_authorization_list
+        if isinstance(entries, UnsetType):
+            entries = []
+        if version <= 0:
+            return "Failed", f"list version {version}: 0 and -1 have a meaning of their own"
+        if len(entries) > self._int("SendLocalListMaxLength"):
+            return "Failed", f"{len(entries)} entries, more than SendLocalListMaxLength"
+        keys = [entry.id_tag.lower() for entry in entries]
+        if len(set(keys)) != len(keys):
+            return "Failed", "an id tag is listed twice (C16 6.41: they MUST be unique)"
+        full = request.update_type == v16.UpdateType.Full
+        if full:
+            lacking = next((e.id_tag for e in entries if e.id_tag_info is UNSET), None)
+            if lacking is not None:
+                return "Failed", f"{lacking} has no idTagInfo, required in a Full update (C16 7.1)"
+            updated: dict[str, v16.IdTagInfo] = {}
+        else:
+            current = self._list_version()
+            if version <= current:
+                return "VersionMismatch", f"version {version} is not above {current}"
+            updated = dict(self._local)
+        for key, entry in zip(keys, entries, strict=True):
+            if isinstance(entry.id_tag_info, UnsetType):
+                updated.pop(key, None)  # C16 7.1: a differential entry without idTagInfo
+            else:
+                updated[key] = entry.id_tag_info
+        limit = self._int("LocalAuthListMaxLength")
+        if len(updated) > limit:
+            return "Failed", f"the list would hold {len(updated)} id tags, more than {limit}"
+        # The list, its version and the answer: one commit (`write_barrier`).
+        if full:
+            self._wrote(self.data.clear_tokens(_LOCAL))
+        for key in keys:
+            info = updated.get(key)
+            self._wrote(
+                self.data.set_token(
+                    _LOCAL, key, msgspec.to_builtins(info) if info is not None else None
+                )
+            )
+        self._local = updated
+        self._local_version = version
+        self._wrote(self.data.set_state(_LIST_VERSION, version))
+        return "Accepted", ""
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -1648,8 +2218,6 @@ class Station16(Handlers):
         except ValueError as error:
             return "Rejected", str(error)
         name = entry.name
-        if name == "LocalAuthorizeOffline" and canonical == "true":
-            return "Rejected", "offline transactions come with the offline queue"
         if name == "SecurityProfile":
             # SW 7.6: only upwards, and only when the new profile's prerequisites are met.
             current = self.security_profile
@@ -1660,25 +2228,52 @@ class Station16(Handlers):
                 return "Rejected", "security profiles 2 and 3 (TLS) come later"
             if self.authorization_key is None:
                 return "Rejected", "security profile 1 needs an AuthorizationKey first"
-        entry.value = canonical
+        self._set_key(entry, canonical)
         self._applied(name)
         return "Accepted", ""
 
+    def _set_key(self, entry: _Key, value: str) -> None:
+        """Set a key and keep it in `data.settings` under its name (the answer waits for the
+        write, `write_barrier`)."""
+        entry.value = value
+        self._wrote(self.data.set_setting(entry.name, value))
+
+    def _load_settings(self) -> None:
+        """The keys the Central System changed before this (re)start, over the defaults."""
+        for name, value in self.data.settings.items():
+            entry = self._keys.get(name.lower())
+            if entry is None or entry.parse is None:
+                self.log.warning(
+                    "%s: stored configuration key %s ignored: not a writable key here",
+                    self.name,
+                    name,
+                )
+                continue
+            try:
+                entry.value = entry.parse(value)
+            except ValueError as error:
+                # The parsers never quote an AuthorizationKey (SW 7.2).
+                self.log.warning(
+                    "%s: stored configuration key %s ignored: %s", self.name, name, error
+                )
+
     def _applied(self, name: str) -> None:
         """Make a changed key take effect now."""
-        online = self._live()
-        if online is None or self.registration != v16.RegistrationStatus.Accepted:
-            return
         if name == "HeartbeatInterval":
-            self._restart_heartbeat(online)
+            online = self._live()
+            if online is not None and self._booted_here():
+                self._restart_heartbeat(online)
         elif name == "ClockAlignedDataInterval":
-            self._restart_aligned(online)
+            if self._aligned is not None:
+                self._aligned.cancel()
+                self._aligned = None
+            self._ensure_aligned()
         elif name == "MeterValueSampleInterval":
             for c in self._connectors[1:]:
                 if c.transaction is not None:
-                    self._restart_meter(online, c)
+                    self._restart_meter(c)
         elif name == "AuthorizationCacheEnabled" and not self._bool(name):
-            self._cache.clear()
+            self._forget_cache()
 
     def _key_value(self, entry: _Key) -> v16.KeyValue:
         # SW 7.2: a write-only key is listed without its value.
@@ -1698,6 +2293,131 @@ class Station16(Handlers):
 
     def _csl(self, name: str) -> list[str]:
         return _split(self._keys[name.lower()].value or "")
+
+    # -- what survives a restart (`data`) ----------------------------------------------------
+
+    def _wrote(self, stored: asyncio.Future[None]) -> asyncio.Future[None]:
+        """Note a write's commit: what the station sends next waits for it."""
+        self._last_write = stored
+        return stored
+
+    def _save(self, c: _Connector) -> None:
+        """Keep a connector's record (`_ConnectorRecord`)."""
+        tx = c.transaction
+        record = _ConnectorRecord(
+            operative=c.operative,
+            scheduled=c.scheduled,
+            plugged=c.plugged,
+            meter_wh=c.meter_wh,
+            metered_at=c.metered_at,
+            transaction=None
+            if tx is None
+            else _TransactionRecord(
+                transaction_id=tx.transaction_id,
+                start_seq=tx._start_seq,
+                id_tag=tx.id_token,
+                meter_start=tx.meter_start,
+                started_at=tx.started_at,
+                transaction_data=tx.transaction_data,
+            ),
+        )
+        self._wrote(self.data.set_state(f"{_CONNECTOR}{c.id}", msgspec.to_builtins(record)))
+
+    def _load_tokens(self) -> None:
+        """The Authorization Cache, oldest entry first, and the Local Authorization List with
+        its version, as kept before this (re)start (C16 3.5.1, 3.5.2)."""
+        cached: list[tuple[int, str, v16.IdTagInfo]] = []
+        for key, record in self.data.tokens.get(_CACHE, {}).items():
+            try:
+                cached.append(
+                    (int(record["age"]), key, msgspec.convert(record["info"], v16.IdTagInfo))
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                self.log.warning("%s: stored cache entry %s ignored: %s", self.name, key, error)
+        for age, key, info in sorted(cached, key=lambda entry: entry[0]):
+            self._cache[key] = (age, info)
+            self._cache_age = max(self._cache_age, age)
+        for key, record in self.data.tokens.get(_LOCAL, {}).items():
+            try:
+                self._local[key] = msgspec.convert(record, v16.IdTagInfo)
+            except (TypeError, ValueError) as error:
+                self.log.warning(
+                    "%s: stored Local Authorization List entry %s ignored: %s",
+                    self.name,
+                    key,
+                    error,
+                )
+        version = self.data.state.get(_LIST_VERSION, 0)
+        if isinstance(version, int) and version > 0:
+            self._local_version = version
+        elif self._local:
+            self.log.warning(
+                "%s: stored Local Authorization List version %r ignored", self.name, version
+            )
+
+    def _restore_connectors(self) -> None:
+        """Take back each connector's availability (C16 5.2), plug and energy register, and
+        end the transactions the previous process left running: it lost power. Each gets its
+        StopTransaction.req with reason PowerLoss (C16 7.36), the last register kept as
+        meterStop and the time it was read, queued behind what was queued before."""
+        queued = {item.seq for item in self.data.queue}
+        lost: list[tuple[_Connector, datetime]] = []
+        for name, value in self.data.state.items():
+            if not name.startswith(_CONNECTOR):
+                continue
+            try:
+                cid = int(name[len(_CONNECTOR) :])
+                record = msgspec.convert(value, _ConnectorRecord)
+            except (TypeError, ValueError) as error:
+                self.log.error("%s: stored %s ignored: %s", self.name, name, error)
+                continue
+            running = record.transaction
+            if not 0 <= cid <= self.connectors:
+                self.log.error(
+                    "%s: stored %s ignored: this station has connectors 1..%d%s",
+                    self.name,
+                    name,
+                    self.connectors,
+                    " (its transaction cannot be stopped)" if running else "",
+                )
+                continue
+            c = self._connectors[cid]
+            c.operative, c.scheduled, c.plugged = record.operative, record.scheduled, record.plugged
+            c.meter_wh, c.metered_at = record.meter_wh, record.metered_at
+            if running is None or cid == 0:
+                continue
+            transaction_id = running.transaction_id
+            if transaction_id is None and running.start_seq not in queued:
+                self.log.error(
+                    "%s: connector %d: the StartTransaction of the lost transaction is no longer"
+                    " queued: its StopTransaction carries transactionId -1 (C16E 3.18)",
+                    self.name,
+                    cid,
+                )
+                transaction_id = -1
+            c.transaction = Transaction(
+                connector_id=cid,
+                transaction_id=transaction_id,
+                id_token=running.id_tag,
+                meter_start=running.meter_start,
+                started_at=running.started_at,
+                transaction_data=running.transaction_data,
+                _start_seq=running.start_seq if transaction_id is None else None,
+            )
+            lost.append((c, record.metered_at or running.started_at))
+        # Every connector is back before the first stop: the charge point's scheduled
+        # availability waits for its last transaction (C16 5.2).
+        for c, lost_at in sorted(lost, key=lambda pair: pair[0].id):
+            assert c.transaction is not None
+            self.log.warning(
+                "%s: transaction %s on connector %d was running when the station lost power"
+                " (last reading %s)",
+                self.name,
+                _shown(c.transaction),
+                c.id,
+                lost_at.isoformat(),
+            )
+            self._end_transaction(c, v16.Reason.PowerLoss, lost_at=lost_at)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -1763,7 +2483,7 @@ class Station16(Handlers):
                     seconds,
                 )
                 c.finishing = True
-                self._in_background(self._update(c))
+                self._in_background(self._update(c), "status after ConnectionTimeOut")
 
         c.timeout = asyncio.get_running_loop().call_later(seconds, expire)
 
@@ -1795,22 +2515,25 @@ class Station16(Handlers):
             online.heartbeat.cancel()
         online.heartbeat = self._spawn(online, self._heartbeat(), "heartbeat")
 
-    def _restart_aligned(self, online: _Online) -> None:
-        if online.aligned is not None:
-            online.aligned.cancel()
-        online.aligned = self._spawn(online, self._sample_clock_aligned(), "clock-aligned data")
-
-    def _restart_meter(self, online: _Online, c: _Connector) -> None:
-        task = online.meters.pop(c.id, None)
+    def _restart_meter(self, c: _Connector) -> None:
+        task = self._meters.pop(c.id, None)
         if task is not None:
             task.cancel()
-        online.meters[c.id] = self._spawn(
-            online, self._sample_periodically(c), f"meter values connector {c.id}"
+        self._meters[c.id] = self._in_background(
+            self._sample_periodically(c), f"meter values connector {c.id}"
         )
+
+    def _ensure_aligned(self) -> None:
+        """Run the clock-aligned sampling when ClockAlignedDataInterval asks for it."""
+        if self._int("ClockAlignedDataInterval") > 0 and (
+            self._aligned is None or self._aligned.done()
+        ):
+            self._aligned = self._in_background(self._sample_clock_aligned(), "clock-aligned data")
 
     def _spawn(
         self, online: _Online, coro: Coroutine[Any, Any, Any], what: str
     ) -> asyncio.Task[Any]:
+        """A task that lives as long as the connection `online`."""
         task = asyncio.ensure_future(coro)
         task.set_name(f"{self.name}: {what}")
         online.tasks.add(task)
@@ -1818,12 +2541,36 @@ class Station16(Handlers):
         task.add_done_callback(self._task_done)
         return task
 
-    def _in_background(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _in_background(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        """A task of the station, whatever the connection."""
         task = asyncio.ensure_future(coro)
+        task.set_name(f"{self.name}: {what}")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:
             self.log.error("%s: %s failed", self.name, task.get_name(), exc_info=task.exception())
+
+
+def _where(listed: bool) -> str:
+    return "Local Authorization List" if listed else "Authorization Cache"
+
+
+def _shown(tx: Transaction) -> str:
+    """How a log line names a transaction."""
+    return tx.id or "(id not yet known)"
+
+
+def _transaction_of(item: Queued) -> str:
+    """How a log line names the transaction of a queued message."""
+    try:
+        payload = item.decoded()
+        reference = payload.get("transactionId")
+        if reference is None:
+            return f"starting on connector {payload.get('connectorId')}"
+    except (ValueError, AttributeError):
+        return "(unreadable)"
+    return "(id not yet known)" if isinstance(reference, str) else str(reference)
