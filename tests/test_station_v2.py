@@ -21,8 +21,10 @@ from ocppfast._core import Backend
 from ocppfast._core.actions import CSMS_INITIATED, CSMS_SENDS
 from ocppfast._core.message import UNSET, dec_hook
 from ocppfast.asyncio import Connection, Handlers, on
+from ocppfast.asyncio.connection import DEFAULT_CALL_TIMEOUT
 from ocppfast.exceptions import InternalError, SecurityError
 from ocppfast.station.config import StationConfig
+from ocppfast.station.store import StationData
 from ocppfast.station.v2 import (
     DeviceModel,
     StationError,
@@ -82,10 +84,14 @@ def clock_of(station: StationV2) -> Clock:
     return station.clock
 
 
-def make_station(version: str, **config: Any) -> StationV2:
+def make_station(
+    version: str, *, data: StationData | None = None, clock: Clock | None = None, **config: Any
+) -> StationV2:
+    """A station "CP1" with two EVSEs and a test clock (shut down at the end of `run`); `data`:
+    what it keeps across restarts (default: in memory)."""
     options: dict[str, Any] = {"connectors": 2, "serial_number": "SN-0001"}
     options.update(config)
-    station = StationV2(StationConfig("CP1", **options), version, clock=Clock())
+    station = StationV2(StationConfig("CP1", **options), version, clock=clock or Clock(), data=data)
     STATIONS.append(station)
     return station
 
@@ -96,7 +102,7 @@ class Csms(Handlers):
     `boot`: the registration statuses of successive BootNotificationResponses (the last one
     repeats); `refused`: id tokens answered Invalid in AuthorizeResponse; `invalid_in_tx`: id
     tokens answered Invalid in TransactionEventResponse; `fail_tx`: how many TransactionEvents
-    to answer with a CALLERROR first."""
+    to answer with a CALLERROR first; `groups`: the groupIdToken of id tokens (C09)."""
 
     def __init__(
         self,
@@ -106,12 +112,14 @@ class Csms(Handlers):
         refused: tuple[str, ...] = (),
         invalid_in_tx: tuple[str, ...] = (),
         fail_tx: int = 0,
+        groups: dict[str, str] | None = None,
     ) -> None:
         self.boot = list(boot)
         self.interval = interval
         self.refused = set(refused)
         self.invalid_in_tx = set(invalid_in_tx)
         self.fail_tx = fail_tx
+        self.groups = dict(groups or {})
         # While set and not yet set(), TransactionEvents are not answered (the CSMS is busy).
         self.hold_tx: asyncio.Event | None = None
         self.messages: list[tuple[str, Any, float]] = []
@@ -168,11 +176,21 @@ class Csms(Handlers):
         self._got(request)
         return self.m.HeartbeatResponse(current_time=NOW)
 
+    def _info(self, token: str, refused: set[str]) -> Any:
+        group = self.groups.get(token)
+        return self.m.IdTokenInfo(
+            status="Invalid" if token in refused else "Accepted",
+            group_id_token=UNSET
+            if group is None
+            else self.m.IdToken(id_token=group, type="Central"),
+        )
+
     @on("Authorize", versions=V2)
     def authorize(self, request: Any) -> Any:
         self._got(request)
-        status = "Invalid" if request.id_token.id_token in self.refused else "Accepted"
-        return self.m.AuthorizeResponse(id_token_info=self.m.IdTokenInfo(status=status))
+        return self.m.AuthorizeResponse(
+            id_token_info=self._info(request.id_token.id_token, self.refused)
+        )
 
     @on("TransactionEvent", versions=V2)
     async def transaction_event(self, request: Any) -> Any:
@@ -184,9 +202,8 @@ class Csms(Handlers):
             raise InternalError("database unavailable")
         if request.id_token is UNSET:
             return self.m.TransactionEventResponse()
-        token = request.id_token.id_token
-        status = "Invalid" if token in self.invalid_in_tx else "Accepted"
-        return self.m.TransactionEventResponse(id_token_info=self.m.IdTokenInfo(status=status))
+        info = self._info(request.id_token.id_token, self.invalid_in_tx)
+        return self.m.TransactionEventResponse(id_token_info=info)
 
     @on("StatusNotification", versions=V2)
     @on("SecurityEventNotification", versions=V2)
@@ -203,15 +220,23 @@ class Csms(Handlers):
 
 @contextlib.asynccontextmanager
 async def connect(
-    core: Backend, station: StationV2, csms: Csms, version: str
+    core: Backend,
+    station: StationV2,
+    csms: Csms,
+    version: str,
+    *,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
 ) -> AsyncIterator[Connection]:
     """The station and the test CSMS on the two ends of a loopback pair; yields the CSMS's
-    Connection (its `call()` drives the station)."""
+    Connection (its `call()` drives the station). `call_timeout`: how long the station waits
+    for the CSMS's answers."""
     csms_end, station_end = loopback_pair(version)
     csms_connection = Connection(
         csms_end, role="csms", handlers=csms, core=core, identity=station.config.identity
     )
-    station_connection = Connection(station_end, role="station", handlers=station, core=core)
+    station_connection = Connection(
+        station_end, role="station", handlers=station, core=core, call_timeout=call_timeout
+    )
     tasks = [
         asyncio.create_task(csms_connection.run()),
         asyncio.create_task(station_connection.run()),
@@ -728,6 +753,9 @@ def test_get_base_report_in_parts(core: Backend, v2: str) -> None:
                 ("Connector", "ConnectorType", "", 2),
                 ("DeviceDataCtrlr", "BytesPerMessage", "GetVariables", None),
                 ("DeviceDataCtrlr", "ItemsPerMessage", "SetVariables", None),
+                ("LocalAuthListCtrlr", "BytesPerMessage", "", None),
+                ("LocalAuthListCtrlr", "Entries", "", None),
+                ("LocalAuthListCtrlr", "ItemsPerMessage", "", None),
                 ("EVSE", "AvailabilityState", "", 2),
                 ("EVSE", "Power", "", 1),
                 ("OCPPCommCtrlr", "MessageTimeout", "Default", None),
@@ -752,6 +780,9 @@ def test_get_base_report_in_parts(core: Backend, v2: str) -> None:
             assert password.variable_attribute[0].value is UNSET
             power = entries[("EVSE", "Power", "", 1)]
             assert [a.type for a in power.variable_attribute] == ["Actual", "MaxSet"]
+            local_entries = entries[("LocalAuthListCtrlr", "Entries", "", None)]
+            assert local_entries.variable_attribute[0].mutability == "ReadOnly"
+            assert local_entries.variable_characteristics.max_limit > 0
             assert power.variable_characteristics.unit == "W"
 
             response = await connection.call(
@@ -1355,10 +1386,10 @@ def test_reset_evse(core: Backend, v2: str) -> None:
 
 
 def test_reconnect_resumes_without_boot_and_sends_queued_messages(core: Backend, v2: str) -> None:
-    """J201 5.3 (no BootNotification on reconnecting), TC_B_52_CS (B04.FR.02: offline shorter
-    than OfflineThreshold, only the connectors that changed are reported), TC_E_40_CS /
-    TC_E_43_CS (E11: transaction messages queued offline, delivered in order with offline
-    true): the transaction goes on across the outage."""
+    """J201 5.3 (no BootNotification on reconnecting; `booted` is clear while offline),
+    TC_B_52_CS (B04.FR.02: offline shorter than OfflineThreshold, only the connectors that
+    changed are reported), TC_E_40_CS / TC_E_43_CS (E11: transaction messages queued offline,
+    delivered in order with offline true): the transaction goes on across the outage."""
 
     async def main() -> None:
         station = make_station(v2, meter_interval=1)
@@ -1370,7 +1401,7 @@ def test_reconnect_resumes_without_boot_and_sends_queued_messages(core: Backend,
             assert (await remote_start(connection, evse=1)).status == "Accepted"
             started = (await csms.wait("TransactionEvent"))[0]
         # Offline: the EV at EVSE 2 arrives, the transaction on EVSE 1 is sampled and stopped.
-        assert not station.online
+        assert not station.online and not station.booted.is_set()
         await station.plug_in(2)
         await asyncio.sleep(1.2)
         await station.stop_transaction(1)
@@ -1379,6 +1410,7 @@ def test_reconnect_resumes_without_boot_and_sends_queued_messages(core: Backend,
         again = Csms()
         async with connect(core, station, again, v2) as connection:
             ended = (await again.wait("TransactionEvent", where=is_ended))[0]
+            assert station.booted.is_set()  # accepted, and connected again
             assert again.of("BootNotification") == []
             statuses = [(s.evse_id, s.connector_status) for s in again.of("StatusNotification")]
             assert statuses[0] == (2, "Occupied")
@@ -1682,7 +1714,6 @@ WITHOUT_FEATURE = {
     "UpdateFirmware": "Rejected",
     "PublishFirmware": "Rejected",
     "UnpublishFirmware": "NoFirmware",
-    "SendLocalList": "Failed",
     "GetMonitoringReport": "NotSupported",
     "SetMonitoringBase": "NotSupported",
     "SetMonitoringLevel": "Rejected",

@@ -2,8 +2,9 @@
 
 One `StationV2` is one charging station for its whole life. It is the `Handlers` of every
 `Connection` the station makes (the client reconnects with the same object), so its state -
-registration, device model, availability, transactions, the queue of transaction messages -
-survives a lost connection and a reset. What it does, with the spec references in the code:
+registration, device model, availability, transactions, the queue of messages to deliver -
+survives a lost connection and a reset; what must survive a power cut too is kept in its
+`StationData` (`ocppfast.station.store`). What it does, with the spec references in the code:
 
 - Boot (B01-B03): BootNotification with the configured vendor, model, serial number and firmware;
   Accepted -> heartbeats at the interval the CSMS gave, a StatusNotification per connector and the
@@ -11,19 +12,31 @@ survives a lost connection and a reset. What it does, with the spec references i
   after the interval. While Pending it answers the CSMS (reports, variables, triggers) but starts
   no transaction; while Rejected it answers every CALL with SecurityError (B03.FR.08). A new
   connection without a reboot sends no BootNotification (J201 5.3) but reports the connectors
-  (B04) and sends the transaction messages queued while offline (E11).
+  (all of them after OCPPCommCtrlr.OfflineThreshold, else those that changed: B04) and sends
+  the messages queued while offline (E11, E12).
 - A device model (part 1 chapter 4, A201 appendix 3): components, variables, attributes,
   mutability and characteristics, read and written with GetVariables / SetVariables, reported
-  with GetBaseReport / GetReport in NotifyReport parts.
+  with GetBaseReport / GetReport in NotifyReport parts. What the CSMS sets is kept across
+  restarts (part 1 4.3: persistent variables).
 - Transactions (E, F, J): TxStartPoint / TxStopPoint, TransactionEvent Started / Updated / Ended
   with seqNo, trigger reasons and sampled meter values; a simulated EV that draws
-  `config.power_w`; remote start and stop; offline queueing and retries of transaction messages.
-- Availability (G), reset (B11, B12), unlock (F05), trigger (F06), network profiles (B09),
-  authorization with a cache (C01, C10).
+  `config.power_w`; remote start and stop.
+- Durability (E11-E13, A04.FR.02): every TransactionEvent and critical security event goes
+  through one persistent queue, on disk before it is sent, delivered in order, with offline
+  true for what happened offline, retried per MessageAttempts / MessageAttemptInterval; a full
+  queue sheds TransactionEvent Updated messages first and never a transaction's Started or
+  Ended. Transactions in progress are kept with their seqNo and meter register, so a station
+  that lost power ends them on its next start (Ended, stoppedReason PowerLoss).
+- Authorization (C01, C09-C15, D01, D02): online, the authorization cache (C10-C12, kept across
+  restarts), the local authorization list (SendLocalList Full / Differential,
+  GetLocalListVersion), offline authorization of known and unknown id tokens, group ids,
+  TxCtrlr.StopTxOnInvalidId.
+- Availability (G, kept across restarts: G03.FR.08), reset (B11, B12), unlock (F05), trigger
+  (F06), network profiles (B09).
 - Features this station does not implement (smart charging, firmware, logs, certificates,
-  reservations, local lists, display messages, monitoring, 15118, 2.1 DER / tariffs / battery swap
-  / payment) are answered with the response a charger without them gives (Rejected, NotSupported,
-  NotFound, ...), never a CALLERROR.
+  reservations, display messages, monitoring, 15118, 2.1 DER / tariffs / battery swap /
+  payment) are answered with the response a charger without them gives (Rejected,
+  NotSupported, NotFound, ...), never a CALLERROR.
 
 Spec keys as in `shared/ocpp-spec/README.md`: A201/A21 (appendices), J201 (OCPP-J), P6 (test
 cases, TC_*), E201 (errata); requirement ids (B01.FR.01, ...) are those of OCPP 2.0.1 part 2 as
@@ -45,16 +58,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
+import msgspec
+import orjson
+
 from .. import v21, v201
 from .._core import DEFAULT_MAX_FRAME_BYTES
-from .._core.message import UNSET
+from .._core.message import UNSET, dec_hook
 from .._core.types import OCPP21, OCPP201, check_version
 from ..asyncio.client import BackOff
 from ..asyncio.connection import DEFAULT_CALL_TIMEOUT
-from ..asyncio.handlers import Handlers, after, on
-from ..exceptions import CallTimeoutError, OCPPError, SecurityError, SessionClosedError
+from ..asyncio.handlers import Handlers, after, maybe_await, on
+from ..exceptions import (
+    CallTimeoutError,
+    OCPPError,
+    OutgoingMessageError,
+    SecurityError,
+    SessionClosedError,
+)
+from ..storage import StorageError
 from .config import StationConfig, StationError
-from .store import StationData
+from .store import NEVER_SHED, SHED_LATER, Queued, StationData
 
 _BACKOFF = BackOff()
 
@@ -100,9 +123,21 @@ _REPORT_ITEMS_PER_MESSAGE = 20
 _ITEMS_PER_MESSAGE = 50
 # Configuration slots for network connection profiles (B09; TC_B_53_CS: "subset(1, 2, 3, 4, 5)").
 _NETWORK_SLOTS = (1, 2, 3)
-# Transaction messages kept while offline (E11); past this, the oldest Updated events are dropped
-# first, as they are the least important ones (Started and Ended define the transaction).
-_TX_QUEUE_LIMIT = 10_000
+# What the authorization cache (AuthCacheCtrlr.Storage maxLimit) and the local authorization list
+# (LocalAuthListCtrlr.Entries / Storage maxLimit, ItemsPerMessage) hold at most: some 2,000 cached
+# tokens and the 10,000 of a large operator's list, in a few MiB.
+_CACHE_MAX_BYTES = 256 * 1024
+_LOCAL_LIST_MAX_ENTRIES = 10_000
+_LOCAL_LIST_MAX_BYTES = 2 * 1024 * 1024
+_LOCAL_LIST_ITEMS_PER_MESSAGE = 250
+# The id token lists of StationData.tokens and the entries of StationData.state.
+_CACHE = "cache"
+_LOCAL = "local"
+_STATION_STATE = "station"  # station-level availability (G04)
+_EVSE_STATE = "evse:{}"  # an EVSE: meter, availability, the transaction in progress
+_SAMPLES_STATE = "samples:{}"  # the TxEnded samples of that transaction (J02)
+_PROFILES_STATE = "network_profiles"  # B09
+_LOCAL_VERSION_STATE = "local_list_version"  # D01
 # Sampled values kept per transaction for its Ended event (SampledDataCtrlr.TxEndedInterval).
 _ENDED_SAMPLES_LIMIT = 500
 # Reason codes of StatusInfo (A201 appendix 5).
@@ -126,7 +161,6 @@ _WITHOUT_FEATURE = {
     "GetLog": ("Rejected", "log upload"),
     "UpdateFirmware": ("Rejected", "firmware update"),
     "PublishFirmware": ("Rejected", "firmware publishing"),
-    "SendLocalList": ("Failed", "the local authorization list"),
     "GetMonitoringReport": ("NotSupported", "monitoring"),
     "SetMonitoringBase": ("NotSupported", "monitoring"),
     "SetMonitoringLevel": ("Rejected", "monitoring"),
@@ -180,6 +214,38 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _parse_time(text: Any) -> datetime | None:
+    """A time kept by `_iso` (or None: absent, or not a time with its offset)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _json_size(token: str, info: Any) -> int:
+    """The bytes an id token list entry takes (AuthCacheCtrlr / LocalAuthListCtrlr Storage)."""
+    return len(token.encode()) + len(orjson.dumps(info))
+
+
+def _describe(item: Queued) -> str:
+    """A queued message for the log: its action and, for a TransactionEvent, what it is."""
+    try:
+        payload = item.decoded()
+    except ValueError:
+        payload = None
+    if item.action != "TransactionEvent" or not isinstance(payload, dict):
+        return item.action
+    info = payload.get("transactionInfo")
+    transaction = info.get("transactionId") if isinstance(info, dict) else None
+    return (
+        f"TransactionEvent {payload.get('eventType')} seqNo {payload.get('seqNo')}"
+        f" of transaction {transaction}"
+    )
+
+
 # ------------------------------------------------------------------------------------------
 # The simulated energy meter
 
@@ -189,13 +255,19 @@ class EnergyMeter:
 
     `register_wh` is the cumulative Energy.Active.Import.Register; `power_w` the power drawn
     now. Reading the meter advances it to the clock's current time, so the energy follows the
-    injected clock exactly (a test that moves its clock by an hour at 11 kW sees 11 kWh)."""
+    injected clock exactly (a test that moves its clock by an hour at 11 kW sees 11 kWh). A
+    meter built with a register and charging seconds goes on from what a previous run kept."""
 
-    def __init__(self, clock: Callable[[], datetime], register_wh: float = 0.0) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        register_wh: float = 0.0,
+        charging_seconds: float = 0.0,
+    ) -> None:
         self._clock = clock
         self._register = register_wh
         self._power = 0.0
-        self._charging_seconds = 0.0
+        self._charging_seconds = charging_seconds
         self._last = clock()
 
     def _advance(self) -> None:
@@ -443,11 +515,17 @@ class Transaction:
     meter: EnergyMeter = field(repr=False)
     id_token: str | None = None
     token_type: str = ""
+    # The groupIdToken of the token that authorized it: another token of the group may stop it
+    # (C09).
+    group_id: str | None = None
     remote_start_id: int | None = None
     authorized: bool = False
     # Why the energy transfer was stopped, when the transaction goes on until the EV is
     # unplugged (TxStopPoint without Authorized).
     stop_reason: str | None = None
+    # The CSMS said the token is not valid and TxCtrlr.StopTxOnInvalidId is false: the EVSE
+    # withholds the energy (SuspendedEVSE, TC_C_17_CS) and the transaction goes on.
+    suspended: bool = False
     total_cost: float | None = None
     seq_no: int = 0
     charging_state: str = ""
@@ -476,6 +554,22 @@ class _Authorization:
     id_token: str
     token_type: str
     remote_start_id: int | None = None
+    group: str | None = None  # its groupIdToken (C09)
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """What authorizing an id token decided: its AuthorizationStatusEnumType value (Accepted
+    lets it charge), its groupIdToken, and who decided (for the log)."""
+
+    status: str
+    group: str | None
+    source: str
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the token may charge."""
+        return self.status == "Accepted"
 
 
 @dataclass(eq=False)
@@ -491,25 +585,8 @@ class _Evse:
     authorization: _Authorization | None = None
     remote_pending: _Authorization | None = None  # a RequestStartTransaction being authorized
     status: str = ""  # last status computed
-    unreported: bool = True  # its status changed while it could not be reported (B04)
+    reported: str = ""  # last status the CSMS received ("" after a reboot: B04)
     timeout: asyncio.Task[Any] | None = None  # EVConnectionTimeOut (E03)
-
-
-@dataclass(eq=False)
-class _Queued:
-    """A TransactionEventRequest waiting for delivery (E11, E13)."""
-
-    request: Any
-    transaction_id: str
-    attempts: int = 0
-
-
-@dataclass(eq=False)
-class _CacheEntry:
-    """An authorization cache entry (C10): the idTokenInfo status and when it expires."""
-
-    status: str
-    expires: datetime | None
 
 
 # Trigger reasons for a stop, by stoppedReason (2.0.1 part 2 E06-E08, F03).
@@ -524,6 +601,39 @@ _STOP_TRIGGERS = {
     "TimeLimitReached": "TimeLimitReached",
 }
 _STOPPED_REASONS_201 = frozenset(member.value for member in v201.ReasonEnum)
+
+
+def _token_entry(token_type: str, info: Any) -> dict[str, Any]:
+    """What the cache and the local list keep of an IdTokenInfo: its status, cacheExpiryDateTime
+    and groupIdToken (C09, C10, D01), with the IdToken's type."""
+    expires = info.cache_expiry_date_time
+    group = info.group_id_token
+    return {
+        "type": token_type,
+        "status": _text(info.status),
+        "expires": None if expires is UNSET else _iso(expires),
+        "group": None if group is UNSET else group.id_token,
+    }
+
+
+def _group(entry: dict[str, Any]) -> str | None:
+    group = entry.get("group")
+    return group if isinstance(group, str) and group else None
+
+
+def _setting_key(variable: Variable, attribute: str) -> str:
+    """The name a device model attribute value is kept under in `StationData.settings`: its
+    whole address (component, instance, EVSE, connector, variable, instance, attribute type)."""
+    address = (
+        variable.component,
+        variable.component_instance,
+        variable.evse,
+        variable.connector,
+        variable.name,
+        variable.instance,
+        attribute,
+    )
+    return orjson.dumps(address).decode()
 
 
 def _check_config(config: StationConfig) -> None:
@@ -552,6 +662,13 @@ class StationV2(Handlers):
     - `version`: "ocpp2.0.1" or "ocpp2.1"; a connection negotiated on the other 2.x version
       switches the message types to it.
     - `clock`: the time source for every timestamp and for the energy meter (default: now, UTC).
+    - `data`: what the station keeps across restarts (`await StationStore.load(identity)`;
+      default: in memory, nothing survives the process). A station built from data carries on
+      where the previous process stopped: the device model values the CSMS set, the
+      authorization cache and local list, availability, network profiles and the queue of
+      messages to deliver; transactions that were in progress end at once with stoppedReason
+      PowerLoss (the power was lost), queued behind what was queued. Build it inside the event
+      loop when the data holds such transactions.
 
     Use one instance for the station's whole life and hand it to every `Connection`
     (`Connection(transport, role="station", handlers=station)`); `connected()` and
@@ -582,26 +699,39 @@ class StationV2(Handlers):
         )
         # Registration status from the last BootNotificationResponse, "" before one came.
         self.registration = ""
+        # Set while the station is connected and accepted by the CSMS (after an Accepted
+        # BootNotification, or on a new connection once accepted), as Station16's: cleared when
+        # the connection ends.
         self.booted = asyncio.Event()
         # Whether the simulated driver plugs the EV in right after a remote start (set False to
         # simulate a driver who never comes: TxCtrlr.EVConnectionTimeOut, E03).
         self.auto_plug = True
         self.transactions: dict[int, Transaction] = {}
         # Network connection profiles set with SetNetworkProfile, by configuration slot (B09).
-        self.network_profiles: dict[int, Any] = {}
-        # The HTTP Basic Authentication password set with SetVariables (A01); None: the one the
-        # station was configured with. The client uses it from the next connection on, told
-        # through `password_changed` (set by whoever runs the client, e.g. the CLI).
-        self.basic_auth_password: str | None = None
+        self.network_profiles: dict[int, Any] = self._load_profiles()
+        # Told of changes the Client that runs this station must apply from the next connection
+        # on (set by whoever runs the client, e.g. the CLI): the Basic auth password the CSMS
+        # set (A01), the reconnection back-off (OCPPCommCtrlr.RetryBackOff*, J201 5.3) and the
+        # WebSocket ping interval (OCPPCommCtrlr.WebSocketPingInterval, J201 8.4).
         self.password_changed: Callable[[str], Any] | None = None
+        self.backoff_changed: Callable[[BackOff], Any] | None = None
+        self.ping_interval_changed: Callable[[int], Any] | None = None
+        self._configured_password: str | None = None
         # The security log (A201 appendix 1): (time, event type, tech info).
         self.security_log: deque[tuple[datetime, str, str]] = deque(maxlen=1000)
+        # The last write to `data` whose commit what is sent next waits for (write_barrier).
+        self._last_write: asyncio.Future[None] | None = None
+        self._conn_tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        lost: list[tuple[_Evse, dict[str, Any]]] = []
         self._evses = {
-            evse_id: _Evse(evse_id, EnergyMeter(self.clock))
-            for evse_id in range(1, config.connectors + 1)
+            evse_id: self._load_evse(evse_id, lost) for evse_id in range(1, config.connectors + 1)
         }
-        self._operative = True  # station-level availability (G04), kept across reboots
-        self._scheduled: bool | None = None  # a station-level change waiting (G04)
+        # Station-level availability (G04), kept across reboots (G04.FR.09) and restarts.
+        saved = self._saved(_STATION_STATE)
+        self._operative = saved.get("operative") is not False
+        scheduled = saved.get("scheduled")
+        self._scheduled: bool | None = scheduled if isinstance(scheduled, bool) else None
         self._reset_scheduled: str | None = None  # boot reason of an OnIdle reset waiting
         self._rebooting: str | None = None  # boot reason while a reset closes the connection
         self._resume_transactions = False  # 2.1 ImmediateAndResume
@@ -610,18 +740,17 @@ class StationV2(Handlers):
         self._boot_call: asyncio.Future[Any] | None = None
         self._boot_now = asyncio.Event()
         self._time_offset = timedelta(0)
-        self._auth_cache: dict[str, _CacheEntry] = {}
-        self._tx_queue: deque[_Queued] = deque()
         self._tx_wakeup = asyncio.Event()
         self._tx_idle = asyncio.Event()
-        self._tx_idle.set()
+        if not self.data.queue:
+            self._tx_idle.set()
         self._changed = asyncio.Event()
         self._live: Any = None  # the Connection while it runs
         self._offline_since: datetime | None = None
-        self._conn_tasks: set[asyncio.Task[Any]] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._station_tasks_started = False
         self.device_model = self._build_device_model()
+        self._load_settings()
+        self._end_lost_transactions(lost)
 
     def __repr__(self) -> str:
         return f"<StationV2 {self.config.identity} {self.version} {self.registration or '-'}>"
@@ -676,48 +805,40 @@ class StationV2(Handlers):
         await self._status_changed(evse)
 
     async def authorize(self, id_token: str, token_type: str = "ISO14443") -> bool:
-        """Whether `id_token` may charge (C01): asked to the CSMS with an AuthorizeRequest, or
-        decided locally when authorization is disabled (AuthCtrlr.Enabled), when the cache knows
-        the token and AuthCtrlr.LocalPreAuthorize is set (C10), or when offline and
-        AuthCtrlr.LocalAuthorizeOffline is set (C12)."""
-        model = self.device_model
-        if not model.get_bool("AuthCtrlr", "Enabled"):
-            return True
-        cached = self._cached(id_token)
-        if cached == "Accepted" and model.get_bool("AuthCtrlr", "LocalPreAuthorize"):
-            return True
-        if self._can_send():
-            request = self._m.AuthorizeRequest(id_token=self._id_token(id_token, token_type))
-            response = await self._try_call(request, "Authorize")
-            if response is not None:
-                status = _text(response.id_token_info.status)
-                self._remember(id_token, response.id_token_info)
-                self.log.info("id token %s: %s", id_token, status)
-                return status == "Accepted"
-        allowed = cached == "Accepted" and model.get_bool("AuthCtrlr", "LocalAuthorizeOffline")
-        self.log.info(
-            "id token %s %s offline (cache: %s)",
-            id_token,
-            "accepted" if allowed else "refused",
-            cached or "unknown",
-        )
-        return allowed
+        """Whether `id_token` may charge (C01): decided locally when authorization is disabled
+        (AuthCtrlr.Enabled), from the local authorization list and the authorization cache when
+        AuthCtrlr.LocalPreAuthorize (online, C12, C14) or LocalAuthorizeOffline (offline, C12,
+        C13) allows it, else asked to the CSMS with an AuthorizeRequest; offline, an unknown
+        token is accepted when AuthCtrlr.OfflineTxForUnknownIdEnabled is set (C15)."""
+        return (await self._authorize(id_token, token_type)).accepted
 
     async def start_transaction(
-        self, connector_id: int, id_token: str, token_type: str = "ISO14443"
+        self,
+        connector_id: int,
+        id_token: str,
+        token_type: str = "ISO14443",
+        *,
+        authorize: bool = True,
     ) -> str:
         """A driver starts charging at EVSE `connector_id` with `id_token` (E01-E04): the token
-        is authorized, the simulated EV is plugged in (if it was not) and the transaction starts.
-        Returns its transaction id; raises StationError when it cannot start."""
+        is authorized (unless `authorize` is false: the caller vouches for it), the simulated EV
+        is plugged in (if it was not) and the transaction starts. Returns its transaction id;
+        raises StationError when it cannot start."""
         evse = self._evse(connector_id)
+        if self.registration in ("Pending", "Rejected"):
+            # B02 / B03: TxCtrlr.TxBeforeAcceptedEnabled is false.
+            raise StationError(f"the CSMS has not accepted this station ({self.registration})")
         if not self._effective_operative(evse):
             raise StationError(f"EVSE {evse.id} is unavailable")
         transaction = self.transactions.get(evse.id)
         if (transaction is not None and transaction.authorized) or evse.remote_pending:
             raise StationError(f"EVSE {evse.id} is already in use")
-        if not await self.authorize(id_token, token_type):
-            raise StationError(f"id token {id_token} is not authorized")
-        evse.authorization = _Authorization(id_token, token_type)
+        verdict = _Verdict("Accepted", None, "the caller")
+        if authorize:
+            verdict = await self._authorize(id_token, token_type)
+        if not verdict.accepted:
+            raise StationError(f"id token {id_token} is not authorized ({verdict.status})")
+        evse.authorization = _Authorization(id_token, token_type, group=verdict.group)
         await self._status_changed(evse)
         self._advance(evse, "Authorized")
         if not evse.plugged:
@@ -727,22 +848,50 @@ class StationV2(Handlers):
             raise StationError(f"no transaction started on EVSE {evse.id}")
         return transaction.id
 
-    async def stop_transaction(self, connector_id: int, reason: str = "Local") -> None:
+    async def stop_transaction(
+        self,
+        connector_id: int,
+        reason: str = "Local",
+        *,
+        id_token: str | None = None,
+        token_type: str = "ISO14443",
+    ) -> None:
         """End the transaction on EVSE `connector_id` with stoppedReason `reason` (Local,
         Remote, EVDisconnected, EmergencyStop, ...; E06-E08). When TxCtrlr.TxStopPoint does not
-        end it at deauthorization, the simulated driver unplugs the EV, which does."""
+        end it at deauthorization, the simulated driver unplugs the EV, which does.
+
+        `id_token`: the token the driver presents to stop it (E07): the one that started it
+        stops it at once; another one only when it is authorized and of the same group (C09,
+        TC_C_39_CS, TC_C_42_CS); the stop messages carry it. Raises StationError when no
+        transaction runs there or the token may not stop it (TC_C_04_CS)."""
         evse = self._evse(connector_id)
         transaction = self.transactions.get(evse.id)
         if transaction is None:
             raise StationError(f"no transaction on EVSE {evse.id}")
         if reason not in _STOPPED_REASONS_201 and reason != "ReqEnergyTransferRejected":
             raise ValueError(f"unknown stoppedReason {reason!r}")
+        presented: Any = None
+        if id_token is not None:
+            await self._may_stop(transaction, id_token, token_type)
+            presented = self._id_token(id_token, token_type)
         if reason == "EVDisconnected":
             await self.unplug(evse.id)
             return
-        self._deauthorize(evse, transaction, reason)
+        self._deauthorize(evse, transaction, reason, id_token=presented)
         if evse.id in self.transactions and evse.plugged:
             await self.unplug(evse.id)
+
+    async def sample_now(self, evse_id: int) -> None:
+        """Take a periodic sample of the transaction on EVSE `evse_id` now, exactly as the
+        SampledDataCtrlr.TxUpdatedInterval timer does (a TransactionEvent Updated,
+        MeterValuePeriodic: queued, offline true when offline); it is on disk when this
+        returns. Raises StationError when no transaction runs there."""
+        evse = self._evse(evse_id)
+        transaction = self.transactions.get(evse.id)
+        if transaction is None:
+            raise StationError(f"no transaction on EVSE {evse.id}")
+        self._periodic_update(evse, transaction)
+        await self._on_disk()
 
     @property
     def heartbeat_interval(self) -> int:
@@ -764,13 +913,30 @@ class StationV2(Handlers):
 
     @property
     def websocket_ping_interval(self) -> int:
-        """OCPPCommCtrlr.WebSocketPingInterval: seconds between WebSocket pings (0: none)."""
+        """OCPPCommCtrlr.WebSocketPingInterval: seconds between WebSocket pings (0: none), for
+        the Client that runs this station (its `ping_interval`; `ping_interval_changed` tells of
+        a new value)."""
         return self.device_model.get_int("OCPPCommCtrlr", "WebSocketPingInterval")
+
+    @property
+    def basic_auth_password(self) -> str | None:
+        """The HTTP Basic Authentication password of the next connection (SW, A00.FR.2xx): the
+        one the CSMS set with SetVariables SecurityCtrlr.BasicAuthPassword (A01, kept across
+        restarts), else the one the station was configured with (None: none). Never logged."""
+        variable = self.device_model.find("SecurityCtrlr", "BasicAuthPassword")
+        set_by_csms = "" if variable is None else variable.actual
+        return set_by_csms or self._configured_password
+
+    @basic_auth_password.setter
+    def basic_auth_password(self, password: str | None) -> None:
+        """Configure the password the station connects with until the CSMS sets another one."""
+        self._configured_password = password
 
     async def shutdown(self, reason: str = "Other") -> None:
         """What the simulator does before it exits: end every transaction with stoppedReason
-        `reason` and deliver their last messages (within the message timeout), close the
-        connection (1000) and stop every background task."""
+        `reason` and deliver their last messages (within the message timeout; what is not
+        delivered stays queued in `data` for the next start), close the connection (1000), stop
+        every background task and wait until what `data` keeps is on disk."""
         for evse_id, transaction in list(self.transactions.items()):
             self._end(
                 self._evses[evse_id],
@@ -786,6 +952,7 @@ class StationV2(Handlers):
         self._station_tasks_started = False
         if live is not None and not live.closed:
             await live.close(1000, "station shutting down")
+        await self._on_disk()
         self.log.info("shut down")
 
     # -- connection lifecycle ------------------------------------------------------------------
@@ -826,6 +993,7 @@ class StationV2(Handlers):
             task.cancel()
         self._conn_tasks.clear()
         self._live = None
+        self.booted.clear()
         self._offline_since = self.clock()
         code = None if live is None else live.close_code
         self.log.info("disconnected (close code %s)", code)
@@ -849,7 +1017,7 @@ class StationV2(Handlers):
             evse.authorization = None
             evse.remote_pending = None
             evse.reset_scheduled = False
-            evse.unreported = True
+            evse.reported = ""
             if evse.timeout is not None:
                 evse.timeout.cancel()
                 evse.timeout = None
@@ -939,8 +1107,8 @@ class StationV2(Handlers):
             evse.status = self._status_of(evse)
             await self._send_status(evse)
         # A201 appendix 1: StartupOfTheDevice and ResetOrReboot are critical security events,
-        # pushed to the CSMS (P6 reusable state Booted, step 7).
-        await self._security_event(self._startup_event, "booted")
+        # pushed to the CSMS (P6 reusable state Booted, step 7), behind what was queued.
+        self._security_event(self._startup_event, "booted")
         self._startup_event = "StartupOfTheDevice"
         if self._resume_transactions:  # 2.1 Reset ImmediateAndResume
             self._resume_transactions = False
@@ -950,15 +1118,17 @@ class StationV2(Handlers):
 
     async def _resume(self) -> None:
         """A new connection without a reboot (J201 5.3): report the connectors (all of them
-        after more than OCPPCommCtrlr.OfflineThreshold seconds offline, B04.FR.01, else the ones
-        that changed, B04.FR.02), then the queued transaction messages (E11) and heartbeats."""
+        after more than OCPPCommCtrlr.OfflineThreshold seconds offline, B04.FR.01, TC_B_51_CS,
+        else the ones whose status differs from what the CSMS last received, B04.FR.02,
+        TC_B_52_CS), then the queued messages (E11, E12) and heartbeats."""
+        self.booted.set()
         offline = self._offline_since
         threshold = self.device_model.get_int("OCPPCommCtrlr", "OfflineThreshold")
         everything = offline is None or (self.clock() - offline).total_seconds() > threshold
-        self.log.info("reconnected, %d transaction message(s) queued", len(self._tx_queue))
+        self.log.info("reconnected, %d message(s) queued", len(self.data.queue))
         for evse in self._evses.values():
             evse.status = self._status_of(evse)
-            if everything or evse.unreported:
+            if everything or evse.status != evse.reported:
                 await self._send_status(evse)
         self._online_work()
 
@@ -1051,18 +1221,16 @@ class StationV2(Handlers):
             self.log.warning("%s answered with %s: %s", what, exc.code, exc.description)
         return None
 
-    async def _security_event(self, kind: str, info: str = "") -> None:
+    def _security_event(self, kind: str, info: str = "") -> None:
         """Log a critical security event and push it to the CSMS (A201 appendix 1: "security
-        events that are implemented and marked as critical SHALL also be pushed")."""
+        events that are implemented and marked as critical SHALL also be pushed"), through the
+        queue: delivered even after an outage or a power cut (A04.FR.02), never shed."""
         now = self.now()
         self.security_log.append((now, kind, info))
-        if self._can_send():
-            await self._try_call(
-                self._m.SecurityEventNotificationRequest(
-                    type=kind, timestamp=now, tech_info=info[:255] or UNSET
-                ),
-                "SecurityEventNotification",
-            )
+        request = self._m.SecurityEventNotificationRequest(
+            type=kind, timestamp=now, tech_info=info[:255] or UNSET
+        )
+        self._enqueue(request, NEVER_SHED)
 
     # -- connector status (G01, B04) -----------------------------------------------------------
 
@@ -1095,18 +1263,18 @@ class StationV2(Handlers):
         if status != evse.status:
             self.log.info("EVSE %d connector 1: %s -> %s", evse.id, evse.status or "-", status)
         evse.status = status
+        # Offline, the change waits for the next connection (B04): StatusNotifications are not
+        # queued, the connectors' statuses are reported again instead.
         if self._can_send():
             await self._send_status(evse)
-        else:
-            evse.unreported = True
 
     async def _send_status(self, evse: _Evse) -> None:
+        status = evse.status
         request = self._m.StatusNotificationRequest(
-            timestamp=self.now(), connector_status=evse.status, evse_id=evse.id, connector_id=1
+            timestamp=self.now(), connector_status=status, evse_id=evse.id, connector_id=1
         )
-        evse.unreported = False
-        if await self._try_call(request, "StatusNotification") is None:
-            evse.unreported = True
+        if await self._try_call(request, "StatusNotification") is not None:
+            evse.reported = status
 
     def _refresh_later(self, evses: Iterable[_Evse]) -> None:
         evses = list(evses)
@@ -1147,9 +1315,11 @@ class StationV2(Handlers):
             transaction.announce = True
             transaction.id_token = authorization.id_token
             transaction.token_type = authorization.token_type
+            transaction.group_id = authorization.group
             transaction.remote_start_id = authorization.remote_start_id
             transaction.stop_reason = None
-        charging = evse.plugged and transaction.authorized
+            transaction.suspended = False
+        charging = evse.plugged and transaction.authorized and not transaction.suspended
         evse.meter.power_w = self._charging_power(evse) if charging else 0.0
         state = self._charging_state(evse)
         if event_type == "Started":
@@ -1175,7 +1345,12 @@ class StationV2(Handlers):
     def _charging_state(self, evse: _Evse) -> str:
         if not evse.plugged:
             return "Idle"
-        return "Charging" if evse.meter.power_w > 0 else "EVConnected"
+        if evse.meter.power_w > 0:
+            return "Charging"
+        transaction = self.transactions.get(evse.id)
+        return (
+            "SuspendedEVSE" if transaction is not None and transaction.suspended else "EVConnected"
+        )
 
     def _new_transaction(self, evse: _Evse) -> Transaction:
         transaction = Transaction(
@@ -1232,33 +1407,58 @@ class StationV2(Handlers):
 
         evse.timeout = self._spawn(expire(), f"EVSE {evse.id} connection timeout")
 
-    def _deauthorize(self, evse: _Evse, transaction: Transaction, reason: str) -> None:
+    def _deauthorize(
+        self, evse: _Evse, transaction: Transaction, reason: str, *, id_token: Any = None
+    ) -> None:
         """The authorization ends (a stop by the driver, the CSMS or an invalid token): the
         transaction ends if TxStopPoint has Authorized (or PowerPathClosed, EnergyTransfer),
-        else the energy transfer stops and it ends when the EV is unplugged (F03.FR.03)."""
+        else the energy transfer stops and it ends when the EV is unplugged (F03.FR.03).
+        `id_token`: the IdToken the driver stopped it with (E07), carried by that message."""
         trigger = _STOP_TRIGGERS.get(reason, "AbnormalCondition")
         transaction.authorized = False
         transaction.stop_reason = reason
         evse.authorization = None
         stops = self._points("TxStopPoint")
         if not evse.plugged or stops & {"Authorized", "PowerPathClosed", "EnergyTransfer"}:
-            self._end(evse, transaction, trigger, reason)
+            self._end(evse, transaction, trigger, reason, id_token=id_token)
             return
         evse.meter.power_w = 0.0
-        self._emit(evse, transaction, "Updated", trigger)
+        self._emit(evse, transaction, "Updated", trigger, id_token=id_token)
 
-    def _end(self, evse: _Evse, transaction: Transaction, trigger: str, reason: str) -> None:
+    def _end(
+        self,
+        evse: _Evse,
+        transaction: Transaction,
+        trigger: str,
+        reason: str,
+        *,
+        id_token: Any = None,
+        at: datetime | None = None,
+    ) -> None:
         """The transaction ends: TransactionEvent Ended with the sampled values (J02) and the
-        Transaction.End reading, then what waited for it (G03.FR.05, B12.FR.01)."""
+        Transaction.End reading, then what waited for it (G03.FR.05, B12.FR.01). `at`: when it
+        ended, when that was not now (a power loss)."""
         evse.meter.power_w = 0.0
         for task in transaction.tasks:
             task.cancel()
         measurands = self.device_model.get_list("SampledDataCtrlr", "TxEndedMeasurands")
         values = list(transaction.ended_samples)
-        values += self._sample(evse, measurands, "Transaction.End")
+        values += self._sample(evse, measurands, "Transaction.End", at=at)
         transaction.stop_reason = reason
-        self._emit(evse, transaction, "Ended", trigger, meter_value=values, stopped_reason=reason)
+        self._emit(
+            evse,
+            transaction,
+            "Ended",
+            trigger,
+            meter_value=values,
+            stopped_reason=reason,
+            id_token=id_token,
+            at=at,
+        )
         del self.transactions[evse.id]
+        if transaction.ended_samples:
+            self._track(self.data.set_state(_SAMPLES_STATE.format(evse.id), None))
+        self._save_evse(evse)
         if evse.timeout is not None:
             evse.timeout.cancel()
             evse.timeout = None
@@ -1272,15 +1472,20 @@ class StationV2(Handlers):
         self._after_transaction(evse)
 
     def _after_transaction(self, evse: _Evse) -> None:
-        """Apply what was Scheduled until this transaction ended (G03.FR.05, G04, B12)."""
+        """Apply what was Scheduled until this transaction ended (G03.FR.05, G04, B12); what
+        it changes is kept (G03.FR.08)."""
+        applied = evse.scheduled is not None or evse.scheduled_connector is not None
         if evse.scheduled is not None:
             evse.operative, evse.scheduled = evse.scheduled, None
         if evse.scheduled_connector is not None:
             evse.connector_operative, evse.scheduled_connector = evse.scheduled_connector, None
         if self._scheduled is not None and not self.transactions:
             self._operative, self._scheduled = self._scheduled, None
+            self._save_availability()
             self._refresh_later(self._evses.values())
         else:
+            if applied:
+                self._save_availability()
             self._refresh_later([evse])
         if evse.reset_scheduled:
             evse.reset_scheduled = False
@@ -1298,21 +1503,24 @@ class StationV2(Handlers):
         *,
         meter_value: list[Any] | None = None,
         stopped_reason: str | None = None,
-    ) -> _Queued:
-        """Queue a TransactionEventRequest (E01-E15)."""
+        id_token: Any = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Queue a TransactionEventRequest (E01-E15) and keep the transaction's new seqNo and
+        meter register with it (one commit: a power cut loses both or neither)."""
         m = self._m
         info: dict[str, Any] = {
             "transaction_id": transaction.id,
             "charging_state": self._charging_state(evse),
             "time_spent_charging": transaction.time_spent_charging,
         }
-        id_token: Any = UNSET
+        token: Any = UNSET if id_token is None else id_token
         if transaction.announce:
             # P6 2.1: the first TransactionEvent after the authorization carries the idToken;
             # after a RequestStartTransaction its triggerReason is RemoteStart and it carries
             # the remoteStartId (TC_F_01_CS..TC_F_03_CS).
             transaction.announce = False
-            id_token = self._id_token(transaction.id_token or "", transaction.token_type)
+            token = self._id_token(transaction.id_token or "", transaction.token_type)
             if transaction.remote_start_id is not None:
                 trigger = "RemoteStart"
                 info["remote_start_id"] = transaction.remote_start_id
@@ -1321,19 +1529,23 @@ class StationV2(Handlers):
         transaction.charging_state = info["charging_state"]
         request = m.TransactionEventRequest(
             event_type=event_type,
-            timestamp=self.now(),
+            timestamp=at or self.now(),
             trigger_reason=trigger,
             # P6 2.1: seqNo numbers a transaction's messages in order; from 0 here.
             seq_no=transaction.seq_no,
             transaction_info=m.Transaction(**info),
             evse=m.EVSE(id=evse.id, connector_id=1),
-            id_token=id_token,
+            id_token=token,
             meter_value=meter_value or UNSET,
-            # E11 (TC_E_40_CS): a message about something that happened offline says so.
+            # E11, E12 (TC_E_40_CS, TC_E_43_CS): a message about something that happened
+            # offline says so.
             offline=True if not self._can_send() else UNSET,
         )
         transaction.seq_no += 1
-        return self._enqueue(request, transaction.id)
+        # Updated events are samples the CSMS can do without; Started and Ended define the
+        # transaction and are never shed.
+        self._enqueue(request, SHED_LATER if event_type == "Updated" else NEVER_SHED)
+        self._save_evse(evse)
 
     def _periodic_update(self, evse: _Evse, transaction: Transaction) -> None:
         """SampledDataCtrlr.TxUpdatedInterval (J02, TC_J_09_CS): an Updated event with the
@@ -1347,16 +1559,29 @@ class StationV2(Handlers):
 
     def _ended_sample(self, evse: _Evse, transaction: Transaction, context: str) -> None:
         """SampledDataCtrlr.TxEndedInterval / AlignedDataCtrlr.TxEndedInterval: a sample kept
-        for the Ended event (J02, TC_J_10_CS; J01 for the clock-aligned ones)."""
+        for the Ended event (J02, TC_J_10_CS; J01 for the clock-aligned ones), on disk too: the
+        Ended event of a transaction cut by a power loss carries them."""
         component = "SampledDataCtrlr" if context == "Sample.Periodic" else "AlignedDataCtrlr"
         measurands = self.device_model.get_list(component, "TxEndedMeasurands")
         samples = transaction.ended_samples
-        samples += self._sample(evse, measurands, context)
+        taken = self._sample(evse, measurands, context)
+        if not taken:
+            return
+        samples += taken
         if len(samples) > _ENDED_SAMPLES_LIMIT:  # keep the whole span, at half the density
             del samples[1::2]
+        self._track(
+            self.data.set_state(
+                _SAMPLES_STATE.format(evse.id), [msgspec.to_builtins(v) for v in samples]
+            )
+        )
+        self._save_evse(evse)
 
-    def _sample(self, evse: _Evse, measurands: Iterable[str], context: str) -> list[Any]:
-        """One MeterValue with a SampledValue per measurand, or [] when there is none."""
+    def _sample(
+        self, evse: _Evse, measurands: Iterable[str], context: str, *, at: datetime | None = None
+    ) -> list[Any]:
+        """One MeterValue with a SampledValue per measurand (taken now, or `at`), or [] when
+        there is none."""
         m = self._m
         values = []
         power = evse.meter.power_w
@@ -1382,7 +1607,7 @@ class StationV2(Handlers):
             )
         if not values:
             return []
-        return [m.MeterValue(timestamp=self.now(), sampled_value=values)]
+        return [m.MeterValue(timestamp=at or self.now(), sampled_value=values)]
 
     def _phases(self) -> int:
         # An AC supply: three phases above what one 32 A phase carries.
@@ -1416,32 +1641,35 @@ class StationV2(Handlers):
         # is the same, and the validator checks it against the version's schema.
         return self._m.IdToken(id_token=token, type=token_type)
 
-    # -- the queue of transaction messages (E11, E13) ------------------------------------------
+    # -- the queue of messages to deliver (E11-E13, A04.FR.02) ---------------------------------
 
-    def _enqueue(self, request: Any, transaction_id: str) -> _Queued:
-        item = _Queued(request, transaction_id)
-        if len(self._tx_queue) >= _TX_QUEUE_LIMIT:
-            for queued in self._tx_queue:
-                if _text(queued.request.event_type) == "Updated":
-                    self._tx_queue.remove(queued)
-                    self.log.warning(
-                        "transaction message queue full: dropped an Updated event of %s",
-                        queued.transaction_id,
-                    )
-                    break
-        self._tx_queue.append(item)
-        self._tx_idle.clear()
-        self._tx_wakeup.set()
-        return item
+    def _enqueue(self, request: Any, shed: int) -> None:
+        """Put `request` at the end of the persistent queue (`shed`: what a full queue gives up
+        first, store.py); the sender delivers it once it is on disk."""
+        payload = msgspec.json.encode(request).decode()
+        item, lost = self.data.push(type(request).ACTION, payload, shed)
+        for dropped in lost:
+            self.log.warning(
+                "message queue full (%d messages): dropped %s",
+                self.data.queue_limit,
+                _describe(dropped),
+            )
+        if item is not None:
+            self._track(item.stored)
+            self._tx_idle.clear()
+            self._tx_wakeup.set()
 
     async def _tx_sender(self) -> None:
-        """Deliver the queued transaction messages in the order they happened (E11,
-        TC_E_40_CS). A message the CSMS fails to process is retried OCPPCommCtrlr.MessageAttempts
-        times, MessageAttemptInterval x attempts seconds apart, then dropped (E13)."""
-        queue = self._tx_queue
+        """Deliver the queued messages one at a time, in the order they happened (E11, E12,
+        TC_E_40_CS, TC_E_43_CS), each once it is on disk (`write_barrier` holds the frame until
+        its commit). A message the CSMS fails to process (a CALLERROR, or no answer in time) is
+        sent again after MessageAttemptInterval x the attempts so far, MessageAttempts times
+        in all, then dropped (E13, TC_E_41_CS, TC_E_42_CS, TC_E_50_CS, TC_E_51_CS); a lost
+        connection is not a failed attempt: the message waits for the next one."""
+        data = self.data
         model = self.device_model
         while True:
-            if not queue:
+            if not data.queue:
                 self._tx_idle.set()
                 self._tx_wakeup.clear()
                 await self._tx_wakeup.wait()
@@ -1449,91 +1677,514 @@ class StationV2(Handlers):
             live = self._live
             if live is None or live.closed:
                 return
-            item = queue[0]
+            item = data.queue[0]
+            request = self._queued_request(item)
+            if request is None:
+                data.remove(item)
+                continue
             try:
-                response = await live.call(item.request)
+                response = await live.call(request)
             except SessionClosedError:
                 return  # offline: the message stays queued for the next connection
+            except OutgoingMessageError as exc:
+                # Sending it again cannot help (e.g. queued under the other 2.x version).
+                data.remove(item)
+                self.log.error(
+                    "dropped %s: not valid in %s: %s", _describe(item), live.version, exc
+                )
+                continue
             except (CallTimeoutError, OCPPError) as exc:
                 item.attempts += 1
                 attempts = model.get_int("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent")
                 if item.attempts >= attempts:
-                    queue.popleft()
+                    data.remove(item)
                     self.log.error(
-                        "dropped TransactionEvent %s of %s after %d attempts: %s",
-                        _text(item.request.event_type),
-                        item.transaction_id,
-                        item.attempts,
-                        exc,
+                        "dropped %s after %d attempts: %s", _describe(item), item.attempts, exc
                     )
                     continue
+                data.update(item)
                 interval = model.get_int(
                     "OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"
                 )
                 self.log.warning(
-                    "TransactionEvent of %s failed (%s); attempt %d in %d s",
-                    item.transaction_id,
+                    "%s failed (%s); attempt %d in %d s",
+                    _describe(item),
                     exc,
                     item.attempts + 1,
                     interval * item.attempts,
                 )
                 await asyncio.sleep(interval * item.attempts)
                 continue
-            if queue and queue[0] is item:
-                queue.popleft()
-            self._transaction_answered(item, response)
+            # Delivered. Its removal is not waited for: lost in a power cut, the message is
+            # sent again, and the CSMS knows it by its seqNo.
+            data.remove(item)
+            if item.action == "TransactionEvent":
+                self._transaction_answered(request, response)
 
-    def _transaction_answered(self, item: _Queued, response: Any) -> None:
+    def _queued_request(self, item: Queued) -> Any | None:
+        """The request a queued message holds, in the version spoken now (None, logged, when it
+        cannot be read: a damaged store)."""
+        request_type = getattr(self._m, f"{item.action}Request", None)
+        try:
+            if request_type is None:
+                raise ValueError(f"{self.version} has no {item.action}")
+            return msgspec.json.decode(item.payload, type=request_type, dec_hook=dec_hook)
+        except (msgspec.MsgspecError, ValueError) as exc:
+            self.log.error("dropped queued %s: unreadable (%s)", _describe(item), exc)
+            return None
+
+    def _queued_for(self, transaction_id: str | None) -> bool:
+        """Whether a TransactionEvent (of transaction `transaction_id`; None: of any) waits in
+        the queue (E14)."""
+        for item in self.data.queue:
+            if item.action != "TransactionEvent":
+                continue
+            if transaction_id is None:
+                return True
+            if transaction_id not in item.payload:
+                continue
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                if item.decoded()["transactionInfo"]["transactionId"] == transaction_id:
+                    return True
+        return False
+
+    def _transaction_answered(self, request: Any, response: Any) -> None:
         """What a TransactionEventResponse tells: the running cost, and the token's status
-        (A201 3.1.18: TxCtrlr.StopTxOnInvalidId stops a transaction whose token is not valid)."""
-        if response.total_cost is not UNSET:
-            for transaction in self.transactions.values():
-                if transaction.id == item.transaction_id:
-                    transaction.total_cost = response.total_cost
+        (C10.FR.05: kept in the cache; E05, TC_C_16_CS / TC_C_17_CS, TC_E_16_CS: a token that
+        is not valid stops the transaction when TxCtrlr.StopTxOnInvalidId is set, with
+        stoppedReason DeAuthorized, else the EVSE withholds the energy: SuspendedEVSE)."""
+        found = self._transaction_by_id(request.transaction_info.transaction_id)
+        if response.total_cost is not UNSET and found is not None:
+            found[1].total_cost = response.total_cost
         info = response.id_token_info
-        if info is UNSET or item.request.id_token is UNSET:
+        if info is UNSET or request.id_token is UNSET:
             return
-        token = item.request.id_token.id_token
-        self._remember(token, info)
+        token = request.id_token.id_token
+        self._remember(token, _text(request.id_token.type), info)
         status = _text(info.status)
-        if status == "Accepted":
+        if status == "Accepted" or found is None:
             return
-        for evse_id, transaction in list(self.transactions.items()):
-            if transaction.id == item.transaction_id and transaction.authorized:
-                self.log.warning(
-                    "id token %s of transaction %s is %s", token, transaction.id, status
-                )
-                if self.device_model.get_bool("TxCtrlr", "StopTxOnInvalidId"):
-                    self._deauthorize(self._evses[evse_id], transaction, "DeAuthorized")
+        evse, transaction = found
+        if not transaction.authorized or transaction.id_token != token:
+            return  # the token that stopped it, or one no longer in charge
+        self.log.warning("id token %s of transaction %s is %s", token, transaction.id, status)
+        if self.device_model.get_bool("TxCtrlr", "StopTxOnInvalidId"):
+            self._deauthorize(evse, transaction, "DeAuthorized")
+        elif not transaction.suspended:
+            transaction.suspended = True
+            evse.meter.power_w = 0.0
+            if evse.plugged:
+                self._emit(evse, transaction, "Updated", "ChargingStateChanged")
 
     async def _tx_drained(self, timeout: float) -> bool:
-        """Wait until every queued transaction message was delivered (or `timeout`)."""
+        """Wait until every queued message was delivered (or `timeout`)."""
         try:
             await asyncio.wait_for(self._tx_idle.wait(), timeout)
         except asyncio.TimeoutError:
             return False
         return True
 
-    # -- the authorization cache (C10) ---------------------------------------------------------
+    # -- authorization (C01, C09-C15), the cache (C10, C11) and the local list (D01, D02) ------
 
-    def _remember(self, token: str, info: Any) -> None:
-        if not self.device_model.get_bool("AuthCacheCtrlr", "Enabled"):
+    async def _authorize(self, token: str, token_type: str, *, offline: bool = False) -> _Verdict:
+        """Decide whether `token` may charge (see `authorize`). The local authorization list
+        takes precedence over the cache (C13, C14); a token in neither is asked to the CSMS,
+        or, offline, accepted only with OfflineTxForUnknownIdEnabled (C15, C13.FR.04 as E201
+        2.4.3 words it). `offline`: decide as offline (the CSMS did not answer)."""
+        model = self.device_model
+        if not model.get_bool("AuthCtrlr", "Enabled"):
+            return self._decided(token, _Verdict("Accepted", None, "authorization disabled"))
+        online = self._can_send() and not offline
+        # A201 3.1.2 DisableRemoteAuthorization: no AuthorizeRequest, only the cache and the
+        # local list decide.
+        remote = online and not model.get_bool("AuthCtrlr", "DisableRemoteAuthorization")
+        if online:
+            # C12.FR.02, C14.FR.02: LocalPreAuthorize lets a locally known token start at once.
+            local_ok = not remote or model.get_bool("AuthCtrlr", "LocalPreAuthorize")
+        else:
+            local_ok = model.get_bool("AuthCtrlr", "LocalAuthorizeOffline")  # C12, C13.FR.01
+        for kind, component, source in (
+            (_LOCAL, "LocalAuthListCtrlr", "local authorization list"),
+            (_CACHE, "AuthCacheCtrlr", "authorization cache"),
+        ):
+            if not model.get_bool(component, "Enabled"):
+                continue
+            entry = self._listed(kind, token, token_type)
+            if entry is None:
+                continue
+            if kind == _CACHE and self._cache_expired(entry):
+                # C10.FR.08 (TC_C_46_CS): unused for LifeTime seconds, or past its
+                # cacheExpiryDateTime: forgotten, and the token is unknown again.
+                self._track(self.data.set_token(_CACHE, token, None))
+                continue
+            status = self._entry_status(entry)
+            verdict = _Verdict(status, _group(entry), source)
+            if status == "Accepted" and local_ok:
+                if kind == _CACHE:
+                    self._used(token, entry)
+                return self._decided(token, verdict)
+            # Not accepted (or not to be trusted without asking): the CSMS has the last word
+            # (C10.FR.03, C12.FR.05, C14.FR.03) unless DisablePostAuthorize says it has not
+            # (TC_C_57_CS); offline, only an Accepted entry with LocalAuthorizeOffline starts.
+            post = status == "Accepted" or not model.get_bool(component, "DisablePostAuthorize")
+            if remote and post:
+                break
+            if status == "Accepted":
+                verdict = _Verdict("NotAtThisTime", verdict.group, f"{source}, offline")
+            return self._decided(token, verdict)
+        else:
+            if not remote:
+                # C15.FR.02 (TC_C_26_CS): offline, a token in neither list may start a
+                # transaction when OfflineTxForUnknownIdEnabled says so.
+                allowed = not online and model.get_bool("AuthCtrlr", "OfflineTxForUnknownIdEnabled")
+                why = "unknown, offline" if not online else "unknown, remote authorization disabled"
+                return self._decided(
+                    token, _Verdict("Accepted" if allowed else "Unknown", None, why)
+                )
+        response = await self._try_call(
+            self._m.AuthorizeRequest(id_token=self._id_token(token, token_type)), "Authorize"
+        )
+        if response is None:  # no answer: decide as the station does offline
+            return await self._authorize(token, token_type, offline=True)
+        info = response.id_token_info
+        self._remember(token, token_type, info)  # C10.FR.04
+        group = None if info.group_id_token is UNSET else info.group_id_token.id_token
+        return self._decided(token, _Verdict(_text(info.status), group, "CSMS"))
+
+    def _decided(self, token: str, verdict: _Verdict) -> _Verdict:
+        self.log.info("id token %s: %s (%s)", token, verdict.status, verdict.source)
+        return verdict
+
+    async def _may_stop(self, transaction: Transaction, token: str, token_type: str) -> None:
+        """Whether the driver presenting `token` may stop `transaction` (E07, C09): the token
+        that started it may; another one when it is authorized and of the same group."""
+        if token == transaction.id_token and token_type == (transaction.token_type or token_type):
             return
-        expires = info.cache_expiry_date_time
-        if expires is UNSET:
-            lifetime = self.device_model.get_int("AuthCacheCtrlr", "LifeTime")
-            expires = self.now() + timedelta(seconds=lifetime)
-        self._auth_cache[token] = _CacheEntry(_text(info.status), expires)
+        verdict = await self._authorize(token, token_type)
+        if verdict.accepted and verdict.group and verdict.group == transaction.group_id:
+            return
+        raise StationError(
+            f"id token {token} may not stop transaction {transaction.id}: it did not start it"
+            " and is not of its group"
+        )
 
-    def _cached(self, token: str) -> str | None:
-        if not self.device_model.get_bool("AuthCacheCtrlr", "Enabled"):
+    def _listed(self, kind: str, token: str, token_type: str) -> dict[str, Any] | None:
+        """The entry of `token` in list `kind` (an IdToken is its text and its type)."""
+        entry = self.data.tokens.get(kind, {}).get(token)
+        if not isinstance(entry, dict) or entry.get("type", token_type) != token_type:
             return None
-        entry = self._auth_cache.get(token)
-        if entry is None:
-            return None
-        if entry.expires is not None and entry.expires <= self.now():
+        return entry
+
+    def _entry_status(self, entry: dict[str, Any]) -> str:
+        """A list entry's status now: Expired once its cacheExpiryDateTime has passed."""
+        expires = _parse_time(entry.get("expires"))
+        if expires is not None and expires <= self.now():
             return "Expired"
-        return entry.status
+        return str(entry.get("status", "Invalid"))
+
+    def _cache_expired(self, entry: dict[str, Any]) -> bool:
+        """A201 3.1.3 LifeTime: "how long it takes until a token expires in the authorization
+        cache since it is last used"; and its cacheExpiryDateTime."""
+        now = self.now()
+        expires = _parse_time(entry.get("expires"))
+        used = _parse_time(entry.get("used"))
+        lifetime = self.device_model.get_int("AuthCacheCtrlr", "LifeTime")
+        return (expires is not None and expires <= now) or (
+            used is not None and (now - used).total_seconds() > lifetime
+        )
+
+    def _used(self, token: str, entry: dict[str, Any]) -> None:
+        """A cached token was used: its LifeTime runs again, and LRU / LFU see it."""
+        uses = entry.get("uses")
+        touched = {
+            **entry,
+            "used": _iso(self.now()),
+            "uses": (uses if isinstance(uses, int) else 0) + 1,
+        }
+        self._track(self.data.set_token(_CACHE, token, touched))
+
+    def _remember(self, token: str, token_type: str, info: Any) -> None:
+        """Keep what the CSMS said of a token in the authorization cache (C10.FR.04 on an
+        AuthorizeResponse, C10.FR.05 on a TransactionEventResponse), unless the cache is
+        disabled or the token is in the local list, which takes precedence anyway."""
+        model = self.device_model
+        listed = model.get_bool("LocalAuthListCtrlr", "Enabled") and token in self._tokens(_LOCAL)
+        if listed or not model.get_bool("AuthCacheCtrlr", "Enabled"):
+            return
+        previous = self._tokens(_CACHE).get(token)
+        uses = previous.get("uses") if isinstance(previous, dict) else 0
+        entry = _token_entry(token_type, info)
+        entry.update(used=_iso(self.now()), uses=(uses if isinstance(uses, int) else 0) + 1)
+        self._track(self.data.set_token(_CACHE, token, entry))
+        self._trim_cache(token)
+
+    def _trim_cache(self, keep: str) -> None:
+        """AuthCacheCtrlr.Storage maxLimit: past it, the entries AuthCacheCtrlr.Policy says go
+        first (LRU: least recently used; LFU: least frequently used, then least recently), but
+        never `keep`, the token just stored (under LFU it would always be the first to go)."""
+        cache = self._tokens(_CACHE)
+        size = sum(_json_size(token, entry) for token, entry in cache.items())
+        if size <= _CACHE_MAX_BYTES:
+            return
+        lfu = self.device_model.get("AuthCacheCtrlr", "Policy") == "LFU"
+
+        def rank(token: str) -> tuple[int, str]:
+            entry = cache[token]
+            uses = entry.get("uses") if isinstance(entry, dict) else 0
+            used = entry.get("used") if isinstance(entry, dict) else ""
+            return ((uses if isinstance(uses, int) else 0) if lfu else 0, str(used or ""))
+
+        for token in sorted(cache, key=rank):
+            if size <= _CACHE_MAX_BYTES:
+                break
+            if token == keep:
+                continue
+            size -= _json_size(token, cache[token])
+            self._track(self.data.set_token(_CACHE, token, None))
+
+    def _tokens(self, kind: str) -> dict[str, Any]:
+        return self.data.tokens.get(kind, {})
+
+    def _storage(self, kind: str) -> str:
+        """The bytes list `kind` takes (AuthCacheCtrlr / LocalAuthListCtrlr Storage)."""
+        return str(sum(_json_size(token, entry) for token, entry in self._tokens(kind).items()))
+
+    def _local_version(self) -> int:
+        """The local authorization list's version (D02): 0 when the list is empty or disabled
+        (D02: version 0 means no list)."""
+        version = self.data.state.get(_LOCAL_VERSION_STATE)
+        if (
+            not self._tokens(_LOCAL)
+            or not isinstance(version, int)
+            or not self.device_model.get_bool("LocalAuthListCtrlr", "Enabled")
+        ):
+            return 0
+        return version
+
+    def _update_local_list(self, request: Any) -> tuple[str, str, str]:
+        """Apply a SendLocalListRequest (D01): (status, reason code, what was wrong)."""
+        model = self.device_model
+        version = request.version_number
+        full = _text(request.update_type) == "Full"
+        entries = (
+            [] if request.local_authorization_list is UNSET else request.local_authorization_list
+        )
+        limit = model.get_int("LocalAuthListCtrlr", "ItemsPerMessage")
+        tokens = [entry.id_token.id_token for entry in entries]
+        if not model.get_bool("LocalAuthListCtrlr", "Enabled"):
+            return "Failed", "NotEnabled", "the local authorization list is disabled"
+        if version <= 0:
+            return "Failed", "InvalidValue", "versionNumber must be above 0"  # D01.FR.18
+        if len(entries) > limit:
+            return "Failed", "TooManyElements", f"{len(entries)} entries, at most {limit}"
+        if len(set(tokens)) != len(tokens):
+            return "Failed", "InvalidValue", "an idToken appears twice"
+        if not full and version <= self._local_version():
+            # D01.FR.19: a differential update must be newer than the list it changes.
+            return (
+                "VersionMismatch",
+                "InvalidValue",
+                f"the list has version {self._local_version()}",
+            )
+        if full and any(entry.id_token_info is UNSET for entry in entries):
+            return "Failed", "MissingParam", "every entry of a Full update needs its idTokenInfo"
+        updated: dict[str, Any] = {} if full else dict(self._tokens(_LOCAL))
+        for entry in entries:
+            token = entry.id_token.id_token
+            if entry.id_token_info is UNSET:
+                updated.pop(token, None)  # D01.FR.17: a differential entry without info goes
+            else:
+                updated[token] = _token_entry(_text(entry.id_token.type), entry.id_token_info)
+        size = sum(_json_size(token, entry) for token, entry in updated.items())
+        if len(updated) > _LOCAL_LIST_MAX_ENTRIES or size > _LOCAL_LIST_MAX_BYTES:
+            return "Failed", "OutOfStorage", f"{len(updated)} entries ({size} bytes) do not fit"
+        if full:
+            self._track(self.data.clear_tokens(_LOCAL))
+            changed = updated
+        else:
+            changed = {token: updated.get(token) for token in tokens}
+        for token, info in changed.items():
+            self._track(self.data.set_token(_LOCAL, token, info))
+            if info is not None and token in self._tokens(_CACHE):
+                # The list takes precedence: a cached copy would only go stale.
+                self._track(self.data.set_token(_CACHE, token, None))
+        self._track(self.data.set_state(_LOCAL_VERSION_STATE, version if updated else None))
+        return "Accepted", "", ""
+
+    # -- what survives a restart (StationData) -------------------------------------------------
+
+    def write_barrier(self) -> asyncio.Future[None] | None:
+        """The commit of the last write to `data` not yet on disk: the connection holds what it
+        sends next until then, so no answer and no queued message goes out before what it
+        stands for is stored (a SetVariables Accepted, a list version, a TransactionEvent)."""
+        write = self._last_write
+        if write is None or write.done():
+            self._last_write = None
+            return None
+        return write
+
+    def _track(self, write: asyncio.Future[None] | None) -> None:
+        if write is not None and not write.done():
+            self._last_write = write
+
+    async def _on_disk(self) -> None:
+        """Wait until every write to `data` so far is committed (a failed commit is logged:
+        the store tries it again)."""
+        try:
+            await asyncio.shield(self.data.flush())
+        except StorageError as exc:
+            self.log.error("station data not stored yet: %s", exc)
+
+    def _saved(self, name: str) -> dict[str, Any]:
+        value = self.data.state.get(name)
+        return value if isinstance(value, dict) else {}
+
+    def _load_evse(self, evse_id: int, lost: list[tuple[_Evse, dict[str, Any]]]) -> _Evse:
+        """EVSE `evse_id` as the data keeps it: its meter register and availability, and (in
+        `lost`) the transaction that was in progress when the previous process stopped."""
+        saved = self._saved(_EVSE_STATE.format(evse_id))
+        try:
+            meter = EnergyMeter(
+                self.clock,
+                float(saved.get("register_wh", 0.0)),
+                float(saved.get("charging_seconds", 0.0)),
+            )
+        except (TypeError, ValueError):
+            self.log.error("EVSE %d: stored meter unreadable; it starts from 0 Wh", evse_id)
+            meter = EnergyMeter(self.clock)
+        evse = _Evse(evse_id, meter)
+        evse.operative = saved.get("operative") is not False
+        evse.connector_operative = saved.get("connector_operative") is not False
+        for name in ("scheduled", "scheduled_connector"):
+            if isinstance(saved.get(name), bool):
+                setattr(evse, name, saved[name])
+        transaction = saved.get("transaction")
+        if isinstance(transaction, dict):
+            lost.append((evse, {**transaction, "time": saved.get("time")}))
+        return evse
+
+    def _save_evse(self, evse: _Evse) -> None:
+        """Keep an EVSE's meter, availability and transaction in progress (with its seqNo)."""
+        transaction = self.transactions.get(evse.id)
+        record: Any = None
+        if transaction is not None:
+            record = {
+                "id": transaction.id,
+                "meter_start": transaction.meter_start,
+                "started_at": _iso(transaction.started_at),
+                "seq_no": transaction.seq_no,
+                "id_token": transaction.id_token,
+                "token_type": transaction.token_type,
+                "group_id": transaction.group_id,
+                "remote_start_id": transaction.remote_start_id,
+                "authorized": transaction.authorized,
+                "stop_reason": transaction.stop_reason,
+                "suspended": transaction.suspended,
+                "charging_seconds_start": transaction.charging_seconds_start,
+            }
+        state = {
+            "register_wh": evse.meter.register_wh,
+            "charging_seconds": evse.meter.charging_seconds,
+            "operative": evse.operative,
+            "connector_operative": evse.connector_operative,
+            "scheduled": evse.scheduled,
+            "scheduled_connector": evse.scheduled_connector,
+            "time": _iso(self.now()),
+            "transaction": record,
+        }
+        self._track(self.data.set_state(_EVSE_STATE.format(evse.id), state))
+
+    def _save_availability(self) -> None:
+        """G03.FR.08, G04.FR.09 (TC_G_18_CS, TC_G_19_CS, TC_G_21_CS): the availability the
+        CSMS set persists across reboots and power cuts."""
+        state = {"operative": self._operative, "scheduled": self._scheduled}
+        self._track(self.data.set_state(_STATION_STATE, state))
+        for evse in self._evses.values():
+            self._save_evse(evse)
+
+    def _end_lost_transactions(self, lost: list[tuple[_Evse, dict[str, Any]]]) -> None:
+        """The transactions that were in progress when the previous process stopped (a power
+        cut: a clean shutdown ends them) end now, as they ended then: TransactionEvent Ended,
+        triggerReason AbnormalCondition, stoppedReason PowerLoss, the last meter reading kept
+        and the time it was taken, seqNo going on; queued behind what was queued, so sent after
+        the BootNotification (PowerUp) was accepted."""
+        for evse, record in lost:
+            try:
+                transaction = Transaction(
+                    id=str(record["id"]),
+                    evse_id=evse.id,
+                    meter_start=float(record["meter_start"]),
+                    started_at=_parse_time(record["started_at"]) or self.now(),
+                    meter=evse.meter,
+                    id_token=record.get("id_token"),
+                    token_type=str(record.get("token_type") or ""),
+                    group_id=record.get("group_id"),
+                    remote_start_id=record.get("remote_start_id"),
+                    authorized=bool(record.get("authorized")),
+                    stop_reason=record.get("stop_reason"),
+                    suspended=bool(record.get("suspended")),
+                    seq_no=int(record["seq_no"]),
+                    charging_seconds_start=float(record.get("charging_seconds_start", 0.0)),
+                )
+                samples = self.data.state.get(_SAMPLES_STATE.format(evse.id)) or []
+                if not isinstance(samples, list):
+                    raise TypeError("the samples are not a list")
+                transaction.ended_samples = [
+                    msgspec.convert(sample, type=self._m.MeterValue, dec_hook=dec_hook)
+                    for sample in samples
+                ]
+            except (KeyError, TypeError, ValueError, msgspec.MsgspecError) as exc:
+                self.log.error(
+                    "EVSE %d: the transaction in progress at the last stop is unreadable (%s);"
+                    " it cannot be ended",
+                    evse.id,
+                    exc,
+                )
+                self._save_evse(evse)
+                continue
+            self.transactions[evse.id] = transaction
+            self.log.warning(
+                "transaction %s on EVSE %d was in progress when the station stopped: it ends"
+                " (PowerLoss)",
+                transaction.id,
+                evse.id,
+            )
+            at = _parse_time(record.get("time")) or self.now()
+            self._end(evse, transaction, "AbnormalCondition", "PowerLoss", at=at)
+
+    def _load_settings(self) -> None:
+        """The device model values the CSMS set (SetVariables), as kept in `data.settings`."""
+        settings = self.data.settings
+        if not settings:
+            return
+        for variable in self.device_model.variables():
+            for kind, attribute in variable.attributes.items():
+                text = settings.get(_setting_key(variable, kind))
+                if text is None or attribute.mutability == "ReadOnly" or not variable.persistent:
+                    continue
+                value, reason = variable.normalize(text)
+                if value is None:
+                    self.log.warning(
+                        "stored %s.%s (%s) ignored: %s",
+                        variable.component,
+                        variable.name,
+                        kind,
+                        reason,
+                    )
+                    continue
+                attribute.value = value
+
+    def _load_profiles(self) -> dict[int, Any]:
+        """The network connection profiles set with SetNetworkProfile (B09), as kept."""
+        profiles: dict[int, Any] = {}
+        for slot, profile in self._saved(_PROFILES_STATE).items():
+            try:
+                profiles[int(slot)] = msgspec.convert(
+                    profile, type=self._m.NetworkConnectionProfile, dec_hook=dec_hook
+                )
+            except (ValueError, msgspec.MsgspecError) as exc:
+                self.log.error("stored network profile %s unreadable: %s", slot, exc)
+        return profiles
 
     # -- the CSMS's CALLs ----------------------------------------------------------------------
 
@@ -1545,7 +2196,7 @@ class StationV2(Handlers):
     def _guarded(self, action: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
         async def guarded(request: Any) -> Any:
             await self._admit(action)
-            return await handler(request)
+            return await maybe_await(handler(request))
 
         return guarded
 
@@ -1678,6 +2329,10 @@ class StationV2(Handlers):
                 self._refused("SetVariables", f"{variable.component}.{variable.name}: {exc}")
                 return "Rejected", "InvalidValue"
         target.value = value
+        if variable.persistent:
+            # Part 1 4.3: a persistent variable keeps its value across reboots and power cuts
+            # (a password too: write-only over OCPP, never logged, needed after a restart).
+            self._track(self.data.set_setting(_setting_key(variable, attribute), value))
         shown = "<hidden>" if target.mutability == "WriteOnly" else value
         self.log.info(
             "set %s.%s%s = %s",
@@ -1687,8 +2342,27 @@ class StationV2(Handlers):
             shown,
         )
         self._notify_change()
+        self._applied(variable)
         # SetVariableStatusEnumType RebootRequired: accepted, in effect after the next reboot.
         return ("RebootRequired" if variable.reboot_required else "Accepted"), ""
+
+    def _applied(self, variable: Variable) -> None:
+        """Tell whoever runs the Client of a new reconnection back-off or ping interval (J201
+        5.3, 8.4): it applies from the next connection on."""
+        if variable.component != "OCPPCommCtrlr":
+            return
+        if variable.name.startswith("RetryBackOff"):
+            self._tell(self.backoff_changed, self.backoff)
+        elif variable.name == "WebSocketPingInterval":
+            self._tell(self.ping_interval_changed, self.websocket_ping_interval)
+
+    def _tell(self, callback: Callable[[Any], Any] | None, value: Any) -> None:
+        if callback is None:
+            return
+        try:
+            callback(value)
+        except Exception:  # the CSMS's request was handled; the callback's fault is logged
+            self.log.exception("%r failed", callback)
 
     # B07 Get Base Report, B08 Get Custom Report
 
@@ -1905,8 +2579,10 @@ class StationV2(Handlers):
         if target is UNSET or target.id == 0:
             if not operative and self.transactions:
                 self._scheduled = False  # G04.FR.06 (TC_G_14_CS): after the transactions
+                self._save_availability()
                 return m.ChangeAvailabilityResponse(status="Scheduled")
             self._operative, self._scheduled = operative, None
+            self._save_availability()  # G04.FR.09
             return m.ChangeAvailabilityResponse(status="Accepted")
         evse = self._evses.get(target.id)
         if evse is None:
@@ -1921,17 +2597,18 @@ class StationV2(Handlers):
                 status="Rejected", status_info=self._status_info("UnknownConnectorId")
             )
         busy = not operative and evse.id in self.transactions
+        status = "Scheduled" if busy else "Accepted"
         if connector is UNSET:
             if busy:
                 evse.scheduled = False  # G03.FR.05
-                return m.ChangeAvailabilityResponse(status="Scheduled")
-            evse.operative, evse.scheduled = operative, None
+            else:
+                evse.operative, evse.scheduled = operative, None
+        elif busy:
+            evse.scheduled_connector = False
         else:
-            if busy:
-                evse.scheduled_connector = False
-                return m.ChangeAvailabilityResponse(status="Scheduled")
             evse.connector_operative, evse.scheduled_connector = operative, None
-        return m.ChangeAvailabilityResponse(status="Accepted")
+        self._save_availability()  # G03.FR.08
+        return m.ChangeAvailabilityResponse(status=status)
 
     @after("ChangeAvailability", versions=_V2)
     async def _after_change_availability(self, request: Any, response: Any) -> None:
@@ -2021,11 +2698,12 @@ class StationV2(Handlers):
         pending = evse.remote_pending
         # F01.FR.01 / F02.FR.01: authorized first like a local start when
         # AuthCtrlr.AuthorizeRemoteStart is true (TC_F_02_CS), else at once (TC_F_03_CS).
-        allowed = True
+        verdict = _Verdict("Accepted", None, "CSMS")
         if self.device_model.get_bool("AuthCtrlr", "AuthorizeRemoteStart"):
-            allowed = await self.authorize(pending.id_token, pending.token_type)
+            verdict = await self._authorize(pending.id_token, pending.token_type)
+            pending.group = verdict.group
         evse.remote_pending = None
-        if not allowed:
+        if not verdict.accepted:
             self.log.info(
                 "remote start %d refused: id token %s not authorized",
                 pending.remote_start_id,
@@ -2077,12 +2755,12 @@ class StationV2(Handlers):
     async def _on_get_transaction_status(self, request: Any) -> Any:
         if request.transaction_id is UNSET:
             # E14.FR.06-08: without a transactionId, whether any message is queued.
-            return self._m.GetTransactionStatusResponse(messages_in_queue=bool(self._tx_queue))
+            return self._m.GetTransactionStatusResponse(messages_in_queue=self._queued_for(None))
         wanted = request.transaction_id
         return self._m.GetTransactionStatusResponse(
             # E14.FR.02-05, TC_E_28_CS..TC_E_32_CS
             ongoing_indicator=self._transaction_by_id(wanted) is not None,
-            messages_in_queue=any(item.transaction_id == wanted for item in self._tx_queue),
+            messages_in_queue=self._queued_for(wanted),
         )
 
     @on("CostUpdated", versions=_V2)
@@ -2215,14 +2893,31 @@ class StationV2(Handlers):
             return self._m.ClearCacheResponse(
                 status="Rejected", status_info=self._status_info("NotEnabled")
             )  # C11, TC_C_38_CS
-        self._auth_cache.clear()
+        self._track(self.data.clear_tokens(_CACHE))
         self.log.info("authorization cache cleared")
         return self._m.ClearCacheResponse(status="Accepted")  # C11, TC_C_37_CS
 
+    @on("SendLocalList", versions=_V2)
+    async def _on_send_local_list(self, request: Any) -> Any:
+        # D01: Full replaces the list, Differential changes it (an entry without idTokenInfo
+        # goes); the version is the one given, once the list is stored (write_barrier).
+        status, reason, problem = self._update_local_list(request)
+        if status != "Accepted":
+            self._refused("SendLocalList", problem)
+            return self._m.SendLocalListResponse(
+                status=status, status_info=self._status_info(reason, problem)
+            )
+        self.log.info(
+            "local authorization list version %d: %d entries",
+            self._local_version(),
+            len(self._tokens(_LOCAL)),
+        )
+        return self._m.SendLocalListResponse(status="Accepted")
+
     @on("GetLocalListVersion", versions=_V2)
     async def _on_get_local_list_version(self, request: Any) -> Any:
-        # D02: version 0 means no local authorization list (none is kept here).
-        return self._m.GetLocalListVersionResponse(version_number=0)
+        # D02: the version of the last update; 0 means no local authorization list.
+        return self._m.GetLocalListVersionResponse(version_number=self._local_version())
 
     @on("DataTransfer", versions=_V2)
     async def _on_data_transfer(self, request: Any) -> Any:
@@ -2254,6 +2949,15 @@ class StationV2(Handlers):
                 status="Rejected", status_info=self._status_info("InvalidValue", problem)
             )
         self.network_profiles[slot] = data
+        self._track(
+            self.data.set_state(
+                _PROFILES_STATE,
+                {
+                    str(key): msgspec.to_builtins(value)
+                    for key, value in self.network_profiles.items()
+                },
+            )
+        )
         self.log.info("network profile %d: %s", slot, data.ocpp_csms_url)
         return self._m.SetNetworkProfileResponse(status="Accepted")  # B09.FR.01
 
@@ -2278,15 +2982,18 @@ class StationV2(Handlers):
         token = None if request.id_token is UNSET else request.id_token.id_token
         facts = []
         if token is not None:
-            entry = self._auth_cache.get(token)
-            if entry is not None:
-                facts.append(f"authorization cache: {token} {entry.status}")
+            for kind, where in ((_CACHE, "authorization cache"), (_LOCAL, "local list")):
+                entry = self._tokens(kind).get(token)
+                if isinstance(entry, dict):
+                    facts.append(f"{where}: {token} {entry.get('status')}")
             facts += [
                 f"transaction {t.id} on EVSE {t.evse_id}"
                 for t in self.transactions.values()
                 if t.id_token == token
             ]
-            if request.clear and self._auth_cache.pop(token, None) is not None:
+            # The local list is the CSMS's own: only the cache is cleared here.
+            if request.clear and token in self._tokens(_CACHE):
+                self._track(self.data.set_token(_CACHE, token, None))
                 facts.append("cleared from the authorization cache")
         if not request.report:
             return
@@ -2442,12 +3149,18 @@ class StationV2(Handlers):
 
         rw("AuthCtrlr", "Enabled", "boolean", true)
         rw("AuthCtrlr", "AuthorizeRemoteStart", "boolean", true)
+        rw("AuthCtrlr", "DisableRemoteAuthorization", "boolean", false)
         rw("AuthCtrlr", "LocalAuthorizeOffline", "boolean", true)
         rw("AuthCtrlr", "LocalPreAuthorize", "boolean", false)
+        rw("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "boolean", false)  # C15
 
         rw("AuthCacheCtrlr", "Enabled", "boolean", true)
         ro("AuthCacheCtrlr", "Available", "boolean", true)
+        rw("AuthCacheCtrlr", "DisablePostAuthorize", "boolean", false)
         seconds("AuthCacheCtrlr", "LifeTime", 86400)
+        rw("AuthCacheCtrlr", "Policy", "OptionList", "LRU", values_list=("LRU", "LFU"))
+        ro("AuthCacheCtrlr", "Storage", "integer", getter=lambda: self._storage(_CACHE),
+           unit="B", max_limit=_CACHE_MAX_BYTES)  # fmt: skip
 
         ro("ClockCtrlr", "DateTime", "dateTime", getter=lambda: _iso(self.now()))
         sources = ("Heartbeat", "RealTimeClock")
@@ -2459,6 +3172,18 @@ class StationV2(Handlers):
                instance=what)  # fmt: skip
             ro("DeviceDataCtrlr", "BytesPerMessage", "integer", getter=self._frame_limit,
                instance=what, unit="B")  # fmt: skip
+
+        # D01 / D02, TC_B_53_CS: Entries with its maxLimit, ItemsPerMessage, BytesPerMessage.
+        lists = "LocalAuthListCtrlr"
+        rw(lists, "Enabled", "boolean", true)
+        ro(lists, "Available", "boolean", true)
+        ro(lists, "BytesPerMessage", "integer", getter=self._frame_limit, unit="B")
+        rw(lists, "DisablePostAuthorize", "boolean", false)
+        ro(lists, "Entries", "integer", getter=lambda: str(len(self._tokens(_LOCAL))),
+           max_limit=_LOCAL_LIST_MAX_ENTRIES)  # fmt: skip
+        ro(lists, "ItemsPerMessage", "integer", str(_LOCAL_LIST_ITEMS_PER_MESSAGE))
+        ro(lists, "Storage", "integer", getter=lambda: self._storage(_LOCAL), unit="B",
+           max_limit=_LOCAL_LIST_MAX_BYTES)  # fmt: skip
 
         comm = "OCPPCommCtrlr"
         rw(comm, "HeartbeatInterval", "integer", str(config.heartbeat_interval),
@@ -2512,7 +3237,6 @@ class StationV2(Handlers):
         # Functional blocks this station does not implement say so (part 1 4.2: Available).
         for absent in (
             "DisplayMessageCtrlr",
-            "LocalAuthListCtrlr",
             "MonitoringCtrlr",
             "ReservationCtrlr",
             "SmartChargingCtrlr",
@@ -2594,12 +3318,12 @@ class StationV2(Handlers):
 
     def _set_password(self, value: str) -> None:
         # A01 (TC_A_10_CS), A201 3.1.15: a passwordString of 16 to 40 characters, else Rejected.
+        # The variable keeps it (`basic_auth_password` reads it); the Client uses it from the
+        # next connection on.
         if _PASSWORD.fullmatch(value) is None:
             raise ValueError("a BasicAuthPassword has 16 to 40 passwordString characters")
-        self.basic_auth_password = value
         self.security_log.append((self.now(), "ReconfigurationOfSecurityParameters", ""))
-        if self.password_changed is not None:
-            self.password_changed(value)
+        self._tell(self.password_changed, value)
 
 
 def _matches(variable: Variable, wanted: Any) -> bool:
