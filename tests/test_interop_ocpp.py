@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import json
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -286,6 +287,21 @@ class CentralSystem:
         port = self.server.sockets[0].getsockname()[1]
         return f"ws://127.0.0.1:{port}"
 
+    async def cut(self, seconds: float) -> None:
+        """The link is cut: the server goes away (its connection with it) for `seconds`,
+        then listens again on the same port."""
+        port = self.server.sockets[0].getsockname()[1]
+        self.server.close()
+        await self.server.wait_closed()
+        self.connected.clear()
+        await asyncio.sleep(seconds)
+        self.server = await serve(
+            self._serve,
+            "127.0.0.1",
+            port,
+            subprotocols=[self.version],  # type: ignore[list-item]
+        )
+
     async def _serve(self, ws: ServerConnection) -> None:
         identity = ws.request.path.rsplit("/", 1)[-1] if ws.request else "?"
         self.connections += 1
@@ -299,9 +315,15 @@ class CentralSystem:
         self.new_message.set()
 
     async def wait_for(
-        self, action: str, start: int = 0, timeout: float = 15.0, **match: Any
+        self,
+        action: str,
+        start: int = 0,
+        timeout: float = 15.0,
+        where: Callable[[dict[str, Any]], bool] = lambda payload: True,
+        **match: Any,
     ) -> dict[str, Any]:
-        """The first `action` received from index `start` on whose payload has `match`."""
+        """The first `action` received from index `start` on whose payload has `match` and
+        satisfies `where`."""
 
         async def find() -> dict[str, Any]:
             for index in itertools.count(start):
@@ -309,7 +331,11 @@ class CentralSystem:
                     self.new_message.clear()
                     await self.new_message.wait()
                 name, payload = self.received[index]
-                if name == action and all(payload.get(k) == v for k, v in match.items()):
+                if (
+                    name == action
+                    and all(payload.get(k) == v for k, v in match.items())
+                    and where(payload)
+                ):
                     return payload
             raise AssertionError  # unreachable
 
@@ -439,6 +465,22 @@ async def drive_station_16(cs: CentralSystem) -> None:
     trigger = await cp.call(call.TriggerMessage(requested_message="Heartbeat"))
     assert trigger.status == "Accepted"
     await cs.wait_for("Heartbeat", start=mark)
+    # Local authorization list (C16 5.15, 5.10) and cache (C16 5.4); DataTransfer (C16 5.6).
+    entries = [{"id_tag": "LOCAL-1", "id_tag_info": {"status": "Accepted"}}]
+    sent = await cp.call(
+        call.SendLocalList(list_version=3, update_type="Full", local_authorization_list=entries)
+    )
+    assert sent.status == "Accepted"
+    assert (await cp.call(call.GetLocalListVersion())).list_version == 3
+    stale = await cp.call(
+        call.SendLocalList(
+            list_version=2, update_type="Differential", local_authorization_list=entries
+        )
+    )
+    assert stale.status == "VersionMismatch"
+    assert (await cp.call(call.ClearCache())).status == "Accepted"
+    vendor = await cp.call(call.DataTransfer(vendor_id="com.example.nobody", data="x"))
+    assert vendor.status == "UnknownVendorId"
     # Remote start, meter values, remote stop (C16 5.11, 5.12).
     mark = len(cs.received)
     started = await cp.call(call.RemoteStartTransaction(id_tag="REMOTE-1", connector_id=1))
@@ -447,6 +489,21 @@ async def drive_station_16(cs: CentralSystem) -> None:
     assert start["id_tag"] == "REMOTE-1" and start["connector_id"] == 1
     meter = await cs.wait_for("MeterValues", start=mark)
     transaction_id = meter["transaction_id"]
+    # The link is cut mid-transaction (C16 3.7): the meter values sampled during the outage
+    # are queued, and arrive after the reconnection for the same transaction.
+    cut_at = datetime.now(timezone.utc)
+    await cs.cut(3.0)
+    await asyncio.wait_for(cs.connected.wait(), 30)
+    cp = cs.charge_point
+    back_at = datetime.now(timezone.utc)
+
+    def during_outage(payload: dict[str, Any]) -> bool:
+        at = datetime.fromisoformat(payload["meter_value"][0]["timestamp"].replace("Z", "+00:00"))
+        return cut_at < at < back_at
+
+    await cs.wait_for(
+        "MeterValues", start=mark, timeout=20, transaction_id=transaction_id, where=during_outage
+    )
     stopped = await cp.call(call.RemoteStopTransaction(transaction_id=transaction_id))
     assert stopped.status == "Accepted"
     stop = await cs.wait_for("StopTransaction", start=mark)
@@ -487,6 +544,19 @@ async def drive_station_2x(cs: CentralSystem, version: str) -> None:
     unknown = {"component": {"name": "NoSuchCtrlr"}, "variable": {"name": "Nothing"}}
     got = await cp.call(call.GetVariables(get_variable_data=[unknown]))
     assert got.get_variable_result[0]["attribute_status"] == "UnknownComponent"
+    # Local authorization list (D01, D02) and cache (C11); DataTransfer (P01).
+    token = {
+        "id_token": {"id_token": "LOCAL-1", "type": "ISO14443"},
+        "id_token_info": {"status": "Accepted"},
+    }
+    sent = await cp.call(
+        call.SendLocalList(version_number=3, update_type="Full", local_authorization_list=[token])
+    )
+    assert sent.status == "Accepted"
+    assert (await cp.call(call.GetLocalListVersion())).version_number == 3
+    assert (await cp.call(call.ClearCache())).status == "Accepted"
+    vendor = await cp.call(call.DataTransfer(vendor_id="com.example.nobody"))
+    assert vendor.status == "UnknownVendorId"
     # Trigger (F06).
     mark = len(cs.received)
     trigger = await cp.call(call.TriggerMessage(requested_message="Heartbeat"))
@@ -503,6 +573,16 @@ async def drive_station_2x(cs: CentralSystem, version: str) -> None:
     begun = await cs.wait_for("TransactionEvent", start=mark, event_type="Started")
     transaction_id = begun["transaction_info"]["transaction_id"]
     await cs.wait_for("TransactionEvent", start=mark, event_type="Updated")
+    status = await cp.call(call.GetTransactionStatus(transaction_id=transaction_id))
+    assert status.ongoing_indicator is True
+    # The link is cut mid-transaction (E11, TC_E_40_CS-like): the events of the outage arrive
+    # after the reconnection, marked offline, with their seqNo in order.
+    await cs.cut(3.0)
+    await asyncio.wait_for(cs.connected.wait(), 30)
+    cp = cs.charge_point
+    mark = len(cs.received)
+    offline = await cs.wait_for("TransactionEvent", start=mark, timeout=20, offline=True)
+    assert offline["transaction_info"]["transaction_id"] == transaction_id
     stopped = await cp.call(call.RequestStopTransaction(transaction_id=transaction_id))
     assert stopped.status == "Accepted"
     ended = await cs.wait_for("TransactionEvent", start=mark, event_type="Ended")
@@ -548,14 +628,14 @@ def test_ocpp_central_system_drives_ocppfast_station(core: Backend, version: str
                     await drive_station_16(cs)
                 else:
                     await drive_station_2x(cs, version)
-                assert cs.connections == 2  # reconnected after the reset
+                assert cs.connections == 3  # reconnected after the cut and after the reset
             except BaseException:
                 station.__exit__()
                 print(station.log)
                 raise
             return station
 
-    station = run(main(), 60)
+    station = run(main(), 120)
     with station:
         # The CSMS went away: the station keeps trying with back-off until it is stopped.
         assert station.stop() == 0
