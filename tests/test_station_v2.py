@@ -882,9 +882,11 @@ def test_get_report_selects_components_and_variables(core: Backend, v2: str) -> 
 def test_remote_start_meter_values_remote_stop(core: Backend, v2: str) -> None:
     """TC_F_02_CS (F02.FR.01, F01.FR.01), TC_J_07_CS, TC_J_09_CS, TC_F_08_CS (F03.FR.02),
     TC_E_30_CS / TC_E_32_CS (E14): Authorize first, then Occupied and TransactionEvent Started
-    (RemoteStart, remoteStartId, idToken, seqNo 0, Transaction.Begin reading); Updated every
-    TxUpdatedInterval with the energy the simulated EV drew by the station's clock; a remote
-    stop ends it (RemoteStop, Remote, Transaction.End reading)."""
+    (RemoteStart, remoteStartId, idToken, seqNo 0, Transaction.Begin reading; chargingState
+    SuspendedEVSE: TxStartPoint PowerPathClosed), Updated ChargingStateChanged as the energy
+    flows (P6 EnergyTransferStarted step 9); Updated every TxUpdatedInterval with the energy
+    the simulated EV drew by the station's clock; a remote stop ends it (RemoteStop, Remote,
+    Transaction.End reading)."""
 
     async def main() -> None:
         station = make_station(v2, meter_interval=1)
@@ -908,7 +910,7 @@ def test_remote_start_meter_values_remote_stop(core: Backend, v2: str) -> None:
                 0,
             )
             info = started.transaction_info
-            assert (info.remote_start_id, info.charging_state) == (42, "Charging")
+            assert (info.remote_start_id, info.charging_state) == (42, "SuspendedEVSE")
             assert started.id_token.id_token == "TAG-1"
             assert (started.evse.id, started.evse.connector_id) == (1, 1)
             begin = started.meter_value[0].sampled_value[0]
@@ -917,10 +919,16 @@ def test_remote_start_meter_values_remote_stop(core: Backend, v2: str) -> None:
             assert station.transactions[1].id == transaction_id
             assert station.connector_status(1) == "Occupied"
 
+            flowing = (await csms.wait("TransactionEvent", 2))[1]
+            assert (flowing.event_type, flowing.trigger_reason) == (
+                "Updated",
+                "ChargingStateChanged",
+            )
+            assert flowing.transaction_info.charging_state == "Charging"
             clock.advance(1800)  # half an hour at 11 kW
-            updated = (await csms.wait("TransactionEvent", 2))[1]
+            updated = (await csms.wait("TransactionEvent", 3))[2]
             assert (updated.event_type, updated.trigger_reason) == ("Updated", "MeterValuePeriodic")
-            assert updated.seq_no == 1 and updated.id_token is UNSET
+            assert updated.seq_no == 2 and updated.id_token is UNSET
             samples = updated.meter_value[0].sampled_value
             assert {s.context for s in samples} == {"Sample.Periodic"}
             assert {s.measurand: s.value for s in samples} == {
@@ -999,8 +1007,8 @@ def test_remote_start_and_stop_refusals(core: Backend, v2: str) -> None:
             busy = await remote_start(connection, evse=1, remote_id=2)
             assert (busy.status, busy.status_info.reason_code) == ("Rejected", "TxInProgress")
             assert (await remote_start(connection, evse=None, remote_id=3)).status == "Accepted"
-            second = (await csms.wait("TransactionEvent", 2))[1]
-            assert second.evse.id == 2
+            second = (await csms.wait("TransactionEvent", where=lambda e: e.evse.id == 2))[0]
+            assert second.event_type == "Started"
             assert (await remote_start(connection, evse=None, remote_id=4)).status == "Rejected"
             stop = await connection.call(
                 m.RequestStopTransactionRequest(transaction_id="no-such-transaction")
@@ -1012,7 +1020,8 @@ def test_remote_start_and_stop_refusals(core: Backend, v2: str) -> None:
 
 def test_local_start_stop_and_unplug(core: Backend, v2: str) -> None:
     """TC_E_04_CS, TC_E_15_CS, TC_G_01_CS, TC_G_02_CS (E01-E07, G01.FR.01): a driver's token is
-    authorized, the EV plugged in (Occupied), the transaction Started (idToken, CablePluggedIn);
+    authorized, the EV plugged in (Occupied), the transaction Started (idToken; the power path
+    closes: ChargingStateChanged, TC_E_01_CS) and the energy flows;
     a local stop ends it (StopAuthorized, Local) with the EV still there (Occupied); unplugged,
     the connector is Available again."""
 
@@ -1029,8 +1038,13 @@ def test_local_start_stop_and_unplug(core: Backend, v2: str) -> None:
             started = (await csms.wait("TransactionEvent"))[0]
             assert started.transaction_info.transaction_id == transaction_id
             assert (started.trigger_reason, started.id_token.id_token) == (
-                "CablePluggedIn",
+                "ChargingStateChanged",
                 "TAG-1",
+            )
+            flowing = (await csms.wait("TransactionEvent", 2))[1]
+            assert (flowing.trigger_reason, flowing.transaction_info.charging_state) == (
+                "ChargingStateChanged",
+                "Charging",
             )
             assert station.connector_status(1) == "Occupied"
             with pytest.raises(StationError, match="in use"):
@@ -1082,7 +1096,8 @@ def test_shutdown_ends_transactions_and_closes(core: Backend, v2: str) -> None:
 def test_tx_start_point_ev_connected_and_stop_point_ev_connected(core: Backend, v2: str) -> None:
     """TC_E_09_CS, P6 reusable state Authorized Main B step 2, F03.FR.03 (E201 2.6.1): with
     TxStartPoint EVConnected the transaction starts at plug-in without a token; a remote start
-    authorizes it (its id in the response, RemoteStart with the idToken); with TxStopPoint
+    authorizes it (its id in the response, RemoteStart with the idToken), then the energy flows
+    (EnergyTransferStarted step 9: ChargingStateChanged, Charging); with TxStopPoint
     EVConnected a remote stop only stops the energy, and unplugging ends the transaction with
     stoppedReason Remote."""
 
@@ -1109,12 +1124,18 @@ def test_tx_start_point_ev_connected_and_stop_point_ev_connected(core: Backend, 
             assert (authorized.event_type, authorized.trigger_reason) == ("Updated", "RemoteStart")
             assert authorized.id_token.id_token == "TAG-3"
             assert authorized.transaction_info.remote_start_id == 7
-            assert authorized.transaction_info.charging_state == "Charging"
+            assert authorized.transaction_info.charging_state == "EVConnected"
+            flowing = (await csms.wait("TransactionEvent", 3))[2]
+            assert (flowing.event_type, flowing.trigger_reason) == (
+                "Updated",
+                "ChargingStateChanged",
+            )
+            assert flowing.transaction_info.charging_state == "Charging"
             stop = await connection.call(
                 m.RequestStopTransactionRequest(transaction_id=transaction_id)
             )
             assert stop.status == "Accepted"
-            stopped = (await csms.wait("TransactionEvent", 3))[2]
+            stopped = (await csms.wait("TransactionEvent", 4))[3]
             assert (stopped.event_type, stopped.trigger_reason) == ("Updated", "RemoteStop")
             assert stopped.transaction_info.charging_state == "EVConnected"
             assert station.transactions[1].id == transaction_id
@@ -1185,18 +1206,21 @@ def test_transaction_messages_are_retried_then_dropped(core: Backend) -> None:
                 ),
             ) == ["Accepted", "Accepted"]
             await station.start_transaction(1, "TAG-1")
-            first, again = await csms.wait("TransactionEvent", 2)
+            # The Started event twice, then the energy flow's Updated (P6 EnergyTransferStarted).
+            first, again, flowing = await csms.wait("TransactionEvent", 3)
             assert first.seq_no == again.seq_no == 0 and again.event_type == "Started"
+            assert (flowing.event_type, flowing.seq_no) == ("Updated", 1)
             csms.fail_tx = 2
             await station.stop_transaction(1)
-            await csms.wait("TransactionEvent", 4)
+            await csms.wait("TransactionEvent", 5)
             await station.unplug(1)
             await station.start_transaction(2, "TAG-2")
-            started = (await csms.wait("TransactionEvent", 5))[4]
+            started = (await csms.wait("TransactionEvent", 6))[5]
             assert (started.event_type, started.evse.id) == ("Started", 2)
-            assert [e.event_type for e in csms.of("TransactionEvent")] == [
+            assert [e.event_type for e in csms.of("TransactionEvent")][:6] == [
                 "Started",
                 "Started",
+                "Updated",
                 "Ended",
                 "Ended",
                 "Started",
@@ -1399,7 +1423,8 @@ def test_reconnect_resumes_without_boot_and_sends_queued_messages(core: Backend,
             await ready(station, csms)
             await set_variables(connection, put(m, "OCPPCommCtrlr", "OfflineThreshold", "60"))
             assert (await remote_start(connection, evse=1)).status == "Accepted"
-            started = (await csms.wait("TransactionEvent"))[0]
+            # Started and the energy flow's Updated (P6 EnergyTransferStarted), online.
+            started = (await csms.wait("TransactionEvent", 2))[0]
         # Offline: the EV at EVSE 2 arrives, the transaction on EVSE 1 is sampled and stopped.
         assert not station.online and not station.booted.is_set()
         await station.plug_in(2)
@@ -1418,7 +1443,7 @@ def test_reconnect_resumes_without_boot_and_sends_queued_messages(core: Backend,
             events = again.of("TransactionEvent")
             assert len(events) >= 2
             assert all(e.offline is True for e in events)
-            assert [e.seq_no for e in events] == list(range(1, len(events) + 1))
+            assert [e.seq_no for e in events] == list(range(2, len(events) + 2))
             assert {e.transaction_info.transaction_id for e in events} == {
                 started.transaction_info.transaction_id
             }
@@ -1526,8 +1551,10 @@ def test_change_availability(core: Backend, v2: str) -> None:
 
 
 def test_change_availability_with_a_transaction_is_scheduled(core: Backend, v2: str) -> None:
-    """TC_G_11_CS, TC_G_14_CS, TC_G_17_CS (G03.FR.05, G04): Inoperative while a transaction runs
-    is Scheduled; the connector stays Occupied until the transaction ends, then is Unavailable."""
+    """TC_G_11_CS, TC_G_14_CS, TC_G_17_CS (G03.FR.05, G04.FR.06): Inoperative while a transaction
+    runs is Scheduled; the connector stays Occupied until the transaction ends, then is
+    Unavailable; the station-level change makes the idle EVSE 2 Unavailable at once (TC_G_14_CS
+    step 3)."""
 
     async def main() -> None:
         station = make_station(v2)
@@ -1543,7 +1570,13 @@ def test_change_availability_with_a_transaction_is_scheduled(core: Backend, v2: 
                 )
                 assert response.status == "Scheduled"
             assert station.connector_status(1) == "Occupied"
-            assert station.connector_status(2) == "Available"
+            assert station.connector_status(2) == "Unavailable"
+            # Reported at once, before the transaction ends (TC_G_14_CS step 3).
+            await csms.wait(
+                "StatusNotification",
+                where=lambda r: (r.evse_id, r.connector_status) == (2, "Unavailable"),
+            )
+            assert csms.of("TransactionEvent")[-1].event_type != "Ended"
             await station.stop_transaction(1)
             await csms.wait(
                 "StatusNotification", where=lambda r: r.connector_status == "Unavailable", count=2
@@ -1646,9 +1679,9 @@ def test_trigger_message(core: Backend, v2: str) -> None:
             assert await trigger("SignCombinedCertificate") == "NotImplemented"
             assert await trigger("TransactionEvent", evse=1) == "Rejected"
             await station.start_transaction(1, "TAG-1")
-            await csms.wait("TransactionEvent")
+            await csms.wait("TransactionEvent", 2)  # Started, the energy flow
             assert await trigger("TransactionEvent", evse=1) == "Accepted"
-            event = (await csms.wait("TransactionEvent", 2))[1]
+            event = (await csms.wait("TransactionEvent", 3))[2]
             assert (event.event_type, event.trigger_reason) == ("Updated", "Trigger")
             assert event.transaction_info.charging_state == "Charging"
             assert event.meter_value[0].sampled_value[0].context == "Trigger"

@@ -228,7 +228,7 @@ def test_power_loss_ends_the_transaction_after_what_was_queued(
         async with connect(core, a, csms, v2):
             await ready(a, csms)
             transaction_id = await a.start_transaction(1, "TAG-1")
-            await csms.wait("TransactionEvent")
+            await csms.wait("TransactionEvent", 2)  # Started, the energy flow (seqNo 0, 1)
             await drained(a)
         for _ in range(3):  # offline, half an hour at 11 kW
             clock.advance(600)
@@ -236,7 +236,7 @@ def test_power_loss_ends_the_transaction_after_what_was_queued(
         reader = await StationStore.open(path)  # what another process would find on disk now
         try:
             on_disk = await reader.load("CP1")
-            assert [item.decoded()["seqNo"] for item in on_disk.queue] == [1, 2, 3]
+            assert [item.decoded()["seqNo"] for item in on_disk.queue] == [2, 3, 4]
         finally:
             await reader.close()
         STATIONS.remove(a)  # the power goes: nothing of A runs any more
@@ -262,10 +262,10 @@ def test_power_loss_ends_the_transaction_after_what_was_queued(
                 assert actions[3:] == ["TransactionEvent"] * 4 + ["SecurityEventNotification"]
                 sent = csms.of("TransactionEvent")
                 assert [(e.event_type, e.seq_no) for e in sent] == [
-                    ("Updated", 1),
                     ("Updated", 2),
                     ("Updated", 3),
-                    ("Ended", 4),
+                    ("Updated", 4),
+                    ("Ended", 5),
                 ]
                 assert all(e.offline is True for e in sent)
                 assert {e.transaction_info.transaction_id for e in sent} == {transaction_id}
@@ -316,13 +316,16 @@ def test_offline_start_of_an_unknown_token_then_invalid(
         await station.sample_now(1)
         again = Csms(invalid_in_tx=("STRANGER",))
         async with connect(core, station, again, v2):
-            queued = await again.wait("TransactionEvent", 2)
+            # Started, the energy flow (P6 EnergyTransferStarted step 9), the sample.
+            queued = await again.wait("TransactionEvent", 3)
             assert [(e.event_type, e.offline) for e in queued] == [
                 ("Started", True),
                 ("Updated", True),
+                ("Updated", True),
             ]
             assert queued[0].id_token.id_token == "STRANGER"
-            third = (await again.wait("TransactionEvent", 3))[2]
+            assert queued[1].trigger_reason == "ChargingStateChanged"
+            third = (await again.wait("TransactionEvent", 4))[3]
             assert third.offline is UNSET
             if stop_on_invalid:
                 assert (third.event_type, third.trigger_reason) == ("Ended", "Deauthorized")
@@ -349,8 +352,9 @@ def test_offline_start_of_an_unknown_token_then_invalid(
 def test_offline_transaction_from_the_cache_is_queued_in_order(core: Backend, v2: str) -> None:
     """TC_E_40_CS (E11), TC_E_43_CS (E12), TC_E_44_CS (E08), C12 (AuthCtrlr.LocalAuthorizeOffline):
     a token the authorization cache knows as Accepted starts a transaction offline, which is
-    sampled and stopped offline; on reconnecting Started, Updated (with its meter values) and
-    Ended are delivered in order, each with offline true, seqNo 0, 1, 2; with
+    sampled and stopped offline; on reconnecting Started, Updated (the energy flow: P6
+    EnergyTransferStarted step 9), Updated (with its meter values) and Ended are delivered in
+    order, each with offline true, seqNo 0 to 3; with
     LocalAuthorizeOffline false the cached token is refused offline."""
 
     async def main() -> None:
@@ -374,10 +378,12 @@ def test_offline_transaction_from_the_cache_is_queued_in_order(core: Backend, v2
             assert [(e.event_type, e.seq_no, e.offline) for e in sent] == [
                 ("Started", 0, True),
                 ("Updated", 1, True),
-                ("Ended", 2, True),
+                ("Updated", 2, True),
+                ("Ended", 3, True),
             ]
             assert {e.transaction_info.transaction_id for e in sent} == {transaction_id}
-            assert energy(sent[1]) == energy(sent[2]) == 1100.0
+            assert sent[1].trigger_reason == "ChargingStateChanged"
+            assert energy(sent[2]) == energy(sent[3]) == 1100.0
             assert again.of("Authorize") == []
 
     run(main())
@@ -417,18 +423,20 @@ def test_retries_on_timeout_then_drop_and_a_lost_connection_is_no_attempt(
             csms.hold_tx = None
             await station.stop_transaction(1)
             ended = (await csms.wait("TransactionEvent", where=is_ended))[0]
-            assert ended.seq_no == 1
+            assert ended.seq_no == 2
             assert [e.event_type for e in csms.of("TransactionEvent")] == [
                 "Started",
                 "Started",
+                "Updated",  # the energy flow (P6 EnergyTransferStarted step 9), seqNo 1
                 "Ended",
             ]
             csms.hold_tx = asyncio.Event()
             await station.unplug(1)
             await station.start_transaction(2, "TAG-2")
-            await csms.wait("TransactionEvent", 4)
+            await csms.wait("TransactionEvent", 5)
         held.set()
-        assert [item.attempts for item in station.data.queue] == [0]
+        # The Started in flight (no attempt: the connection was lost), the energy flow's Updated.
+        assert [item.attempts for item in station.data.queue] == [0, 0]
         next_csms = Csms()
         async with connect(core, station, next_csms, "ocpp2.0.1"):
             started = (await next_csms.wait("TransactionEvent"))[0]
@@ -469,19 +477,22 @@ def test_a_full_queue_sheds_updates_never_a_start_or_an_end(
             sent = csms.of("TransactionEvent")
             assert [(e.event_type, e.evse.id, e.seq_no) for e in sent] == [
                 ("Started", 1, 0),
-                ("Ended", 1, 4),
+                ("Ended", 1, 5),
                 ("Started", 2, 0),
-                ("Ended", 2, 1),
+                ("Ended", 2, 2),
             ]
             assert all(e.offline is True for e in sent)
 
     with caplog.at_level(logging.WARNING, logger="ocppfast.station"):
         run(main())
     shed = [r.getMessage() for r in caplog.records if "message queue full" in r.getMessage()]
+    # Transaction 1: the energy flow (seqNo 1) and three samples; transaction 2: its energy flow.
     assert [line.split("dropped ")[1].split(" of ")[0] for line in shed] == [
         "TransactionEvent Updated seqNo 1",
         "TransactionEvent Updated seqNo 2",
         "TransactionEvent Updated seqNo 3",
+        "TransactionEvent Updated seqNo 4",
+        "TransactionEvent Updated seqNo 1",
     ]
 
 

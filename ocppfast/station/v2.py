@@ -130,6 +130,11 @@ _CACHE_MAX_BYTES = 256 * 1024
 _LOCAL_LIST_MAX_ENTRIES = 10_000
 _LOCAL_LIST_MAX_BYTES = 2 * 1024 * 1024
 _LOCAL_LIST_ITEMS_PER_MESSAGE = 250
+# SecurityCtrlr.CertificateEntries maxLimit (TC_B_53_CS: a required variable, maxLimit > 0): the
+# room of the certificate store, a few CSMS / Manufacturer / V2G roots each. The station installs
+# none over OCPP yet (InstallCertificate is answered as by a charger without certificate
+# management).
+_CERTIFICATE_MAX_ENTRIES = 16
 # The id token lists of StationData.tokens and the entries of StationData.state.
 _CACHE = "cache"
 _LOCAL = "local"
@@ -730,8 +735,6 @@ class StationV2(Handlers):
         # Station-level availability (G04), kept across reboots (G04.FR.09) and restarts.
         saved = self._saved(_STATION_STATE)
         self._operative = saved.get("operative") is not False
-        scheduled = saved.get("scheduled")
-        self._scheduled: bool | None = scheduled if isinstance(scheduled, bool) else None
         self._reset_scheduled: str | None = None  # boot reason of an OnIdle reset waiting
         self._rebooting: str | None = None  # boot reason while a reset closes the connection
         self._resume_transactions = False  # 2.1 ImmediateAndResume
@@ -1292,24 +1295,35 @@ class StationV2(Handlers):
 
     def _advance(self, evse: _Evse, trigger: str) -> None:
         """After an EV or authorization event: start the transaction when TxStartPoint says so,
-        attach the authorization to it, and report the new charging state (E01-E05)."""
+        attach the authorization to it, and report the new charging state (E01-E05).
+
+        The events follow P6's reusable states (Authorized, EVConnectedPreSession,
+        EnergyTransferStarted): first the event itself (`trigger`, with the charging state
+        before any energy flows), then, once the EV is connected and authorized, the power path
+        closes and the energy flows: its own event, triggerReason ChargingStateChanged,
+        chargingState Charging (EnergyTransferStarted step 9, TC_E_03_CS). A transaction that
+        starts because of the energy flow starts with triggerReason ChargingStateChanged:
+        TxStartPoint PowerPathClosed with chargingState SuspendedEVSE, before the flow (step 7),
+        TxStartPoint EnergyTransfer with Charging (TC_E_02_CS); after a
+        RequestStartTransaction the first event says RemoteStart instead (P6 2.1, `_emit`)."""
         authorization = evse.authorization
         transaction = self.transactions.get(evse.id)
+        by_power: str | None = None  # the TxStartPoint the energy flow meets, if it starts it
+        started = transaction is None
         if transaction is None:
             start = self._points("TxStartPoint")
             authorized = authorization is not None
-            if not self._effective_operative(evse) or not (
-                ("EVConnected" in start and evse.plugged)
-                or ("Authorized" in start and authorized)
-                or (start & {"PowerPathClosed", "EnergyTransfer"} and evse.plugged and authorized)
-            ):
+            by_event = ("EVConnected" in start and evse.plugged) or (
+                "Authorized" in start and authorized
+            )
+            if not by_event and evse.plugged and authorized:
+                points = ("PowerPathClosed", "EnergyTransfer")
+                by_power = next((point for point in points if point in start), None)
+            if not self._effective_operative(evse) or not (by_event or by_power):
                 if authorized and not evse.plugged:
                     self._arm_connection_timeout(evse)
                 return
             transaction = self._new_transaction(evse)
-            event_type = "Started"
-        else:
-            event_type = "Updated"
         if authorization is not None and not transaction.authorized:
             transaction.authorized = True
             transaction.announce = True
@@ -1319,10 +1333,18 @@ class StationV2(Handlers):
             transaction.remote_start_id = authorization.remote_start_id
             transaction.stop_reason = None
             transaction.suspended = False
-        charging = evse.plugged and transaction.authorized and not transaction.suspended
-        evse.meter.power_w = self._charging_power(evse) if charging else 0.0
-        state = self._charging_state(evse)
-        if event_type == "Started":
+        flowing = evse.plugged and transaction.authorized and not transaction.suspended
+        if not flowing:
+            evse.meter.power_w = 0.0
+        elif evse.meter.power_w > 0:  # already flowing: at the power allowed now
+            evse.meter.power_w = self._charging_power(evse)
+        if started:
+            state = None
+            if by_power == "PowerPathClosed":
+                trigger, state = "ChargingStateChanged", "SuspendedEVSE"
+            elif by_power == "EnergyTransfer":
+                trigger = "ChargingStateChanged"
+                evse.meter.power_w = self._charging_power(evse)
             context = "Transaction.Begin"
             measurands = self.device_model.get_list("SampledDataCtrlr", "TxStartedMeasurands")
             self._emit(
@@ -1331,9 +1353,14 @@ class StationV2(Handlers):
                 "Started",
                 trigger,
                 meter_value=self._sample(evse, measurands, context),
+                charging_state=state,
             )
-        elif state != transaction.charging_state or transaction.announce:
+        elif self._charging_state(evse) != transaction.charging_state or transaction.announce:
             self._emit(evse, transaction, "Updated", trigger)
+        if flowing and evse.meter.power_w == 0:
+            evse.meter.power_w = self._charging_power(evse)
+            if evse.meter.power_w > 0:  # EnergyTransferStarted step 9
+                self._emit(evse, transaction, "Updated", "ChargingStateChanged")
         if not evse.plugged and transaction.authorized:
             self._arm_connection_timeout(evse)
 
@@ -1472,21 +1499,17 @@ class StationV2(Handlers):
         self._after_transaction(evse)
 
     def _after_transaction(self, evse: _Evse) -> None:
-        """Apply what was Scheduled until this transaction ended (G03.FR.05, G04, B12); what
-        it changes is kept (G03.FR.08)."""
+        """Apply what was Scheduled until this transaction ended (G03.FR.05, B12); what it
+        changes is kept (G03.FR.08). A station-level Inoperative (G04) needs nothing here: it
+        applied at once, and the connector's new status is reported below."""
         applied = evse.scheduled is not None or evse.scheduled_connector is not None
         if evse.scheduled is not None:
             evse.operative, evse.scheduled = evse.scheduled, None
         if evse.scheduled_connector is not None:
             evse.connector_operative, evse.scheduled_connector = evse.scheduled_connector, None
-        if self._scheduled is not None and not self.transactions:
-            self._operative, self._scheduled = self._scheduled, None
+        if applied:
             self._save_availability()
-            self._refresh_later(self._evses.values())
-        else:
-            if applied:
-                self._save_availability()
-            self._refresh_later([evse])
+        self._refresh_later([evse])
         if evse.reset_scheduled:
             evse.reset_scheduled = False
             self.log.info("EVSE %d reset (scheduled)", evse.id)
@@ -1505,13 +1528,16 @@ class StationV2(Handlers):
         stopped_reason: str | None = None,
         id_token: Any = None,
         at: datetime | None = None,
+        charging_state: str | None = None,
     ) -> None:
         """Queue a TransactionEventRequest (E01-E15) and keep the transaction's new seqNo and
-        meter register with it (one commit: a power cut loses both or neither)."""
+        meter register with it (one commit: a power cut loses both or neither).
+        `charging_state`: the state to report when it is not the one the EVSE is in now (the
+        power path closing before the energy flows: `_advance`)."""
         m = self._m
         info: dict[str, Any] = {
             "transaction_id": transaction.id,
-            "charging_state": self._charging_state(evse),
+            "charging_state": charging_state or self._charging_state(evse),
             "time_spent_charging": transaction.time_spent_charging,
         }
         token: Any = UNSET if id_token is None else id_token
@@ -2097,7 +2123,7 @@ class StationV2(Handlers):
     def _save_availability(self) -> None:
         """G03.FR.08, G04.FR.09 (TC_G_18_CS, TC_G_19_CS, TC_G_21_CS): the availability the
         CSMS set persists across reboots and power cuts."""
-        state = {"operative": self._operative, "scheduled": self._scheduled}
+        state = {"operative": self._operative}
         self._track(self.data.set_state(_STATION_STATE, state))
         for evse in self._evses.values():
             self._save_evse(evse)
@@ -2577,13 +2603,14 @@ class StationV2(Handlers):
         operative = _text(request.operational_status) == "Operative"
         target = request.evse
         if target is UNSET or target.id == 0:
-            if not operative and self.transactions:
-                self._scheduled = False  # G04.FR.06 (TC_G_14_CS): after the transactions
-                self._save_availability()
-                return m.ChangeAvailabilityResponse(status="Scheduled")
-            self._operative, self._scheduled = operative, None
+            # G04.FR.06, TC_G_14_CS steps 2-3: with transactions running the change is
+            # Scheduled, but it applies at once: the EVSEs without a transaction become
+            # Unavailable now (reported by the hook below), the others when their transaction
+            # ends (`_status_of`: a transaction keeps its connector Occupied).
+            self._operative = operative
             self._save_availability()  # G04.FR.09
-            return m.ChangeAvailabilityResponse(status="Accepted")
+            busy = not operative and bool(self.transactions)
+            return m.ChangeAvailabilityResponse(status="Scheduled" if busy else "Accepted")
         evse = self._evses.get(target.id)
         if evse is None:
             self._refused("ChangeAvailability", f"no EVSE {target.id}")
@@ -3223,6 +3250,9 @@ class StationV2(Handlers):
 
         ro("SecurityCtrlr", "BasicAuthPassword", "string", mutability="WriteOnly",
            on_set=self._set_password, max_limit=40)  # fmt: skip
+        # TC_B_53_CS: required; 0, the station holds no installed certificates (see above).
+        ro("SecurityCtrlr", "CertificateEntries", "integer", "0",
+           max_limit=_CERTIFICATE_MAX_ENTRIES)  # fmt: skip
         ro("SecurityCtrlr", "Identity", "string", config.identity, max_limit=48)
         rw("SecurityCtrlr", "OrganizationName", "string", config.vendor, max_limit=64)
         ro("SecurityCtrlr", "SecurityProfile", "integer", "1")
@@ -3290,7 +3320,8 @@ class StationV2(Handlers):
 
     def _evse_state(self, evse: _Evse) -> Callable[[], str]:
         def state() -> str:
-            if not (self._operative and evse.operative):
+            # A transaction keeps its EVSE in use under a station-level Inoperative (G04.FR.06).
+            if evse.id not in self.transactions and not (self._operative and evse.operative):
                 return "Unavailable"
             return "Occupied" if self._status_of(evse) == "Occupied" else "Available"
 
