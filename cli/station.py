@@ -1,17 +1,25 @@
-"""`ocppfast station`: one simulated charging station."""
+"""`ocppfast station`: simulated charging stations, one or many, that keep their data and, on
+request, charge (docs/station.md)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from typing import Annotated, Any
+import random
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._run import LOG_LEVELS, parse_versions, run_until_signal, setup_logging
 
-log = logging.getLogger("ocppfast.station")
+if TYPE_CHECKING:
+    from ocppfast.station.fleet import ChargingPlan
+
+# Not "ocppfast.station", which a fleet quiets below WARNING (the stations' own lines).
+log = logging.getLogger("ocppfast.fleet")
+
+DATA_FILE = "station.sqlite3"
 
 
 def station(
@@ -20,18 +28,26 @@ def station(
         typer.Option(help="The CSMS endpoint; the identity is appended as the last path segment."),
     ] = "ws://127.0.0.1:9000",
     identity: Annotated[
-        str, typer.Option("--id", help="The station's identity (at most 48 characters).")
+        str,
+        typer.Option(
+            "--id",
+            help="The station's identity (at most 48 characters); with --count N the stations "
+            "are ID-1 to ID-N.",
+        ),
     ] = "CP1",
     ocpp: Annotated[str, typer.Option(help="OCPP version to speak: 1.6, 2.0.1 or 2.1.")] = "2.0.1",
     password: Annotated[
         str | None,
         typer.Option(
-            help="Basic auth password (security profile 1); also read from OCPPFAST_PASSWORD.",
+            help="Basic auth password (security profile 1) every station starts with; also read "
+            "from OCPPFAST_PASSWORD. A password the CSMS sets later is kept in the data.",
             envvar="OCPPFAST_PASSWORD",
             show_envvar=True,
         ),
     ] = None,
-    connectors: Annotated[int, typer.Option(help="Number of connectors (2.x: EVSEs).", min=1)] = 1,
+    connectors: Annotated[
+        int, typer.Option(help="Connectors per station (2.x: EVSEs).", min=1)
+    ] = 1,
     duration: Annotated[
         float | None,
         typer.Option(
@@ -40,47 +56,246 @@ def station(
     ] = None,
     vendor: Annotated[str, typer.Option(help="Vendor name sent at boot.")] = "ocppfast",
     model: Annotated[str, typer.Option(help="Model sent at boot.")] = "Simulated",
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            envvar="OCPPFAST_STATION_DATA_DIR",
+            help=f"Folder of the stations' data: the SQLite file {DATA_FILE} (configuration set "
+            "by the CSMS, authorization cache and local list, queued messages, transactions in "
+            "progress), one for all the stations of the process. Created if missing; one "
+            "process at a time.",
+            file_okay=False,
+        ),
+    ] = Path("ocppfast-station-data"),
+    in_memory: Annotated[
+        bool,
+        typer.Option(
+            "--in-memory",
+            envvar="OCPPFAST_STATION_IN_MEMORY",
+            help="Keep nothing on disk: every start is a factory-new station.",
+        ),
+    ] = False,
+    count: Annotated[
+        int, typer.Option(help="Stations to run in this process (ID-1 to ID-N).", min=1)
+    ] = 1,
+    connect_rate: Annotated[
+        float,
+        typer.Option(
+            help="Stations started per second, so that the CSMS is not flooded with "
+            "handshakes and boots at once.",
+            min=0.01,
+        ),
+    ] = 50.0,
+    transactions: Annotated[
+        bool,
+        typer.Option(
+            "--transactions",
+            help="Simulate drivers: at every connector, again and again: plug in, present an "
+            "id token, charge (--charge-time), stop, unplug, pause (--pause).",
+        ),
+    ] = False,
+    id_tokens: Annotated[
+        str | None,
+        typer.Option(
+            help="Id tokens the drivers present, comma-separated, one chosen at random each "
+            "time (default: a new random 8-hex-digit token each time).",
+        ),
+    ] = None,
+    charge_time: Annotated[
+        str, typer.Option(help="Seconds a driver charges, MIN-MAX (drawn each time).")
+    ] = "120-600",
+    pause: Annotated[
+        str,
+        typer.Option(help="Seconds a connector stays free between drivers, MIN-MAX."),
+    ] = "30-300",
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the drivers' random choices (tokens, charge times, pauses): the same "
+            "seed makes the same choices. Default: a new one, logged.",
+        ),
+    ] = None,
+    meter_interval: Annotated[
+        int,
+        typer.Option(
+            help="Seconds between meter samples during a transaction (1.6 "
+            "MeterValueSampleInterval, 2.x SampledDataCtrlr.TxUpdatedInterval) until the CSMS "
+            "sets another; 0: none.",
+            min=0,
+        ),
+    ] = 60,
+    progress_interval: Annotated[
+        float,
+        typer.Option(
+            help="With --count above 1 or --transactions: seconds between progress lines when "
+            "stderr is not a terminal (on a terminal one line is rewritten every second); "
+            "0: none.",
+            min=0,
+        ),
+    ] = 10.0,
     log_level: Annotated[
-        str, typer.Option(help="debug also logs every frame (credentials never).")
+        str,
+        typer.Option(
+            help="debug also logs every frame (credentials never). With --count above 1, info "
+            "leaves out each station's own info lines: the progress line sums them up.",
+        ),
     ] = "info",
 ) -> None:
-    """Run one simulated charging station against a CSMS: it boots, heartbeats, reports its
-    connectors, answers the CSMS's requests, and reconnects with back-off when the link drops."""
+    """Run simulated charging stations against a CSMS: each boots, heartbeats, reports its
+    connectors, answers the CSMS's requests, reconnects with back-off when the link drops, and
+    keeps its data across restarts. With --transactions, simulated drivers charge."""
     if log_level not in LOG_LEVELS:
         raise typer.BadParameter(f"use one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
     versions = parse_versions(ocpp)
     if len(versions) != 1:
         raise typer.BadParameter("a station speaks one version: give one", param_hint="--ocpp")
     version = versions[0]
-    setup_logging(log_level)
-    from ocppfast.asyncio.client import Client
+    from ocppfast._system import connections_allowed, raise_file_limit
     from ocppfast.station import StationConfig, station_handlers
+    from ocppfast.station.fleet import Fleet, ProgressLine
 
-    config = StationConfig(identity=identity, vendor=vendor, model=model, connectors=connectors)
-    handlers: Any = station_handlers(config, version, password)
+    try:
+        Fleet.identities_for(identity, count)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--id") from None
+    config = StationConfig(
+        identity=identity,
+        vendor=vendor,
+        model=model,
+        connectors=connectors,
+        meter_interval=meter_interval,
+    )
+    try:
+        station_handlers(config, version, password)  # the station's own checks (C16 6.3)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    plan = _plan(version, id_tokens, charge_time, pause, seed) if transactions else None
+    setup_logging(log_level)
+    if count > 1 and log_level == "info":
+        # Thousands of stations' info lines would bury everything else and cost more CPU than
+        # the stations themselves: the progress line sums them up. Warnings still show.
+        for name in ("ocppfast.station", "ocppfast.client", "ocppfast.connection"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    files = raise_file_limit()
+    if count > connections_allowed(files):
+        log.warning(
+            "the open-files limit (%d) leaves room for only %d connections, fewer than "
+            "--count %d: raise it (ulimit -n, systemd LimitNOFILE=)",
+            files,
+            connections_allowed(files),
+            count,
+        )
+    if plan is not None:
+        log.info(
+            "drivers charge %s, pause %s, seed %d (--seed %d repeats their choices)",
+            plan.charge_time,
+            plan.pause,
+            plan.seed,
+            plan.seed,
+        )
+    data_file = (data_dir / DATA_FILE).absolute()
 
     async def main(stop: asyncio.Event) -> None:
-        client = Client(url, identity, handlers, versions=[version], password=password)
-        if hasattr(handlers, "backoff"):  # 2.x: the device model's RetryBackOff* variables
-            client.backoff = handlers.backoff
-        # A new password set by the CSMS (1.6 AuthorizationKey, 2.x BasicAuthPassword; SW A01)
-        # is the one the next connection uses.
-        handlers.password_changed = lambda new: setattr(client, "password", new)
-        running = asyncio.create_task(client.run())
-        waiters = [asyncio.create_task(stop.wait()), running]
         if duration is not None:
-            waiters.append(asyncio.create_task(asyncio.sleep(duration)))
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        # Running transactions end with their stop message before the station goes away.
-        await client.stop(
-            1000,
-            "station shutting down",
-            before_close=lambda: asyncio.wait_for(handlers.shutdown("Local"), 10),
+            asyncio.get_running_loop().call_later(duration, stop.set)
+        from ocppfast.station.fleet import DataFileLocked, lock_data_file
+        from ocppfast.station.store import StationStore
+        from ocppfast.storage import StorageError
+
+        store = lock = None
+        if in_memory:
+            log.warning("--in-memory: nothing is kept once the station stops")
+        else:
+            try:
+                lock = lock_data_file(data_file)
+                store = await StationStore.open(data_file)
+            except DataFileLocked as exc:
+                log.error(
+                    "%s: a station process runs on it already; stop that one, or give this one "
+                    "another --data-dir (or --in-memory)",
+                    exc,
+                )
+                raise typer.Exit(1) from None
+            except (OSError, StorageError) as exc:
+                if lock is not None:
+                    lock.release()
+                log.error(
+                    "cannot open the station data in %s: %s (give another --data-dir)",
+                    data_dir,
+                    exc,
+                )
+                raise typer.Exit(1) from None
+            log.info("station data kept in %s", data_file)
+        fleet = Fleet(
+            url,
+            config,
+            version,
+            count=count,
+            password=password,
+            store=store,
+            connect_rate=connect_rate,
+            plan=plan,
         )
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        for waiter in waiters:
-            waiter.cancel()
+        showing = None
+        line = None
+        if (count > 1 or plan is not None) and progress_interval > 0:
+            line = ProgressLine(fleet, progress_interval)
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, logging.StreamHandler):
+                    line.interleave(handler)
+            showing = asyncio.ensure_future(line.run())
+        failed = False
+        try:
+            await fleet.run(stop)
+        except StorageError as exc:
+            log.error("station data: %s", exc)
+            failed = True
+        finally:
+            if showing is not None:
+                showing.cancel()
+                await asyncio.wait({showing})
+            if line is not None:
+                line.clear()
+            if store is not None:
+                try:
+                    await store.close()
+                except StorageError as exc:
+                    log.error("the last changes could not be stored: %s", exc)
+                    failed = True
+            if lock is not None:
+                lock.release()
+        if count > 1 or plan is not None:
+            log.info("summary: %s", fleet.summary())
         log.info("stopped")
+        if failed:
+            raise typer.Exit(1)
 
     run_until_signal(main)
+
+
+def _plan(
+    version: str, id_tokens: str | None, charge_time: str, pause: str, seed: int | None
+) -> ChargingPlan:
+    """The drivers' plan from the options; exits with a clear message on a bad one."""
+    from ocppfast.station.fleet import ChargingPlan, Span
+
+    spans = []
+    for option, text in (("--charge-time", charge_time), ("--pause", pause)):
+        try:
+            spans.append(Span.parse(text))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=option) from None
+    tokens = tuple(t.strip() for t in (id_tokens or "").split(",") if t.strip())
+    if id_tokens is not None and not tokens:
+        raise typer.BadParameter("give at least one id token", param_hint="--id-tokens")
+    # C16 7.15 IdToken: CiString20; 2.0.1 IdTokenType.idToken: 36; 2.1: 255.
+    longest = {"ocpp1.6": 20, "ocpp2.0.1": 36}.get(version, 255)
+    for token in tokens:
+        if len(token) > longest:
+            raise typer.BadParameter(
+                f"{token!r} is longer than the {longest} characters {version} allows",
+                param_hint="--id-tokens",
+            )
+    if seed is None:
+        seed = random.SystemRandom().randrange(1 << 32)
+    return ChargingPlan(charge_time=spans[0], pause=spans[1], id_tokens=tokens, seed=seed)
