@@ -515,8 +515,15 @@ class Fleet:
             core=self.core,
             observer=self.stats,
         )
-        if hasattr(station, "backoff"):  # 2.x: the device model's RetryBackOff* variables
+        if hasattr(station, "backoff"):
+            # 2.x: the device model's RetryBackOff* and WebSocketPingInterval variables, now
+            # and whenever the CSMS sets them (SetVariables; B10, TC_B_57_CS).
             client.backoff = station.backoff
+            client.ping_interval = station.websocket_ping_interval or None
+            station.backoff_changed = lambda backoff: setattr(client, "backoff", backoff)
+            station.ping_interval_changed = lambda seconds: setattr(
+                client, "ping_interval", seconds or None
+            )
         # A new password set by the CSMS (1.6 AuthorizationKey, 2.x BasicAuthPassword; SW A01)
         # is the one the next connection uses.
         station.password_changed = lambda new: setattr(client, "password", new)
