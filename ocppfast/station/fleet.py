@@ -411,10 +411,10 @@ class Fleet:
     - `plan`: with one, a `ChargingLoop` per connector of every station.
     - `core`: the core backend of the connections (default: the compiled one when built).
 
-    `await fleet.run(stop)` starts the stations and runs them until `stop` is set, then shuts
-    every station down (its transactions end with reason Local and their last messages are
-    delivered, or queued when the CSMS is unreachable). `progress()` and `summary()` say how
-    it goes; `stats` has the counters.
+    `await fleet.run(stop)` starts the stations (`started` is set once all are) and runs them
+    until `stop` is set, then shuts every station down (its transactions end with reason Local
+    and their last messages are delivered, or queued when the CSMS is unreachable).
+    `progress()` and `summary()` say how it goes; `stats` has the counters.
     """
 
     def __init__(
@@ -443,6 +443,8 @@ class Fleet:
         self.core = core
         self.stats = FleetStats()
         self.members: list[_Member] = []
+        # Set once every station has been started (its client runs; not yet connected).
+        self.started = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at = 0.0
         self._ended_at: float | None = None
@@ -499,6 +501,7 @@ class Fleet:
             if delay > 0:
                 await asyncio.sleep(delay)
             self.members.append(await self._start(identity))
+        self.started.set()
         if len(self.identities) > 1:
             log.info("%d stations started in %.1f s", len(self.identities), self.elapsed)
 
@@ -627,7 +630,8 @@ class Fleet:
 class ProgressLine:
     """Shows how `fleet` does while it runs: on a terminal, one line on `stream` rewritten in
     place every second; otherwise one log line (logger "ocppfast.fleet", INFO) every `interval`
-    seconds. Run it as a task (`run()`); cancel it when done.
+    seconds; nothing with `interval` 0 (the fleet's progress is still sampled each second, for
+    its summary). Run it as a task (`run()`); cancel it when done.
 
     On a terminal the log goes to the same stream: `interleave(handler)` makes a log handler
     clear the line before it writes, and the next tick draws it again below."""
@@ -655,8 +659,10 @@ class ProgressLine:
         logged_time, logged_messages = last_time, 0
         while True:
             await asyncio.sleep(self._TICK)
-            progress = self.fleet.progress()
+            progress = self.fleet.progress()  # also notes when all were booted
             now = loop.time()
+            if self.interval <= 0:
+                continue
             if self.tty:
                 rate = (progress.messages - last_messages) / max(now - last_time, 1e-9)
                 self.stream.write("\r" + progress.line(rate) + "\x1b[K")
