@@ -52,7 +52,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.process_collector import ProcessCollector
 
-from ._core.actions import CSMS_INITIATED, CSMS_SENDS, STATION_INITIATED, STATION_SENDS
+from ._core.dispatcher import KNOWN_ACTIONS
 from .asyncio.connection import Connection, ConnectionObserver
 from .exceptions import (
     ERROR_CLASSES,
@@ -245,12 +245,7 @@ class Histogram:
 # -- the observer ------------------------------------------------------------------------------
 
 # Every action and error code of every version: always a label value of its own.
-_KNOWN_ACTIONS: frozenset[str] = frozenset(
-    action
-    for table in (STATION_INITIATED, CSMS_INITIATED, STATION_SENDS, CSMS_SENDS)
-    for actions in table.values()
-    for action in actions
-)
+_KNOWN_ACTIONS: frozenset[str] = frozenset().union(*KNOWN_ACTIONS.values())
 _KNOWN_CODES: frozenset[str] = frozenset(ERROR_CLASSES)
 
 _version_of = operator.attrgetter("version")
@@ -289,7 +284,7 @@ class Metrics(ConnectionObserver):
         self._call_buckets = tuple(call_buckets)
         Histogram(self._call_buckets)  # checks the bounds now rather than at the first call
         # Frames by head and raw name, one table per direction: the heads and names in them are
-        # what `_scan()` gives, the names admitted as label values (else None): see received().
+        # what `_scan()` gives, the names admitted as label values (else None): see _tally().
         self._received: _Counts = {head: {} for head in _TYPE_OF}
         self._sent: _Counts = {head: {} for head in _TYPE_OF}
         # Raw name -> label value: the names admitted as their own label value.
@@ -311,19 +306,27 @@ class Metrics(ConnectionObserver):
     # -- ConnectionObserver: inline, for every frame -------------------------------------------
 
     def received(self, connection: Connection, data: bytes | str) -> None:
-        # _scan()'s compact path, inlined. Only _count_new() puts a (head, name) in the table,
-        # from _scan(); a frame that splits into that head and name, without a backslash in
-        # its id or name, is one _scan() reads the same: finding it there is enough.
         if type(data) is not bytes:
             if isinstance(data, str):
                 data = data[:SCAN_BYTES].encode("utf-8", "replace")
             else:
                 data = bytes(data[:SCAN_BYTES])
-        parts = data[:SCAN_BYTES].split(b'"', 4)
+        self._tally(self._received, data)
+
+    def sent(self, connection: Connection, frames: list[bytes]) -> None:
+        counts, tally = self._sent, self._tally
+        for frame in frames:
+            tally(counts, frame)
+
+    def _tally(self, counts: _Counts, frame: bytes) -> None:
+        # _scan()'s compact path, for every frame. Only _count_new() puts a (head, name) in
+        # the table, from _scan(); a frame that splits into that head and name, without a
+        # backslash in its id or name, is one _scan() reads the same: finding it there is enough.
         try:
+            parts = frame[:SCAN_BYTES].split(b'"', 4)
             # [2,"<id>","<name>"  (92: a backslash, which may escape a quote)
             if len(parts) == 5 and parts[2] == b"," and 92 not in parts[1] and 92 not in parts[3]:
-                self._received[parts[0]][parts[3]] += 1
+                counts[parts[0]][parts[3]] += 1
                 return
             # [3,"<id>",
             if (
@@ -332,36 +335,11 @@ class Metrics(ConnectionObserver):
                 and parts[2][:1] == b","
                 and 92 not in parts[1]
             ):
-                self._received[b"[3,"][b""] += 1
+                counts[b"[3,"][b""] += 1
                 return
-        except KeyError:
+        except (KeyError, TypeError, AttributeError):  # not counted yet, or not bytes
             pass
-        self._count_new(self._received, data)
-
-    def sent(self, connection: Connection, frames: list[bytes]) -> None:
-        counts = self._sent
-        for frame in frames:  # as in received()
-            try:
-                parts = frame[:SCAN_BYTES].split(b'"', 4)
-                if (
-                    len(parts) == 5
-                    and parts[2] == b","
-                    and 92 not in parts[1]
-                    and 92 not in parts[3]
-                ):
-                    counts[parts[0]][parts[3]] += 1
-                    continue
-                if (
-                    parts[0] == b"[3,"
-                    and len(parts) > 2
-                    and parts[2][:1] == b","
-                    and 92 not in parts[1]
-                ):
-                    counts[b"[3,"][b""] += 1
-                    continue
-            except (KeyError, TypeError, AttributeError):  # not counted yet, or not bytes
-                pass
-            self._count_new(counts, frame)
+        self._count_new(counts, frame)
 
     def call_finished(
         self, connection: Connection, action: str, seconds: float, error: BaseException | None

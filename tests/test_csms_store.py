@@ -570,3 +570,39 @@ def test_id_tokens_are_stored_and_answered_with_expiry_parent_and_group(
         await state.close()
 
     run(main())
+
+
+def test_every_change_of_a_station_record_is_written(database_url: str) -> None:
+    """Each `CsmsState` method that changes a station's record tells the stored state
+    (`CsmsState._station_changed`), which writes it: all of them survive a restart, down to the
+    password that unregistering a station that was never registered removes (its row holds it)."""
+
+    async def main() -> None:
+        state = await opened(database_url, registration_policy="known")
+        state.station_connected("CP-1", "ocpp1.6", T0)
+        state.heartbeat("CP-1", T0 + datetime.timedelta(seconds=1))
+        state.operation_status("CP-1", "firmware", "Installed", 7, T0)
+        state.station_disconnected("CP-1", T0 + datetime.timedelta(seconds=2))
+        state.register_station("CP-2", "Pending")
+        state.set_password("CP-3", state.credentials.hash_password("never-registered-3"))
+        await state.close()
+        state = await opened(database_url, registration_policy="known")
+        one = state.station("CP-1")
+        assert one is not None
+        assert one.version == "ocpp1.6"
+        assert one.last_heartbeat == T0 + datetime.timedelta(seconds=1)
+        assert one.disconnected_at == T0 + datetime.timedelta(seconds=2)
+        assert one.operations["firmware"].status == "Installed"
+        two = state.station("CP-2")
+        assert two is not None and two.registered and two.approval == "Pending"
+        assert state.credentials.known("CP-3")
+        assert not state.unregister_station("CP-3")  # not registered, but its password goes
+        assert state.unregister_station("CP-2")
+        await state.close()
+        state = await opened(database_url, registration_policy="known")
+        assert not state.credentials.known("CP-3")
+        two = state.station("CP-2")
+        assert two is not None and not two.registered and two.approval is None
+        await state.close()
+
+    run(main())

@@ -411,12 +411,14 @@ class Connection:
         if self._ended:
             return
         if barrier.cancelled() or barrier.exception() is not None:
-            # Not stored, so not acknowledged: the station will send it again after it
-            # reconnects (C16 3.7, E201 E12: transaction messages are retried).
+            # Not stored, so not acknowledged: the peer sends it again after it reconnects
+            # (C16 3.7, E201 E12: transaction messages are retried), whichever role we are.
             self.log.error(
-                "%s: storage failed (%s); closing with 1011 so that the station retries",
+                "%s: storage failed (%s); closing with 1011 so that the %s retries"
+                " what was not acknowledged",
                 self.name,
                 "cancelled" if barrier.cancelled() else barrier.exception(),
+                "station" if self.role == "csms" else "CSMS",
             )
             self._spawn(self.close(1011, "storage failed"), "close")
             return

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from .._core.actions import CSMS_INITIATED, CSMS_SENDS, STATION_INITIATED, STATION_SENDS
+from .._core.dispatcher import KNOWN_ACTIONS
 from .._core.message import Request
 from .._core.types import MESSAGE_MODULES, VERSIONS, check_version
 
@@ -47,13 +47,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 _HANDLE = "on"
 _AFTER = "after"
 _MODULE_VERSIONS = {module: version for version, module in MESSAGE_MODULES.items()}
-_ALL_ACTIONS = {
-    version: STATION_INITIATED[version]
-    | CSMS_INITIATED[version]
-    | STATION_SENDS[version]
-    | CSMS_SENDS[version]
-    for version in VERSIONS
-}
 
 
 class _Route:
@@ -79,9 +72,9 @@ def _route(kind: str, action: str | type[Request], versions: Iterable[str] | Non
             raise ValueError(f"{action.__name__} is an {version} type; versions= contradicts it")
         return _Route(kind, action.ACTION, frozenset({version}))
     chosen = frozenset(check_version(v) for v in (VERSIONS if versions is None else versions))
-    if not any(action in _ALL_ACTIONS[v] for v in chosen):
+    if not any(action in KNOWN_ACTIONS[v] for v in chosen):
         raise ValueError(f"no OCPP action {action!r} in {', '.join(sorted(chosen))}")
-    return _Route(kind, action, frozenset(v for v in chosen if action in _ALL_ACTIONS[v]))
+    return _Route(kind, action, frozenset(v for v in chosen if action in KNOWN_ACTIONS[v]))
 
 
 def on(action: str | type[Request], *, versions: Iterable[str] | None = None) -> Callable[[F], F]:

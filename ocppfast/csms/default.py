@@ -515,9 +515,11 @@ class DefaultCSMS(Handlers):
 
     # -- OCPP 1.6 (C16 chapter 4; security extension: SW chapter 5) ------------------------
 
-    def _id_tag_info(self, id_tag: str, status: str) -> v16.IdTagInfo:
-        """1.6 IdTagInfo (C16 7.14): the status, and the expiry and parent of a stored idTag."""
-        known = self.state.token(id_tag)
+    def _id_tag_info(self, id_tag: str, now: datetime.datetime) -> v16.IdTagInfo:
+        """1.6 IdTagInfo (C16 7.14) of `id_tag` at `now` (the message's whole second: token
+        expiries are whole seconds too): the status, and the expiry and parent of a stored idTag."""
+        status, known = self.state.authorization(self.identity, id_tag, None, OCPP16, now)
+        log.debug("%s: idTag %s: %s", self.identity, id_tag, status)
         if known is None:
             return v16.IdTagInfo(status=v16.AuthorizationStatus(status))
         return v16.IdTagInfo(
@@ -529,10 +531,8 @@ class DefaultCSMS(Handlers):
     @on(v16.AuthorizeRequest)
     def authorize_v16(self, request: v16.AuthorizeRequest) -> v16.AuthorizeResponse:
         """C16 4.1: the Central System "SHALL respond with an Authorize.conf"."""
-        self._seen()
-        status = self.state.authorize(self.identity, request.id_tag, None, OCPP16)
-        log.debug("%s: authorize %s: %s", self.identity, request.id_tag, status)
-        return v16.AuthorizeResponse(id_tag_info=self._id_tag_info(request.id_tag, status))
+        info = self._id_tag_info(request.id_tag, self._seen())
+        return v16.AuthorizeResponse(id_tag_info=info)
 
     @on(v16.BootNotificationRequest)
     def boot_v16(self, request: v16.BootNotificationRequest) -> v16.BootNotificationResponse:
@@ -628,7 +628,7 @@ class DefaultCSMS(Handlers):
     ) -> v16.StartTransactionResponse:
         """C16 4.8: a new transaction id (the same one for a repeated request) and the status
         of the idTag, which the Central System "MUST verify"."""
-        self._seen()
+        now = self._seen()
         record, new = self.state.start_transaction(
             self.identity,
             request.connector_id,
@@ -637,7 +637,6 @@ class DefaultCSMS(Handlers):
             request.timestamp,
             _opt(request.reservation_id),
         )
-        status = self.state.authorize(self.identity, request.id_tag, None, OCPP16)
         if new:
             log.info(
                 "%s: transaction %s started on connector %s (meter %s Wh)",
@@ -652,17 +651,10 @@ class DefaultCSMS(Handlers):
                 self.identity,
                 record.transaction_id,
             )
-        log.debug(
-            "%s: transaction %s idTag %s: %s",
-            self.identity,
-            record.transaction_id,
-            request.id_tag,
-            status,
-        )
         assert isinstance(record.transaction_id, int)
         return v16.StartTransactionResponse(
             transaction_id=record.transaction_id,
-            id_tag_info=self._id_tag_info(request.id_tag, status),
+            id_tag_info=self._id_tag_info(request.id_tag, now),
         )
 
     @on(v16.StatusNotificationRequest)
@@ -690,7 +682,7 @@ class DefaultCSMS(Handlers):
             return self._after_loading(  # type: ignore[return-value]
                 request.transaction_id, self.stop_transaction_v16, request
             )
-        self._seen()
+        now = self._seen()
         samples = (
             samples_v16(request.transaction_data) if request.transaction_data is not UNSET else []
         )
@@ -729,29 +721,19 @@ class DefaultCSMS(Handlers):
             )
         if id_tag is None:
             return v16.StopTransactionResponse()
-        status = self.state.authorize(self.identity, id_tag, None, OCPP16)
-        log.debug(
-            "%s: transaction %s stopped by %s: %s",
-            self.identity,
-            request.transaction_id,
-            id_tag,
-            status,
-        )
-        return v16.StopTransactionResponse(id_tag_info=self._id_tag_info(id_tag, status))
+        return v16.StopTransactionResponse(id_tag_info=self._id_tag_info(id_tag, now))
 
     # -- OCPP 2.0.1 and 2.1: use cases as 2.1 P0 lists them; P6 CSMS test cases --------------
 
-    def _id_token_info(self, token: Any) -> Any:
-        """2.x IdTokenInfo of `token`: its status, and what is stored of it (C01/C10: the
-        station may cache it until cacheExpiryDateTime; groupIdToken)."""
+    def _id_token_info(self, token: Any, now: datetime.datetime) -> Any:
+        """2.x IdTokenInfo of `token` at `now` (as `_id_tag_info`): its status, and what is
+        stored of it (C01/C10: the station may cache it until cacheExpiryDateTime; groupIdToken)."""
         m = self._m
-        status = self.state.authorize(
-            self.identity, token.id_token, _text(token.type), self.connection.version
+        kind = _text(token.type)
+        status, known = self.state.authorization(
+            self.identity, token.id_token, kind, self.connection.version, now
         )
-        log.debug(
-            "%s: idToken %s (%s): %s", self.identity, token.id_token, _text(token.type), status
-        )
-        known = self.state.token(token.id_token)
+        log.debug("%s: idToken %s (%s): %s", self.identity, token.id_token, kind, status)
         if known is None:
             return m.IdTokenInfo(status=m.AuthorizationStatusEnum(status))
         return m.IdTokenInfo(
@@ -769,9 +751,9 @@ class DefaultCSMS(Handlers):
         """C01 (P6 reusable state Authorized: idTokenInfo.status must be Accepted). With a
         contract certificate (ISO 15118 Plug & Charge), certificateStatus per C07.FR.13/14
         (E201 2.4.1); the chain itself is not verified here (issue 10 adds certificates)."""
-        self._seen()
+        now = self._seen()
         m = self._m
-        info = self._id_token_info(request.id_token)
+        info = self._id_token_info(request.id_token, now)
         if request.certificate is UNSET and request.iso15118_certificate_hash_data is UNSET:
             return m.AuthorizeResponse(id_token_info=info)  # type: ignore[no-any-return]
         rejected = info.status.value in _REJECTED_TOKEN
@@ -1033,7 +1015,7 @@ class DefaultCSMS(Handlers):
             return self._after_loading(  # type: ignore[return-value]
                 request.transaction_info.transaction_id, self.transaction_event, request
             )
-        self._seen()
+        now = self._seen()
         info = request.transaction_info
         evse = request.evse
         token = request.id_token
@@ -1061,7 +1043,7 @@ class DefaultCSMS(Handlers):
         m = _MODULES[version]
         if token is UNSET:
             return m.TransactionEventResponse()  # type: ignore[no-any-return]
-        return m.TransactionEventResponse(id_token_info=self._id_token_info(token))  # type: ignore[no-any-return]
+        return m.TransactionEventResponse(id_token_info=self._id_token_info(token, now))  # type: ignore[no-any-return]
 
     def _log_transaction_event(
         self, event: TransactionEventData, record: TransactionRecord, new: bool

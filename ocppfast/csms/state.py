@@ -579,13 +579,20 @@ class CsmsState:
         return None
 
     def _station(self, identity: str, version: str | None = None) -> StationRecord:
+        # The record of a station (made if new) that the caller is about to change.
         key = identity.casefold()
         record = self.stations.get(key)
         if record is None:
             record = self.stations[key] = StationRecord(identity, version or "")
         elif version:
             record.version = version
+        self._station_changed(key, record)
         return record
+
+    def _station_changed(self, key: str, record: StationRecord) -> None:
+        """Called whenever the record of a station (`key`: its case-folded identity) changes,
+        or is about to within the same call: nothing here; a stored state writes the record
+        with its next commit (`ocppfast.csms.store`)."""
 
     # -- connection ---------------------------------------------------------------------
 
@@ -604,18 +611,17 @@ class CsmsState:
 
     def station_disconnected(self, identity: str, now: datetime.datetime) -> None:
         """The connection of station `identity` ended."""
-        record = self.stations.get(identity.casefold())
+        key = identity.casefold()
+        record = self.stations.get(key)
         if record is not None:
             record.connections = max(0, record.connections - 1)
             record.disconnected_at = now
+            self._station_changed(key, record)
 
     def seen(self, identity: str, now: datetime.datetime) -> None:
         """Station `identity` sent something: it is alive (C16 4.6: the Central System "SHOULD
         assume availability of a Charge Point whenever a PDU has been received")."""
-        record = self.stations.get(identity.casefold())
-        if record is None:
-            record = self._station(identity)
-        record.last_seen = now
+        self._station(identity).last_seen = now
 
     # -- provisioning ---------------------------------------------------------------------
 
@@ -640,9 +646,13 @@ class CsmsState:
     def unregister_station(self, identity: str) -> bool:
         """Forget that a station is registered, and its password; what it sent is kept (a
         station registered again finds its history). Return whether it was registered."""
-        record = self.stations.get(identity.casefold())
+        key = identity.casefold()
+        record = self.stations.get(key)
         self.credentials.remove(identity)
-        if record is None or not record.registered:
+        if record is None:
+            return False
+        self._station_changed(key, record)  # the password went, registered or not
+        if not record.registered:
             return False
         record.registered = False
         record.approval = None
@@ -724,16 +734,26 @@ class CsmsState:
     # -- authorization ----------------------------------------------------------------------
 
     def authorize(self, identity: str, id_token: str, token_type: str | None, version: str) -> str:
-        """The authorization status of `id_token` presented at station `identity`, as a value
-        of `version`'s AuthorizationStatus enumeration."""
+        """The authorization status of `id_token` presented at station `identity` now, as a
+        value of `version`'s AuthorizationStatus enumeration."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return self.authorization(identity, id_token, token_type, version, now)[0]
+
+    def authorization(
+        self,
+        identity: str,
+        id_token: str,
+        token_type: str | None,
+        version: str,
+        now: datetime.datetime,
+    ) -> tuple[str, IdTokenRecord | None]:
+        """`authorize()` at `now`, with what is stored of the token (None: nothing), which an
+        answer's IdTagInfo/IdTokenInfo carries: one lookup for both, and the caller's clock."""
         record = self.tokens.get(id_token.casefold())
-        if record is None:
-            status = self.default_token_status
-        else:
-            status = record.status_at(datetime.datetime.now(datetime.timezone.utc))
+        status = self.default_token_status if record is None else record.status_at(now)
         if version == "ocpp1.6" and status not in _V16_AUTH_STATUSES:
-            return "Invalid"
-        return status
+            status = "Invalid"
+        return status, record
 
     def token(self, id_token: str) -> IdTokenRecord | None:
         """What is known of `id_token` (case-insensitively), if anything."""

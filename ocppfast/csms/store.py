@@ -446,12 +446,9 @@ class StoredState(CsmsState):
         if not self.committer.pending:
             self.committer.barrier()
 
-    def _station_changed(self, identity: str) -> None:
-        key = identity.casefold()
-        record = self.stations.get(key)
-        if record is not None:
-            self._stations[key] = record
-            self._changed()
+    def _station_changed(self, key: str, record: StationRecord) -> None:
+        self._stations[key] = record
+        self._changed()
 
     def _transaction_changed(self, record: TransactionRecord) -> None:
         key = record.identity.casefold()
@@ -499,7 +496,8 @@ class StoredState(CsmsState):
     def _message(
         self, identity: str, kind: str, request_id: int | None, now: datetime.datetime, data: Any
     ) -> None:
-        self._station_changed(identity)
+        # The station's row, which this one refers to, is written with it: the state's
+        # method that calls this one changed the station (`CsmsState._station`).
         self._append(_INSERT_MESSAGE, (identity.casefold(), kind, request_id, now, _json(data)))
 
     def _collect(self) -> list[Statement]:
@@ -624,66 +622,16 @@ class StoredState(CsmsState):
 
     # -- CsmsState, written ----------------------------------------------------------------
 
-    def station_connected(
-        self, identity: str, version: str, now: datetime.datetime
-    ) -> StationRecord:
-        record = super().station_connected(identity, version, now)
-        self._station_changed(identity)
-        return record
-
-    def station_disconnected(self, identity: str, now: datetime.datetime) -> None:
-        super().station_disconnected(identity, now)
-        self._station_changed(identity)
-
-    def seen(self, identity: str, now: datetime.datetime) -> None:
-        super().seen(identity, now)
-        self._station_changed(identity)
-
-    def boot(
-        self, identity: str, version: str, boot: BootInfo, now: datetime.datetime
-    ) -> tuple[str, int]:
-        answer = super().boot(identity, version, boot, now)
-        self._station_changed(identity)
-        return answer
-
-    def heartbeat(self, identity: str, now: datetime.datetime) -> None:
-        super().heartbeat(identity, now)
-        self._station_changed(identity)
-
     def connector_status(
         self, identity: str, evse_id: int, connector_id: int, status: ConnectorStatus
     ) -> ConnectorStatus | None:
         previous = super().connector_status(identity, evse_id, connector_id, status)
-        self._station_changed(identity)
         self._connectors.add((identity.casefold(), evse_id, connector_id))
         return previous
 
-    def operation_status(
-        self,
-        identity: str,
-        operation: str,
-        status: str,
-        request_id: int | None,
-        now: datetime.datetime,
-    ) -> OperationStatus | None:
-        previous = super().operation_status(identity, operation, status, request_id, now)
-        self._station_changed(identity)
-        return previous
-
-    def register_station(self, identity: str, approval: str = "Accepted") -> StationRecord:
-        record = super().register_station(identity, approval)
-        self._station_changed(identity)
-        return record
-
-    def unregister_station(self, identity: str) -> bool:
-        registered = super().unregister_station(identity)
-        self._station_changed(identity)
-        return registered
-
     def set_password(self, identity: str, password: PasswordRecord | None) -> None:
         super().set_password(identity, password)
-        self._station(identity)  # the row that keeps it
-        self._station_changed(identity)
+        self._station(identity)  # the row that keeps it, written with the next commit
 
     def set_token(self, record: IdTokenRecord) -> None:
         super().set_token(record)
@@ -774,7 +722,6 @@ class StoredState(CsmsState):
     ) -> TransactionRecord | None:
         samples = list(samples)
         record = super().meter_values(identity, location_id, transaction_id, samples)
-        self._station_changed(identity)
         if record is not None:
             self._transaction_changed(record)
         self._samples(identity, record.transaction_id if record else None, location_id, samples)
