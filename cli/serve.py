@@ -53,6 +53,16 @@ def _load_config(ctx: typer.Context, param: typer.CallbackParam, value: Path | N
     section = data.get("serve", data)
     if not isinstance(section, dict):
         raise typer.BadParameter(f"{value}: [serve] is not a table", param_hint="--config")
+    if section is not data:
+        # Settings on both sides would be half ignored: refused, naming them. (Other tables
+        # at the top level are other commands' and left alone.)
+        stray = [key for key, setting in data.items() if not isinstance(setting, dict)]
+        if stray:
+            raise typer.BadParameter(
+                f"{value}: {', '.join(stray)} at the top level, and a [serve] table: put every "
+                "setting in [serve] (or all at the top level, without [serve])",
+                param_hint="--config",
+            )
     known = {p.name for p in ctx.command.params if p.name and p.name != "config"}
     settings = {}
     for key, setting in section.items():
@@ -279,13 +289,23 @@ def serve(
     metrics = Metrics()
 
     async def main(stop: asyncio.Event) -> None:
-        state = await _open_state(
-            database,
-            heartbeat_interval=heartbeat_interval,
-            registration_policy=registration,
-            traffic_limit=100_000 if traffic_retention else 0,
-            metrics=metrics,
-        )
+        from ocppfast.csms.store import close_state, open_state
+
+        try:
+            state = await open_state(
+                database,
+                heartbeat_interval=heartbeat_interval,
+                registration_policy=registration,
+                traffic_limit=100_000 if traffic_retention else 0,
+                metrics=metrics,
+            )
+        except StorageError as exc:
+            log.error("%s", exc)
+            raise typer.Exit(1) from None
+        if isinstance(state, StoredState):
+            log.info("data kept in %s", state.database.display_url)
+        else:
+            log.warning("--database memory: nothing is kept once the CSMS stops")
         if passwords is not None:
             # The file's passwords are imported (and stored, like those set through the API);
             # with a file, every station must authenticate.
@@ -295,11 +315,10 @@ def serve(
         try:
             await _serve(state, stop)
         finally:
-            if isinstance(state, StoredState):
-                try:
-                    await state.close()
-                except StorageError as exc:
-                    log.error("the last changes could not be stored: %s", exc)
+            try:
+                await close_state(state)
+            except StorageError as exc:
+                log.error("the last changes could not be stored: %s", exc)
 
     async def _serve(state: CsmsState, stop: asyncio.Event) -> None:
         observers: list[Any] = [metrics]
@@ -440,28 +459,6 @@ def _vendor_handlers(specs: list[str]) -> dict[str, VendorHandler]:
             )
         handlers[vendor.strip()] = handler
     return handlers
-
-
-async def _open_state(database: str, *, metrics: Any, **options: Any) -> CsmsState:
-    """The CSMS state: in memory, or kept in `database` (opened, migrated and loaded);
-    `options` are CsmsState's."""
-    from ocppfast.csms import CsmsState
-    from ocppfast.csms.store import StoredState
-    from ocppfast.storage import StorageError, open_database
-
-    if database == "memory":
-        log.warning("--database memory: nothing is kept once the CSMS stops")
-        return CsmsState(**options)
-    try:
-        state = StoredState(open_database(database), **options)
-        state.committer.on_commit = metrics.commit
-        state.committer.on_failure = metrics.commit_failed
-        await state.open()
-    except StorageError as exc:
-        log.error("%s", exc)
-        raise typer.Exit(1) from None
-    log.info("data kept in %s", state.database.display_url)
-    return state
 
 
 def _read_credentials(path: Path) -> list[tuple[str, PasswordRecord]]:

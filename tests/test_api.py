@@ -32,11 +32,10 @@ from ocppfast.api.errors import payload_path
 from ocppfast.asyncio import Connection, Handlers, on
 from ocppfast.asyncio.server import Server
 from ocppfast.csms import CsmsState, default_csms
-from ocppfast.csms.store import StoredState
+from ocppfast.csms.store import StoredState, close_state, open_state
 from ocppfast.exceptions import FormatViolationError
 from ocppfast.transport.websocket import WebSocketTransport
 from tests.aio import run, until
-from tests.states import close_state, open_state
 
 TOKEN = "tZ3-operator-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -351,8 +350,11 @@ def test_an_empty_token_is_refused_and_metrics_is_404_without_a_metrics_object()
         async with running(CsmsState()) as csms:
             status, body = await csms.request("GET", "/metrics")
             assert status == 404 and error_of(body)["code"] == "not_found"
-            status, body = await csms.request("DELETE", "/api/stations")
-            assert status == 405 and error_of(body)["code"] == "method_not_allowed"
+            async with csms.http.delete("/api/stations") as response:
+                assert response.status == 405
+                assert set(response.headers["Allow"].split(",")) == {"GET", "POST"}
+                error = error_of(await response.json())
+            assert error["code"] == "method_not_allowed" and "GET" in error["description"]
 
     run(main())
 
@@ -1117,6 +1119,22 @@ async def _typed_v16(csms: Csms, handlers: Answering) -> None:
     }
     await _post(csms, "unlock", {"connectorId": 1})
     assert _sent(handlers) == {"action": "UnlockConnector", "connectorId": 1}
+    # 1.6 names connectors only (C16 5.2, 5.17, 5.18): an evseId is refused, not dropped.
+    await _refused(csms, handlers, "trigger", {"message": "Heartbeat", "evseId": 1}, "evseId")
+    await _refused(csms, handlers, "availability", {"operative": True, "evseId": 1}, "evseId")
+    await _refused(csms, handlers, "unlock", {"connectorId": 1, "evseId": 1}, "evseId")
+    # A 1.6 configuration key has one value (C16 5.3, 5.8): no attribute.
+    status, answer = await csms.request(
+        "PUT",
+        "/api/stations/CP1/configuration",
+        {"key": "HeartbeatInterval", "value": "60", "attribute": "Target"},
+    )
+    assert status == 422 and error_of(answer)["path"] == "attribute"
+    status, answer = await csms.request(
+        "GET", "/api/stations/CP1/configuration?key=HeartbeatInterval&attribute=Actual"
+    )
+    assert status == 400 and error_of(answer)["path"] == "attribute"
+    assert not handlers.received
     status, answer = await csms.request(
         "PUT", "/api/stations/CP1/configuration", {"key": "HeartbeatInterval", "value": "60"}
     )
@@ -1364,6 +1382,58 @@ def test_malformed_input_never_makes_a_500() -> None:
             assert status == 413 and error_of(answer)["code"] == "too_large"
 
     run(main())
+
+
+def test_a_bug_is_a_500_logged_with_its_traceback_and_answered_without(
+    core: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler that raises (here: the state, made to fail) answers 500 "internal" with
+    the error shape; the traceback goes to the log, never into the answer."""
+    state = CsmsState()
+
+    def broken(id_token: str) -> None:
+        raise RuntimeError("secret internals")
+
+    state.token = broken  # type: ignore[method-assign]
+
+    async def main() -> None:
+        async with running(state, core) as csms:
+            status, body = await csms.request("GET", "/api/tokens/T1")
+            assert status == 500 and error_of(body)["code"] == "internal"
+            assert "secret internals" not in json.dumps(body)
+
+    with caplog.at_level(logging.ERROR, logger="ocppfast.api"):
+        run(main())
+    [record] = [r for r in caplog.records if r.getMessage() == "GET /api/tokens/T1 failed"]
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+def test_a_change_that_cannot_be_stored_is_a_503(
+    core: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An answer never acknowledges what a restart would lose: when the commit the API waits
+    for fails, the answer is 503 "storage_failed" and the failure is logged."""
+    state = CsmsState()
+
+    def failing_commit() -> asyncio.Future[None]:
+        commit = asyncio.get_running_loop().create_future()
+        commit.set_exception(OSError("disk full"))
+        return commit
+
+    state.barrier = failing_commit  # type: ignore[method-assign]
+
+    async def main() -> None:
+        async with running(state, core) as csms:
+            status, body = await csms.request(
+                "POST", "/api/tokens", {"idToken": "T1", "status": "Accepted"}
+            )
+            assert status == 503 and error_of(body)["code"] == "storage_failed"
+            status, body = await csms.request("DELETE", "/api/tokens/T1")
+            assert status == 503 and error_of(body)["code"] == "storage_failed"
+
+    with caplog.at_level(logging.ERROR, logger="ocppfast.api"):
+        run(main())
+    assert any("could not be stored: disk full" in r.getMessage() for r in caplog.records)
 
 
 def test_payload_paths_follow_the_validators_descriptions() -> None:

@@ -61,6 +61,23 @@ def test_a_config_file_with_an_unknown_key_or_bad_toml_is_refused(tmp_path: Path
     assert result.exit_code == 2 and "cannot read" in result.output
 
 
+def test_settings_both_at_the_top_level_and_in_serve_are_refused(tmp_path: Path) -> None:
+    """A file with settings at the top level and a [serve] table would have one half ignored:
+    it is refused, naming the stray settings and what to do; another command's table beside
+    [serve] is left alone (the file is taken: the next error is the flag's)."""
+    config = tmp_path / "ocppfast.toml"
+    config.write_text("port = 9100\napi-port = 9101\n[serve]\nhost = '127.0.0.1'\n")
+    # --registration closed: were the file taken, the command would stop there, not serve.
+    args = ["serve", "--config", str(config), "--registration", "closed"]
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "port, api-port at the top level" in text and "put every setting in [serve]" in text
+    config.write_text("[serve]\nport = 9100\n[station]\ncount = 2\n")
+    result = runner.invoke(app, ["serve", "--config", str(config), "--registration", "closed"])
+    assert result.exit_code == 2 and "open, known, pending" in result.output
+
+
 def test_invalid_values_say_what_to_use(tmp_path: Path) -> None:
     result = runner.invoke(app, ["serve", "--registration", "closed"])
     assert result.exit_code == 2 and "open, known, pending" in result.output

@@ -30,23 +30,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import hmac
 import logging
 import ssl as _ssl
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
-from types import ModuleType
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
 from msgspec import UNSET
 
-from .. import v16, v21, v201
 from .._core import BACKEND
 from .._core.actions import CSMS_INITIATED
-from .._core.types import OCPP16, OCPP21, OCPP201
+from .._core.types import OCPP16, OCPP201
 from ..asyncio.connection import Connection, shared_validator
 from ..asyncio.server import InvalidIdentity, Server, identity_from_path, is_loopback
 from ..csms.state import (
@@ -68,18 +67,13 @@ from . import commands
 from .commands import Command
 from .errors import STATUS_CODES, ApiError, body_error, payload_path
 from .models import (
-    AvailabilityBody,
     BootView,
     CallBody,
     CallErrorView,
     CallOutcome,
-    ConfigurationBody,
     ConnectorView,
     MessageList,
     MessageView,
-    RemoteStartBody,
-    RemoteStopBody,
-    ResetBody,
     SampleView,
     StationCreate,
     StationList,
@@ -93,7 +87,6 @@ from .models import (
     TransactionList,
     TransactionView,
     TriggerBody,
-    UnlockBody,
 )
 from .openapi import Query, Route, openapi_document
 from .routes import DEFAULT_LIMIT, MAX_LIMIT, METRICS_ROUTE, ROUTES
@@ -122,8 +115,8 @@ _CLOSE_WAIT = 5.0
 # The id of a token in a URL: 2.1 IdTokenType.idToken has at most 255 characters.
 _MAX_TOKEN_CHARS = 255
 
-_MODULES: dict[str, ModuleType] = {OCPP16: v16, OCPP201: v201, OCPP21: v21}
 S = TypeVar("S")
+T = TypeVar("T")
 
 
 # -- views ------------------------------------------------------------------------------------
@@ -232,6 +225,18 @@ def _page_url(request: web.Request, **params: Any) -> str:
     return str(request.rel_url.update_query({k: str(v) for k, v in params.items()}))
 
 
+def _offset_page(
+    request: web.Request, query: dict[str, Any], fetched: Sequence[T], **keep: Any
+) -> tuple[Sequence[T], str | None]:
+    """A page of a route paged by `offset` and `limit`: `fetched` holds the items from
+    `offset` on, up to one more than `limit`; that one, when there, means a next page, whose
+    URL is returned (carrying the query parameters `keep` besides offset and limit)."""
+    limit = query["limit"]
+    if len(fetched) <= limit:
+        return fetched, None
+    return fetched[:limit], _page_url(request, **keep, offset=query["offset"] + limit, limit=limit)
+
+
 def _quoted(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
@@ -330,11 +335,22 @@ class _Api:
         return same and scheme.lower() == "bearer"
 
     def handler(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        method = getattr(self, route.handler)
+        """The aiohttp handler of `route`: it checks the query, decodes the body as the
+        route's Struct, and calls the method the route names (or `command`, for a typed
+        command) with both."""
+        method = (
+            getattr(self, route.handler)
+            if route.command is None
+            else functools.partial(self.command, route.command)
+        )
+        body_type = route.body
 
         async def handle(request: web.Request) -> web.StreamResponse:
             query = _parse_query(request, route)
-            response: web.StreamResponse = await method(request, query)
+            body: Any = None
+            if body_type is not None:
+                body = await self.body(request, body_type)
+            response: web.StreamResponse = await method(request, query, body)
             return response
 
         handle.__name__ = route.handler
@@ -452,8 +468,11 @@ class _Api:
             active_transactions=active,
         )
 
-    def validator(self, version: str) -> Any:
-        return shared_validator(self._core, version)
+    def request(self, version: str, command: Command) -> Any:
+        """`command` as the typed request of `version`, checked by the core's validator
+        (OCPPError, naming the field, when the schema refuses it)."""
+        validator = shared_validator(self._core, version)
+        return validator.decode_request(command.action, msgspec.json.encode(command.payload))
 
     async def send(
         self,
@@ -470,9 +489,7 @@ class _Api:
         version = connection.version
         action = command.action
         try:
-            request = self.validator(version).decode_request(
-                action, msgspec.json.encode(command.payload)
-            )
+            request = self.request(version, command)
         except OCPPError as error:
             path = payload_path(action, error.description, None if generic else command.fields)
             raise ApiError(
@@ -528,17 +545,9 @@ class _Api:
         connection = self.server.connection(identity)
         if connection is None:
             return
-        module = _MODULES[connection.version]
-        if connection.version == OCPP16:
-            request: Any = v16.TriggerMessageRequest(
-                requested_message=v16.MessageTrigger.BootNotification
-            )
-        else:
-            request = module.TriggerMessageRequest(
-                requested_message=module.MessageTriggerEnum.BootNotification
-            )
+        command = commands.trigger(connection.version, TriggerBody(message="BootNotification"))
         try:
-            response = await connection.call(request)
+            response = await connection.call(self.request(connection.version, command))
         except Exception as exc:
             log.warning(
                 "%r is accepted; asking it to boot again (TriggerMessage BootNotification) "
@@ -571,7 +580,9 @@ class _Api:
 
     # -- stations ---------------------------------------------------------------------------
 
-    async def list_stations(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def list_stations(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         connected = query["connected"]
         records = sorted(
             (r for r in self.state.stations.values() if r.registered),
@@ -581,22 +592,22 @@ class _Api:
             records = [
                 r for r in records if (self.server.connection(r.identity) is not None) == connected
             ]
-        limit, offset = query["limit"], query["offset"]
-        page = records[offset : offset + limit]
-        more = offset + limit < len(records)
+        offset = query["offset"]
+        page, next_url = _offset_page(request, query, records[offset : offset + query["limit"] + 1])
         return _json(
             StationList(
-                stations=[self.station_view(r) for r in page],
-                total=len(records),
-                next=_page_url(request, offset=offset + limit, limit=limit) if more else None,
+                stations=[self.station_view(r) for r in page], total=len(records), next=next_url
             )
         )
 
-    async def get_station(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def get_station(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         return _json(self.station_view(self.registered(request.match_info["identity"])))
 
-    async def create_station(self, request: web.Request, query: dict[str, Any]) -> web.Response:
-        body = await self.body(request, StationCreate)
+    async def create_station(
+        self, request: web.Request, query: dict[str, Any], body: StationCreate
+    ) -> web.Response:
         try:
             identity_from_path("/" + _quoted(body.identity))
         except InvalidIdentity as exc:
@@ -646,9 +657,10 @@ class _Api:
         except ValueError as exc:
             raise ApiError(422, "invalid", str(exc), path="password") from None
 
-    async def patch_station(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def patch_station(
+        self, request: web.Request, query: dict[str, Any], body: StationPatch
+    ) -> web.Response:
         record = self.registered(request.match_info["identity"])
-        body = await self.body(request, StationPatch)
         password = None
         if isinstance(body.password, str):
             password = await self._hash(body.password)
@@ -670,7 +682,9 @@ class _Api:
             self.approved(record, body.approval)
         return _json(self.station_view(record))
 
-    async def delete_station(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def delete_station(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         record = self.registered(request.match_info["identity"])
         self.state.unregister_station(record.identity)
         await self.committed()
@@ -688,7 +702,9 @@ class _Api:
             await asyncio.wait([closing], timeout=_CLOSE_WAIT)
         return web.Response(status=204)
 
-    async def list_messages(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def list_messages(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         record = self.registered(request.match_info["identity"])
         limit = query["limit"]
         frames = await self.state.traffic(record.identity, before=query["before"], limit=limit + 1)
@@ -703,9 +719,10 @@ class _Api:
 
     # -- messages to stations ---------------------------------------------------------------
 
-    async def post_call(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def post_call(
+        self, request: web.Request, query: dict[str, Any], body: CallBody
+    ) -> web.Response:
         identity = request.match_info["identity"]
-        body = await self.body(request, CallBody)
         connection = self.connection(identity)
         version = connection.version
         if body.action not in CSMS_INITIATED[version]:
@@ -721,41 +738,24 @@ class _Api:
         command = Command(body.action, body.payload)
         return await self.send(identity, connection, command, timeout, generic=True)
 
-    async def _command(
+    async def command(
         self,
+        build: Callable[[str, Any], Command],
         request: web.Request,
-        cls: type[S],
-        build: Callable[[str, S], Command],
+        query: dict[str, Any],
+        body: Any,
     ) -> web.Response:
+        """A typed command's route (`Route.command`): `build` makes the message of the
+        station's version from the decoded body."""
         identity = request.match_info["identity"]
-        body = await self.body(request, cls)
         connection = self.connection(identity)
         command = build(connection.version, body)
         timeout = getattr(body, "timeout", UNSET)
         return await self.send(identity, connection, command, None if timeout is UNSET else timeout)
 
-    async def remote_start(self, request: web.Request, query: dict[str, Any]) -> web.Response:
-        return await self._command(request, RemoteStartBody, commands.remote_start)
-
-    async def remote_stop(self, request: web.Request, query: dict[str, Any]) -> web.Response:
-        return await self._command(request, RemoteStopBody, commands.remote_stop)
-
-    async def reset(self, request: web.Request, query: dict[str, Any]) -> web.Response:
-        return await self._command(request, ResetBody, commands.reset)
-
-    async def trigger(self, request: web.Request, query: dict[str, Any]) -> web.Response:
-        return await self._command(request, TriggerBody, commands.trigger)
-
-    async def availability(self, request: web.Request, query: dict[str, Any]) -> web.Response:
-        return await self._command(request, AvailabilityBody, commands.availability)
-
-    async def unlock(self, request: web.Request, query: dict[str, Any]) -> web.Response:
-        return await self._command(request, UnlockBody, commands.unlock)
-
-    async def put_configuration(self, request: web.Request, query: dict[str, Any]) -> web.Response:
-        return await self._command(request, ConfigurationBody, commands.change_configuration)
-
-    async def get_configuration(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def get_configuration(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         identity = request.match_info["identity"]
         connection = self.connection(identity)
         try:
@@ -777,16 +777,15 @@ class _Api:
 
     # -- id tokens --------------------------------------------------------------------------
 
-    async def list_tokens(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def list_tokens(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         tokens = sorted(self.state.tokens.items())
-        limit, offset = query["limit"], query["offset"]
-        page = tokens[offset : offset + limit]
-        more = offset + limit < len(tokens)
+        offset = query["offset"]
+        page, next_url = _offset_page(request, query, tokens[offset : offset + query["limit"] + 1])
         return _json(
             TokenList(
-                tokens=[_token_view(record) for _, record in page],
-                total=len(tokens),
-                next=_page_url(request, offset=offset + limit, limit=limit) if more else None,
+                tokens=[_token_view(record) for _, record in page], total=len(tokens), next=next_url
             )
         )
 
@@ -796,11 +795,14 @@ class _Api:
             raise ApiError(404, "not_found", "no such id token: GET /api/tokens lists them")
         return record
 
-    async def get_token(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def get_token(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         return _json(_token_view(self._find_token(request.match_info["idToken"])))
 
-    async def create_token(self, request: web.Request, query: dict[str, Any]) -> web.Response:
-        body = await self.body(request, TokenCreate)
+    async def create_token(
+        self, request: web.Request, query: dict[str, Any], body: TokenCreate
+    ) -> web.Response:
         if self.state.token(body.id_token) is not None:
             raise ApiError(409, "exists", "that id token exists: PUT replaces it")
         record = _token_record(body.id_token, body)
@@ -810,7 +812,9 @@ class _Api:
         location = f"/api/tokens/{_quoted(record.id_token)}"
         return _json(_token_view(record), 201, {"Location": location})
 
-    async def put_token(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def put_token(
+        self, request: web.Request, query: dict[str, Any], body: TokenBody
+    ) -> web.Response:
         id_token = request.match_info["idToken"]
         if not id_token or len(id_token) > _MAX_TOKEN_CHARS:
             raise ApiError(
@@ -819,7 +823,6 @@ class _Api:
                 f"an id token has 1 to {_MAX_TOKEN_CHARS} characters",
                 path="idToken",
             )
-        body = await self.body(request, TokenBody)
         if body.id_token is not UNSET and body.id_token.casefold() != id_token.casefold():
             raise ApiError(
                 422,
@@ -845,7 +848,9 @@ class _Api:
             return _json(_token_view(record))
         return _json(_token_view(record), 201, {"Location": f"/api/tokens/{_quoted(id_token)}"})
 
-    async def delete_token(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def delete_token(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         id_token = request.match_info["idToken"]
         if not self.state.delete_token(id_token):
             raise ApiError(404, "not_found", "no such id token: GET /api/tokens lists them")
@@ -855,20 +860,26 @@ class _Api:
 
     # -- transactions -----------------------------------------------------------------------
 
-    async def list_transactions(self, request: web.Request, query: dict[str, Any]) -> web.Response:
-        limit, offset = query["limit"], query["offset"]
+    async def list_transactions(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         records = await self.state.transactions_page(
-            identity=query["station"], active=query["active"], limit=limit + 1, offset=offset
+            identity=query["station"],
+            active=query["active"],
+            limit=query["limit"] + 1,
+            offset=query["offset"],
         )
-        more = len(records) > limit
+        page, next_url = _offset_page(request, query, records)
         return _json(
             TransactionList(
-                transactions=[TransactionView(**_transaction_fields(r)) for r in records[:limit]],
-                next=_page_url(request, offset=offset + limit, limit=limit) if more else None,
+                transactions=[TransactionView(**_transaction_fields(r)) for r in page],
+                next=next_url,
             )
         )
 
-    async def get_transaction(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def get_transaction(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         transaction_id = request.match_info["transactionId"]
         station = query["station"]
         found = await self.state.find_transactions(transaction_id, station)
@@ -885,29 +896,30 @@ class _Api:
                 stations=stations,
             )
         record = found[0]
-        limit, offset = query["limit"], query["offset"]
-        samples = await self.state.transaction_samples(record, limit=limit + 1, offset=offset)
-        more = len(samples) > limit
+        samples = await self.state.transaction_samples(
+            record, limit=query["limit"] + 1, offset=query["offset"]
+        )
+        page, next_url = _offset_page(request, query, samples, station=record.identity)
         return _json(
             TransactionDetail(
                 **_transaction_fields(record),
-                meter_values=[_sample_view(sample) for sample in samples[:limit]],
-                meter_values_next=(
-                    _page_url(request, station=record.identity, offset=offset + limit, limit=limit)
-                    if more
-                    else None
-                ),
+                meter_values=[_sample_view(sample) for sample in page],
+                meter_values_next=next_url,
             )
         )
 
     # -- documents --------------------------------------------------------------------------
 
-    async def openapi(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def openapi(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         if self._openapi is None:
             self._openapi = msgspec.json.encode(openapi_document(self.routes))
         return web.Response(body=self._openapi, content_type="application/json")
 
-    async def metrics(self, request: web.Request, query: dict[str, Any]) -> web.Response:
+    async def metrics(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
         source = self.metrics_source
         assert source is not None  # the route exists only with a metrics object
         body, content_type = source.render()

@@ -79,8 +79,13 @@ def _not_in(version: str, name: str, instead: str) -> ApiError:
     )
 
 
-def _v2_evse(evse_id: Any, connector_id: Any) -> dict[str, Any] | None:
-    """The 2.x EVSEType of an evseId and an optional connectorId (which needs the evseId)."""
+# The body fields of a 2.x payload's `evse` (EVSEType), as `_with_evse` writes it.
+_EVSE_FIELDS = {"evse.id": "evseId", "evse.connectorId": "connectorId"}
+
+
+def _with_evse(payload: dict[str, Any], evse_id: Any, connector_id: Any) -> dict[str, Any]:
+    """`payload` with the 2.x `evse` (EVSEType) of an evseId and an optional connectorId
+    (which needs the evseId); without either, as it is (the whole station)."""
     if evse_id is UNSET:
         if connector_id is not UNSET:
             raise ApiError(
@@ -89,11 +94,11 @@ def _v2_evse(evse_id: Any, connector_id: Any) -> dict[str, Any] | None:
                 "give evseId with connectorId: a 2.x connector is numbered within its EVSE",
                 path="connectorId",
             )
-        return None
+        return payload
     evse: dict[str, Any] = {"id": evse_id}
     if connector_id is not UNSET:
         evse["connectorId"] = connector_id
-    return evse
+    return {**payload, "evse": evse}
 
 
 def remote_start(version: str, body: RemoteStartBody) -> Command:
@@ -208,14 +213,10 @@ def trigger(version: str, body: TriggerBody) -> Command:
             payload,
             {"requestedMessage": "message", "connectorId": "connectorId"},
         )
-    payload = {"requestedMessage": body.message}
-    evse = _v2_evse(body.evse_id, body.connector_id)
-    if evse is not None:
-        payload["evse"] = evse
     return Command(
         "TriggerMessage",
-        payload,
-        {"requestedMessage": "message", "evse.id": "evseId", "evse.connectorId": "connectorId"},
+        _with_evse({"requestedMessage": body.message}, body.evse_id, body.connector_id),
+        {"requestedMessage": "message", **_EVSE_FIELDS},
     )
 
 
@@ -233,14 +234,10 @@ def availability(version: str, body: AvailabilityBody) -> Command:
             {"connectorId": connector, "type": status},
             {"connectorId": "connectorId", "type": "operative"},
         )
-    payload: dict[str, Any] = {"operationalStatus": status}
-    evse = _v2_evse(body.evse_id, body.connector_id)
-    if evse is not None:
-        payload["evse"] = evse
     return Command(
         "ChangeAvailability",
-        payload,
-        {"operationalStatus": "operative", "evse.id": "evseId", "evse.connectorId": "connectorId"},
+        _with_evse({"operationalStatus": status}, body.evse_id, body.connector_id),
+        {"operationalStatus": "operative", **_EVSE_FIELDS},
     )
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import http
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from .._version import __version__
 from .models import REQUEST_BODIES, RESPONSE_BODIES, ErrorBody
+
+if TYPE_CHECKING:
+    from .commands import Command
 
 __all__ = ["Query", "Route", "openapi_document"]
 
@@ -56,10 +59,11 @@ class Query:
 
 @dataclass(frozen=True)
 class Route:
-    """One route: `handler` names the method of the API that serves it; `status` is its
-    success status; `body` and `response` its Structs (None: no body / no JSON answer);
-    `errors` the error statuses it may answer besides 400 and 401; `write` marks operator
-    actions (logged at INFO)."""
+    """One route: `handler` is its operationId and names the method of the API that serves
+    it, unless `command` is given (a typed command: the builder of `ocppfast.api.commands`
+    that makes its message); `status` is its success status; `body` and `response` its
+    Structs (None: no body / no JSON answer); `errors` the error statuses it may answer
+    besides 400 and 401."""
 
     method: str
     path: str
@@ -71,6 +75,7 @@ class Route:
     query: tuple[Query, ...] = ()
     errors: tuple[int, ...] = ()
     media_type: str = "application/json"
+    command: Callable[[str, Any], Command] | None = None
 
     @property
     def parameters(self) -> list[str]:

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from . import commands
 from .models import (
     AvailabilityBody,
     CallBody,
@@ -45,6 +49,28 @@ def _limit(default: int = DEFAULT_LIMIT) -> Query:
 _OFFSET = Query("offset", "int", "Items to skip.", 0, _MAX_OFFSET, default=0)
 _TIMEOUT = Query("timeout", "float", "Seconds to wait for the station's answer.", 0.001, 300)
 _COMMAND_ERRORS = (404, 409, 422, 503, 504)
+
+
+def _command(
+    method: str,
+    name: str,
+    handler: str,
+    summary: str,
+    body: type,
+    build: Callable[[str, Any], commands.Command],
+) -> Route:
+    """A typed command's route, /api/stations/{identity}/`name`: its body decoded as `body`,
+    `build` makes the message of the station's version."""
+    return Route(
+        method,
+        "/api/stations/{identity}/" + name,
+        handler,
+        summary,
+        body=body,
+        response=CallOutcome,
+        errors=_COMMAND_ERRORS,
+        command=build,
+    )
 
 
 ROUTES: tuple[Route, ...] = (
@@ -116,59 +142,53 @@ ROUTES: tuple[Route, ...] = (
         response=CallOutcome,
         errors=_COMMAND_ERRORS,
     ),
-    Route(
+    _command(
         "POST",
-        "/api/stations/{identity}/remote-start",
+        "remote-start",
         "remote_start",
         "Start a transaction (RemoteStartTransaction / RequestStartTransaction).",
-        body=RemoteStartBody,
-        response=CallOutcome,
-        errors=_COMMAND_ERRORS,
+        RemoteStartBody,
+        commands.remote_start,
     ),
-    Route(
+    _command(
         "POST",
-        "/api/stations/{identity}/remote-stop",
+        "remote-stop",
         "remote_stop",
         "Stop a transaction (RemoteStopTransaction / RequestStopTransaction).",
-        body=RemoteStopBody,
-        response=CallOutcome,
-        errors=_COMMAND_ERRORS,
+        RemoteStopBody,
+        commands.remote_stop,
     ),
-    Route(
+    _command(
         "POST",
-        "/api/stations/{identity}/reset",
+        "reset",
         "reset",
         "Reset the station (Reset).",
-        body=ResetBody,
-        response=CallOutcome,
-        errors=_COMMAND_ERRORS,
+        ResetBody,
+        commands.reset,
     ),
-    Route(
+    _command(
         "POST",
-        "/api/stations/{identity}/trigger",
+        "trigger",
         "trigger",
         "Ask the station to send a message (TriggerMessage).",
-        body=TriggerBody,
-        response=CallOutcome,
-        errors=_COMMAND_ERRORS,
+        TriggerBody,
+        commands.trigger,
     ),
-    Route(
+    _command(
         "POST",
-        "/api/stations/{identity}/availability",
+        "availability",
         "availability",
         "Make the station, an EVSE or a connector (in)operative (ChangeAvailability).",
-        body=AvailabilityBody,
-        response=CallOutcome,
-        errors=_COMMAND_ERRORS,
+        AvailabilityBody,
+        commands.availability,
     ),
-    Route(
+    _command(
         "POST",
-        "/api/stations/{identity}/unlock",
+        "unlock",
         "unlock",
         "Unlock a connector (UnlockConnector).",
-        body=UnlockBody,
-        response=CallOutcome,
-        errors=_COMMAND_ERRORS,
+        UnlockBody,
+        commands.unlock,
     ),
     Route(
         "GET",
@@ -194,14 +214,13 @@ ROUTES: tuple[Route, ...] = (
         ),
         errors=(404, 409, 503, 504),
     ),
-    Route(
+    _command(
         "PUT",
-        "/api/stations/{identity}/configuration",
+        "configuration",
         "put_configuration",
         "Set a configuration value (ChangeConfiguration / SetVariables).",
-        body=ConfigurationBody,
-        response=CallOutcome,
-        errors=_COMMAND_ERRORS,
+        ConfigurationBody,
+        commands.change_configuration,
     ),
     Route(
         "GET",
