@@ -93,8 +93,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Where a CSMS keeps its state (tests/states.py): "memory" (a plain `CsmsState`), or the
-    URL of a new, empty database as `database_url` gives it."""
+    """Where a CSMS keeps its state (`ocppfast.csms.store.open_state`): "memory" (a plain
+    `CsmsState`), or the URL of a new, empty database as `database_url` gives it."""
     if request.param == "memory":
         yield "memory"
     else:

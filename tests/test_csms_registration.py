@@ -22,13 +22,12 @@ from ocppfast._core import Backend
 from ocppfast.asyncio import Connection, Server
 from ocppfast.asyncio.auth import Credentials
 from ocppfast.csms import CsmsState, default_csms
-from ocppfast.csms.store import StoredState
+from ocppfast.csms.store import StoredState, close_state, open_state
 from ocppfast.csms.traffic import TrafficLog
 from ocppfast.exceptions import CallNotAllowedError, OCPPError, SecurityError
 from ocppfast.storage import open_database
 from ocppfast.transport.websocket import WebSocketTransport
 from tests.aio import run, until
-from tests.states import close_state, open_state
 
 BOOT16 = v16.BootNotificationRequest(charge_point_vendor="V", charge_point_model="M")
 BOOT201 = v201.BootNotificationRequest(

@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from ..asyncio.auth import PasswordRecord
-from ..storage import Database, GroupCommit, Migration, Statement, timestamp
+from ..storage import Database, GroupCommit, Migration, Statement, open_database, timestamp
 from .state import (
     BootInfo,
     ConnectorStatus,
@@ -47,7 +47,7 @@ from .state import (
     TransactionRecord,
 )
 
-__all__ = ["MIGRATIONS", "StoredState"]
+__all__ = ["MIGRATIONS", "StoredState", "close_state", "open_state"]
 
 log = logging.getLogger("ocppfast.csms")
 
@@ -940,3 +940,25 @@ class StoredState(CsmsState):
                 offset,
             )
         ]
+
+
+async def open_state(database: str, *, metrics: Any = None, **options: Any) -> CsmsState:
+    """The CSMS state of a `--database` value: a `CsmsState` for "memory", else a
+    `StoredState` on that database URL, opened (migrated and loaded). `metrics` (an
+    `ocppfast.metrics.Metrics`), when given, counts its commits; `options` are CsmsState's.
+    Raises StorageError when the database cannot be opened. Close it with `close_state`."""
+    if database == "memory":
+        return CsmsState(**options)
+    state = StoredState(open_database(database), **options)
+    if metrics is not None:
+        state.committer.on_commit = metrics.commit
+        state.committer.on_failure = metrics.commit_failed
+    await state.open()
+    return state
+
+
+async def close_state(state: CsmsState) -> None:
+    """Close what `open_state` opened: a `StoredState` stores what is pending (StorageError
+    when it cannot); an in-memory state has nothing to close."""
+    if isinstance(state, StoredState):
+        await state.close()
