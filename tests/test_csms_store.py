@@ -414,6 +414,7 @@ class _BlockingDatabase:
     def __init__(self, inner: Database) -> None:
         self.inner = inner
         self.release = asyncio.Event()
+        self.entered = asyncio.Event()  # a write has begun (and waits for `release`)
         self.fail = False
         self.dialect = inner.dialect
         self.display_url = inner.display_url
@@ -431,6 +432,7 @@ class _BlockingDatabase:
         return await self.inner.migrate(component, migrations)
 
     async def write(self, statements: Any) -> None:
+        self.entered.set()
         await self.release.wait()
         if self.fail:
             raise StorageError("disk on fire")
@@ -456,8 +458,10 @@ def test_no_answer_before_its_commit_and_a_failed_commit_closes_the_connection(
                 cs = Connection(WebSocketTransport(ws), role="station", core=core)
                 task = asyncio.create_task(cs.run())
                 blocking.release.clear()
+                blocking.entered.clear()
                 call = asyncio.ensure_future(cs.call(v16.HeartbeatRequest()))
-                await asyncio.sleep(0.3)
+                await asyncio.wait_for(blocking.entered.wait(), 5)  # its commit has begun
+                await asyncio.sleep(0)
                 assert not call.done()  # held until the commit
                 blocking.release.set()
                 await asyncio.wait_for(call, 5)

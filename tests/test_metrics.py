@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import tracemalloc
 from types import SimpleNamespace
 from typing import Any
 
@@ -207,26 +207,25 @@ def _frames(size: int) -> list[bytes | str]:
     ]
 
 
-def _time_scans(frames: list[bytes | str], metrics: Metrics) -> float:
-    started = time.perf_counter()
-    for _ in range(100):
-        for frame in frames:
-            scan(frame)
-            metrics.received(None, frame)  # type: ignore[arg-type]
-    return time.perf_counter() - started
-
-
 def test_scan_of_huge_frames_is_bounded() -> None:
-    """16 MiB frames cost what 1 KiB ones do: nothing beyond SCAN_BYTES is read or copied (one
-    copy of each, for each of the 1,000 scans here, would be 16 GiB)."""
+    """16 MiB frames are scanned without reading or copying beyond SCAN_BYTES: scanning and
+    counting them allocates a few KiB at the most (one copy of one frame would be 16 MiB)."""
     metrics = Metrics(process=False)
-    small = _time_scans(_frames(1 << 10), metrics)
-    huge = _time_scans(_frames(16 << 20), metrics)
-    assert huge < 5 * small + 0.1, (huge, small)
+    frames = _frames(16 << 20)
+    tracemalloc.start()
+    try:
+        for _ in range(100):
+            for frame in frames:
+                scan(frame)
+                metrics.received(None, frame)  # type: ignore[arg-type]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
     found = messages(samples(metrics))
-    assert found[("in", "CALL", "DataTransfer")] == 400
-    assert found[("in", "CALLRESULT", "")] == 200
-    assert found[("in", "malformed", "")] == 400
+    assert found[("in", "CALL", "DataTransfer")] == 200
+    assert found[("in", "CALLRESULT", "")] == 100
+    assert found[("in", "malformed", "")] == 200
 
 
 # Pieces that make frames the fast and slow paths both have an opinion on.
@@ -624,5 +623,5 @@ def test_group_commit_reports_commits_and_failures(database_url: str) -> None:
 
     run(main())
     assert [rows for _, rows in reported] == [1, 4]
-    assert all(0 <= seconds < 5 for seconds, _ in reported)
+    assert all(seconds >= 0 for seconds, _ in reported)
     assert failures == [None]
