@@ -363,7 +363,8 @@ def test_send_takes_only_send_messages(core: Backend) -> None:
 
 
 def test_session_takes_no_dispatcher_argument(core: Backend) -> None:
-    """A dispatcher is attached with attach(), which checks that it shares the validator."""
+    """A Session takes no dispatcher argument: one is attached with attach() (which refuses a
+    dispatcher with another validator: test_dispatcher.py)."""
     with pytest.raises(TypeError):
         core.session.Session("ocpp1.6", dispatcher=None)
 
