@@ -204,16 +204,14 @@ def station(
     async def main(stop: asyncio.Event) -> None:
         if duration is not None:
             asyncio.get_running_loop().call_later(duration, stop.set)
-        from ocppfast.station.fleet import DataFileLocked, lock_data_file
-        from ocppfast.station.store import StationStore
+        from ocppfast.station.store import DataFileLocked, StationStore
         from ocppfast.storage import StorageError
 
-        store = lock = None
+        store = None
         if in_memory:
             log.warning("--in-memory: nothing is kept once the station stops")
         else:
             try:
-                lock = lock_data_file(data_file)
                 store = await StationStore.open(data_file)
             except DataFileLocked as exc:
                 log.error(
@@ -223,8 +221,6 @@ def station(
                 )
                 raise typer.Exit(1) from None
             except (OSError, StorageError) as exc:
-                if lock is not None:
-                    lock.release()
                 log.error(
                     "cannot open the station data in %s: %s (give another --data-dir)",
                     data_dir,
@@ -271,8 +267,6 @@ def station(
                 except StorageError as exc:
                     log.error("the last changes could not be stored: %s", exc)
                     failed = True
-            if lock is not None:
-                lock.release()
         if reporting:
             log.info("summary: %s", fleet.summary())
         log.info("stopped")

@@ -28,7 +28,7 @@ from websockets.typing import Subprotocol
 from ocppfast import v16, v21, v201
 from ocppfast._core import Backend
 from ocppfast._core.types import VERSIONS
-from ocppfast.asyncio import Connection, Handlers, on
+from ocppfast.asyncio import Connection, ConnectionObserver, Handlers, on
 from ocppfast.asyncio.client import (
     BackOff,
     Client,
@@ -356,6 +356,43 @@ def test_offers_versions_in_preference_order_and_uses_the_one_picked(core: Backe
             assert isinstance(await heartbeat(connection), v21.HeartbeatResponse)
             await client.stop()
             await running
+
+    run(main())
+
+
+class FrameLog(ConnectionObserver):
+    """Records what each connection received and sent."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[str, str, str]] = []
+
+    def received(self, connection: Connection, data: bytes | str) -> None:
+        text = data.decode() if isinstance(data, bytes) else data
+        self.frames.append((connection.identity, "in", text))
+
+    def sent(self, connection: Connection, frames: list[bytes]) -> None:
+        self.frames.extend((connection.identity, "out", frame.decode()) for frame in frames)
+
+
+def test_observer_sees_every_frame_of_every_connection(core: Backend) -> None:
+    """`observer=` (as for the Server): each connection the client makes tells it of every
+    frame, a reconnection's too."""
+
+    async def main() -> None:
+        observer = FrameLog()
+        async with Csms(core, versions=("ocpp2.0.1",)) as csms:
+            client = Client(csms.url, "CP1", core=core, observer=observer)
+            for _ in range(2):
+                connection = await client.connect()
+                running = asyncio.create_task(connection.run())
+                await heartbeat(connection)
+                await client.stop()
+                await running
+        assert [(who, way, frame[:3]) for who, way, frame in observer.frames] == [
+            ("CP1", "out", "[2,"),
+            ("CP1", "in", "[3,"),
+        ] * 2
+        assert all('"Heartbeat"' in frame for _, way, frame in observer.frames if way == "out")
 
     run(main())
 

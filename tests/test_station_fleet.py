@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import re
 import signal
 import urllib.request
@@ -26,14 +27,13 @@ from ocppfast.station import StationConfig, StationError
 from ocppfast.station.fleet import (
     ChargingLoop,
     ChargingPlan,
-    DataFileLocked,
     Fleet,
     FleetStats,
     Progress,
     ProgressLine,
     Span,
-    lock_data_file,
 )
+from ocppfast.station.store import DataFileLocked, StationStore
 from tests.aio import run, until
 from tests.cli_process import CliProcess, serve
 
@@ -280,14 +280,24 @@ def test_fleet_identities_and_their_limit(core: Backend) -> None:
 
 
 def test_a_data_file_is_locked_for_one_process(core: Backend, tmp_path: Path) -> None:
-    """Two holders of one station data file would write the same stations' data: the second
-    is refused at once, told which process holds it; released, the file is free again."""
-    path = tmp_path / "data" / "station.sqlite3"
-    with lock_data_file(path):
-        with pytest.raises(DataFileLocked) as refused:
-            lock_data_file(path)
-        assert refused.value.holder is not None and str(path) in str(refused.value)
-    lock_data_file(path).release()
+    """Two holders of one station data file would write the same stations' data: a second
+    `StationStore.open` is refused at once, told which process holds it (a failed open leaves
+    the lock as it was); closed, the file is free again. `lock=False` only looks."""
+
+    async def main() -> None:
+        path = tmp_path / "data" / "station.sqlite3"
+        store = await StationStore.open(path)
+        for _ in range(2):
+            with pytest.raises(DataFileLocked) as refused:
+                await StationStore.open(path)
+            assert refused.value.holder == os.getpid() and str(path) in str(refused.value)
+        await (await StationStore.open(path, lock=False)).close()
+        with pytest.raises(DataFileLocked):  # closing the look released nothing
+            await StationStore.open(path)
+        await store.close()
+        await (await StationStore.open(path)).close()
+
+    run(main())
 
 
 # --------------------------------------------------------------------------------------------

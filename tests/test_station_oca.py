@@ -29,6 +29,7 @@ from tests.test_station_v2 import (
     V2,
     WAIT,
     Csms,
+    booted,
     clock_of,
     connect,
     get,
@@ -174,11 +175,7 @@ def test_TC_B_11_CS_invalidly_formatted_values(core: Backend, v2: str) -> None:
     ClockCtrlr.NextTimeOffsetTransitionDateTime: this one has neither (UnknownVariable)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, _csms, connection, m):
             values = ("300", "300.1", "true", "2026-11-21T09:30:00Z", "abc")
             for component_name, variable, good in (
                 ("OCPPCommCtrlr", "OfflineThreshold", "300"),
@@ -229,10 +226,7 @@ def test_TC_B_21_CS_on_idle_reset_waits_for_the_transaction(core: Backend) -> No
     ResetOrReboot."""
 
     async def main() -> None:
-        station = make_station("ocpp2.0.1")
-        csms = Csms()
-        async with connect(core, station, csms, "ocpp2.0.1") as connection:
-            await ready(station, csms)
+        async with booted(core, "ocpp2.0.1", Csms()) as (station, csms, connection, _):
             await station.start_transaction(1, TOKEN)
             await csms.wait("TransactionEvent")
             reset = await connection.call(v201.ResetRequest(type=v201.ResetEnum.OnIdle))
@@ -265,10 +259,7 @@ def test_TC_B_41_CS_on_idle_reset_waits_for_every_transaction(core: Backend) -> 
     Available and EVSE 2, whose EV is still connected, Occupied."""
 
     async def main() -> None:
-        station = make_station("ocpp2.0.1")
-        csms = Csms()
-        async with connect(core, station, csms, "ocpp2.0.1") as connection:
-            await ready(station, csms)
+        async with booted(core, "ocpp2.0.1", Csms()) as (station, csms, connection, _):
             await station.start_transaction(1, TOKEN)
             await station.start_transaction(2, "TAG-2")
             await csms.wait("TransactionEvent", 2)
@@ -299,11 +290,7 @@ def test_TC_B_26_CS_evse_reset_on_idle_does_not_reboot(core: Backend, v2: str) -
     resets without rebooting the station (no BootNotification, the connection stays)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
             await station.start_transaction(1, TOKEN)
             await csms.wait("TransactionEvent")
             reset = await connection.call(m.ResetRequest(type="OnIdle", evse_id=1))
@@ -325,11 +312,7 @@ def test_TC_B_27_CS_evse_reset_immediate_ends_its_transaction(core: Backend, v2:
     not reboot."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
             await station.start_transaction(1, TOKEN)
             await csms.wait("TransactionEvent")
             reset = await connection.call(m.ResetRequest(type="Immediate", evse_id=1))
@@ -502,10 +485,7 @@ def test_TC_B_53_CS_required_variables_via_full_inventory(core: Backend, v2: str
     controller's Available is true). SecurityCtrlr.CertificateEntries: the next test."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (_station, csms, connection, _):
             entries = await full_inventory(connection, csms, 53)
             for row in REQUIRED_STATION:
                 check_required(entries, row)
@@ -526,10 +506,7 @@ def test_TC_B_53_CS_security_ctrlr_certificate_entries(core: Backend) -> None:
     maxLimit > 0 (the certificates installed; 0 for a station that has none)."""
 
     async def main() -> None:
-        station = make_station("ocpp2.0.1")
-        csms = Csms()
-        async with connect(core, station, csms, "ocpp2.0.1") as connection:
-            await ready(station, csms)
+        async with booted(core, "ocpp2.0.1", Csms()) as (_station, csms, connection, _):
             entries = await full_inventory(connection, csms, 54)
             check_required(
                 entries,
@@ -547,10 +524,8 @@ async def refused_while_connected(core: Backend, v2: str, status: str) -> None:
     """TC_C_02_CS / TC_C_06_CS / TC_C_07_CS / TC_C_56_CS (C01.FR.02): EVConnectedPreSession; the
     idToken presented is sent in an AuthorizeRequest, answered with `status`; the station sends
     no TransactionEventRequest after it and starts nothing."""
-    station = make_station(v2)
     csms = OcaCsms(statuses={"BAD-1": status})
-    async with connect(core, station, csms, v2) as connection:
-        await ready(station, csms)
+    async with booted(core, v2, csms) as (station, _, connection, _):
         await station.plug_in(1)  # EVConnectedPreSession
         await csms.wait("StatusNotification", where=occupied(1))
         with pytest.raises(StationError, match="not authorized"):
@@ -595,10 +570,7 @@ def test_TC_C_08_CS_cached_accepted_starts_without_authorize(core: Backend, v2: 
     SuspendedEVSE) and the energy flows (step 9)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = OcaCsms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, OcaCsms()) as (station, csms, connection, _):
             await configure(connection, ("AuthCtrlr", "LocalPreAuthorize", "true"))
             await cache_token(connection, station, csms, TOKEN, accepted=True)
             await station.plug_in(1)
@@ -622,10 +594,8 @@ async def cached_not_accepted(
     status `cached`; EVConnectedPreSession; presented, the token is not authorized from the
     cache: an AuthorizeRequest goes to the CSMS, which now answers `now`. Returns the test CSMS
     and the station, for the caller to check the outcome."""
-    station = make_station(v2)
     csms = OcaCsms(statuses={"TAG-X": cached})
-    async with connect(core, station, csms, v2) as connection:
-        await ready(station, csms)
+    async with booted(core, v2, csms) as (station, _, connection, _):
         await configure(connection, ("AuthCtrlr", "LocalPreAuthorize", "true"))
         await cache_token(connection, station, csms, "TAG-X", accepted=cached == "Accepted")
         csms.statuses["TAG-X"] = now
@@ -683,10 +653,7 @@ def test_TC_C_13_CS_cached_accepted_before_the_cable(core: Backend, v2: str) -> 
     EVConnected) and the energy flows (EnergyTransferStarted step 9)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = OcaCsms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, OcaCsms()) as (station, csms, connection, _):
             await configure(connection, ("AuthCtrlr", "LocalPreAuthorize", "true"))
             await cache_token(connection, station, csms, TOKEN, accepted=True)
             await configure(connection, ("TxCtrlr", "TxStartPoint", "Authorized"))
@@ -718,10 +685,7 @@ def test_TC_C_33_CS_cache_updated_by_authorize_response(core: Backend, v2: str) 
     the idToken goes out (step 12; the test CSMS answers it Invalid)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = OcaCsms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, OcaCsms()) as (station, csms, connection, _):
             await configure(connection, ("AuthCtrlr", "LocalPreAuthorize", "true"))
             await station.plug_in(1)
             await station.start_transaction(1, TOKEN)  # steps 1-5
@@ -754,10 +718,7 @@ def test_TC_C_34_CS_cache_updated_by_transaction_response(core: Backend, v2: str
     (EnergyTransferStarted step 7: ChargingStateChanged, TC_E_03_CS)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = OcaCsms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, OcaCsms()) as (station, csms, connection, _):
             await configure(connection, ("AuthCtrlr", "LocalPreAuthorize", "true"))
             await cache_token(connection, station, csms, TOKEN, accepted=True)
             await configure(connection, ("TxCtrlr", "TxStartPoint", "Authorized"))
@@ -787,10 +748,7 @@ def test_TC_C_36_CS_no_cache_without_local_pre_authorize(core: Backend, v2: str)
     still sent in an AuthorizeRequest, whose answer (Invalid) decides."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = OcaCsms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, OcaCsms()) as (station, csms, connection, _):
             await configure(connection, ("AuthCtrlr", "LocalPreAuthorize", "false"))
             await cache_token(connection, station, csms, TOKEN, accepted=True)
             csms.statuses[TOKEN] = "Invalid"
@@ -816,11 +774,7 @@ def test_TC_C_37_CS_clear_cache_then_authorize_again(core: Backend, v2: str) -> 
     PowerPathClosed it would start with the energy transfer: ChargingStateChanged, TC_E_03_CS)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = OcaCsms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, OcaCsms()) as (station, csms, connection, m):
             await configure(connection, ("AuthCtrlr", "LocalPreAuthorize", "true"))
             await cache_token(connection, station, csms, TOKEN, accepted=True)
             cleared = await connection.call(m.ClearCacheRequest())
@@ -846,10 +800,7 @@ def test_TC_C_46_CS_cache_entry_expires_after_its_life_time(core: Backend, v2: s
     AuthorizeRequest."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = OcaCsms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, OcaCsms()) as (station, csms, connection, _):
             await configure(
                 connection,
                 ("AuthCacheCtrlr", "LifeTime", "60"),
@@ -882,10 +833,7 @@ def test_TC_E_01_CS_start_at_power_path_closed(core: Backend, v2: str) -> None:
     flows (step 9)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, _):
             await configure(connection, ("TxCtrlr", "TxStartPoint", "PowerPathClosed"))
             transaction_id = await station.start_transaction(1, TOKEN)
             (started,) = await csms.wait("TransactionEvent")
@@ -911,10 +859,7 @@ def test_TC_E_02_CS_start_at_energy_transfer_remote(core: Backend, v2: str) -> N
     triggerReason RemoteStart, the idToken, evse and connectorId, chargingState Charging."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (_station, csms, connection, _):
             await configure(connection, ("TxCtrlr", "TxStartPoint", "EnergyTransfer"))
             assert (await remote_start(connection, TOKEN, evse=1, remote_id=2)).status == (
                 "Accepted"
@@ -936,10 +881,7 @@ def test_TC_E_02_CS_start_at_energy_transfer_local(core: Backend) -> None:
     Authorized, the idToken, chargingState Charging."""
 
     async def main() -> None:
-        station = make_station("ocpp2.0.1")
-        csms = Csms()
-        async with connect(core, station, csms, "ocpp2.0.1") as connection:
-            await ready(station, csms)
+        async with booted(core, "ocpp2.0.1", Csms()) as (station, csms, connection, _):
             await configure(connection, ("TxCtrlr", "TxStartPoint", "EnergyTransfer"))
             await station.start_transaction(1, TOKEN)
             (started,) = await csms.wait("TransactionEvent")
@@ -998,10 +940,7 @@ def test_TC_E_10_CS_start_at_authorized_local(core: Backend, v2: str) -> None:
     idToken."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, _):
             await configure(connection, ("TxCtrlr", "TxStartPoint", "Authorized"))
             await station.start_transaction(1, TOKEN)
             started = (await csms.wait("TransactionEvent"))[0]
@@ -1042,11 +981,7 @@ def test_TC_E_13_CS_start_at_authorized_remote(core: Backend, v2: str) -> None:
 async def stop_with_stop_point(core: Backend, v2: str, stop_point: str, remote: bool) -> Any:
     """EnergyTransferStarted with TxStopPoint `stop_point`, then StopAuthorized (local: the same
     idToken presented again; remote: a RequestStopTransactionRequest): the Ended event."""
-    station = make_station(v2)
-    csms = Csms()
-    m = MODULES[v2]
-    async with connect(core, station, csms, v2) as connection:
-        await ready(station, csms)
+    async with booted(core, v2, Csms()) as (station, csms, connection, m):
         await configure(connection, ("TxCtrlr", "TxStopPoint", stop_point))
         transaction_id = await station.start_transaction(1, TOKEN)
         await csms.wait("TransactionEvent")
@@ -1103,10 +1038,7 @@ def test_TC_E_17_CS_TC_E_20_CS_TC_E_37_CS_ev_side_disconnect(
     energy transfer: here it runs from EnergyTransferStarted.)"""
 
     async def main() -> None:
-        station = make_station("ocpp2.0.1")
-        csms = Csms()
-        async with connect(core, station, csms, "ocpp2.0.1") as connection:
-            await ready(station, csms)
+        async with booted(core, "ocpp2.0.1", Csms()) as (station, csms, connection, _):
             await configure(connection, ("TxCtrlr", "TxStopPoint", stop_point))
             await station.start_transaction(1, TOKEN)
             await csms.wait("TransactionEvent")
@@ -1126,11 +1058,7 @@ def test_TC_E_28_CS_unknown_transaction_status(core: Backend, v2: str) -> None:
     ongoingIndicator false, messagesInQueue false."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
             await station.start_transaction(1, TOKEN)  # one that is not the one asked for
             await csms.wait("TransactionEvent")
             status = await connection.call(
@@ -1151,10 +1079,7 @@ async def offline_meter_values(
     station, the transaction id, the test CSMS the station is to reconnect to (holding its
     TransactionEvent answers until its `hold_tx` is set) and the `connect` context that
     reconnects them."""
-    station = make_station("ocpp2.0.1")
-    csms = Csms()
-    async with connect(core, station, csms, "ocpp2.0.1") as connection:
-        await ready(station, csms)
+    async with booted(core, "ocpp2.0.1", Csms()) as (station, csms, connection, _):
         await configure(
             connection,
             ("SampledDataCtrlr", "TxUpdatedMeasurands", "Energy.Active.Import.Register"),
@@ -1388,10 +1313,7 @@ def test_TC_F_01_CS_remote_start_cable_plugin_first(core: Backend, v2: str) -> N
     (step 9)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, _):
             await station.plug_in(1)
             await csms.wait("StatusNotification", where=occupied(1))
             response = await remote_start(connection, TOKEN, evse=1, remote_id=101)
@@ -1416,11 +1338,7 @@ def test_TC_F_14_CS_trigger_transaction_event_all_evses(core: Backend, v2: str) 
     values with context Trigger."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
             await station.start_transaction(1, TOKEN)
             await station.start_transaction(2, "TAG-2")
             await csms.wait("TransactionEvent", 2)
@@ -1487,11 +1405,7 @@ async def inoperative_during_a_transaction(
     Scheduled; the connector stays Occupied while the transaction runs; StopAuthorized ends it
     (TxStopPoint Authorized) and the connectors of `evses` are reported Unavailable. Returns the
     test CSMS and the station's connector statuses right after the Scheduled answer."""
-    station = make_station(v2)
-    csms = Csms()
-    m = MODULES[v2]
-    async with connect(core, station, csms, v2) as connection:
-        await ready(station, csms)
+    async with booted(core, v2, Csms()) as (station, csms, connection, m):
         await station.start_transaction(1, TOKEN)
         await csms.wait("TransactionEvent")
         response = await connection.call(
@@ -1549,11 +1463,7 @@ async def change_twice(core: Backend, v2: str, status: str, target: Any) -> Csms
     """TC_G_12_CS / TC_G_13_CS / TC_G_15_CS / TC_G_16_CS: ChangeAvailability `status` for
     `target` when it already has that availability (Unavailable reusable state first for
     Inoperative): Accepted, and the connectors keep their status."""
-    station = make_station(v2)
-    csms = Csms()
-    m = MODULES[v2]
-    async with connect(core, station, csms, v2) as connection:
-        await ready(station, csms)
+    async with booted(core, v2, Csms()) as (station, csms, connection, m):
 
         async def change() -> str:
             request = m.ChangeAvailabilityRequest(operational_status=status, evse=target(m))
@@ -1606,10 +1516,7 @@ async def unavailable_across_a_reboot(core: Backend, target: Any) -> tuple[Csms,
     ResetRequest Immediate) and the boot: BootNotification, every connector reported, the
     SecurityEventNotification StartupOfTheDevice or ResetOrReboot. Returns the CSMS before and
     after the reboot."""
-    station = make_station("ocpp2.0.1")
-    csms = Csms()
-    async with connect(core, station, csms, "ocpp2.0.1") as connection:
-        await ready(station, csms)
+    async with booted(core, "ocpp2.0.1", Csms()) as (station, csms, connection, _):
         changed = await connection.call(
             v201.ChangeAvailabilityRequest(
                 operational_status=v201.OperationalStatusEnum.Inoperative, evse=target(v201)

@@ -143,7 +143,7 @@ def test_answers_acknowledge_only_what_is_on_disk(core: Backend, tmp_path: Path)
         station = make_station(data=await store.load("CP1"))
         link = Link(core, station, Csms())
         await link.booted()
-        reader = await StationStore.open(path)
+        reader = await StationStore.open(path, lock=False)
         assert await change(link, "HeartbeatInterval", "123") == "Accepted"
         assert (await reader.load("CP1")).settings["HeartbeatInterval"] == "123"
         await link.call(
@@ -255,7 +255,7 @@ def test_offline_transaction_is_queued_in_order_with_a_placeholder_id(
             ("StopTransaction", 1001),
         ]
         await station.data.flush()
-        on_disk = await StationStore.open(path)
+        on_disk = await StationStore.open(path, lock=False)
         kept = await on_disk.load("CP1")
         assert [item.decoded()["transactionId"] for item in kept.queue] == [1001, 1001, 1001]
         await on_disk.close()

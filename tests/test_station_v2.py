@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import pytest
@@ -254,6 +254,22 @@ async def ready(station: StationV2, csms: Csms) -> None:
     await csms.wait("SecurityEventNotification")
 
 
+_C = TypeVar("_C", bound=Csms)
+
+
+@contextlib.asynccontextmanager
+async def booted(
+    core: Backend, version: str, csms: _C
+) -> AsyncIterator[tuple[StationV2, _C, Connection, Any]]:
+    """A new station (`make_station(version)`) and `csms` on a loopback pair (`connect`), the
+    boot done (`ready`): yields (station, csms, the CSMS's Connection, the version's message
+    module)."""
+    station = make_station(version)
+    async with connect(core, station, csms, version) as connection:
+        await ready(station, csms)
+        yield station, csms, connection, MODULES[version]
+
+
 def component(
     m: Any,
     name: str,
@@ -459,10 +475,7 @@ def test_heartbeat_at_the_interval(core: Backend) -> None:
     SetVariables takes effect at once, not after the old one has run out."""
 
     async def main() -> None:
-        station = make_station("ocpp2.0.1")
-        csms = Csms(interval=3600)
-        async with connect(core, station, csms, "ocpp2.0.1") as connection:
-            await ready(station, csms)
+        async with booted(core, "ocpp2.0.1", Csms(interval=3600)) as (station, csms, connection, _):
             assert station.heartbeat_interval == 3600
             assert await set_variables(
                 connection, put(v201, "OCPPCommCtrlr", "HeartbeatInterval", "1")
@@ -471,6 +484,9 @@ def test_heartbeat_at_the_interval(core: Backend) -> None:
             await csms.wait("Heartbeat", 2)
             first, second = csms.times("Heartbeat")[:2]
             assert second - first >= 0.8  # the new 1 s interval (the old one was an hour)
+            # Each tick's wait is gone once over: one waiter at most per timer (the heartbeat,
+            # the two clock-aligned ones), however many ticks went by.
+            assert len(station._change_waiters) <= 3
 
     run(main())
 
@@ -567,11 +583,7 @@ def test_get_variables_statuses(core: Backend, v2: str) -> None:
     Rejected with TooManyElements."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (_station, _csms, connection, m):
             response = await connection.call(
                 m.GetVariablesRequest(
                     get_variable_data=[
@@ -720,11 +732,7 @@ def test_get_base_report_in_parts(core: Backend, v2: str) -> None:
     ones only; SummaryInventory: NotSupported and nothing sent."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (_station, csms, connection, m):
             response = await connection.call(
                 m.GetBaseReportRequest(request_id=11, report_base="FullInventory")
             )
@@ -812,11 +820,7 @@ def test_get_report_selects_components_and_variables(core: Backend, v2: str) -> 
     componentCriteria narrow the selection; nothing matching: EmptyResultSet."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (_station, csms, connection, m):
 
             async def report(request_id: int, **fields: Any) -> Any:
                 response = await connection.call(
@@ -970,11 +974,7 @@ def test_remote_start_authorization(core: Backend, v2: str) -> None:
     sent; with it true, a token the CSMS refuses starts nothing and leaves the EVSE Available."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms(refused=("BAD",))
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms(refused=("BAD",))) as (station, csms, connection, m):
             assert (await remote_start(connection, "BAD", evse=2)).status == "Accepted"
             await csms.wait("Authorize")
             await asyncio.sleep(0.05)
@@ -995,11 +995,7 @@ def test_remote_start_and_stop_refusals(core: Backend, v2: str) -> None:
     UnknownEvse, TxInProgress); without evseId the station picks a free EVSE."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (_station, csms, connection, m):
             unknown = await remote_start(connection, evse=9)
             assert (unknown.status, unknown.status_info.reason_code) == ("Rejected", "UnknownEvse")
             assert (await remote_start(connection, evse=1, remote_id=1)).status == "Accepted"
@@ -1076,10 +1072,7 @@ def test_shutdown_ends_transactions_and_closes(core: Backend, v2: str) -> None:
     stoppedReason and is delivered, then the connection closes with code 1000."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, _):
             await station.start_transaction(1, "TAG-1")
             await station.start_transaction(2, "TAG-2")
             await station.shutdown("PowerLoss")
@@ -1102,11 +1095,7 @@ def test_tx_start_point_ev_connected_and_stop_point_ev_connected(core: Backend, 
     stoppedReason Remote."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
             assert await set_variables(
                 connection,
                 put(m, "TxCtrlr", "TxStartPoint", "EVConnected"),
@@ -1235,11 +1224,7 @@ def test_transaction_status_with_messages_in_queue(core: Backend, v2: str) -> No
     and messages are queued (for it, and without a transactionId); once delivered, none are."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
             csms.hold_tx = asyncio.Event()
             transaction_id = await station.start_transaction(1, "TAG-1")
             await csms.wait("TransactionEvent")
@@ -1287,11 +1272,7 @@ def test_reset_immediate_ends_transactions_closes_and_reboots(core: Backend, v2:
     sends ResetOrReboot (P6 reusable state Booted)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
             await station.start_transaction(1, "TAG-1")
             await csms.wait("TransactionEvent")
             response = await connection.call(m.ResetRequest(type="Immediate"))
@@ -1321,10 +1302,7 @@ def test_reset_immediate_and_resume(core: Backend) -> None:
     transaction goes on (TransactionEvent Updated, triggerReason TxResumed, same id)."""
 
     async def main() -> None:
-        station = make_station("ocpp2.1")
-        csms = Csms()
-        async with connect(core, station, csms, "ocpp2.1") as connection:
-            await ready(station, csms)
+        async with booted(core, "ocpp2.1", Csms()) as (station, csms, connection, _):
             transaction_id = await station.start_transaction(1, "TAG-1")
             await csms.wait("TransactionEvent")
             response = await connection.call(v21.ResetRequest(type="ImmediateAndResume"))
@@ -1382,11 +1360,7 @@ def test_reset_evse(core: Backend, v2: str) -> None:
     a transaction is Scheduled; an unknown EVSE is Rejected."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
             unknown = await connection.call(m.ResetRequest(type="Immediate", evse_id=9))
             assert unknown.status == "Rejected"
             assert (await connection.call(m.ResetRequest(type="OnIdle", evse_id=2))).status == (
@@ -1490,11 +1464,7 @@ def test_change_availability(core: Backend, v2: str) -> None:
     connectors are Rejected, and an Inoperative EVSE takes no transaction."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
 
             async def change(
                 status: str, evse: int | None = None, connector: int | None = None
@@ -1557,11 +1527,7 @@ def test_change_availability_with_a_transaction_is_scheduled(core: Backend, v2: 
     step 3)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
             await station.start_transaction(1, "TAG-1")
             await csms.wait("TransactionEvent")
             for target in (m.EVSE(id=1), m.EVSE(id=1, connector_id=1), UNSET):
@@ -1615,11 +1581,7 @@ def test_unlock_connector(core: Backend, v2: str) -> None:
     """TC_F_05_CS, TC_F_06_CS, TC_F_07_CS, TC_F_10_CS (F05.FR.02-06)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, _csms, connection, m):
 
             async def unlock(evse: int, connector: int = 1) -> str:
                 request = m.UnlockConnectorRequest(evse_id=evse, connector_id=connector)
@@ -1643,11 +1605,7 @@ def test_trigger_message(core: Backend, v2: str) -> None:
     NotImplemented."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
 
             async def trigger(
                 message: str, evse: int | None = None, connector: int | None = None
@@ -1806,11 +1764,7 @@ def test_misc_answers(core: Backend, v2: str) -> None:
     ChangeTransactionTariff for an unknown transaction: TxNotFound, ClearTariffs: NoTariff."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, m):
             assert await station.authorize("TAG-1")
             assert (await connection.call(m.ClearCacheRequest())).status == "Accepted"
             await set_variables(connection, put(m, "AuthCacheCtrlr", "Enabled", "false"))
@@ -1859,11 +1813,7 @@ def test_set_network_profile(core: Backend, v2: str) -> None:
     without a profile is Rejected, a valid one needs a reboot (RebootRequired)."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, _csms, connection, m):
 
             async def profile(slot: int, security: int = 1, transport: str = "JSON") -> str:
                 data = m.NetworkConnectionProfile(

@@ -35,6 +35,7 @@ from tests.test_station_v2 import (
     V2,
     Clock,
     Csms,
+    booted,
     clock_of,
     connect,
     energy,
@@ -140,7 +141,7 @@ def test_persistence_round_trip_through_a_station_store(
                 listed = local_list(m, 3, "Full", ("TAG-L1", "Accepted"), ("TAG-L2", "Blocked"))
                 assert (await connection.call(listed)).status == "Accepted"
                 # The answers waited for the commit (write_barrier): the file has it all.
-                reader = await StationStore.open(path)
+                reader = await StationStore.open(path, lock=False)
                 try:
                     on_disk = await reader.load("CP1")
                 finally:
@@ -233,7 +234,9 @@ def test_power_loss_ends_the_transaction_after_what_was_queued(
         for _ in range(3):  # offline, half an hour at 11 kW
             clock.advance(600)
             await a.sample_now(1)
-        reader = await StationStore.open(path)  # what another process would find on disk now
+        reader = await StationStore.open(
+            path, lock=False
+        )  # what another process would find on disk now
         try:
             on_disk = await reader.load("CP1")
             assert [item.decoded()["seqNo"] for item in on_disk.queue] == [2, 3, 4]
@@ -544,11 +547,7 @@ def test_send_local_list_full_differential_and_versions(core: Backend, v2: str) 
     (more entries: Failed, TooManyElements), Enabled (false: Failed, NotEnabled), Entries."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, _csms, connection, m):
 
             async def send(request: Any) -> tuple[str, str | None]:
                 response = await connection.call(request)
@@ -600,11 +599,7 @@ def test_local_list_decides_before_the_cache(core: Backend, v2: str) -> None:
     Blocked and expired ones never, whatever the cache says."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms(refused=("BLOCKED",))
-        m = MODULES[v2]
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms(refused=("BLOCKED",))) as (station, csms, connection, m):
             assert await station.authorize("CACHED")  # the CSMS accepts it: cached
             expired = m.AuthorizationData(
                 id_token=m.IdToken(id_token="OLD", type="ISO14443"),

@@ -51,7 +51,7 @@ from .._core.quirks import QuirkProfile
 from .._core.types import check_versions
 from .._version import __version__
 from ..transport.websocket import DirectClientConnection, RedactingLogger, WebSocketTransport
-from .connection import DEFAULT_CALL_TIMEOUT, Connection
+from .connection import DEFAULT_CALL_TIMEOUT, Connection, ConnectionObserver
 from .handlers import Handlers
 
 __all__ = [
@@ -291,6 +291,8 @@ class Client:
     - `compression`: offer permessage-deflate (RFC 7692; optional for a station, recommended on
       metered mobile links, J201 3.3).
     - `logger`: for the client's and its connections' log (default "ocppfast.client").
+    - `observer`: told of every frame of every connection (`ConnectionObserver`): a traffic
+      log or metrics; settable, read at each connection.
     """
 
     def __init__(
@@ -313,6 +315,7 @@ class Client:
         quirks: QuirkProfile | None = None,
         core: Backend | None = None,
         logger: logging.Logger | None = None,
+        observer: ConnectionObserver | None = None,
     ) -> None:
         offered = check_versions(versions)
         if ping_interval is not None and ping_interval < 0:
@@ -348,6 +351,7 @@ class Client:
         self.core = core
         self.log = logger or _log
         self._connection_logger = logger
+        self.observer = observer
         self._ws_log = RedactingLogger(self.log.getChild("websocket"), {})
         # J201 5.3 keeps the station's state across reconnects: one handlers object for all.
         self.handlers: Handlers = handlers if isinstance(handlers, Handlers) else handlers()
@@ -569,6 +573,7 @@ class Client:
             version=version,
             handlers=self.handlers,
             identity=self._identity,
+            observer=self.observer,
             call_timeout=self.call_timeout,
             quirks=self.quirks,
             max_frame_bytes=self.max_message_bytes,

@@ -7,12 +7,19 @@ from typing import TYPE_CHECKING
 
 from .._core.types import OCPP16, check_version
 from .config import StationConfig, StationError
-from .store import StationData, StationStore
+from .store import DataFileLocked, StationData, StationStore
 
 if TYPE_CHECKING:
     from ..asyncio import Handlers
 
-__all__ = ["StationConfig", "StationData", "StationError", "StationStore", "station_handlers"]
+__all__ = [
+    "DataFileLocked",
+    "StationConfig",
+    "StationData",
+    "StationError",
+    "StationStore",
+    "station_handlers",
+]
 
 
 def station_handlers(

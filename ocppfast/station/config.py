@@ -4,10 +4,24 @@ version."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from .._version import __version__
 
-__all__ = ["StationConfig", "StationError"]
+__all__ = ["BOOT_RETRY_DEFAULT", "NOMINAL_VOLTAGE", "StationConfig", "StationError", "utc_now"]
+
+NOMINAL_VOLTAGE = 230.0
+"""The simulated installation's voltage, phase to neutral, in V (both versions' meters)."""
+
+BOOT_RETRY_DEFAULT = 30.0
+"""Seconds before the next BootNotification when the CSMS answers Pending or Rejected with
+interval 0, or does not answer at all: the station "chooses a waiting interval on its own, in a
+way that avoids flooding" the CSMS (C16 4.2; 2.x B02, B03)."""
+
+
+def utc_now() -> datetime:
+    """The station's default clock: the system's time, in UTC."""
+    return datetime.now(timezone.utc)
 
 
 @dataclass

@@ -12,8 +12,6 @@
   the station's own sampling (`StationConfig.meter_interval`).
 - `FleetStats` counts messages, transactions and errors; `ProgressLine` shows them while the
   fleet runs, `Fleet.summary()` at the end.
-- `lock_data_file` keeps a second process off a station data file: SQLite lets two processes
-  share a file, and two simulators writing the same stations' data would undo each other's.
 
 Nothing here polls per station: a station's timers are its own, a driver sleeps between its
 steps, and the progress line reads every station once a second.
@@ -24,15 +22,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import fcntl
 import logging
 import math
-import os
 import random
 import resource
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TextIO
 
 from .._core import Backend
@@ -47,14 +42,11 @@ __all__ = [
     "DEFAULT_CONNECT_RATE",
     "ChargingLoop",
     "ChargingPlan",
-    "DataFileLock",
-    "DataFileLocked",
     "Fleet",
     "FleetStats",
     "Progress",
     "ProgressLine",
     "Span",
-    "lock_data_file",
 ]
 
 log = logging.getLogger("ocppfast.fleet")
@@ -338,20 +330,6 @@ class ChargingLoop:
 # The fleet
 
 
-class _ObservedClient(Client):
-    """A `Client` whose connections tell `observer` of every frame: Client takes no observer of
-    its own (Server does), so each new connection gets it before it runs."""
-
-    def __init__(self, *args: Any, observer: ConnectionObserver, **options: Any) -> None:
-        super().__init__(*args, **options)
-        self.observer = observer
-
-    async def connect(self) -> Connection:
-        connection = await super().connect()
-        connection.observer = self.observer
-        return connection
-
-
 @dataclasses.dataclass(eq=False)
 class _Member:
     """One station of the fleet, with its client and drivers."""
@@ -509,7 +487,7 @@ class Fleet:
         data = await self.store.load(identity) if self.store is not None else None
         config = dataclasses.replace(self.config, identity=identity)
         station: Any = station_handlers(config, self.version, self.password, data)
-        client = _ObservedClient(
+        client = Client(
             self.url,
             identity,
             station,
@@ -698,66 +676,3 @@ class _Clearing:
 
     def flush(self) -> None:
         self._line.stream.flush()
-
-
-# --------------------------------------------------------------------------------------------
-# One process per data file
-
-
-class DataFileLocked(RuntimeError):
-    """Another process holds the station data file (`path`); `holder` is its process id when
-    it wrote one."""
-
-    def __init__(self, path: Path, holder: int | None) -> None:
-        by = f"process {holder}" if holder is not None else "another process"
-        super().__init__(f"{path} is in use by {by}")
-        self.path = path
-        self.holder = holder
-
-
-class DataFileLock:
-    """The lock `lock_data_file` took: `release()` it (or leave the `with` block) when done."""
-
-    def __init__(self, path: Path, fd: int) -> None:
-        self.path = path
-        self._fd: int | None = fd
-
-    def release(self) -> None:
-        """Let another process have the file."""
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
-
-    def __enter__(self) -> DataFileLock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def lock_data_file(path: str | os.PathLike[str]) -> DataFileLock:
-    """Lock the station data file `path` for this process, or raise `DataFileLocked` at once.
-
-    SQLite lets several processes open one file (its own locks are per transaction), so a second
-    simulator on the same file would run the same stations and overwrite their data. The lock is
-    an exclusive `flock` on `<path>.lock` (created beside it, with the holder's process id in
-    it); the system drops it when the process ends, however it ends. Creates the folder."""
-    data = Path(path)
-    lock_path = data.with_name(data.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        try:
-            holder: int | None = int(os.read(fd, 32).decode().strip())
-        except (OSError, ValueError):
-            holder = None
-        os.close(fd)
-        raise DataFileLocked(data, holder) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return DataFileLock(lock_path, fd)

@@ -20,16 +20,22 @@ station are committed in the order they were made.
 
 `StationData.in_memory(identity)` keeps the same things without a file (library use and tests:
 nothing survives the process). `StationStore.open(path)` opens (or creates) the file; many
-stations share one store, each under its identity.
+stations share one store, each under its identity. One process at a time: SQLite lets several
+processes open one file (its own locks are per transaction), and two simulators running the same
+stations would undo each other's data, so `open` refuses a file another process holds
+(`DataFileLocked`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import functools
 import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -42,6 +48,7 @@ __all__ = [
     "NEVER_SHED",
     "SHED_FIRST",
     "SHED_LATER",
+    "DataFileLocked",
     "Queued",
     "StationData",
     "StationStore",
@@ -99,6 +106,57 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+class DataFileLocked(RuntimeError):
+    """Another process holds the station data file (`path`); `holder` is its process id when
+    it wrote one."""
+
+    def __init__(self, path: Path, holder: int | None) -> None:
+        by = f"process {holder}" if holder is not None else "another process"
+        super().__init__(f"{path} is in use by {by}")
+        self.path = path
+        self.holder = holder
+
+
+def _lock(path: Path) -> int:
+    """Lock the data file `path` for this process (the descriptor that holds the lock), or raise
+    `DataFileLocked` at once. The lock is an exclusive `flock` on `<path>.lock` (created beside
+    it, with the holder's process id in it); the system drops it when the descriptor is closed
+    or the process ends, however it ends. Creates the folder."""
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder: int | None = int(os.read(fd, 32).decode().strip())
+        except (OSError, ValueError):
+            holder = None
+        os.close(fd)
+        raise DataFileLocked(path, holder) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _settle(written: asyncio.Future[None], commit: asyncio.Future[None]) -> None:
+    """Give one write's future the outcome of the commit that holds it (`StationStore.write`)."""
+    if written.done():  # its waiter was cancelled
+        return
+    if commit.cancelled():
+        written.cancel()
+        return
+    error = commit.exception()
+    if error is None:
+        written.set_result(None)
+    else:
+        written.set_exception(error)
+        written.exception()  # retrieved: the commit's failure is logged once, by GroupCommit
+
+
 @dataclass(eq=False)
 class Queued:
     """A message waiting for delivery: `payload` is its JSON text, `shed` its class
@@ -131,6 +189,7 @@ class StationData:
         self.queue_limit = DEFAULT_QUEUE_LIMIT
         self._store = store
         self._next_seq = 1
+        self._settled: asyncio.Future[None] | None = None
 
     @classmethod
     def in_memory(cls, identity: str) -> StationData:
@@ -251,10 +310,16 @@ class StationData:
         self, sql: str, params: tuple[Any, ...], *, scoped: bool = True
     ) -> asyncio.Future[None]:
         if self._store is None:
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            done.set_result(None)
-            return done
+            return self._done()
         return self._store.write(sql, (self.identity, *params) if scoped else params)
+
+    def _done(self) -> asyncio.Future[None]:
+        # One settled future serves every write that needs no commit: awaiting a done future
+        # never suspends, so no waiter can cancel it, and it never holds an exception.
+        if self._settled is None:
+            self._settled = asyncio.get_running_loop().create_future()
+            self._settled.set_result(None)
+        return self._settled
 
     def _loaded(self, kind: str, rows: Iterable[tuple[Any, ...]]) -> None:
         if kind == "settings":
@@ -265,8 +330,7 @@ class StationData:
             for list_kind, token, info in rows:
                 self.tokens.setdefault(list_kind, {})[token] = orjson.loads(info)
         else:
-            done = asyncio.get_running_loop().create_future()
-            done.set_result(None)
+            done = self._done()
             self.queue = [
                 Queued(seq, action, payload, shed, attempts, done)
                 for seq, action, payload, shed, attempts in rows
@@ -276,26 +340,38 @@ class StationData:
 
 class StationStore:
     """The SQLite file of one or many stations (WAL, `synchronous=FULL`: a commit survives a
-    power cut). Open with `await StationStore.open(path)`, then `await store.load(identity)` for
-    each station; `await store.close()` at the end (it commits what is pending)."""
+    power cut), held by one process. Open with `await StationStore.open(path)`, then
+    `await store.load(identity)` for each station; `await store.close()` at the end (it commits
+    what is pending and lets another process have the file)."""
 
-    def __init__(self, database: SQLiteDatabase) -> None:
+    def __init__(self, database: SQLiteDatabase, lock: int | None = None) -> None:
         self.database = database
+        self._lock = lock  # the descriptor holding the file's lock (`_lock`)
         self._pending: list[Statement] = []
         self._collected: list[Statement] = []
         self._commits = GroupCommit(database, self._collect, self._restore)
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> StationStore:
-        """Open (creating it and its folder if need be) the SQLite file at `path`."""
-        database = SQLiteDatabase(f"sqlite:///{os.path.abspath(path)}")
-        await database.open()
+    async def open(cls, path: str | os.PathLike[str], *, lock: bool = True) -> StationStore:
+        """Open (creating it and its folder if need be) the SQLite file at `path`, locked for
+        this store until `close()`: `DataFileLocked` if another process (or store) holds it.
+        `lock=False` opens it without the lock: a look at a file another store holds (what is
+        on disk now), never to run stations on."""
+        file = Path(path).absolute()
+        held = _lock(file) if lock else None
         try:
-            await database.migrate("station", MIGRATIONS)
+            database = SQLiteDatabase(f"sqlite:///{file}")
+            await database.open()
+            try:
+                await database.migrate("station", MIGRATIONS)
+            except BaseException:
+                await database.close()
+                raise
         except BaseException:
-            await database.close()
+            if held is not None:
+                os.close(held)
             raise
-        return cls(database)
+        return cls(database, held)
 
     async def load(self, identity: str) -> StationData:
         """Everything stored for station `identity` (empty for a new one)."""
@@ -324,10 +400,18 @@ class StationStore:
         return data
 
     def write(self, sql: str, params: tuple[Any, ...]) -> asyncio.Future[None]:
-        """Schedule one statement; return the future of the commit that holds it (a shield of
-        it: the commit is shared, so a waiter that is cancelled must not cancel it for all)."""
+        """Schedule one statement; return the future of the commit that holds it.
+
+        Each write gets its own future, settled when the shared commit is: a waiter that is
+        cancelled must not cancel the commit for all. A failed commit is logged once by
+        `GroupCommit`; the futures of its writes raise `StorageError` to whoever awaits them,
+        but their exception counts as retrieved, so the writes nobody awaits (most of them)
+        do not each log "Future exception was never retrieved"."""
         self._pending.append((sql, [params]))
-        return asyncio.shield(self._commits.barrier())
+        commit = self._commits.barrier()
+        written: asyncio.Future[None] = commit.get_loop().create_future()
+        commit.add_done_callback(functools.partial(_settle, written))
+        return written
 
     async def flush(self) -> None:
         """Wait until every write made so far is committed."""
@@ -339,7 +423,12 @@ class StationStore:
         try:
             await self.flush()
         finally:
-            await self.database.close()
+            try:
+                await self.database.close()
+            finally:
+                if self._lock is not None:
+                    os.close(self._lock)  # closing drops the flock
+                    self._lock = None
 
     def _collect(self) -> list[Statement]:
         self._collected, self._pending = self._pending, []

@@ -45,7 +45,7 @@ import logging
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -61,7 +61,7 @@ from ..exceptions import (
     SessionClosedError,
 )
 from ..storage import StorageError
-from .config import StationConfig, StationError
+from .config import BOOT_RETRY_DEFAULT, NOMINAL_VOLTAGE, StationConfig, StationError, utc_now
 from .store import NEVER_SHED, SHED_LATER, Queued, StationData
 
 __all__ = [
@@ -75,16 +75,10 @@ __all__ = [
 
 _log = logging.getLogger("ocppfast.station")
 
-# The simulated electrical installation: a three-phase connection at 230 V phase-to-neutral.
+# The simulated electrical installation: a three-phase connection at NOMINAL_VOLTAGE
+# phase-to-neutral.
 PHASES = 3
-NOMINAL_VOLTAGE = 230.0
 _LINE_VOLTAGE = NOMINAL_VOLTAGE * math.sqrt(3)
-
-# Seconds to wait before the next BootNotification when the Central System answers Pending or
-# Rejected with interval 0: "the Charge Point chooses a waiting interval on its own, in a way
-# that avoids flooding the Central System with requests" (C16 4.2). Also used after a
-# BootNotification got no answer at all.
-BOOT_RETRY_DEFAULT = 30.0
 
 # Entries the authorization cache keeps (C16 3.5.1: when full, drop NOT-valid entries first,
 # then the oldest valid ones).
@@ -412,10 +406,6 @@ class _Online:
             task.cancel()
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class Station16(Handlers):
     """A simulated OCPP 1.6 charging station; see the module docstring.
 
@@ -461,7 +451,7 @@ class Station16(Handlers):
         # What survives a restart (configuration, cache, local list, queue, transactions);
         # in memory unless the caller loaded it from a StationStore.
         self.data = data if data is not None else StationData.in_memory(config.identity)
-        self.clock: Callable[[], datetime] = clock or _utc_now
+        self.clock: Callable[[], datetime] = clock or utc_now
         self.log = _log
         # The BootNotification.conf status since the last (simulated) reboot; Accepted: a
         # reconnection sends no BootNotification (J16 5.4).
