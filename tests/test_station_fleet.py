@@ -423,3 +423,29 @@ def test_a_second_process_on_the_same_data_fails_fast(core: Backend, tmp_path: P
         memory.wait_for(r"--in-memory: nothing is kept")
         assert memory.stop(signal.SIGINT) == 0
         assert not (Path(memory.cwd) / "ocppfast-station-data").exists()
+
+
+def test_a_library_fleet_notes_when_all_were_booted(core: Backend) -> None:
+    """Without a progress line (library use), the summary still says when every station was
+    connected and booted."""
+    from ocppfast.asyncio.server import Server
+    from ocppfast.csms import CsmsState, default_csms
+
+    async def main() -> str:
+        server = Server(default_csms(CsmsState()), host="127.0.0.1", port=0, core=core)
+        await server.start()
+        try:
+            fleet = Fleet(
+                server.url, StationConfig(identity="LIB"), "ocpp2.0.1", count=3, core=core
+            )
+            stop = asyncio.Event()
+            running = asyncio.ensure_future(fleet.run(stop))
+            await until(lambda: fleet.all_booted_after is not None)
+            stop.set()
+            await asyncio.wait_for(running, 20)
+            return fleet.summary()
+        finally:
+            await server.stop()
+
+    summary = run(main())
+    assert "3 station(s)" in summary and "all connected and booted after" in summary, summary

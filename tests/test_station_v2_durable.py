@@ -102,7 +102,8 @@ def test_persistence_round_trip_through_a_station_store(
     core: Backend, v2: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Part 1 4.3 (persistent variables), TC_C_32_CS (C10.FR.02: the cache survives a reboot),
-    TC_G_18_CS / TC_G_21_CS (G03.FR.08, G04.FR.09: availability persists), D01 / D02 (the local
+    TC_G_18_CS (G03.FR.08: an EVSE's availability persists; TC_G_21_CS, the whole station's, is
+    oca::test_TC_G_21_CS_station_unavailable_persists_across_reboot), D01 / D02 (the local
     list and its version), B09 (network profiles), A01 / A201 3.1.15 (BasicAuthPassword: kept,
     used for the next connection, never readable over OCPP, never logged): a station built from
     the same StationStore file after a restart has everything the CSMS set."""

@@ -482,6 +482,9 @@ class Fleet:
         self.started.set()
         if len(self.identities) > 1:
             log.info("%d stations started in %.1f s", len(self.identities), self.elapsed)
+        # Note when all are booted (for the summary) even when nothing samples progress().
+        await asyncio.gather(*(member.station.booted.wait() for member in self.members))
+        self.progress()
 
     async def _start(self, identity: str) -> _Member:
         data = await self.store.load(identity) if self.store is not None else None
