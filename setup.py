@@ -25,6 +25,7 @@ EXTENSIONS = {
     "ocppfast._core._session_c": "ocppfast/_core/session.py",
     "ocppfast._core._dispatcher_c": "ocppfast/_core/dispatcher.py",
     "ocppfast._core._validator_c": "ocppfast/_core/validator.py",
+    "ocppfast._core._wsframe_c": "ocppfast/_core/_wsframe_c.pyx",
 }
 
 

@@ -1,5 +1,5 @@
-"""The sans-I/O core: frame codec, strict JSON scanner, validator, session (RPC rules) and
-dispatcher.
+"""The sans-I/O core: frame codec, strict JSON scanner, validator, session (RPC rules),
+dispatcher, and the WebSocket data frames the transport reads and writes itself.
 
 Two backends with identical behaviour: the Cython-compiled modules (`_*_c`) and their
 pure-Python twins. The compiled one is used unless it is missing or OCPPFAST_NO_EXTENSIONS=1 is
@@ -27,18 +27,26 @@ class Backend(NamedTuple):
     session: ModuleType
     dispatcher: ModuleType
     validator: ModuleType
+    wsframe: ModuleType
 
 
 def pure_backend() -> Backend:
     """The pure-Python twin, always available."""
-    from . import dispatcher, frame, jsonscan, session, validator
+    from . import dispatcher, frame, jsonscan, session, validator, wsframe
 
-    return Backend(False, jsonscan, frame, session, dispatcher, validator)
+    return Backend(False, jsonscan, frame, session, dispatcher, validator, wsframe)
 
 
 _COMPILED_MODULES = tuple(
     f"ocppfast._core.{name}"
-    for name in ("_jsonscan_c", "_frame_c", "_session_c", "_dispatcher_c", "_validator_c")
+    for name in (
+        "_jsonscan_c",
+        "_frame_c",
+        "_session_c",
+        "_dispatcher_c",
+        "_validator_c",
+        "_wsframe_c",
+    )
 )
 
 
@@ -46,10 +54,10 @@ def compiled_backend() -> Backend:
     """The compiled backend; raises ModuleNotFoundError if it was not built."""
     # import_module, not `from . import`: only then does a missing extension raise an error
     # whose .name is the extension's, which _select() relies on.
-    jsonscan, frame, session, dispatcher, validator = map(
+    jsonscan, frame, session, dispatcher, validator, wsframe = map(
         importlib.import_module, _COMPILED_MODULES
     )
-    return Backend(True, jsonscan, frame, session, dispatcher, validator)
+    return Backend(True, jsonscan, frame, session, dispatcher, validator, wsframe)
 
 
 def _select() -> Backend:
