@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import Protocol, State
 
 from ocppfast import v16, v21, v201
 from ocppfast._core import Backend
@@ -36,7 +37,16 @@ from ocppfast.asyncio.server import (
 from ocppfast.exceptions import CallTimeoutError, SessionClosedError
 from ocppfast.transport.websocket import DirectFrames, WebSocketTransport
 from tests.aio import run, until
-from tests.wsclient import OP_TEXT, RawClient, deflate, encode_frame
+from tests.wsclient import (
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    RawClient,
+    deflate,
+    encode_frame,
+)
 
 T = TypeVar("T")
 MODULES: dict[str, Any] = {"ocpp1.6": v16, "ocpp2.0.1": v201, "ocpp2.1": v21}
@@ -987,6 +997,110 @@ def test_fragmented_call_is_assembled_and_answered(core: Backend) -> None:
             answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert answer[:2] == [3, "frag"]
             assert (await heartbeat(ws))[:2] == [3, "hb"]
+
+    run(main())
+
+
+def _heartbeat_frame(message_id: str) -> bytes:
+    return encode_frame(OP_TEXT, json.dumps([2, message_id, "Heartbeat", {}]).encode())
+
+
+def test_whole_frames_are_read_without_websockets_parser(
+    core: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path (ocppfast.transport.websocket): once open, whole final text frames are
+    read by the core's wsframe, not websockets' parser; a ping goes to websockets (RFC 6455
+    5.5.2: answered with a pong), and the next CALLs are read fast again."""
+    fed: list[bytes] = []
+    receive_data = Protocol.receive_data
+
+    def counting(protocol: Protocol, data: bytes) -> None:
+        if protocol.state is State.OPEN:
+            fed.append(bytes(data))
+        receive_data(protocol, data)
+
+    monkeypatch.setattr(Protocol, "receive_data", counting)
+
+    async def main() -> None:
+        async with serving(core) as server:
+            raw = await status_of(server, "/CP1", subprotocols=["ocpp2.0.1"])
+            for i in range(20):
+                await raw.send_text(json.dumps([2, f"a{i}", "Heartbeat", {}]))
+                opcode, answer = await raw.read_frame()
+                assert opcode == OP_TEXT and json.loads(answer)[:2] == [3, f"a{i}"]
+            assert fed == []
+            await raw.send_frame(OP_PING, b"still there?")
+            assert await raw.read_frame() == (OP_PONG, b"still there?")
+            assert len(fed) == 1
+            for i in range(20):
+                await raw.send_text(json.dumps([2, f"b{i}", "Heartbeat", {}]))
+                assert json.loads((await raw.read_frame())[1])[:2] == [3, f"b{i}"]
+            assert len(fed) == 1
+            raw.abort()
+
+    run(main())
+
+
+def test_frames_of_every_kind_in_one_read_are_answered_in_order(core: Backend) -> None:
+    """One read holding CALLs, a ping and a fragmented CALL: every CALL is answered, in order
+    (J201 4.1.1), and the pong takes its place between the answers (RFC 6455 5.5.2)."""
+
+    async def main() -> None:
+        async with serving(core) as server:
+            raw = await status_of(server, "/CP1", subprotocols=["ocpp2.0.1"])
+            fragmented = json.dumps([2, "c", "Heartbeat", {}]).encode()
+            raw.writer.write(
+                _heartbeat_frame("a")
+                + encode_frame(OP_PING, b"p")
+                + _heartbeat_frame("b")
+                + encode_frame(OP_TEXT, fragmented[:7], fin=False)
+                + encode_frame(OP_CONT, fragmented[7:])
+                + _heartbeat_frame("d")
+            )
+            seen = []
+            for _ in range(5):
+                opcode, payload = await raw.read_frame()
+                seen.append(json.loads(payload)[1] if opcode == OP_TEXT else (opcode, payload))
+            assert seen == ["a", (OP_PONG, b"p"), "b", "c", "d"]
+            raw.abort()
+
+    run(main())
+
+
+def test_an_answer_goes_out_before_the_close_frame_that_follows_it(core: Backend) -> None:
+    """A CALL and a close frame in one read: the answer, written at the end of the loop's
+    turn, still goes out before the close frame websockets answers with at once (RFC 6455
+    5.5.1: nothing after a close frame), and then the connection ends."""
+
+    async def main() -> None:
+        async with serving(core) as server:
+            raw = await status_of(server, "/CP1", subprotocols=["ocpp2.0.1"])
+            raw.writer.write(_heartbeat_frame("last") + encode_frame(OP_CLOSE, b"\x03\xe8"))
+            opcode, payload = await raw.read_frame()
+            assert opcode == OP_TEXT and json.loads(payload)[:2] == [3, "last"]
+            assert await raw.read_frame() == (OP_CLOSE, b"\x03\xe8")
+            assert await raw.at_eof()
+            raw.abort()
+
+    run(main())
+
+
+def test_a_call_cut_at_any_byte_is_answered(core: Backend) -> None:
+    """A frame split across reads anywhere (its header, its mask, its payload) is assembled
+    by websockets; the frames after it are read fast again."""
+
+    async def main() -> None:
+        async with serving(core) as server:
+            raw = await status_of(server, "/CP1", subprotocols=["ocpp2.0.1"])
+            frame = _heartbeat_frame("cut")
+            for cut in range(1, len(frame)):
+                raw.writer.write(frame[:cut])
+                await raw.writer.drain()
+                await asyncio.sleep(0.002)  # a read of its own, most of the time
+                raw.writer.write(frame[cut:] + _heartbeat_frame(f"after{cut}"))
+                for expected in ("cut", f"after{cut}"):
+                    assert json.loads((await raw.read_frame())[1])[:2] == [3, expected], cut
+            raw.abort()
 
     run(main())
 

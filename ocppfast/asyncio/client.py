@@ -568,7 +568,7 @@ class Client:
                 )
             )
         connection = Connection(
-            WebSocketTransport(ws),
+            WebSocketTransport(ws, self.core),
             role="station",
             version=version,
             handlers=self.handlers,

@@ -665,7 +665,7 @@ class Server:
             return
         try:
             connection = Connection(
-                WebSocketTransport(ws),
+                WebSocketTransport(ws, self.core),
                 role="csms",
                 version=version,
                 handlers=self.handlers(),
