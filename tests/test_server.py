@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
+import gc
 import json
 import logging
 import time
@@ -35,7 +36,7 @@ from ocppfast.asyncio.server import (
     identity_from_path,
 )
 from ocppfast.exceptions import CallTimeoutError, SessionClosedError
-from ocppfast.transport.websocket import DirectFrames, WebSocketTransport
+from ocppfast.transport.websocket import DirectFrames, WebSocketTransport, _WriteBatch
 from tests.aio import run, until
 from tests.wsclient import (
     OP_CLOSE,
@@ -1103,6 +1104,19 @@ def test_a_call_cut_at_any_byte_is_answered(core: Backend) -> None:
             raw.abort()
 
     run(main())
+
+
+def test_closed_event_loops_leave_no_write_batch_behind(core: Backend) -> None:
+    """The write batch of a loop (one per loop) goes away with the loop: a process that runs
+    many loops in turn (tests, a library user's threads) does not keep them all."""
+
+    async def main() -> None:
+        async with serving(core) as server, client(server, "CP1") as ws:
+            assert (await heartbeat(ws))[0] == 3
+
+    run(main())
+    gc.collect()
+    assert all(not loop.is_closed() for loop in _WriteBatch._by_loop)
 
 
 def test_calls_sent_with_the_handshake_are_all_answered_in_order(

@@ -77,14 +77,14 @@ class _WriteBatch:
     peer while it is still awake, where one write after each read wakes it for every answer
     (on loopback, that wake-up was most of the cost of an answer: docs/performance.md)."""
 
-    __slots__ = ("_connections", "_loop")
+    __slots__ = ("_connections",)
 
+    # One per loop; the batch holds no reference to its loop, so a closed loop goes away.
     _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _WriteBatch] = (
         weakref.WeakKeyDictionary()
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self._connections: list[DirectFrames] = []
 
     @classmethod
@@ -92,12 +92,13 @@ class _WriteBatch:
         """The batch of `loop`."""
         batch = cls._by_loop.get(loop)
         if batch is None:
-            batch = cls._by_loop[loop] = cls(loop)
+            batch = cls._by_loop[loop] = cls()
         return batch
 
-    def add(self, connection: DirectFrames) -> None:
+    def add(self, connection: DirectFrames, loop: asyncio.AbstractEventLoop) -> None:
+        """Write `connection`'s queued frames at the end of this turn of `loop` (its own)."""
         if not self._connections:
-            self._loop.call_soon(self._write)
+            loop.call_soon(self._write)
         self._connections.append(connection)
 
     def _write(self) -> None:
@@ -263,7 +264,7 @@ class DirectFrames:
         queued = self._queued
         if queued is None:
             self._queued = [data]
-            self._batch.add(self)
+            self._batch.add(self, self.loop)  # type: ignore[attr-defined]
         else:
             queued.append(data)
 
