@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -483,12 +484,15 @@ class Connection:
         elif kind is CallDispatched:
             hook = answered[0] if answered is not None else None
             request = answered[1] if answered is not None else None
-            self._spawn(
-                self._answer(
-                    event.call.message_id, event.call.action, event.pending, hook, request
-                ),
+            pending = event.pending
+            task = self._spawn(
+                self._answer(event.call.message_id, event.call.action, pending, hook, request),
                 event.call.action,
             )
+            if inspect.iscoroutine(pending):
+                # A task cancelled before its first step (the connection ended at once) never
+                # awaits the handler's coroutine: close it, as awaiting it would have.
+                task.add_done_callback(lambda _: pending.close())
         elif kind is CallFailed:
             self._resolve(event.message_id, None, event.error)
         elif kind is CallRefused:
@@ -661,13 +665,14 @@ class Connection:
         self._arm_timer()
         self._flush_soon()  # the next queued CALL, if any
 
-    def _spawn(self, coro: Any, what: str) -> None:
+    def _spawn(self, coro: Any, what: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         task.set_name(f"{self.name}: {what}")
         if self._tasks is None:
             self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _send_lock(self) -> asyncio.Lock:
         if self._lock is None:
