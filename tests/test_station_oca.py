@@ -15,6 +15,7 @@ the amended text and say so."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -24,6 +25,16 @@ from ocppfast._core import Backend
 from ocppfast._core.message import UNSET
 from ocppfast.station.v2 import StationError, StationV2
 from tests import aio
+from tests.test_station_network_profiles import (
+    NO_BACK_OFF,
+    PASSWORD,
+    CsmsServer,
+    SilentServer,
+    active_profile,
+    attached,
+    network_profile,
+    switches,
+)
 from tests.test_station_v2 import (
     MODULES,
     V2,
@@ -325,6 +336,164 @@ def test_TC_B_27_CS_evse_reset_immediate_ends_its_transaction(core: Backend, v2:
             assert not connection.closed and len(csms.of("BootNotification")) == 1
 
     run(main())
+
+
+# TC_B_45_CS, TC_B_46_CS, TC_B_49_CS (B10): the station runs as `ocppfast station` runs it, a
+# Client wired by `ocppfast.station.fleet.attach`, over real WebSockets to test CSMSs on
+# 127.0.0.1 (tests/test_station_network_profiles.py). The OCTT's <Configured configurationSlot>
+# is 1, the one in use (the URL the station was started with); the profile of step 1 goes to
+# slot 2. Step 5 (Reset OnIdle) is run: the station answers step 4 with RebootRequired.
+
+
+async def migrate(connection: Any, url: str, priority: str) -> None:
+    """Steps 1-6 of TC_B_45_CS, TC_B_46_CS and TC_B_49_CS: SetNetworkProfile slot 2 with `url`
+    (Accepted), SetVariables NetworkConfigurationPriority `priority` (RebootRequired), Reset
+    OnIdle (Accepted)."""
+    m = MODULES[connection.version]
+    response = await connection.call(network_profile(m, 2, url))
+    assert wire(response.status) == "Accepted"
+    item = put(m, "OCPPCommCtrlr", "NetworkConfigurationPriority", priority)
+    assert await set_variables(connection, item) == ["RebootRequired"]
+    assert wire((await connection.call(m.ResetRequest(type="OnIdle"))).status) == "Accepted"
+
+
+async def booted_state(station: StationV2, csms: Csms, boots: int = 1) -> None:
+    """P6 reusable state Booted, steps 3-8, at `csms`, whose `boots`th boot it is: a
+    BootNotification (after the reset: reason RemoteReset), Accepted; the status of every
+    connector (Available); a SecurityEventNotification StartupOfTheDevice or ResetOrReboot."""
+    boot = (await csms.wait("BootNotification", boots))[-1]
+    assert boot.reason == "RemoteReset"
+    event = (await csms.wait("SecurityEventNotification", boots))[-1]
+    assert event.type in ("StartupOfTheDevice", "ResetOrReboot")
+    for evse in (1, 2):
+        await csms.wait("StatusNotification", boots, where=available(evse))
+    await asyncio.wait_for(station.booted.wait(), WAIT)
+    assert station.registration == "Accepted"
+
+
+def switched_to(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Which profile the station said it uses from now on (slot and URL), in order."""
+    return [line.partition(" from now on")[0] for line in switches(caplog)]
+
+
+@BOTH_VERSIONS
+def test_TC_B_45_CS_migrates_to_the_first_profile_of_the_priority(
+    core: Backend, v2: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TC_B_45_CS (B09.FR.01, B10.FR.01, B10.FR.04, B10.FR.06): steps 1-6 with the URL of
+    another CSMS in slot 2 and NetworkConfigurationPriority "2,1"; after the reset the station
+    "connects using the <Configured connectionData2>" - that CSMS's ocppCsmsUrl with the
+    identity appended - and runs the reusable state Booted there (step 7). ActiveNetworkProfile
+    is 2 then; the first CSMS saw no other attempt. The switch is logged at WARNING with slot
+    and URL, the password never."""
+
+    async def main() -> str:
+        attempts: list[str] = []
+        async with (
+            CsmsServer(core, v2, "old", attempts) as old,
+            CsmsServer(core, v2, "new", attempts) as new,
+            attached(core, v2, old.url) as (station, _client),
+        ):
+            await ready(station, old.csms)
+            await configure(old.connection, *NO_BACK_OFF)
+            await migrate(old.connection, new.url, "2,1")
+            await booted_state(station, new.csms)
+            assert new.paths == ["/ocpp/CP1"]
+            assert attempts == ["old", "new"]
+            assert len(old.csms.of("BootNotification")) == 1
+            assert await active_profile(new.connection) == "2"
+            return new.url
+
+    with caplog.at_level(logging.INFO):
+        new_url = run(main())
+    assert switches(caplog) == [
+        f"CP1: network profile 2 ({new_url}) from now on: first in NetworkConfigurationPriority"
+        " (B10.FR.04)"
+    ]
+    assert PASSWORD not in caplog.text
+
+
+@BOTH_VERSIONS
+def test_TC_B_46_CS_falls_back_after_the_connection_attempts(
+    core: Backend, v2: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TC_B_46_CS (B10.FR.03, B10.FR.04): NetworkProfileConnectionAttempts 2; slot 2 gets an
+    <invalid ocppCsmsUrl>: a server that takes the TCP connection and never answers the opening
+    handshake (step 7: "The OCTT will NOT respond to the two connection request[s]"; the
+    station's open timeout is 0.5 s here). After the reset the station makes exactly two
+    attempts there, then connects with <Configured connectionData> (slot 1), which is accepted
+    (step 8), and runs the reusable state Booted (step 9). Both switches are logged at WARNING
+    with slot and URL, the password never."""
+
+    async def main() -> tuple[str, str]:
+        attempts: list[str] = []
+        async with (
+            CsmsServer(core, v2, "old", attempts) as old,
+            SilentServer("silent", attempts) as silent,
+            attached(core, v2, old.url, open_timeout=0.5) as (station, _client),
+        ):
+            await ready(station, old.csms)
+            attempts_item = ("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "2")
+            await configure(old.connection, *NO_BACK_OFF, attempts_item)
+            await migrate(old.connection, silent.url, "2,1")
+            await booted_state(station, old.csms, boots=2)
+            assert attempts == ["old", "silent", "silent", "old"]
+            assert await active_profile(old.connection) == "1"
+            return old.url, silent.url
+
+    with caplog.at_level(logging.INFO):
+        old_url, silent_url = run(main())
+    assert switches(caplog) == [
+        f"CP1: network profile 2 ({silent_url}) from now on: first in"
+        " NetworkConfigurationPriority (B10.FR.04)",
+        f"CP1: network profile 1 ({old_url}) from now on: 2 attempt(s) with network profile 2"
+        " failed, the next in NetworkConfigurationPriority",
+    ]
+    assert PASSWORD not in caplog.text
+
+
+@BOTH_VERSIONS
+@pytest.mark.parametrize("priority", ["2", "2,1"])
+def test_TC_B_49_CS_back_to_the_previous_profile_when_every_one_failed(
+    core: Backend, v2: str, priority: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TC_B_49_CS (B10.FR.07, C-47): NetworkProfileConnectionAttempts 1,
+    RetryBackOffRepeatTimes 0, RetryBackOffRandomRange 0 and <Configured
+    RetryBackOffWaitMinimum> 0; slot 2 gets the URL of another endpoint, and
+    NetworkConfigurationPriority is "2" as P6 gives step 3, or "2,1" as E201 6.1.9 amends it
+    (the slot of step 1, then the one in use). After the reset: the attempt with slot 2 is not
+    accepted (steps 7-8, HTTP 503); the station switches back to the previous profile, slot 1,
+    not accepted either (steps 9-10); it waits the back-off and reconnects with slot 1 again,
+    not slot 2 (step 11), accepted (step 12); then the reusable state Booted (step 13)."""
+
+    async def main() -> tuple[str, str]:
+        attempts: list[str] = []
+        async with (
+            CsmsServer(core, v2, "old", attempts) as old,
+            CsmsServer(core, v2, "other", attempts) as other,
+            attached(core, v2, old.url) as (station, _client),
+        ):
+            other.refuse = 1_000_000
+            await ready(station, old.csms)
+            await configure(
+                old.connection,
+                *NO_BACK_OFF,
+                ("OCPPCommCtrlr", "RetryBackOffRepeatTimes", "0"),
+                ("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "1"),
+            )
+            old.refuse = 1  # step 10
+            await migrate(old.connection, other.url, priority)
+            await booted_state(station, old.csms, boots=2)
+            assert attempts == ["old", "other refused", "old refused", "old"]
+            assert await active_profile(old.connection) == "1"
+            return old.url, other.url
+
+    with caplog.at_level(logging.INFO):
+        old_url, other_url = run(main())
+    assert switched_to(caplog) == [
+        f"CP1: network profile 2 ({other_url})",
+        f"CP1: network profile 1 ({old_url})",
+    ]
 
 
 # TC_B_53_CS: the required Core components and variables of P6 table 54 (E201 6.1.11 refers to

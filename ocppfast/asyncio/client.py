@@ -21,6 +21,10 @@ and keeps it connected.
 - WebSocket pings every `ping_interval` seconds (WebSocketPingInterval, J201 8.4) detect a
   half-open connection: without a pong within `ping_timeout` the connection is closed and
   `run()` reconnects.
+- `attempt_failed` is told of every failed attempt of `run()`, so that whoever runs the client
+  can change `url` before the next one: a 2.x station tries its next network connection profile
+  after OCPPCommCtrlr.NetworkProfileConnectionAttempts failures (B10.FR.03;
+  `ocppfast.station.fleet.attach` wires a `StationV2` so).
 
 The handlers object is created once per `Client` and serves every connection in turn, so the
 station's state (transactions, queued messages) survives reconnects; `connected()` and
@@ -64,6 +68,7 @@ __all__ = [
     "PasswordRefused",
     "basic_auth_header",
     "connection_url",
+    "safe_url",
 ]
 
 _log = logging.getLogger("ocppfast.client")
@@ -256,8 +261,8 @@ def basic_auth_header(identity: str, password: str | bytes) -> str:
     return "Basic " + base64.b64encode(credentials).decode("ascii")
 
 
-def _safe_url(url: str) -> str:
-    """`url` for the log: without its query, which some deployments use for tokens."""
+def safe_url(url: str) -> str:
+    """`url` as the log shows it: without its query, which some deployments use for tokens."""
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
@@ -293,6 +298,11 @@ class Client:
     - `logger`: for the client's and its connections' log (default "ocppfast.client").
     - `observer`: told of every frame of every connection (`ConnectionObserver`): a traffic
       log or metrics; settable, read at each connection.
+    - `attempt_failed`: called with the `ConnectError` of every attempt of `run()` that failed
+      (after it is logged, before the back-off wait); settable. Set `url` (or `password`,
+      `call_timeout`) in it to make the next attempt elsewhere: how a station falls back to its
+      next network connection profile (B10.FR.03). An exception it raises is logged and
+      ignored. A successful attempt is the handlers' `connected()`.
     """
 
     def __init__(
@@ -316,6 +326,7 @@ class Client:
         core: Backend | None = None,
         logger: logging.Logger | None = None,
         observer: ConnectionObserver | None = None,
+        attempt_failed: Callable[[ConnectError], Any] | None = None,
     ) -> None:
         offered = check_versions(versions)
         if ping_interval is not None and ping_interval < 0:
@@ -352,6 +363,7 @@ class Client:
         self.log = logger or _log
         self._connection_logger = logger
         self.observer = observer
+        self.attempt_failed = attempt_failed
         self._ws_log = RedactingLogger(self.log.getChild("websocket"), {})
         # J201 5.3 keeps the station's state across reconnects: one handlers object for all.
         self.handlers: Handlers = handlers if isinstance(handlers, Handlers) else handlers()
@@ -372,7 +384,7 @@ class Client:
 
     def __repr__(self) -> str:
         state = "connected" if self.connection is not None else "not connected"
-        return f"<Client {self._identity} {_safe_url(self._connection_url)} {state}>"
+        return f"<Client {self._identity} {safe_url(self._connection_url)} {state}>"
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -494,7 +506,7 @@ class Client:
 
     async def _connect(self) -> Connection:
         url = self._connection_url
-        shown = _safe_url(url)
+        shown = safe_url(url)
         offered = self.versions
         self.log.info(
             "%s: connecting to %s (offering %s)", self._identity, shown, ", ".join(offered)
@@ -592,7 +604,7 @@ class Client:
 
     def _refused(self, status: int, phrase: str) -> HandshakeRefused:
         url = self._connection_url
-        shown = _safe_url(url)
+        shown = safe_url(url)
         error: HandshakeRefused
         if status == 401:
             if self._password is None:
@@ -680,17 +692,33 @@ class Client:
             return None
         error = attempt.exception()
         if isinstance(error, ConnectError):
-            return None  # logged by connect()
+            self._tell_failed(error)  # logged by connect()
+            return None
         if error is not None:
             # Not a failure we know: still a failed attempt, since J201 5.3 has the station
             # keep trying (with back-off, so a persistent fault does not spin).
             self.log.error("%s: connection attempt failed", self._identity, exc_info=error)
+            failed = ConnectError(
+                f"{self._identity}: connection attempt failed: {error!r}", self._connection_url
+            )
+            self._tell_failed(failed)
             return None
         connection = attempt.result()
         if self._stop.is_set():  # connected just as stop() came
             await connection.close(*self._stop_close)
             return None
         return connection
+
+    def _tell_failed(self, error: ConnectError) -> None:
+        """Tell `attempt_failed` of a failed attempt; its own fault is logged, not raised (the
+        client must go on reconnecting)."""
+        callback = self.attempt_failed
+        if callback is None:
+            return
+        try:
+            callback(error)
+        except Exception:
+            self.log.exception("%s: attempt_failed callback failed", self._identity)
 
     async def _serve(self, connection: Connection) -> None:
         """Run `connection` until it closes; log how it ended."""

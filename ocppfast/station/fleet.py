@@ -5,6 +5,9 @@
   started at a bounded rate (`connect_rate` per second) so that a CSMS is not flooded with
   handshakes and boots at once. With a `StationStore`, each station gets what it kept
   (`store.load(identity)`); all share the store's group commits.
+- `attach` makes a `Client` connect as its station is configured (password, back-off, ping
+  interval, and for 2.x the network connection profiles of B10), now and whenever the CSMS
+  changes it: what `Fleet` does for each station, for library users running one themselves.
 - `ChargingLoop` is one simulated driver at one connector: plug in, present an id token (the
   station authorizes it and starts the transaction), charge for a random time, stop, unplug,
   pause, again. Its random choices come from a generator seeded with the plan's seed, the
@@ -28,7 +31,7 @@ import random
 import resource
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .._core import Backend
 from ..asyncio.client import Client
@@ -37,6 +40,9 @@ from ..exceptions import CallTimeoutError, OCPPError
 from . import station_handlers
 from .config import StationConfig, StationError
 from .store import StationStore
+
+if TYPE_CHECKING:
+    from .v2 import NetworkEndpoint
 
 __all__ = [
     "DEFAULT_CONNECT_RATE",
@@ -47,6 +53,7 @@ __all__ = [
     "Progress",
     "ProgressLine",
     "Span",
+    "attach",
 ]
 
 log = logging.getLogger("ocppfast.fleet")
@@ -330,6 +337,40 @@ class ChargingLoop:
 # The fleet
 
 
+def attach(station: Any, client: Client) -> None:
+    """Have `client` connect as `station` (a `Station16` or `StationV2`) is configured, and
+    follow what the CSMS changes: a new Basic auth password (1.6 AuthorizationKey, 2.x
+    BasicAuthPassword; SW A01) is the one the next connection uses. For 2.x also the device
+    model's RetryBackOff* and WebSocketPingInterval variables (J201 5.3, 8.4; TC_B_57_CS), and
+    the network connection profiles (B10): `client.url` (and `call_timeout`, the profile's
+    messageTimeout) becomes slot 1's, and is set to the profile the station chooses after a
+    reboot (B10.FR.04) or after NetworkProfileConnectionAttempts failed attempts, which the
+    client reports to it (B10.FR.03, B10.FR.07)."""
+    if hasattr(station, "backoff"):  # 2.x
+        client.backoff = station.backoff
+        client.ping_interval = station.websocket_ping_interval or None
+        station.backoff_changed = lambda backoff: setattr(client, "backoff", backoff)
+        station.ping_interval_changed = lambda seconds: setattr(
+            client, "ping_interval", seconds or None
+        )
+        # The URL the client was given is slot 1's profile; after a restart the station may
+        # start with another (NetworkConfigurationPriority as the CSMS left it: B10.FR.04).
+        station.provision(client.url, client.call_timeout)
+        endpoint = station.network_endpoint
+        if endpoint is not None:
+            _use_endpoint(client, endpoint)
+        station.network_profile_changed = lambda endpoint: _use_endpoint(client, endpoint)
+        client.attempt_failed = station.connection_failed
+    station.password_changed = lambda new: setattr(client, "password", new)
+
+
+def _use_endpoint(client: Client, endpoint: NetworkEndpoint) -> None:
+    """From the next attempt on, connect where a network connection profile says (B10)."""
+    client.url = endpoint.url
+    client.call_timeout = endpoint.message_timeout
+    client.password = endpoint.password
+
+
 @dataclasses.dataclass(eq=False)
 class _Member:
     """One station of the fleet, with its client and drivers."""
@@ -499,18 +540,7 @@ class Fleet:
             core=self.core,
             observer=self.stats,
         )
-        if hasattr(station, "backoff"):
-            # 2.x: the device model's RetryBackOff* and WebSocketPingInterval variables, now
-            # and whenever the CSMS sets them (SetVariables; B10, TC_B_57_CS).
-            client.backoff = station.backoff
-            client.ping_interval = station.websocket_ping_interval or None
-            station.backoff_changed = lambda backoff: setattr(client, "backoff", backoff)
-            station.ping_interval_changed = lambda seconds: setattr(
-                client, "ping_interval", seconds or None
-            )
-        # A new password set by the CSMS (1.6 AuthorizationKey, 2.x BasicAuthPassword; SW A01)
-        # is the one the next connection uses.
-        station.password_changed = lambda new: setattr(client, "password", new)
+        attach(station, client)
         task = asyncio.ensure_future(client.run())
         loops: list[ChargingLoop] = []
         if self.plan is not None:

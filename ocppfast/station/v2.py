@@ -33,6 +33,12 @@ survives a lost connection and a reset; what must survive a power cut too is kep
   TxCtrlr.StopTxOnInvalidId.
 - Availability (G, kept across restarts: G03.FR.08), reset (B11, B12), unlock (F05), trigger
   (F06), network profiles (B09).
+- Migration to another CSMS (B10): the network connection profiles of the configuration slots
+  are tried in the order of OCPPCommCtrlr.NetworkConfigurationPriority (in effect from the next
+  reboot), each OCPPCommCtrlr.NetworkProfileConnectionAttempts times, round robin; when every
+  one failed, the profile of the last successful connection (B10.FR.07). The station decides,
+  the Client that runs it connects: `provision`, `network_endpoint`, `connection_failed` and
+  `network_profile_changed` (`ocppfast.station.fleet.attach` wires them).
 - Features this station does not implement (smart charging, firmware, logs, certificates,
   reservations, display messages, monitoring, 15118, 2.1 DER / tariffs / battery swap /
   payment) are answered with the response a charger without them gives (Rejected,
@@ -65,7 +71,7 @@ from .. import v21, v201
 from .._core import DEFAULT_MAX_FRAME_BYTES
 from .._core.message import UNSET, dec_hook
 from .._core.types import OCPP21, OCPP201, check_version
-from ..asyncio.client import BackOff
+from ..asyncio.client import BackOff, connection_url, safe_url
 from ..asyncio.connection import DEFAULT_CALL_TIMEOUT
 from ..asyncio.handlers import Handlers, after, maybe_await, on
 from ..exceptions import (
@@ -85,6 +91,7 @@ __all__ = [
     "Attribute",
     "DeviceModel",
     "EnergyMeter",
+    "NetworkEndpoint",
     "StationError",
     "StationV2",
     "Transaction",
@@ -119,6 +126,9 @@ _REPORT_ITEMS_PER_MESSAGE = 20
 _ITEMS_PER_MESSAGE = 50
 # Configuration slots for network connection profiles (B09; TC_B_53_CS: "subset(1, 2, 3, 4, 5)").
 _NETWORK_SLOTS = (1, 2, 3)
+# The slot of the profile the station was installed with (`StationV2.provision`): the first, and
+# only, entry of NetworkConfigurationPriority's default value.
+_PROVISIONED_SLOT = 1
 # What the authorization cache (AuthCacheCtrlr.Storage maxLimit) and the local authorization list
 # (LocalAuthListCtrlr.Entries / Storage maxLimit, ItemsPerMessage) hold at most: some 2,000 cached
 # tokens and the 10,000 of a large operator's list, in a few MiB.
@@ -138,6 +148,7 @@ _STATION_STATE = "station"  # station-level availability (G04)
 _EVSE_STATE = "evse:{}"  # an EVSE: meter, availability, the transaction in progress
 _SAMPLES_STATE = "samples:{}"  # the TxEnded samples of that transaction (J02)
 _PROFILES_STATE = "network_profiles"  # B09
+_NETWORK_STATE = "network"  # B10: the slot of the last successful connection
 _LOCAL_VERSION_STATE = "local_list_version"  # D01
 # Sampled values kept per transaction for its Ended event (SampledDataCtrlr.TxEndedInterval).
 _ENDED_SAMPLES_LIMIT = 500
@@ -624,6 +635,16 @@ def _group(entry: dict[str, Any]) -> str | None:
     return group if isinstance(group, str) and group else None
 
 
+def _unusable_url(url: str, identity: str) -> str:
+    """Why no connection can be made to the CSMS endpoint `url` ("" when one can): J201 3.1.1,
+    a ws:// or wss:// URL with a host, to which the identity is appended (`connection_url`)."""
+    try:
+        connection_url(url, identity)
+    except ValueError as exc:
+        return f"ocppCsmsUrl: {exc}"
+    return ""
+
+
 def _setting_key(variable: Variable, attribute: str) -> str:
     """The name a device model attribute value is kept under in `StationData.settings`: its
     whole address (component, instance, EVSE, connector, variable, instance, attribute type)."""
@@ -657,6 +678,23 @@ def _check_config(config: StationConfig) -> None:
         raise ValueError("heartbeat_interval must be positive and meter_interval not negative")
 
 
+@dataclass(frozen=True)
+class NetworkEndpoint:
+    """Where and how the Client connects with the network connection profile of one
+    configuration slot (B09, B10): `url` is the profile's ocppCsmsUrl (the station's identity is
+    appended to it: J201 3.1.1), `message_timeout` its messageTimeout in seconds (the Client's
+    `call_timeout`), `security_profile` its securityProfile, `password` the Basic auth password
+    to connect with (the profile's own basicAuthPassword in 2.1, else
+    SecurityCtrlr.BasicAuthPassword or the configured one; None: none). The password is
+    never shown (not even by repr)."""
+
+    slot: int
+    url: str
+    message_timeout: float
+    security_profile: int
+    password: str | None = field(default=None, repr=False)
+
+
 class StationV2(Handlers):
     """A simulated OCPP 2.0.1 / 2.1 charging station (see the module docstring).
 
@@ -676,6 +714,13 @@ class StationV2(Handlers):
     Use one instance for the station's whole life and hand it to every `Connection`
     (`Connection(transport, role="station", handlers=station)`); `connected()` and
     `disconnected()` start and stop the per-connection work. `await station.shutdown()` ends it.
+
+    Whoever runs the Client that connects the station (`ocppfast.station.fleet.attach`) gives it
+    the endpoint of configuration slot 1 (`provision`), connects to `network_endpoint`, tells it
+    of every failed attempt (`connection_failed`), and sets the callbacks through which the
+    station tells what to use from the next attempt on: `network_profile_changed` (B10),
+    `password_changed` (A01), `backoff_changed` (J201 5.3) and `ping_interval_changed`
+    (J201 8.4).
     """
 
     def __init__(
@@ -712,6 +757,22 @@ class StationV2(Handlers):
         self.transactions: dict[int, Transaction] = {}
         # Network connection profiles set with SetNetworkProfile, by configuration slot (B09).
         self.network_profiles: dict[int, Any] = self._load_profiles()
+        # B10: the URL and message timeout of slot 1 unless a profile was set there
+        # (`provision`); the slots to try, in the order of NetworkConfigurationPriority as it was
+        # at the last reboot (the variable needs one to take effect); the slot of the current or
+        # next attempt (ActiveNetworkProfile); consecutive failed attempts with it; the slots
+        # whose attempts all failed since the last connection; whether the station is back on
+        # the profile of its last successful connection (B10.FR.07); the slot the CSMS accepted
+        # the BootNotification on (B10.FR.10).
+        self._provisioned: tuple[str, float] | None = None
+        self._priority: list[int] = [_PROVISIONED_SLOT]
+        self._slot = _PROVISIONED_SLOT
+        self._failed_attempts = 0
+        self._exhausted: set[int] = set()
+        self._falling_back = False
+        self._registered_slot: int | None = None
+        last = self._saved(_NETWORK_STATE).get("last_connected")
+        self._last_connected: int | None = last if isinstance(last, int) else None
         # Told of changes the Client that runs this station must apply from the next connection
         # on (set by whoever runs the client, e.g. the CLI): the Basic auth password the CSMS
         # set (A01), the reconnection back-off (OCPPCommCtrlr.RetryBackOff*, J201 5.3) and the
@@ -719,6 +780,8 @@ class StationV2(Handlers):
         self.password_changed: Callable[[str], Any] | None = None
         self.backoff_changed: Callable[[BackOff], Any] | None = None
         self.ping_interval_changed: Callable[[int], Any] | None = None
+        # ... and the network connection profile to connect with (B10).
+        self.network_profile_changed: Callable[[NetworkEndpoint], Any] | None = None
         self._configured_password: str | None = None
         # The security log (A201 appendix 1): (time, event type, tech info).
         self.security_log: deque[tuple[datetime, str, str]] = deque(maxlen=1000)
@@ -752,6 +815,9 @@ class StationV2(Handlers):
         self._station_tasks_started = False
         self.device_model = self._build_device_model()
         self._load_settings()
+        # B10.FR.04: after a reboot (a power-up is one) the first entry of the priority first.
+        self._priority = self._configured_priority()
+        self._slot = self._priority[0]
         self._end_lost_transactions(lost)
 
     def __repr__(self) -> str:
@@ -934,6 +1000,133 @@ class StationV2(Handlers):
         """Configure the password the station connects with until the CSMS sets another one."""
         self._configured_password = password
 
+    # -- network connection profiles (B09, B10) --------------------------------------------------
+
+    def provision(self, url: str, message_timeout: float) -> None:
+        """Install the network connection profile of configuration slot 1: the CSMS endpoint
+        `url` (ws:// or wss://, without the identity) and the message timeout the station was
+        set up with, in use until a SetNetworkProfile replaces slot 1 (the default
+        NetworkConfigurationPriority, "1", connects with it). ValueError for a URL no
+        connection can use."""
+        connection_url(url, self.config.identity)  # raises ValueError
+        if not message_timeout > 0:
+            raise ValueError(f"message_timeout must be > 0, not {message_timeout}")
+        self._provisioned = (url, float(message_timeout))
+
+    @property
+    def active_network_profile(self) -> int:
+        """The configuration slot of the connection, or of the next attempt while offline
+        (OCPPCommCtrlr.ActiveNetworkProfile)."""
+        return self._slot
+
+    @property
+    def network_endpoint(self) -> NetworkEndpoint | None:
+        """Where the next connection attempt goes: the endpoint of `active_network_profile`
+        (None while that is slot 1 and nothing was provisioned)."""
+        return self._endpoint(self._slot)
+
+    def connection_failed(self, error: BaseException | None = None) -> None:
+        """One connection attempt with `network_endpoint` failed (`error`: why; the Client's
+        `attempt_failed`). After OCPPCommCtrlr.NetworkProfileConnectionAttempts failures in a
+        row the station goes on to the next entry of NetworkConfigurationPriority, round robin
+        (B10.FR.03). When every entry failed its attempts since the last successful connection,
+        it goes back to the profile of that connection (which may not be in the list any more:
+        TC_B_49_CS "switches back to the previous networkprofile configuration") and stays
+        there, with the reconnection back-off of J201 5.3 (B10.FR.07, C-47); before any
+        connection succeeded it starts over from the first entry (2.1 B10.FR.09: never stop
+        trying). Each switch is logged (WARNING) and told to `network_profile_changed`."""
+        self._failed_attempts += 1
+        limit = self.device_model.get_int("OCPPCommCtrlr", "NetworkProfileConnectionAttempts")
+        if self._failed_attempts < limit:
+            return
+        self._failed_attempts = 0
+        if self._falling_back:
+            return  # B10.FR.07: the reconnection back-off alone from now on
+        self._exhausted.add(self._slot)
+        priority = self._priority
+        position = priority.index(self._slot) if self._slot in priority else -1
+        following = priority[(position + 1) % len(priority)]
+        failed = f"{limit} attempt(s) with network profile {self._slot} failed"
+        if following not in self._exhausted:
+            self._use_slot(following, f"{failed}, the next in NetworkConfigurationPriority")
+            return
+        last = self._last_connected
+        if last is not None and self._endpoint(last) is not None:
+            self._falling_back = True
+            self._use_slot(
+                last,
+                f"{failed}, and every profile of NetworkConfigurationPriority did: back to the "
+                "profile of the last successful connection (B10.FR.07)",
+            )
+            return
+        # No connection to fall back to (none succeeded since the data was new): round robin.
+        self._exhausted.clear()
+        self._use_slot(following, f"{failed}, and every profile did, none ever connected")
+
+    def _endpoint(self, slot: int) -> NetworkEndpoint | None:
+        profile = self.network_profiles.get(slot)
+        if profile is None:
+            if slot != _PROVISIONED_SLOT or self._provisioned is None:
+                return None
+            url, timeout = self._provisioned
+            security = self.device_model.get_int("SecurityCtrlr", "SecurityProfile")
+            return NetworkEndpoint(slot, url, timeout, security, self.basic_auth_password)
+        # 2.1 NetworkConnectionProfileType.basicAuthPassword: this profile's own password.
+        own = getattr(profile, "basic_auth_password", UNSET)
+        return NetworkEndpoint(
+            slot,
+            profile.ocpp_csms_url,
+            float(profile.message_timeout),
+            profile.security_profile,
+            self.basic_auth_password if own is UNSET else own,
+        )
+
+    def _use_slot(self, slot: int, why: str) -> None:
+        """Connect with the profile of `slot` from the next attempt on; tell the Client."""
+        previous, self._slot = self._slot, slot
+        self._failed_attempts = 0
+        endpoint = self._endpoint(slot)
+        if endpoint is None:  # slot 1 of a station nobody provisioned: nothing to tell
+            return
+        if slot != previous:
+            self.log.warning(
+                "network profile %d (%s) from now on: %s", slot, safe_url(endpoint.url), why
+            )
+            running = self.device_model.get_int("SecurityCtrlr", "SecurityProfile")
+            if endpoint.security_profile != running:
+                # Security profiles 2 and 3 (TLS, certificates) are not built here: the station
+                # connects with the TLS settings it has.
+                self.log.warning(
+                    "network profile %d is for security profile %d; the station keeps the TLS "
+                    "settings of security profile %d",
+                    slot,
+                    endpoint.security_profile,
+                    running,
+                )
+        self._tell(self.network_profile_changed, endpoint)
+
+    def _configured_priority(self) -> list[int]:
+        """NetworkConfigurationPriority as it is set: the slots to try, each with a profile."""
+        slots: list[int] = []
+        for member in self.device_model.get_list("OCPPCommCtrlr", "NetworkConfigurationPriority"):
+            slot = int(member)
+            if slot == _PROVISIONED_SLOT or slot in self.network_profiles:
+                slots.append(slot)
+            else:  # its stored profile was unreadable (logged by _load_profiles)
+                self.log.warning("NetworkConfigurationPriority: slot %d has no profile", slot)
+        return slots or [_PROVISIONED_SLOT]
+
+    def _connected_with(self, slot: int) -> None:
+        """A connection with the profile of `slot` succeeded: the station stays on it (the
+        attempts count from here), and falls back to it once every profile failed (B10.FR.07),
+        after a restart too."""
+        self._failed_attempts = 0
+        self._exhausted.clear()
+        self._falling_back = False
+        if self._last_connected != slot:
+            self._last_connected = slot
+            self._track(self.data.set_state(_NETWORK_STATE, {"last_connected": slot}))
+
     async def shutdown(self, reason: str = "Other") -> None:
         """What the simulator does before it exits: end every transaction with stoppedReason
         `reason` and deliver their last messages (within the message timeout; what is not
@@ -980,8 +1173,23 @@ class StationV2(Handlers):
             for task in list(self._conn_tasks):
                 task.cancel()
         self._live = connection
+        self._connected_with(self._slot)
         self._start_station_tasks()
-        if self.registration == "Accepted" and self._rebooting is None:
+        accepted = self.registration == "Accepted" and self._rebooting is None
+        if accepted and self._registered_slot != self._slot:
+            # B10.FR.10 (2.1 errata 2025-06, a 2.0.1 station does the same): connected with
+            # another profile than the one it registered with - maybe another CSMS - the station
+            # registers again, without having rebooted (reason Unknown, no startup event).
+            self.log.info(
+                "connected with network profile %d, registered with %s: BootNotification",
+                self._slot,
+                self._registered_slot,
+            )
+            self.registration = ""
+            self._boot_reason = "Unknown"
+            self._startup_event = ""
+            accepted = False
+        if accepted:
             self._spawn_conn(self._resume(), "resume")
         else:
             self._spawn_conn(self._boot_loop(), "boot")
@@ -1024,6 +1232,12 @@ class StationV2(Handlers):
                 evse.timeout.cancel()
                 evse.timeout = None
         self.log.info("rebooting (%s)", reason)
+        # B10.FR.04: NetworkConfigurationPriority (reboot required) takes effect; the first
+        # entry is tried first.
+        self._priority = self._configured_priority()
+        self._exhausted.clear()
+        self._falling_back = False
+        self._use_slot(self._priority[0], "first in NetworkConfigurationPriority (B10.FR.04)")
 
     def _start_station_tasks(self) -> None:
         # Clock-aligned data (J01) runs for the station's life, not per connection: the samples
@@ -1102,6 +1316,7 @@ class StationV2(Handlers):
         heartbeats and the transaction messages."""
         self.booted.set()
         self._boot_reason = "PowerUp"
+        self._registered_slot = self._slot
         self.log.info("booted, heartbeat every %d s", self.heartbeat_interval)
         # TC_B_01_CS: "a message to report the state of a connector has been received
         # for all connectors".
@@ -1109,8 +1324,10 @@ class StationV2(Handlers):
             evse.status = self._status_of(evse)
             await self._send_status(evse)
         # A201 appendix 1: StartupOfTheDevice and ResetOrReboot are critical security events,
-        # pushed to the CSMS (P6 reusable state Booted, step 7), behind what was queued.
-        self._security_event(self._startup_event, "booted")
+        # pushed to the CSMS (P6 reusable state Booted, step 7), behind what was queued; none
+        # when the station registers again without a restart (B10.FR.10).
+        if self._startup_event:
+            self._security_event(self._startup_event, "booted")
         self._startup_event = "StartupOfTheDevice"
         if self._resume_transactions:  # 2.1 Reset ImmediateAndResume
             self._resume_transactions = False
@@ -2213,11 +2430,17 @@ class StationV2(Handlers):
         profiles: dict[int, Any] = {}
         for slot, profile in self._saved(_PROFILES_STATE).items():
             try:
-                profiles[int(slot)] = msgspec.convert(
+                data = msgspec.convert(
                     profile, type=self._m.NetworkConnectionProfile, dec_hook=dec_hook
                 )
             except (ValueError, msgspec.MsgspecError) as exc:
                 self.log.error("stored network profile %s unreadable: %s", slot, exc)
+                continue
+            unusable = _unusable_url(data.ocpp_csms_url, self.config.identity)
+            if unusable:
+                self.log.error("stored network profile %s ignored: %s", slot, unusable)
+                continue
+            profiles[int(slot)] = data
         return profiles
 
     # -- the CSMS's CALLs ----------------------------------------------------------------------
@@ -2964,12 +3187,15 @@ class StationV2(Handlers):
     async def _on_set_network_profile(self, request: Any) -> Any:
         slot = request.configuration_slot
         data = request.connection_data
-        problem = ""
         version = "" if data.ocpp_version is UNSET else _text(data.ocpp_version)
+        identity = getattr(data, "identity", UNSET)  # 2.1: the Basic auth username
+        problem = ""
         if slot not in _NETWORK_SLOTS:
             problem = f"no configuration slot {slot} (slots {_NETWORK_SLOTS})"  # TC_B_43_CS
-        elif slot == self.device_model.get_int("OCPPCommCtrlr", "ActiveNetworkProfile"):
+        elif slot == self._slot:
             problem = f"slot {slot} is the profile in use"
+        elif unusable := _unusable_url(data.ocpp_csms_url, self.config.identity):
+            problem = unusable  # B10: a profile the station could never connect with
         elif _text(data.ocpp_transport) != "JSON":
             problem = "only OCPP-J (JSON) is spoken"
         elif version and version not in ("OCPP20", "OCPP201", "OCPP21"):
@@ -2978,6 +3204,12 @@ class StationV2(Handlers):
             problem = f"security profile {data.security_profile} does not exist"
         elif data.security_profile < self.device_model.get_int("SecurityCtrlr", "SecurityProfile"):
             problem = "a lower security profile than the current one"  # A05: no downgrade
+        elif data.security_profile > 1 and not data.ocpp_csms_url.startswith("wss:"):
+            problem = f"security profile {data.security_profile} needs a wss:// URL"  # A00
+        elif data.message_timeout < 1:
+            problem = f"messageTimeout {data.message_timeout} s"
+        elif identity is not UNSET and identity != self.config.identity:
+            problem = "connecting under another identity is not supported"
         if problem:
             self._refused("SetNetworkProfile", problem)
             return self._m.SetNetworkProfileResponse(
@@ -2993,7 +3225,7 @@ class StationV2(Handlers):
                 },
             )
         )
-        self.log.info("network profile %d: %s", slot, data.ocpp_csms_url)
+        self.log.info("network profile %d: %s", slot, safe_url(data.ocpp_csms_url))
         return self._m.SetNetworkProfileResponse(status="Accepted")  # B09.FR.01
 
     @on("CustomerInformation", versions=_V2)
@@ -3223,7 +3455,7 @@ class StationV2(Handlers):
         comm = "OCPPCommCtrlr"
         rw(comm, "HeartbeatInterval", "integer", str(config.heartbeat_interval),
            unit="s", min_limit=1)  # fmt: skip
-        ro(comm, "ActiveNetworkProfile", "integer", "1")
+        ro(comm, "ActiveNetworkProfile", "integer", getter=lambda: str(self._slot))
         ro(comm, "FileTransferProtocols", "MemberList", "",
            values_list=("FTP", "FTPS", "HTTP", "HTTPS", "SFTP"))  # fmt: skip
         ro(comm, "MessageTimeout", "integer", getter=self._message_timeout, instance="Default",
@@ -3350,9 +3582,9 @@ class StationV2(Handlers):
         return limit
 
     def _check_priority(self, value: str) -> None:
-        active = str(self.device_model.get_int("OCPPCommCtrlr", "ActiveNetworkProfile"))
+        # Every slot listed must hold a profile: one set with SetNetworkProfile, or slot 1's.
         for slot in value.split(","):
-            if slot != active and int(slot) not in self.network_profiles:
+            if int(slot) != _PROVISIONED_SLOT and int(slot) not in self.network_profiles:
                 raise ValueError(f"no network profile in slot {slot}")
 
     def _set_password(self, value: str) -> None:
@@ -3362,7 +3594,9 @@ class StationV2(Handlers):
         if _PASSWORD.fullmatch(value) is None:
             raise ValueError("a BasicAuthPassword has 16 to 40 passwordString characters")
         self.security_log.append((self.now(), "ReconfigurationOfSecurityParameters", ""))
-        self._tell(self.password_changed, value)
+        profile = self.network_profiles.get(self._slot)
+        if getattr(profile, "basic_auth_password", UNSET) is UNSET:  # 2.1: else its own one
+            self._tell(self.password_changed, value)
 
 
 def _matches(variable: Variable, wanted: Any) -> bool:
