@@ -666,7 +666,7 @@ class Connection:
         self._flush_soon()  # the next queued CALL, if any
 
     def _spawn(self, coro: Any, what: str) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         task.set_name(f"{self.name}: {what}")
         if self._tasks is None:
             self._tasks = set()
