@@ -1106,6 +1106,24 @@ def test_a_call_cut_at_any_byte_is_answered(core: Backend) -> None:
     run(main())
 
 
+def test_a_running_connection_keeps_no_handshake_headers(core: Backend) -> None:
+    """Once a station's connection runs, its socket keeps neither the request's headers nor
+    the response's (about 3 KiB a station: docs/performance.md), and the connection works on:
+    CALLs are answered and pings ponged."""
+
+    async def main() -> None:
+        async with serving(core) as server, client(server, "CP1") as ws:
+            assert (await heartbeat(ws))[0] == 3
+            socket = next(iter(server._ws_server.connections))
+            assert socket.request is not None and socket.request.path == "/CP1"
+            assert not socket.request.headers and not socket.response.headers
+            assert socket.response.status_code == 101
+            await asyncio.wait_for(await ws.ping(), 10)
+            assert (await heartbeat(ws, "again"))[:2] == [3, "again"]
+
+    run(main())
+
+
 def test_closed_event_loops_leave_no_write_batch_behind(core: Backend) -> None:
     """The write batch of a loop (one per loop) goes away with the loop: a process that runs
     many loops in turn (tests, a library user's threads) does not keep them all."""

@@ -242,6 +242,12 @@ def _basic_credentials(headers: Headers) -> tuple[str, bytes] | None:
         return None
 
 
+# What a station's socket keeps of its handshake once the connection runs (Server._handle):
+# the request's path, and one shared 101 response; no headers.
+_NO_HEADERS = Headers()
+_SWITCHED = Response(101, "Switching Protocols", _NO_HEADERS)
+
+
 class _StationSocket(DirectServerConnection):
     """websockets' server connection, carrying what the handshake learnt about the station;
     its messages go straight to the station's `Connection` (`DirectFrames`)."""
@@ -647,6 +653,14 @@ class Server:
     async def _handle(self, ws: ServerConnection) -> None:
         assert isinstance(ws, _StationSocket)
         self._release_over_limit(ws)
+        # What the handshake's headers told (identity, versions, credentials) has been read;
+        # websockets would keep the request's and the response's headers for the connection's
+        # life: some 3 KiB per station, a sixth of an idle one's memory (docs/performance.md).
+        # (The request stays, headerless: websockets takes a socket without one for one whose
+        # handshake has not come yet.)
+        if ws.request is not None:
+            ws.request = Request(ws.request.path, _NO_HEADERS)
+        ws.response = _SWITCHED
         identity = ws.identity
         address = _address(ws)
         version = ws.subprotocol
