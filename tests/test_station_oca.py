@@ -987,6 +987,285 @@ def test_TC_C_46_CS_cache_entry_expires_after_its_life_time(core: Backend, v2: s
     run(main())
 
 
+async def presented_in_vain(connection: Any, station: StationV2, csms: Csms, token: str) -> None:
+    """TC_C_04_CS, TC_C_42_CS, TC_C_44_CS: during EnergyTransferStarted on EVSE 1 the driver
+    presents `token`, which may not stop the transaction: the station sends one AuthorizeRequest
+    with it (answered by the test CSMS), then no TransactionEventRequest and no other
+    AuthorizeRequest (everything it had to send has been sent: `idle_queue`), and the energy
+    keeps flowing."""
+    asked = len(csms.of("Authorize"))
+    events = len(csms.of("TransactionEvent"))
+    with pytest.raises(StationError, match="may not stop"):
+        await station.stop_transaction(1, id_token=token)
+    await idle_queue(connection)
+    assert len(csms.of("Authorize")) == asked + 1
+    assert_id_token(csms.of("Authorize")[-1], token)
+    assert len(csms.of("TransactionEvent")) == events
+    transaction = station.transactions[1]
+    assert transaction.authorized and transaction.id_token == TOKEN
+    assert transaction.meter.power_w > 0 and transaction.charging_state == "Charging"
+
+
+@BOTH_VERSIONS
+def test_TC_C_04_CS_a_different_id_token_does_not_stop(core: Backend, v2: str) -> None:
+    """TC_C_04_CS (C01, C04, E07): AuthCtrlr.Enabled true, DisableRemoteAuthorization false;
+    EnergyTransferStarted; an idToken other than the one that started the transaction is
+    presented at its EVSE (one reader per EVSE): the station sends an AuthorizeRequest with it
+    (step 1), which the CSMS answers Accepted (step 2, no groupIdToken), and then neither a
+    TransactionEventRequest nor another AuthorizeRequest (the note's SHALL NOT): the
+    transaction and its energy transfer go on."""
+
+    async def main() -> None:
+        async with booted(core, v2, OcaCsms()) as (station, csms, connection, _):
+            await configure(
+                connection,
+                ("AuthCtrlr", "Enabled", "true"),
+                ("AuthCtrlr", "DisableRemoteAuthorization", "false"),
+            )
+            await station.start_transaction(1, TOKEN)
+            await csms.wait("TransactionEvent", where=energy_flows)
+            await presented_in_vain(connection, station, csms, "TAG-OTHER")
+
+    run(main())
+
+
+async def cached_offline_start(
+    core: Backend, v2: str, *settings: tuple[str, str, str]
+) -> tuple[StationV2, str, OcaCsms, Any]:
+    """Steps 1-2 of TC_C_16_CS / TC_C_17_CS (C12.FR.02, C12.FR.04): AuthCacheCtrlr.Enabled,
+    AuthCtrlr.LocalPreAuthorize and LocalAuthorizeOffline true, and `settings`; IdTokenCached
+    (Accepted); EVConnectedPreSession; the OCTT closes the connection; offline, the cached
+    idToken is presented and starts a transaction from the cache. Returns the station, the
+    transaction id, the test CSMS the station is to reconnect to (which answers the idToken
+    Invalid in TransactionEventResponse, step 4) and the `connect` context that reconnects
+    them."""
+    async with booted(core, v2, OcaCsms()) as (station, csms, connection, _):
+        await configure(
+            connection,
+            ("AuthCacheCtrlr", "Enabled", "true"),
+            ("AuthCtrlr", "LocalPreAuthorize", "true"),
+            ("AuthCtrlr", "LocalAuthorizeOffline", "true"),
+            *settings,
+        )
+        await cache_token(connection, station, csms, TOKEN, accepted=True)
+        reported = len([s for s in csms.of("StatusNotification") if occupied(1)(s)])
+        await station.plug_in(1)  # EVConnectedPreSession
+        await csms.wait("StatusNotification", where=occupied(1), count=reported + 1)
+        await idle_queue(connection)
+    transaction_id = await station.start_transaction(1, TOKEN)  # step 1: offline
+    again = OcaCsms(invalid_in_tx=(TOKEN,))
+    return station, transaction_id, again, connect(core, station, again, v2)
+
+
+@BOTH_VERSIONS
+def test_TC_C_16_CS_cached_offline_then_invalid_stops(core: Backend, v2: str) -> None:
+    """TC_C_16_CS (C12.FR.02, C12.FR.04, E05): StopTxOnInvalidId true (MaxEnergyOnInvalidId is
+    not offered: no energy on an invalid idToken); offline, the idToken Accepted in the cache
+    starts the transaction; reconnected, the station empties its queue (step 3): the Started
+    event with the idToken (TxStartPoint PowerPathClosed: triggerReason ChargingStateChanged,
+    where P6 makes triggerReason Authorized optional) and the energy flow (ChargingStateChanged),
+    all offline true; the CSMS answers the idToken Invalid (step 4) and the station ends the
+    transaction: triggerReason Deauthorized (step 5), stoppedReason DeAuthorized. Post
+    scenario: the energy flow stops."""
+
+    async def main() -> None:
+        station, transaction_id, csms, reconnect = await cached_offline_start(
+            core, v2, ("TxCtrlr", "StopTxOnInvalidId", "true")
+        )
+        async with reconnect as connection:
+            ended = (await csms.wait("TransactionEvent", where=is_ended))[0]
+            await idle_queue(connection)
+            events = csms.of("TransactionEvent")
+            queued = offline_events(csms)
+            assert {e.transaction_info.transaction_id for e in events} == {transaction_id}
+            assert queued[0].event_type == "Started"
+            assert_id_token(queued[0])
+            assert any(e.trigger_reason == "ChargingStateChanged" for e in queued)
+            assert any(energy_flows(e) for e in queued)
+            assert events[-1] is ended and ended.offline is UNSET
+            assert ended.trigger_reason == "Deauthorized"
+            assert ended.transaction_info.stopped_reason == "DeAuthorized"
+            assert csms.of("Authorize") == []
+            assert station.transactions == {}
+            assert station.connector_status(1) == "Occupied"  # the EV is still connected
+
+    run(main())
+
+
+@BOTH_VERSIONS
+def test_TC_C_17_CS_cached_offline_then_invalid_suspends(core: Backend, v2: str) -> None:
+    """TC_C_17_CS (C12.FR.02, C12.FR.04, E05): StopTxOnInvalidId false,
+    OfflineTxForUnknownIdEnabled true; offline, the idToken Accepted in the cache starts the
+    transaction; reconnected, the queued events go out, offline true: triggerReason Authorized
+    with the idToken (step 2's validation; TxStartPoint Authorized, with which the transaction
+    starts at the authorization - with PowerPathClosed it starts with the power path, triggerReason
+    ChargingStateChanged: N1 in docs/station-conformance.md), then the energy flow; the CSMS
+    answers the idToken Invalid (step 4) and the EVSE withholds the energy: a TransactionEvent
+    with chargingState SuspendedEVSE (triggerReason ChargingStateChanged: no message with
+    triggerReason SuspendedEVSE); the transaction goes on. Post scenario: the energy flow
+    stops."""
+
+    async def main() -> None:
+        station, transaction_id, csms, reconnect = await cached_offline_start(
+            core,
+            v2,
+            ("TxCtrlr", "StopTxOnInvalidId", "false"),
+            ("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "true"),
+            ("TxCtrlr", "TxStartPoint", "Authorized"),
+        )
+        async with reconnect as connection:
+            suspended = (
+                await csms.wait(
+                    "TransactionEvent",
+                    where=lambda e: e.transaction_info.charging_state == "SuspendedEVSE",
+                )
+            )[0]
+            await idle_queue(connection)
+            events = csms.of("TransactionEvent")
+            queued = offline_events(csms)
+            assert {e.transaction_info.transaction_id for e in events} == {transaction_id}
+            started = queued[0]
+            assert (started.event_type, started.trigger_reason) == ("Started", "Authorized")
+            assert_id_token(started)
+            assert any(energy_flows(e) for e in queued)
+            assert events[-1] is suspended and suspended.offline is UNSET
+            assert (suspended.event_type, suspended.trigger_reason) == (
+                "Updated",
+                "ChargingStateChanged",
+            )
+            assert all(e.trigger_reason != "SuspendedEVSE" for e in events)
+            assert not any(is_ended(e) for e in events)
+            transaction = station.transactions[1]
+            assert transaction.id == transaction_id and transaction.meter.power_w == 0.0
+            assert transaction.charging_state == "SuspendedEVSE"
+
+    run(main())
+
+
+# C09 (TC_C_41_CS, TC_C_42_CS, TC_C_44_CS): P6's <Configured GroupIdToken> and a second valid
+# idToken of that group. The cases run with TxStartPoint Authorized, so that their step "The
+# Charging Station sends a TransactionEventRequest" (for TxStartPoint Authorized only) and its
+# validation (triggerReason Authorized) apply.
+GROUP = "FAMILY"
+TOKEN2 = "TAG-2"
+
+
+async def group_transaction(
+    connection: Any, station: StationV2, csms: Csms, *, cached: bool
+) -> Any:
+    """TC_C_41_CS / TC_C_42_CS / TC_C_44_CS up to EnergyTransferStarted: TxStartPoint
+    Authorized; EVConnectedPreSession; the valid idToken of the group is presented: from the
+    cache (`cached`, no AuthorizeRequest) or in an AuthorizeRequest (TC_C_42_CS step 1, answered
+    Accepted with the groupIdToken); the transaction starts - Started, triggerReason Authorized,
+    the idToken (the CSMS answers Accepted with the groupIdToken) - and the energy flows.
+    Returns the Started event."""
+    await configure(connection, ("TxCtrlr", "TxStartPoint", "Authorized"))
+    asked = len(csms.of("Authorize"))
+    starts = len(csms.of("TransactionEvent"))
+    await station.plug_in(1)  # EVConnectedPreSession
+    transaction_id = await station.start_transaction(1, TOKEN)
+    if cached:
+        assert len(csms.of("Authorize")) == asked
+    else:
+        assert len(csms.of("Authorize")) == asked + 1
+        assert_id_token(csms.of("Authorize")[-1])
+    started = (await csms.wait("TransactionEvent", starts + 1))[starts]
+    assert started.transaction_info.transaction_id == transaction_id
+    assert (started.event_type, started.trigger_reason) == ("Started", "Authorized")
+    assert_id_token(started)
+    await csms.wait(
+        "TransactionEvent",
+        where=lambda e: e.transaction_info.transaction_id == transaction_id and energy_flows(e),
+    )
+    return started
+
+
+@BOTH_VERSIONS
+def test_TC_C_41_CS_group_member_from_the_cache_stops(core: Backend, v2: str) -> None:
+    """TC_C_41_CS (C09.FR.02, C09.FR.03, C09.FR.07): AuthCacheCtrlr.Enabled and
+    LocalPreAuthorize true; IdTokenCached for the valid idToken and for idToken2, both of the
+    group; the valid idToken starts the transaction from the cache (step 1: Started,
+    triggerReason Authorized, the idToken; no AuthorizeRequest); EnergyTransferStarted;
+    idToken2, of the same group in the cache, stops it without an AuthorizeRequest
+    (StopAuthorized, step 4: TransactionEvent Ended, triggerReason StopAuthorized, stoppedReason
+    Local, carrying the idToken presented - idToken2, of the configured type); the EV stays
+    connected (EVConnectedPostSession), then leaves (EVDisconnected: Available)."""
+
+    async def main() -> None:
+        csms = OcaCsms(groups={TOKEN: GROUP, TOKEN2: GROUP})
+        async with booted(core, v2, csms) as (station, _, connection, _):
+            await configure(
+                connection,
+                ("AuthCacheCtrlr", "Enabled", "true"),
+                ("AuthCtrlr", "LocalPreAuthorize", "true"),
+            )
+            await cache_token(connection, station, csms, TOKEN, accepted=True)
+            await cache_token(connection, station, csms, TOKEN2, accepted=True)
+            started = await group_transaction(connection, station, csms, cached=True)
+            await station.stop_transaction(1, id_token=TOKEN2)
+            ended = (await csms.wait("TransactionEvent", 3, where=is_ended))[-1]
+            assert ended.transaction_info.transaction_id == started.transaction_info.transaction_id
+            assert ended.trigger_reason == "StopAuthorized"
+            assert ended.transaction_info.stopped_reason == "Local"
+            assert_id_token(ended, TOKEN2)
+            assert len(csms.of("Authorize")) == 2  # those of the IdTokenCached sessions
+            assert station.transactions == {}
+            assert station.connector_status(1) == "Occupied"  # EVConnectedPostSession
+            reported = len([s for s in csms.of("StatusNotification") if available(1)(s)])
+            await station.unplug(1)  # EVDisconnected
+            await csms.wait("StatusNotification", where=available(1), count=reported + 1)
+
+    run(main())
+
+
+@BOTH_VERSIONS
+def test_TC_C_42_CS_invalid_group_member_does_not_stop(core: Backend, v2: str) -> None:
+    """TC_C_42_CS (C09.FR.11): EVConnectedPreSession; the valid idToken of the group is sent in
+    an AuthorizeRequest (step 1), answered Accepted with the groupIdToken (step 2); the
+    transaction starts (step 3: Started, triggerReason Authorized, the idToken);
+    EnergyTransferStarted; an invalid idToken of the same group is presented: the station sends
+    an AuthorizeRequest with it (step 6; P6's validation names the valid idToken's fields, but
+    the request is about the token presented), answered Invalid with the groupIdToken (step
+    7), and then no TransactionEventRequest: the energy transfer is not stopped."""
+
+    async def main() -> None:
+        csms = OcaCsms(groups={TOKEN: GROUP, "BAD-1": GROUP}, refused=("BAD-1",))
+        async with booted(core, v2, csms) as (station, _, connection, _):
+            await group_transaction(connection, station, csms, cached=False)
+            await presented_in_vain(connection, station, csms, "BAD-1")
+
+    run(main())
+
+
+@BOTH_VERSIONS
+def test_TC_C_44_CS_group_member_invalid_in_the_cache_does_not_stop(core: Backend, v2: str) -> None:
+    """TC_C_44_CS (C09.FR.02, C09.FR.03, C09.FR.07, C10.FR.03): AuthCacheCtrlr.Enabled and
+    LocalPreAuthorize true, AuthCacheCtrlr.DisablePostAuthorize false; IdTokenCached for the
+    valid idToken (Accepted) and for an invalid idToken (Invalid), both of the group; the valid
+    idToken starts the transaction from the cache (step 1: Started, triggerReason Authorized,
+    the idToken; no AuthorizeRequest); EnergyTransferStarted; the invalid idToken is presented:
+    Invalid in the cache, so the station asks the CSMS (step 4: AuthorizeRequest with it),
+    which answers Invalid with the groupIdToken (step 5), and then no TransactionEventRequest:
+    the transaction goes on."""
+
+    async def main() -> None:
+        csms = OcaCsms(groups={TOKEN: GROUP, "BAD-1": GROUP}, refused=("BAD-1",))
+        async with booted(core, v2, csms) as (station, _, connection, _):
+            await configure(
+                connection,
+                ("AuthCacheCtrlr", "Enabled", "true"),
+                ("AuthCtrlr", "LocalPreAuthorize", "true"),
+                ("AuthCacheCtrlr", "DisablePostAuthorize", "false"),
+            )
+            await cache_token(connection, station, csms, TOKEN, accepted=True)
+            await cache_token(connection, station, csms, "BAD-1", accepted=False)
+            assert station.data.tokens["cache"]["BAD-1"]["status"] == "Invalid"
+            await group_transaction(connection, station, csms, cached=True)
+            await presented_in_vain(connection, station, csms, "BAD-1")
+
+    run(main())
+
+
 # ------------------------------------------------------------------------------------------
 # E Transactions
 
@@ -1464,6 +1743,126 @@ def test_TC_E_39_CS_authorization_times_out_without_an_ev(core: Backend, v2: str
             await csms.wait("StatusNotification", where=occupied(1), count=2)
             await idle_queue(connection)
             assert csms.of("TransactionEvent") == [] and station.transactions == {}
+
+    run(main())
+
+
+async def local_list_of(connection: Any, *tokens: tuple[str, str | None]) -> None:
+    """P6 memory state IdTokenLocalAuthList: a SendLocalListRequest, updateType Full, with
+    `tokens` (id token, its groupIdToken or None), each Accepted; the station answers Accepted
+    (step 2)."""
+    m = MODULES[connection.version]
+    entries = [
+        m.AuthorizationData(
+            id_token=m.IdToken(id_token=token, type=TOKEN_TYPE),
+            id_token_info=m.IdTokenInfo(
+                status="Accepted",
+                group_id_token=(
+                    UNSET if group is None else m.IdToken(id_token=group, type="Central")
+                ),
+            ),
+        )
+        for token, group in tokens
+    ]
+    request = m.SendLocalListRequest(
+        version_number=1, update_type="Full", local_authorization_list=entries
+    )
+    response = await connection.call(request)
+    assert response.status == "Accepted"
+
+
+@BOTH_VERSIONS
+@pytest.mark.parametrize("memory", ["IdTokenCached", "IdTokenLocalAuthList"])
+def test_TC_E_45_CS_offline_stop_by_a_token_of_the_same_group(
+    core: Backend, v2: str, memory: str
+) -> None:
+    """TC_E_45_CS (E08.FR.02, E08.FR.04-08, C09): OfflineThreshold <RetryBackOffWaitMinimum> +
+    60, RetryBackOffWaitMinimum 10, RetryBackOffRandomRange 0; idToken2 of the group known to
+    the station - in the authorization cache (memory state IdTokenCached) or in the local
+    authorization list (IdTokenLocalAuthList), one run each: this station keeps a token in one of
+    them, the list taking precedence (C14); Authorized with the groupIdToken (the CSMS answers
+    the valid idToken's AuthorizeRequest with it), then EnergyTransferStarted; the OCTT closes
+    the connection (step 1); offline, idToken2 is presented - authorized from the list or the
+    cache (LocalAuthorizeOffline), of the transaction's group: it stops the transaction - and the
+    EV is disconnected; reconnected (step 2), the station empties its queue (step 3): every
+    TransactionEvent offline true, one of them Ended (StopAuthorized, stoppedReason Local,
+    idToken2)."""
+
+    async def main() -> None:
+        groups = {TOKEN: GROUP, TOKEN2: GROUP}
+        async with booted(core, v2, OcaCsms(groups=groups)) as (station, csms, connection, _):
+            await configure(
+                connection,
+                ("OCPPCommCtrlr", "RetryBackOffWaitMinimum", "10"),
+                ("OCPPCommCtrlr", "RetryBackOffRandomRange", "0"),
+                ("OCPPCommCtrlr", "OfflineThreshold", "70"),
+            )
+            if memory == "IdTokenCached":
+                await cache_token(connection, station, csms, TOKEN2, accepted=True)
+            else:
+                await local_list_of(connection, (TOKEN2, GROUP))
+            asked = len(csms.of("Authorize"))
+            transaction_id = await station.start_transaction(1, TOKEN)  # Authorized, then the EV
+            assert len(csms.of("Authorize")) == asked + 1
+            assert_id_token(csms.of("Authorize")[-1])
+            await csms.wait(
+                "TransactionEvent",
+                where=lambda e: (
+                    e.transaction_info.transaction_id == transaction_id and energy_flows(e)
+                ),
+            )
+            await idle_queue(connection)
+        await station.stop_transaction(1, id_token=TOKEN2)  # offline
+        await station.unplug(1)
+        again = OcaCsms(groups=groups)
+        async with connect(core, station, again, v2) as connection:
+            ended = (await again.wait("TransactionEvent", where=is_ended))[0]
+            await idle_queue(connection)
+            events = again.of("TransactionEvent")
+            assert events and all(e.offline is True for e in events)
+            assert [e for e in events if is_ended(e)] == [ended]
+            assert {e.transaction_info.transaction_id for e in events} == {transaction_id}
+            assert (ended.trigger_reason, ended.transaction_info.stopped_reason) == (
+                "StopAuthorized",
+                "Local",
+            )
+            assert_id_token(ended, TOKEN2)
+            assert again.of("Authorize") == [] and station.transactions == {}
+
+    run(main())
+
+
+@BOTH_VERSIONS
+def test_TC_E_52_CS_no_authorize_request_with_remote_authorization_disabled(
+    core: Backend, v2: str
+) -> None:
+    """TC_E_52_CS (C01.FR.02, C01.FR.05, overruled by AuthCtrlr.DisableRemoteAuthorization):
+    AuthCtrlr.Enabled and DisableRemoteAuthorization true; no valid idToken in the cache or the
+    local list; an idToken in neither is presented before the EV is connected (authorization
+    first): the station sends no AuthorizeRequest and refuses it (no transaction, no
+    TransactionEvent, the connector stays Available). And what the case's description says the
+    station still does: an idToken the local list has Accepted is authorized from the list
+    alone (no AuthorizeRequest) and starts the transaction."""
+
+    async def main() -> None:
+        async with booted(core, v2, OcaCsms()) as (station, csms, connection, _):
+            await configure(
+                connection,
+                ("AuthCtrlr", "Enabled", "true"),
+                ("AuthCtrlr", "DisableRemoteAuthorization", "true"),
+            )
+            assert not station.data.tokens.get("cache") and not station.data.tokens.get("local")
+            with pytest.raises(StationError, match="not authorized"):
+                await station.start_transaction(1, TOKEN)
+            await idle_queue(connection)
+            assert csms.of("Authorize") == [] and csms.of("TransactionEvent") == []
+            assert station.transactions == {} and station.connector_status(1) == "Available"
+            await local_list_of(connection, ("TAG-LISTED", None))
+            transaction_id = await station.start_transaction(1, "TAG-LISTED")
+            started = await started_of(csms)
+            assert started.transaction_info.transaction_id == transaction_id
+            assert_id_token(started, "TAG-LISTED")
+            assert csms.of("Authorize") == []
 
     run(main())
 
