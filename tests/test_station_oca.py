@@ -1482,8 +1482,8 @@ def test_TC_E_17_CS_TC_E_20_CS_TC_E_37_CS_ev_side_disconnect(
     TC_E_37_CS (PowerPathClosed) (E06.FR.02, E06.FR.04, E06.FR.06, E10: StopTxOnEVSideDisconnect
     true): the EV disconnects during the transaction: TransactionEvent Ended, triggerReason
     EVCommunicationLost, chargingState Idle, stoppedReason EVDisconnected; the connector is
-    Available. (P6 runs it from EnergyTransferSuspended, which needs an EV that suspends the
-    energy transfer: here it runs from EnergyTransferStarted.)"""
+    Available. Run here from EnergyTransferStarted; P6 runs it from EnergyTransferSuspended,
+    which tests/test_station_oca_ev.py follows (`ev_suspend`)."""
 
     async def main() -> None:
         async with booted(core, "ocpp2.0.1", Csms()) as (station, csms, connection, _):

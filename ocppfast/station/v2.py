@@ -20,7 +20,9 @@ survives a lost connection and a reset; what must survive a power cut too is kep
   restarts (part 1 4.3: persistent variables).
 - Transactions (E, F, J): TxStartPoint / TxStopPoint, TransactionEvent Started / Updated / Ended
   with seqNo, trigger reasons and sampled meter values; a simulated EV that draws
-  `config.power_w`; remote start and stop.
+  `config.power_w` and may suspend and resume the energy transfer; a driver who may present an
+  id token before the EV is connected, or never connect it (EVConnectionTimeOut); remote start
+  and stop.
 - Durability (E11-E13, A04.FR.02): every TransactionEvent and critical security event goes
   through one persistent queue, on disk before it is sent, delivered in order, with offline
   true for what happened offline, retried per MessageAttempts / MessageAttemptInterval; a full
@@ -116,7 +118,7 @@ _MEASURANDS = tuple(_MEASURAND_UNITS)
 # Transaction start and stop points the simulation can detect (A201 3.1.18 TxCtrlr): there is no
 # parking bay sensor and no signed meter, so ParkingBayOccupancy and DataSigned are not offered;
 # the simulated EV draws power as soon as the power path closes, so EnergyTransfer coincides with
-# PowerPathClosed.
+# PowerPathClosed, unless the EV suspended the energy transfer (`StationV2.ev_suspend`).
 _TX_POINTS = ("EVConnected", "Authorized", "PowerPathClosed", "EnergyTransfer")
 _CONNECTOR_STATUSES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
 # ReportData entries per NotifyReportRequest: the report goes out in parts (B07, TC_B_12_CS:
@@ -596,6 +598,8 @@ class _Evse:
     scheduled_connector: bool | None = None
     reset_scheduled: bool = False  # an OnIdle reset of this EVSE (B12.FR.07)
     plugged: bool = False
+    # The plugged-in EV suspended the energy transfer (it takes no energy: SuspendedEV, E06 S6).
+    ev_suspended: bool = False
     authorization: _Authorization | None = None
     remote_pending: _Authorization | None = None  # a RequestStartTransaction being authorized
     status: str = ""  # last status computed
@@ -870,7 +874,60 @@ class StationV2(Handlers):
             # earlier stop (F03.FR.03: Remote) when the energy transfer had been stopped already.
             reason = transaction.stop_reason or "EVDisconnected"
             self._end(evse, transaction, "EVCommunicationLost", reason)
+        evse.ev_suspended = False  # the next EV is ready to charge
         await self._status_changed(evse)
+
+    async def ev_suspend(self, connector_id: int) -> None:
+        """The simulated EV at EVSE `connector_id` suspends the energy transfer (it is full, or
+        its own timer says wait): it draws no power, the energy register stops rising, and the
+        charging state of an authorized transaction becomes SuspendedEV: TransactionEvent
+        Updated, triggerReason ChargingStateChanged (P6 reusable state
+        EnergyTransferSuspended). With TxStopPoint EnergyTransfer the stopped energy transfer
+        ends the transaction instead (E06.FR.07, TC_E_22_CS): Ended, triggerReason
+        ChargingStateChanged, chargingState EVConnected, stoppedReason StoppedByEV. An EV
+        that suspended before a transaction started does not start one at TxStartPoint
+        EnergyTransfer until it resumes. Raises StationError when no EV is plugged in there."""
+        evse = self._evse(connector_id)
+        if not evse.plugged:
+            raise StationError(f"no EV at EVSE {evse.id}")
+        if evse.ev_suspended:
+            return
+        evse.ev_suspended = True
+        self.log.info("EV at EVSE %d suspends the energy transfer", evse.id)
+        transaction = self.transactions.get(evse.id)
+        if transaction is None:
+            return
+        flowed = evse.meter.power_w > 0
+        evse.meter.power_w = 0.0
+        if flowed and "EnergyTransfer" in self._points("TxStopPoint"):
+            # The authorization ends with the transaction: the EV resuming starts no new one.
+            evse.authorization = None
+            self._end(evse, transaction, "ChargingStateChanged", "StoppedByEV")
+        elif self._charging_state(evse) != transaction.charging_state:
+            self._emit(evse, transaction, "Updated", "ChargingStateChanged")
+
+    async def ev_resume(self, connector_id: int) -> None:
+        """The simulated EV at EVSE `connector_id` takes energy again after `ev_suspend`: an
+        authorized transaction the EVSE does not suspend charges again (TransactionEvent
+        Updated, triggerReason ChargingStateChanged, chargingState Charging); an EVSE
+        authorized and waiting for the energy transfer (TxStartPoint EnergyTransfer) starts its
+        transaction now (TC_E_02_CS). Raises StationError when no EV is plugged in there."""
+        evse = self._evse(connector_id)
+        if not evse.plugged:
+            raise StationError(f"no EV at EVSE {evse.id}")
+        if not evse.ev_suspended:
+            return
+        evse.ev_suspended = False
+        self.log.info("EV at EVSE %d resumes the energy transfer", evse.id)
+        transaction = self.transactions.get(evse.id)
+        if transaction is None or not transaction.authorized:
+            if evse.authorization is not None:
+                self._advance(evse, "ChargingStateChanged")
+            return
+        if not transaction.suspended:  # SuspendedEVSE: the EVSE still withholds the energy
+            evse.meter.power_w = self._charging_power(evse)
+        if self._charging_state(evse) != transaction.charging_state:
+            self._emit(evse, transaction, "Updated", "ChargingStateChanged")
 
     async def authorize(self, id_token: str, token_type: str = "ISO14443") -> bool:
         """Whether `id_token` may charge (C01): decided locally when authorization is disabled
@@ -880,18 +937,24 @@ class StationV2(Handlers):
         token is accepted when AuthCtrlr.OfflineTxForUnknownIdEnabled is set (C15)."""
         return (await self._authorize(id_token, token_type)).accepted
 
-    async def start_transaction(
+    async def present_id_token(
         self,
         connector_id: int,
         id_token: str,
         token_type: str = "ISO14443",
         *,
         authorize: bool = True,
-    ) -> str:
-        """A driver starts charging at EVSE `connector_id` with `id_token` (E01-E04): the token
-        is authorized (unless `authorize` is false: the caller vouches for it), the simulated EV
-        is plugged in (if it was not) and the transaction starts. Returns its transaction id;
-        raises StationError when it cannot start."""
+    ) -> str | None:
+        """A driver presents `id_token` at EVSE `connector_id` to charge there, with the EV
+        connected or not yet (E02, E03: authorization first): the token is authorized (unless
+        `authorize` is false: the caller vouches for it) and the EVSE is authorized for it; a
+        transaction starts when TxStartPoint says so (Authorized; PowerPathClosed or
+        EnergyTransfer once the EV is connected). Without the EV the EVSE waits
+        TxCtrlr.EVConnectionTimeOut for `plug_in`; after it the authorization ends, and a
+        transaction it started ends (EVConnectTimeout, Timeout) or, with a TxStopPoint
+        without Authorized, goes on deauthorized (E03.FR.05, TC_E_05_CS). Returns the id of the
+        transaction the EVSE has now, None when none started; raises StationError when the
+        token may not charge there."""
         evse = self._evse(connector_id)
         if self.registration in ("Pending", "Rejected"):
             # B02 / B03: TxCtrlr.TxBeforeAcceptedEnabled is false.
@@ -909,10 +972,29 @@ class StationV2(Handlers):
         evse.authorization = _Authorization(id_token, token_type, group=verdict.group)
         await self._status_changed(evse)
         self._advance(evse, "Authorized")
+        transaction = self.transactions.get(evse.id)
+        return None if transaction is None else transaction.id
+
+    async def start_transaction(
+        self,
+        connector_id: int,
+        id_token: str,
+        token_type: str = "ISO14443",
+        *,
+        authorize: bool = True,
+    ) -> str:
+        """A driver starts charging at EVSE `connector_id` with `id_token` (E01-E04):
+        `present_id_token`, then the simulated EV is plugged in (if it was not) and the
+        transaction starts. Returns its transaction id; raises StationError when it cannot
+        start."""
+        await self.present_id_token(connector_id, id_token, token_type, authorize=authorize)
+        evse = self._evse(connector_id)
         if not evse.plugged:
             await self.plug_in(evse.id)
         transaction = self.transactions.get(evse.id)
-        if transaction is None:  # a TxStartPoint this simulation never reaches
+        if transaction is None:
+            # A TxStartPoint this simulation never reaches, or EnergyTransfer while the EV
+            # keeps the energy transfer suspended (`ev_suspend`).
             raise StationError(f"no transaction started on EVSE {evse.id}")
         return transaction.id
 
@@ -1542,7 +1624,9 @@ class StationV2(Handlers):
                 "Authorized" in start and authorized
             )
             if not by_event and evse.plugged and authorized:
-                points = ("PowerPathClosed", "EnergyTransfer")
+                points: tuple[str, ...] = ("PowerPathClosed", "EnergyTransfer")
+                if evse.ev_suspended:  # the power path closes, but no energy flows (`ev_resume`)
+                    points = ("PowerPathClosed",)
                 by_power = next((point for point in points if point in start), None)
             if not self._effective_operative(evse) or not (by_event or by_power):
                 if authorized and not evse.plugged:
@@ -1558,7 +1642,12 @@ class StationV2(Handlers):
             transaction.remote_start_id = authorization.remote_start_id
             transaction.stop_reason = None
             transaction.suspended = False
-        flowing = evse.plugged and transaction.authorized and not transaction.suspended
+        flowing = (
+            evse.plugged
+            and transaction.authorized
+            and not transaction.suspended
+            and not evse.ev_suspended
+        )
         if not flowing:
             evse.meter.power_w = 0.0
         elif evse.meter.power_w > 0:  # already flowing: at the power allowed now
@@ -1586,6 +1675,9 @@ class StationV2(Handlers):
             evse.meter.power_w = self._charging_power(evse)
             if evse.meter.power_w > 0:  # EnergyTransferStarted step 9
                 self._emit(evse, transaction, "Updated", "ChargingStateChanged")
+        if by_power == "PowerPathClosed" and evse.ev_suspended:
+            # The power path closed (step 7: SuspendedEVSE), but the EV takes no energy.
+            self._emit(evse, transaction, "Updated", "ChargingStateChanged")
         if not evse.plugged and transaction.authorized:
             self._arm_connection_timeout(evse)
 
@@ -1600,9 +1692,15 @@ class StationV2(Handlers):
         if evse.meter.power_w > 0:
             return "Charging"
         transaction = self.transactions.get(evse.id)
-        return (
-            "SuspendedEVSE" if transaction is not None and transaction.suspended else "EVConnected"
-        )
+        if transaction is None:
+            return "EVConnected"
+        if transaction.suspended:
+            return "SuspendedEVSE"  # the EVSE withholds the energy (C05, TC_C_17_CS)
+        if evse.ev_suspended and transaction.authorized and transaction.stop_reason is None:
+            # The EVSE offers energy, the EV takes none (ChargingStateEnumType). Once the
+            # transaction is stopped (its Ended event), the EVSE offers none: EVConnected.
+            return "SuspendedEV"
+        return "EVConnected"
 
     def _new_transaction(self, evse: _Evse) -> Transaction:
         transaction = Transaction(
@@ -1653,7 +1751,7 @@ class StationV2(Handlers):
             self.log.info("EVSE %d: no EV within %d s (EVConnectionTimeOut)", evse.id, seconds)
             transaction = self.transactions.get(evse.id)
             if transaction is not None:
-                self._end(evse, transaction, "EVConnectTimeout", "Timeout")
+                self._deauthorize(evse, transaction, "Timeout")
             evse.authorization = None
             await self._status_changed(evse)
 
@@ -1665,13 +1763,21 @@ class StationV2(Handlers):
         """The authorization ends (a stop by the driver, the CSMS or an invalid token): the
         transaction ends if TxStopPoint has Authorized (or PowerPathClosed, EnergyTransfer),
         else the energy transfer stops and it ends when the EV is unplugged (F03.FR.03).
-        `id_token`: the IdToken the driver stopped it with (E07), carried by that message."""
+        `id_token`: the IdToken the driver stopped it with (E07), carried by that message.
+        Reason Timeout (no EV within EVConnectionTimeOut, E03.FR.05): it ends if TxStopPoint
+        has Authorized, else it goes on (TC_E_05_CS step 1: Updated, EVConnectTimeout)."""
         trigger = _STOP_TRIGGERS.get(reason, "AbnormalCondition")
         transaction.authorized = False
         transaction.stop_reason = reason
         evse.authorization = None
         stops = self._points("TxStopPoint")
-        if not evse.plugged or stops & {"Authorized", "PowerPathClosed", "EnergyTransfer"}:
+        if reason == "Timeout":
+            ends = "Authorized" in stops
+        else:
+            ends = not evse.plugged or bool(
+                stops & {"Authorized", "PowerPathClosed", "EnergyTransfer"}
+            )
+        if ends:
             self._end(evse, transaction, trigger, reason, id_token=id_token)
             return
         evse.meter.power_w = 0.0
