@@ -17,20 +17,25 @@ import asyncio
 import contextlib
 import itertools
 import json
+import signal
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import ocpp.v16
 import ocpp.v21
 import ocpp.v201
 import pytest
+from ocpp.charge_point import camel_to_snake_case
 from ocpp.routing import on
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from ocppfast._core import Backend
+from ocppfast.station import StationStore
+from ocppfast.station.fleet import ChargingPlan
 from tests.aio import run
 from tests.cli_process import CliProcess
 from tests.cli_process import serve as ocppfast_serve
@@ -273,6 +278,11 @@ class CentralSystem:
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.new_message = asyncio.Event()
         self.server: Any = None
+        self.port = 0
+        # Id tokens the central system refuses (idTagInfo / idTokenInfo Invalid) in its answers
+        # to Authorize, StartTransaction and TransactionEvent.
+        self.invalid_tokens: set[str] = set()
+        self.transaction_ids: list[int] = []  # those its StartTransaction answers gave (1.6)
 
     async def __aenter__(self) -> CentralSystem:
         self.server = await serve(self._serve, "127.0.0.1", 0, subprotocols=[self.version])  # type: ignore[list-item]
@@ -290,15 +300,24 @@ class CentralSystem:
     async def cut(self, seconds: float) -> None:
         """The link is cut: the server goes away (its connection with it) for `seconds`,
         then listens again on the same port."""
-        port = self.server.sockets[0].getsockname()[1]
+        await self.go_away()
+        await asyncio.sleep(seconds)
+        await self.come_back()
+
+    async def go_away(self) -> None:
+        """The link is cut until `come_back()`: the server closes (its connection with it) and
+        refuses connections."""
+        self.port = self.server.sockets[0].getsockname()[1]
         self.server.close()
         await self.server.wait_closed()
         self.connected.clear()
-        await asyncio.sleep(seconds)
+
+    async def come_back(self) -> None:
+        """After `go_away()`: listen again on the same port."""
         self.server = await serve(
             self._serve,
             "127.0.0.1",
-            port,
+            self.port,
             subprotocols=[self.version],  # type: ignore[list-item]
         )
 
@@ -309,6 +328,10 @@ class CentralSystem:
         self.connected.set()
         with contextlib.suppress(Exception):  # the station went away
             await self.charge_point.start()
+
+    def status_of(self, id_token: str) -> str:
+        """The authorization status this central system gives `id_token`."""
+        return "Invalid" if id_token in self.invalid_tokens else "Accepted"
 
     def record(self, action: str, payload: dict[str, Any]) -> None:
         self.received.append((action, payload))
@@ -371,13 +394,15 @@ def make_central_system(cs: CentralSystem, version: str) -> type:
             @on("Authorize")
             def authorize(self, **payload: Any) -> Any:
                 cs.record("Authorize", payload)
-                return result.Authorize(id_tag_info={"status": "Accepted"})
+                return result.Authorize(id_tag_info={"status": cs.status_of(payload["id_tag"])})
 
             @on("StartTransaction")
             def start_transaction(self, **payload: Any) -> Any:
                 cs.record("StartTransaction", payload)
+                cs.transaction_ids.append(next(transaction_ids))
                 return result.StartTransaction(
-                    transaction_id=next(transaction_ids), id_tag_info={"status": "Accepted"}
+                    transaction_id=cs.transaction_ids[-1],
+                    id_tag_info={"status": cs.status_of(payload["id_tag"])},
                 )
 
             @on("StopTransaction")
@@ -405,13 +430,15 @@ def make_central_system(cs: CentralSystem, version: str) -> type:
             @on("Authorize")
             def authorize(self, **payload: Any) -> Any:
                 cs.record("Authorize", payload)
-                return result.Authorize(id_token_info={"status": "Accepted"})
+                status = cs.status_of(payload["id_token"]["id_token"])
+                return result.Authorize(id_token_info={"status": status})
 
             @on("TransactionEvent")
             def transaction_event(self, **payload: Any) -> Any:
                 cs.record("TransactionEvent", payload)
                 if payload.get("id_token"):
-                    return result.TransactionEvent(id_token_info={"status": "Accepted"})
+                    status = cs.status_of(payload["id_token"]["id_token"])
+                    return result.TransactionEvent(id_token_info={"status": status})
                 return result.TransactionEvent()
 
             @on("MeterValues")
@@ -608,20 +635,17 @@ async def drive_station_2x(cs: CentralSystem, version: str) -> None:
     await cs.wait_for("BootNotification", start=mark, timeout=20)
 
 
+def station_args(cs: CentralSystem, identity: str, version: str, *options: str) -> list[str]:
+    """`ocppfast station` against `cs` as `identity` in `version`, with `options`."""
+    return ["station", "--url", cs.url, "--id", identity, "--ocpp", version.removeprefix("ocpp"),
+            *options]  # fmt: skip
+
+
 @pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"])
 def test_ocpp_central_system_drives_ocppfast_station(core: Backend, version: str) -> None:
     async def main() -> CliProcess:
         async with CentralSystem(version) as cs:
-            station = CliProcess(
-                core,
-                "station",
-                "--url",
-                cs.url,
-                "--id",
-                "CP-interop",
-                "--ocpp",
-                version.removeprefix("ocpp"),
-            )
+            station = CliProcess(core, *station_args(cs, "CP-interop", version))
             try:
                 await asyncio.wait_for(cs.connected.wait(), 15)
                 if version == "ocpp1.6":
@@ -640,3 +664,231 @@ def test_ocpp_central_system_drives_ocppfast_station(core: Backend, version: str
         # The CSMS went away: the station keeps trying with back-off until it is stopped.
         assert station.stop() == 0
     assert station.count(r"Traceback|InternalError") == 0, station.log
+
+
+async def queued_on_disk(path: Path, identity: str) -> list[tuple[str, Any]]:
+    """The messages station `identity` has queued in the data file `path`, as the `ocpp`
+    package hands them to its handlers (snake_case keys), in order; read without the file's
+    lock (a look at what is on disk now, whether or not a station process holds it)."""
+    store = await StationStore.open(path, lock=False)
+    try:
+        data = await store.load(identity)
+    finally:
+        await store.close()
+    return [(item.action, camel_to_snake_case(item.decoded())) for item in data.queue]
+
+
+def power_loss_end(action: str, payload: dict[str, Any]) -> bool:
+    """The end of a transaction a power cut interrupted: 1.6 StopTransaction reason PowerLoss
+    (C16 7.36), 2.x TransactionEvent Ended with stoppedReason PowerLoss."""
+    if action == "StopTransaction":
+        return payload.get("reason") == "PowerLoss"
+    return (
+        action == "TransactionEvent"
+        and payload["event_type"] == "Ended"
+        and payload["transaction_info"].get("stopped_reason") == "PowerLoss"
+    )
+
+
+TRANSACTION_ACTIONS = {"StartTransaction", "StopTransaction", "MeterValues", "TransactionEvent"}
+
+
+@pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"])
+def test_ocpp_central_system_sees_station_recover_from_power_cut(
+    core: Backend, version: str, tmp_path: Path
+) -> None:
+    """A power cut while offline, against the `ocpp` package's central system (C16 3.7 and
+    7.36 PowerLoss; 2.x E11/E12, TC_E_40_CS..TC_E_45_CS): `ocppfast station --data-dir`
+    charges (a remote start), loses the link, queues its meter samples, and is SIGKILLed.
+    Started again on the same data, it sends its BootNotification first (J16 5.4, B01), then
+    every message it had queued, in order and exactly once, then the end of the interrupted
+    transaction: 1.6 StopTransaction reason PowerLoss; 2.x TransactionEvent Ended, stoppedReason
+    PowerLoss, triggerReason AbnormalCondition. The same checks as
+    tests/test_station_power_cut.py makes against `ocppfast serve`."""
+    identity = "CP-powercut"
+    data_dir = tmp_path / "station"
+    data_file = data_dir / "station.sqlite3"
+    processes: list[CliProcess] = []
+
+    async def main() -> None:
+        async with CentralSystem(version) as cs:
+            args = station_args(cs, identity, version, "--data-dir", str(data_dir),
+                                "--meter-interval", "1")  # fmt: skip
+            processes.append(CliProcess(core, *args, cwd=str(tmp_path)))
+            await cs.wait_for("BootNotification")
+            cp = cs.charge_point
+            if version == "ocpp1.6":
+                await cs.wait_for("StatusNotification", connector_id=1, status="Available")
+                remote = ocpp.v16.call.RemoteStartTransaction(id_tag="POWERCUT1", connector_id=1)
+                assert (await cp.call(remote)).status == "Accepted"
+                start = await cs.wait_for("StartTransaction", id_tag="POWERCUT1")
+                meter = await cs.wait_for("MeterValues")
+                transaction_id = meter["transaction_id"]
+                sample = "MeterValues"
+            else:
+                await cs.wait_for("StatusNotification", connector_status="Available")
+                remote = PACKAGES[version].call.RequestStartTransaction(
+                    id_token={"id_token": "POWERCUT1", "type": "Central"}, remote_start_id=1
+                )
+                assert (await cp.call(remote)).status == "Accepted"
+                start = await cs.wait_for("TransactionEvent", event_type="Started")
+                transaction_id = start["transaction_info"]["transaction_id"]
+                sample = "TransactionEvent"
+            # The link is cut; the station queues its samples (on disk before they count as
+            # sent); once two are there, the power goes.
+            await cs.go_away()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while sum(a == sample for a, _ in await queued_on_disk(data_file, identity)) < 2:
+                assert loop.time() < deadline, processes[0].log
+                await asyncio.sleep(0.2)
+            assert processes[0].stop(signal.SIGKILL) == -signal.SIGKILL
+            queued = await queued_on_disk(data_file, identity)
+            assert all(action in TRANSACTION_ACTIONS for action, _ in queued), queued
+
+            await cs.come_back()
+            mark = len(cs.received)
+            processes.append(CliProcess(core, *args, cwd=str(tmp_path)))
+            if version == "ocpp1.6":
+                end = await cs.wait_for("StopTransaction", start=mark, timeout=60,
+                                        reason="PowerLoss")  # fmt: skip
+                assert end["transaction_id"] == transaction_id
+                assert end["meter_stop"] >= start["meter_start"]
+            else:
+                end = await cs.wait_for(
+                    "TransactionEvent",
+                    start=mark,
+                    timeout=60,
+                    event_type="Ended",
+                    trigger_reason="AbnormalCondition",
+                )
+                assert end["transaction_info"]["transaction_id"] == transaction_id
+                assert end["transaction_info"]["stopped_reason"] == "PowerLoss"
+            calls = cs.received[mark:]
+            # J16 5.4 / B01: a rebooted station's first message is its BootNotification.
+            assert calls[0][0] == "BootNotification", calls
+            transaction_calls = [call for call in calls if call[0] in TRANSACTION_ACTIONS]
+            # Every queued message, in order, exactly once, then the end the power cut caused.
+            assert transaction_calls[: len(queued)] == queued
+            rest = transaction_calls[len(queued) :]
+            assert len(rest) == 1 and power_loss_end(*rest[0]), rest
+            # In a thread: the central system runs on this loop and answers what the station
+            # sends while it shuts down.
+            assert await asyncio.to_thread(processes[1].stop) == 0, processes[1].log
+
+    try:
+        run(main(), 180)
+    except BaseException:
+        for process in processes:
+            process.__exit__()
+            print(process.log)
+        raise
+    assert processes[1].count(r"(?i)power ?loss") >= 1, processes[1].log
+    for process in processes:
+        assert process.count(r"Traceback|InternalError") == 0, process.log
+
+
+def first_arrival_seed(identity: str, pause: float, low: float, high: float) -> int:
+    """A `--seed` with which the driver at connector 1 of `identity` first arrives between `low`
+    and `high` seconds after the boot: its first draw is a random part of the pause
+    (`ChargingLoop.run`), from the generator `ChargingPlan.rng` gives it."""
+    return next(
+        seed
+        for seed in itertools.count()
+        if low <= ChargingPlan(seed=seed).rng(identity, 1).uniform(0.0, pause) <= high
+    )
+
+
+@pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"])
+def test_ocpp_central_system_offline_start_from_local_list_then_deauthorized(
+    core: Backend, version: str
+) -> None:
+    """An offline start from the local authorization list, refused once the link is back,
+    against the `ocpp` package's central system. 1.6: LocalAuthorizeOffline with a token of
+    the list (C16 3.5, 3.5.4, 3.7), the queued StartTransaction arrives after the reconnection
+    with that token, its idTagInfo Invalid, and StopTransactionOnInvalidId ends the transaction
+    with reason DeAuthorized (C16 9.1.x StopTransactionOnInvalidId). 2.x: TC_E_16_CS (E06,
+    C15.FR.04) from the StartOfflineTransaction state with the token in the local list (D01,
+    C13 LocalAuthorizeOffline): TransactionEvent Started with offline true and that token,
+    answered Invalid; TxCtrlr.StopTxOnInvalidId: Ended, triggerReason Deauthorized,
+    stoppedReason DeAuthorized.
+
+    The driver is `ocppfast station --transactions` with the list's token as its only one;
+    `--seed` makes it arrive after the link is cut (a random part of `--pause` after the boot)."""
+    identity = "CP-offline"
+    token = "LOCAL-1"
+    seed = first_arrival_seed(identity, pause=10.0, low=6.0, high=9.0)
+    processes: list[CliProcess] = []
+
+    async def main() -> None:
+        async with CentralSystem(version) as cs:
+            args = station_args(cs, identity, version, "--transactions", "--id-tokens", token,
+                                "--seed", str(seed), "--pause", "10", "--charge-time", "600",
+                                "--progress-interval", "0")  # fmt: skip
+            processes.append(CliProcess(core, *args))
+            station = processes[0]
+            await cs.wait_for("BootNotification")
+            cp = cs.charge_point
+            call = PACKAGES[version].call
+            if version == "ocpp1.6":
+                await cs.wait_for("StatusNotification", connector_id=1, status="Available")
+                offline = call.ChangeConfiguration(key="LocalAuthorizeOffline", value="true")
+                assert (await cp.call(offline)).status == "Accepted"
+                entry = {"id_tag": token, "id_tag_info": {"status": "Accepted"}}
+                sent = await cp.call(
+                    call.SendLocalList(
+                        list_version=1, update_type="Full", local_authorization_list=[entry]
+                    )
+                )
+                started_pattern = rf"transaction started on connector 1 \(id tag {token}"
+            else:
+                await cs.wait_for("StatusNotification", connector_status="Available")
+                entry = {
+                    "id_token": {"id_token": token, "type": "ISO14443"},
+                    "id_token_info": {"status": "Accepted"},
+                }
+                sent = await cp.call(
+                    call.SendLocalList(
+                        version_number=1, update_type="Full", local_authorization_list=[entry]
+                    )
+                )
+                started_pattern = r"transaction \S+ started on EVSE 1"
+            assert sent.status == "Accepted"
+            await cs.go_away()
+            # Meanwhile the token was blocked centrally: the list the station holds is stale.
+            cs.invalid_tokens.add(token)
+            # The driver arrives and charges while the link is down.
+            await asyncio.to_thread(station.wait_for, started_pattern, 30)
+            transaction_actions = {"Authorize", "StartTransaction", "TransactionEvent"}
+            assert not [a for a, _ in cs.received if a in transaction_actions], cs.received
+            mark = len(cs.received)
+            await cs.come_back()
+            if version == "ocpp1.6":
+                start = await cs.wait_for("StartTransaction", start=mark, timeout=30)
+                assert start["id_tag"] == token and start["connector_id"] == 1
+                stop = await cs.wait_for("StopTransaction", start=mark)
+                assert stop["reason"] == "DeAuthorized"
+                assert stop["transaction_id"] == cs.transaction_ids[-1]
+                assert stop["meter_stop"] >= start["meter_start"]
+            else:
+                begun = await cs.wait_for(
+                    "TransactionEvent", start=mark, timeout=30, event_type="Started"
+                )
+                assert begun["offline"] is True
+                assert begun["id_token"] == {"id_token": token, "type": "ISO14443"}
+                transaction_id = begun["transaction_info"]["transaction_id"]
+                ended = await cs.wait_for("TransactionEvent", start=mark, event_type="Ended")
+                assert ended["trigger_reason"] == "Deauthorized"
+                assert ended["transaction_info"]["transaction_id"] == transaction_id
+                assert ended["transaction_info"]["stopped_reason"] == "DeAuthorized"
+            # In a thread, as the wait above: the central system answers while it shuts down.
+            assert await asyncio.to_thread(station.stop) == 0, station.log
+
+    try:
+        run(main(), 120)
+    except BaseException:
+        for process in processes:
+            process.__exit__()
+            print(process.log)
+        raise
+    assert processes[0].count(r"Traceback|InternalError") == 0, processes[0].log
