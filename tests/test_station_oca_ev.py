@@ -29,7 +29,7 @@ from tests.test_station_oca import (
     is_started,
     occupied,
 )
-from tests.test_station_v2 import Csms, booted, clock_of, energy, get, is_ended, run
+from tests.test_station_v2 import Csms, booted, clock_of, energy, get, is_ended, measured, run
 
 # P6's <Configured Transaction Duration>: how long the EV charges before it suspends.
 TRANSACTION_DURATION = 600.0
@@ -46,13 +46,7 @@ def of_transaction(csms: Csms, transaction_id: str) -> list[Any]:
 
 def power(event: Any) -> float:
     """The last Power.Active.Import of a TransactionEvent."""
-    values = [
-        sampled.value
-        for meter_value in event.meter_value
-        for sampled in meter_value.sampled_value
-        if sampled.measurand == "Power.Active.Import"
-    ]
-    return float(values[-1])
+    return measured(event, "Power.Active.Import")
 
 
 async def sampled(station: StationV2, csms: Csms) -> Any:

@@ -333,15 +333,20 @@ def is_ended(request: Any) -> bool:
     return bool(request.event_type == "Ended")
 
 
-def energy(event: Any) -> float:
-    """The last Energy.Active.Import.Register of a TransactionEvent or MeterValues."""
+def measured(event: Any, measurand: str) -> float:
+    """The last value of `measurand` in a TransactionEvent or MeterValues."""
     values = [
         sampled.value
         for meter_value in event.meter_value
         for sampled in meter_value.sampled_value
-        if sampled.measurand == "Energy.Active.Import.Register"
+        if sampled.measurand == measurand
     ]
     return float(values[-1])
+
+
+def energy(event: Any) -> float:
+    """The last Energy.Active.Import.Register of a TransactionEvent or MeterValues."""
+    return measured(event, "Energy.Active.Import.Register")
 
 
 # ------------------------------------------------------------------------------------------
