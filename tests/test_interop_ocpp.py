@@ -571,6 +571,21 @@ async def drive_station_2x(cs: CentralSystem, version: str) -> None:
     unknown = {"component": {"name": "NoSuchCtrlr"}, "variable": {"name": "Nothing"}}
     got = await cp.call(call.GetVariables(get_variable_data=[unknown]))
     assert got.get_variable_result[0]["attribute_status"] == "UnknownComponent"
+    # The whole device model, reported in parts (B07): NotifyReport seqNo 0, 1, ... for the
+    # request id, the last with tbc false; the HeartbeatInterval just read is in it.
+    mark = len(cs.received)
+    report = await cp.call(call.GetBaseReport(request_id=5, report_base="FullInventory"))
+    assert report.status == "Accepted"
+    await cs.wait_for("NotifyReport", start=mark, timeout=20, where=lambda p: not p.get("tbc"))
+    parts = [payload for action, payload in cs.received[mark:] if action == "NotifyReport"]
+    assert [part["seq_no"] for part in parts] == list(range(len(parts))) and len(parts) > 1
+    assert {part["request_id"] for part in parts} == {5}
+    reported = {
+        (item["component"]["name"], item["variable"]["name"]): item["variable_attribute"]
+        for part in parts
+        for item in part["report_data"]
+    }
+    assert reported[("OCPPCommCtrlr", "HeartbeatInterval")][0]["value"] == "30"
     # Local authorization list (D01, D02) and cache (C11); DataTransfer (P01).
     token = {
         "id_token": {"id_token": "LOCAL-1", "type": "ISO14443"},
