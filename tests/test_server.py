@@ -1069,6 +1069,32 @@ def test_frames_of_every_kind_in_one_read_are_answered_in_order(core: Backend) -
     run(main())
 
 
+def test_the_answers_of_one_turn_go_out_in_one_write(core: Backend) -> None:
+    """The write batch (ocppfast.transport.websocket._WriteBatch): the answers to CALLs read
+    in one turn of the event loop are written together, in order, not one write each."""
+
+    async def main() -> None:
+        async with serving(core) as server:
+            raw = await status_of(server, "/CP1", subprotocols=["ocpp2.0.1"])
+            socket = next(iter(server._ws_server.connections))
+            writes: list[bytes] = []
+            write = socket.transport.write
+
+            def counting(data: bytes) -> None:
+                writes.append(bytes(data))
+                write(data)
+
+            socket.transport.write = counting
+            ids = [f"m{i}" for i in range(20)]
+            raw.writer.write(b"".join(_heartbeat_frame(i) for i in ids))  # one read, mostly
+            answers = [json.loads((await raw.read_frame())[1]) for _ in ids]
+            assert [a[:2] for a in answers] == [[3, i] for i in ids]
+            assert 1 <= len(writes) < len(ids) / 2, len(writes)
+            raw.abort()
+
+    run(main())
+
+
 def test_an_answer_goes_out_before_the_close_frame_that_follows_it(core: Backend) -> None:
     """A CALL and a close frame in one read: the answer, written at the end of the loop's
     turn, still goes out before the close frame websockets answers with at once (RFC 6455
