@@ -45,7 +45,6 @@ from tests.test_station_v2 import (
     connect,
     get,
     is_ended,
-    make_station,
     put,
     ready,
     remote_start,
@@ -1345,10 +1344,7 @@ async def cable_first_local_start(core: Backend, v2: str) -> Csms:
     """TC_E_03_CS (E02): EVConnectedPreSession (Occupied, no transaction with TxStartPoint
     PowerPathClosed), then Authorized (local: an AuthorizeRequest with the idToken), then the
     transaction starts with the idToken and the energy flows (EnergyTransferStarted)."""
-    station = make_station(v2)
-    csms = Csms()
-    async with connect(core, station, csms, v2):
-        await ready(station, csms)
+    async with booted(core, v2, Csms()) as (station, csms, _, _):
         await station.plug_in(1)
         await csms.wait("StatusNotification", where=occupied(1))
         assert csms.of("TransactionEvent") == []
@@ -1409,11 +1405,8 @@ def test_TC_E_13_CS_start_at_authorized_remote(core: Backend, v2: str) -> None:
     RemoteStart, transactionInfo.remoteStartId, the idToken."""
 
     async def main() -> None:
-        station = make_station(v2)
-        station.auto_plug = False  # no EV in this case
-        csms = Csms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, _):
+            station.auto_plug = False  # no EV in this case
             await configure(connection, ("TxCtrlr", "TxStartPoint", "Authorized"))
             response = await remote_start(connection, TOKEN, evse=1, remote_id=13)
             assert response.status == "Accepted"
@@ -1670,9 +1663,7 @@ async def retried(
     follow. `timeout`: the station's message timeout (TC_E_41_CS,
     TC_E_42_CS: the CSMS does not answer). Returns the eventType of every TransactionEvent the
     CSMS received."""
-    station = make_station("ocpp2.0.1")
-    async with connect(core, station, csms, "ocpp2.0.1") as connection:
-        await ready(station, csms)
+    async with booted(core, "ocpp2.0.1", csms) as (station, _, connection, _):
         await set_variables(
             connection,
             put(v201, "OCPPCommCtrlr", "MessageAttempts", str(attempts),
@@ -1724,11 +1715,8 @@ def test_TC_E_39_CS_authorization_times_out_without_an_ev(core: Backend, v2: str
     connected afterwards is Occupied but does not start charging."""
 
     async def main() -> None:
-        station = make_station(v2)
-        station.auto_plug = False
-        csms = Csms()
-        async with connect(core, station, csms, v2) as connection:
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, connection, _):
+            station.auto_plug = False
             await configure(
                 connection,
                 ("TxCtrlr", "TxStartPoint", "PowerPathClosed"),
@@ -1935,10 +1923,7 @@ def test_TC_G_01_CS_available_to_occupied(core: Backend, v2: str) -> None:
     StatusNotification Occupied for its EVSE and connector."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        async with connect(core, station, csms, v2):
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, _, _):
             await station.plug_in(2)
             await csms.wait("StatusNotification", where=occupied(2))
             assert statuses_of(csms) == {1: "Available", 2: "Occupied"}
@@ -1952,10 +1937,7 @@ def test_TC_G_02_CS_occupied_to_available(core: Backend, v2: str) -> None:
     StatusNotification Available."""
 
     async def main() -> None:
-        station = make_station(v2)
-        csms = Csms()
-        async with connect(core, station, csms, v2):
-            await ready(station, csms)
+        async with booted(core, v2, Csms()) as (station, csms, _, _):
             await station.plug_in(2)
             await csms.wait("StatusNotification", where=occupied(2))
             await station.unplug(2)
