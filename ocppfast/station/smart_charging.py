@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Literal
 
-from ocppfast._core.message import UNSET
-from ocppfast.station.config import NOMINAL_VOLTAGE
-from ocppfast.v16 import ChargingProfile as V16ChargingProfile
-from ocppfast.v16 import ChargingSchedule as V16ChargingSchedule
-from ocppfast.v201 import ChargingProfile as V201ChargingProfile
-from ocppfast.v201 import ChargingSchedule as V201ChargingSchedule
+from .._core.message import UNSET
+from ..v16 import ChargingProfile as V16ChargingProfile
+from ..v16 import ChargingSchedule as V16ChargingSchedule
+from ..v201 import ChargingProfile as V201ChargingProfile
+from ..v201 import ChargingSchedule as V201ChargingSchedule
+from .config import NOMINAL_VOLTAGE
 
 _WireSchedule = V16ChargingSchedule | V201ChargingSchedule
 

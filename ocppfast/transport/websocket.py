@@ -374,9 +374,11 @@ class WebSocketTransport:
         ws.set_receiver(receiver)
 
     def send_now(self, frame: bytes) -> None:
-        """Send one text frame at once (what `send()` does, without awaiting: the bytes go to
-        the socket's buffer, flow control pauses reading instead). Raises `TransportClosed`
-        when the connection is no longer open."""
+        """Send one text frame without awaiting (what `send()` does): framed now, written with
+        the other frames of this event-loop turn (`DirectFrames.queue`), or at once through
+        websockets where it frames itself (compression, debug log); flow control pauses
+        reading instead of blocking. Raises `TransportClosed` when the connection is no longer
+        open."""
         ws = self.ws
         protocol = ws.protocol
         if protocol.state is not _OPEN:
