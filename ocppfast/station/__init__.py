@@ -11,6 +11,7 @@ from .store import DataFileLocked, StationData, StationStore
 
 if TYPE_CHECKING:
     from ..asyncio import Handlers
+    from ..hardware import Hardware
 
 __all__ = [
     "DataFileLocked",
@@ -27,16 +28,18 @@ def station_handlers(
     version: str,
     password: str | None = None,
     data: StationData | None = None,
+    hardware: Hardware | None = None,
 ) -> Handlers:
     """The simulated station for `version`: `Station16` (1.6) or `StationV2` (2.0.1, 2.1).
     `password` is the Basic auth password it connects with (1.6: its AuthorizationKey); `data`
-    what it keeps across restarts (`StationStore.load`; default: in memory)."""
+    what it keeps across restarts (`StationStore.load`; default: in memory); `hardware`
+    the charger's electronics (default: simulated)."""
     if check_version(version) == OCPP16:
         from .v16 import Station16
 
-        return Station16(config, authorization_key=password, data=data)
+        return Station16(config, authorization_key=password, data=data, hardware=hardware)
     from .v2 import StationV2
 
-    station = StationV2(config, version, data=data)
+    station = StationV2(config, version, data=data, hardware=hardware)
     station.basic_auth_password = password
     return station

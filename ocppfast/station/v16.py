@@ -60,6 +60,7 @@ from ..exceptions import (
     OutgoingMessageError,
     SessionClosedError,
 )
+from ..hardware import Hardware, SimulatedHardware
 from ..storage import StorageError
 from .config import BOOT_RETRY_DEFAULT, NOMINAL_VOLTAGE, StationConfig, StationError, utc_now
 from .store import NEVER_SHED, SHED_LATER, Queued, StationData
@@ -435,6 +436,7 @@ class Station16(Handlers):
         authorization_key: str | None = None,
         security_profile: int | None = None,
         data: StationData | None = None,
+        hardware: Hardware | None = None,
     ) -> None:
         if config.connectors < 1:
             raise ValueError("a charge point has at least one connector")
@@ -451,6 +453,8 @@ class Station16(Handlers):
         # What survives a restart (configuration, cache, local list, queue, transactions);
         # in memory unless the caller loaded it from a StationStore.
         self.data = data if data is not None else StationData.in_memory(config.identity)
+        # The charger's electronics: current limits, firmware installs, the display.
+        self.hardware: Hardware = hardware if hardware is not None else SimulatedHardware()
         self.clock: Callable[[], datetime] = clock or utc_now
         self.log = _log
         # The BootNotification.conf status since the last (simulated) reboot; Accepted: a

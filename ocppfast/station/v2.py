@@ -83,6 +83,7 @@ from ..exceptions import (
     SecurityError,
     SessionClosedError,
 )
+from ..hardware import Hardware, SimulatedHardware
 from ..storage import StorageError
 from .config import BOOT_RETRY_DEFAULT, NOMINAL_VOLTAGE, StationConfig, StationError, utc_now
 from .store import NEVER_SHED, SHED_LATER, Queued, StationData
@@ -734,6 +735,7 @@ class StationV2(Handlers):
         *,
         clock: Callable[[], datetime] | None = None,
         data: StationData | None = None,
+        hardware: Hardware | None = None,
     ) -> None:
         version = check_version(version)
         if version not in _V2:
@@ -743,6 +745,8 @@ class StationV2(Handlers):
         # What survives a restart (device model, cache, local list, queue, transactions); in
         # memory unless the caller loaded it from a StationStore.
         self.data = data if data is not None else StationData.in_memory(config.identity)
+        # The charger's electronics: current limits, firmware installs, the display.
+        self.hardware: Hardware = hardware if hardware is not None else SimulatedHardware()
         self.version: str = version
         self._m: Any = _MODULES[version]
         self.clock: Callable[[], datetime] = clock or utc_now
