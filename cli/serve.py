@@ -199,6 +199,37 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    files_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--files",
+            envvar=_env("FILES"),
+            help="Folder of the file server (on the API's address): firmware images for "
+            "stations (put them there, or PUT /api/files/NAME), and the logs stations upload, "
+            "in uploads/IDENTITY/. Default: DATA_DIR/files. Created if missing.",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("PUBLIC_URL"),
+            help="The base URL stations reach the file server at (e.g. "
+            "http://csms.example.com:9001, or the https:// of a proxy in front of it). "
+            "Default: the API's address.",
+            show_default=False,
+        ),
+    ] = None,
+    max_upload: Annotated[
+        int,
+        typer.Option(
+            envvar=_env("MAX_UPLOAD"),
+            help="The largest file (MiB) a station may upload, or an operator PUT in the file "
+            "server; larger ones are refused (HTTP 413).",
+            min=1,
+        ),
+    ] = 256,
     traffic_retention: Annotated[
         float,
         typer.Option(
@@ -344,9 +375,26 @@ def serve(
         api_server = None
         if api:
             from ocppfast.api import ApiServer
+            from ocppfast.api.files import FileStore
 
+            try:
+                file_store = FileStore(
+                    files_dir if files_dir is not None else data_dir / "files",
+                    base_url=public_url,
+                    max_upload=max_upload << 20,
+                )
+            except OSError as exc:
+                log.error("cannot make the file server's folder: %s (see --files)", exc)
+                await server.stop()
+                raise typer.Exit(1) from None
             api_server = ApiServer(
-                state, server, token=token, host=host, port=api_port, metrics=metrics
+                state,
+                server,
+                token=token,
+                host=host,
+                port=api_port,
+                metrics=metrics,
+                files=file_store,
             )
             try:
                 await api_server.start()

@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from msgspec import UNSET
 
 from .._core import BACKEND
@@ -48,6 +48,7 @@ from .._core.actions import CSMS_INITIATED
 from .._core.types import OCPP16, OCPP201
 from ..asyncio.connection import Connection, shared_validator
 from ..asyncio.server import InvalidIdentity, Server, identity_from_path, is_loopback
+from ..csms.operations import Operation, Reservation, Upload
 from ..csms.state import (
     ConnectorStatus,
     CsmsState,
@@ -66,19 +67,36 @@ from ..exceptions import (
 from . import commands
 from .commands import Command
 from .errors import STATUS_CODES, ApiError, body_error, payload_path
+from .files import LINK_LIFETIME, FileStore, TooLarge, body_chunks, safe_name
 from .models import (
     BootView,
     CallBody,
     CallErrorView,
     CallOutcome,
+    ChargingProfileBody,
+    ClearProfilesBody,
     ConnectorView,
+    DisplayMessageList,
+    FileList,
+    FileView,
+    FirmwareBody,
+    ItemOutcome,
+    LogBody,
     MessageList,
     MessageView,
+    OperationList,
+    OperationView,
+    ProfileList,
+    ProfileView,
+    ReservationBody,
+    ReservationList,
+    ReservationView,
     SampleView,
     StationCreate,
     StationList,
     StationPatch,
     StationView,
+    StatusView,
     TokenBody,
     TokenCreate,
     TokenList,
@@ -87,6 +105,7 @@ from .models import (
     TransactionList,
     TransactionView,
     TriggerBody,
+    UploadView,
 )
 from .openapi import Query, Route, openapi_document
 from .routes import DEFAULT_LIMIT, MAX_LIMIT, METRICS_ROUTE, ROUTES
@@ -211,6 +230,70 @@ def _masked(id_token: str) -> str:
     return "****" + id_token[len(id_token) - shown :]
 
 
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _reservation_view(record: Reservation, now: datetime.datetime) -> ReservationView:
+    return ReservationView(
+        id=record.id,
+        id_token=record.id_token,
+        expires_at=record.expires_at,
+        status=record.status_at(now),
+        connector_id=record.connector_id,
+        evse_id=record.evse_id,
+        connector_type=record.connector_type,
+        parent_id_token=record.parent_id_token,
+        group_id_token=record.group_id_token,
+        transaction_id=record.transaction_id,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _operation_view(record: Operation) -> OperationView:
+    base = f"/api/stations/{_quoted(record.identity)}/operations/{record.id}/files/"
+    return OperationView(
+        id=record.id,
+        kind=record.kind,
+        action=record.action,
+        request_id=record.request_id,
+        created_at=record.created_at,
+        location=record.location,
+        firmware=record.firmware,
+        log_type=record.log_type,
+        expires_at=record.expires_at,
+        answer=record.answer,
+        file_name=record.file_name,
+        status=record.statuses[-1].status if record.statuses else None,
+        statuses=[StatusView(status=entry.status, at=entry.at) for entry in record.statuses],
+        uploads=[
+            UploadView(
+                name=upload.name,
+                size=upload.size,
+                received_at=upload.received_at,
+                download=base + _quoted(upload.name),
+            )
+            for upload in record.uploads
+        ],
+    )
+
+
+def _answer(outcome: CallOutcome) -> str | None:
+    """The station's answer status ("Accepted", ...; "Accepted" for an empty CALLRESULT, as
+    1.6 UpdateFirmware's), or its CALLERROR code; None when it did not answer."""
+    if outcome.error is not UNSET:
+        return outcome.error.code
+    if isinstance(outcome.result, dict):
+        status = outcome.result.get("status")
+        return status if isinstance(status, str) else "Accepted"
+    return None
+
+
+def _item_outcome(outcome: CallOutcome, **item: Any) -> ItemOutcome:
+    return ItemOutcome(result=outcome.result, error=outcome.error, **item)
+
+
 def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=msgspec.json.encode(value),
@@ -239,6 +322,45 @@ def _offset_page(
 
 def _quoted(text: str) -> str:
     return urllib.parse.quote(text, safe="")
+
+
+# Seconds to wait for the parts of a report (ReportChargingProfiles, NotifyDisplayMessages)
+# once the request was accepted, unless the request says.
+_REPORT_WAIT = 30.0
+
+
+def _timeout(body: Any) -> float | None:
+    value = getattr(body, "timeout", UNSET)
+    return None if value is UNSET else value
+
+
+def _opt(value: Any) -> Any:
+    return None if value is UNSET else value
+
+
+def _enum_text(value: Any) -> str | None:
+    if value is UNSET or value is None:
+        return None
+    text: str = getattr(value, "value", value)
+    return text
+
+
+def _path_int(request: web.Request, name: str) -> int:
+    """A path parameter that is an id: 404 when it is not a positive 31-bit integer (no such
+    item can exist)."""
+    text = request.match_info[name]
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) < 2**31:
+        raise ApiError(404, "not_found", f"no such {name[:-2]}: {text!r} is not an id")
+    return int(text)
+
+
+def _link_expiry(
+    now: datetime.datetime, start: datetime.datetime, retries: Any, interval: Any
+) -> datetime.datetime:
+    """When a station's URL expires: `LINK_LIFETIME` after the last moment it may use it (the
+    retrieve or upload time, plus its retries at their interval)."""
+    tries = (0 if retries is UNSET else retries) * (0 if interval is UNSET else interval)
+    return max(now, start) + datetime.timedelta(seconds=tries) + LINK_LIFETIME
 
 
 # -- query parameters -------------------------------------------------------------------------
@@ -309,9 +431,19 @@ def _query_value(query: Query, text: str) -> Any:
 class _Api:
     """The request handlers and what they share: the state, the server, the token."""
 
-    def __init__(self, state: CsmsState, server: Server, token: str, metrics: Any | None) -> None:
+    def __init__(
+        self,
+        state: CsmsState,
+        server: Server,
+        token: str,
+        metrics: Any | None,
+        files: FileStore | None = None,
+    ) -> None:
         self.state = state
         self.server = server
+        self.files = files
+        if files is not None:
+            files.secret = state.file_secret
         self.metrics_source = metrics
         self._secret = token.encode("utf-8")
         self._core = server.core or BACKEND
@@ -486,18 +618,48 @@ class _Api:
     ) -> web.Response:
         """Check `command`'s payload with the core's validator, send it, and answer with the
         station's result or CALLERROR (`CallOutcome`)."""
-        version = connection.version
-        action = command.action
+        outcome = await self.exchange(
+            identity, connection, command, timeout, generic=generic, invalid=invalid
+        )
+        return _json(outcome)
+
+    def check(
+        self,
+        version: str,
+        command: Command,
+        *,
+        generic: bool = False,
+        invalid: tuple[int, str] = (422, "invalid"),
+    ) -> Any:
+        """`command` as the typed request of `version`; ApiError naming the body field the
+        version's schema refuses."""
         try:
-            request = self.request(version, command)
+            return self.request(version, command)
         except OCPPError as error:
-            path = payload_path(action, error.description, None if generic else command.fields)
+            path = payload_path(
+                command.action, error.description, None if generic else command.fields
+            )
             raise ApiError(
                 invalid[0],
                 invalid[1],
                 f"not valid in {version}: {error.description}",
                 path=path or ("payload" if generic else None),
             ) from None
+
+    async def exchange(
+        self,
+        identity: str,
+        connection: Connection,
+        command: Command,
+        timeout: float | None,
+        *,
+        generic: bool = False,
+        invalid: tuple[int, str] = (422, "invalid"),
+    ) -> CallOutcome:
+        """`send`'s work: the station's answer as a `CallOutcome`."""
+        version = connection.version
+        action = command.action
+        request = self.check(version, command, generic=generic, invalid=invalid)
         outcome = CallOutcome()
         if command.remote_start_id is not None:
             outcome.remote_start_id = command.remote_start_id
@@ -509,7 +671,7 @@ class _Api:
             outcome.error = CallErrorView(
                 code=code, description=error.description, details=dict(error.details)
             )
-            return _json(outcome)
+            return outcome
         except CallTimeoutError as error:
             log.warning("operator: %s to %r: no answer within %gs", action, identity, error.timeout)
             raise ApiError(
@@ -536,7 +698,7 @@ class _Api:
         log.info(
             "operator: %s to %r: %s", action, identity, status if status is not None else "answered"
         )
-        return _json(outcome)
+        return outcome
 
     async def trigger_boot(self, identity: str) -> None:
         """Ask a station whose boot was answered Pending to boot again now that it is accepted
@@ -775,6 +937,600 @@ class _Api:
                 error.path = "key"
             raise
 
+    # -- smart charging ---------------------------------------------------------------------
+
+    def _spelled(self, identity: str) -> str:
+        """The identity as the station first spelled it (the one its records keep)."""
+        record = self.state.station(identity)
+        return record.identity if record is not None else identity
+
+    async def set_charging_profile(
+        self, request: web.Request, query: dict[str, Any], body: ChargingProfileBody
+    ) -> web.Response:
+        identity = request.match_info["identity"]
+        connection = self.connection(identity)
+        version = connection.version
+        command = commands.set_charging_profile(version, body)
+        outcome = await self.exchange(identity, connection, command, _timeout(body))
+        if version == OCPP16 and _answer(outcome) == "Accepted":
+            # 1.6 has no GetChargingProfiles: the CSMS keeps what the station accepted.
+            payload = msgspec.to_builtins(command.payload)
+            self.state.profile_set(
+                self._spelled(identity),
+                payload["connectorId"],
+                payload["csChargingProfiles"],
+                _utcnow(),
+            )
+            await self.committed()
+        if outcome.result is not UNSET:
+            profile = (
+                command.payload.get("csChargingProfiles") or command.payload["chargingProfile"]
+            )
+            outcome.result = {
+                **outcome.result,
+                "id": profile.get("chargingProfileId", profile.get("id")),
+            }
+        return _json(outcome)
+
+    async def clear_charging_profiles(
+        self, request: web.Request, query: dict[str, Any], body: ClearProfilesBody
+    ) -> web.Response:
+        identity = request.match_info["identity"]
+        connection = self.connection(identity)
+        command = commands.clear_charging_profile(connection.version, body)
+        outcome = await self.exchange(identity, connection, command, _timeout(body))
+        if connection.version == OCPP16 and _answer(outcome) == "Accepted":
+            payload = command.payload
+            self.state.profiles_cleared(
+                identity,
+                payload.get("id"),
+                payload.get("connectorId"),
+                payload.get("chargingProfilePurpose"),
+                payload.get("stackLevel"),
+            )
+            await self.committed()
+        return _json(outcome)
+
+    async def delete_charging_profile(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        profile_id = _path_int(request, "profileId")
+        clear = ClearProfilesBody(id=profile_id)
+        if query["timeout"] is not None:
+            clear.timeout = query["timeout"]
+        return await self.clear_charging_profiles(request, query, clear)
+
+    async def list_charging_profiles(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        identity = request.match_info["identity"]
+        connection = self.server.connection(identity)
+        record = self.registered(identity)
+        version = connection.version if connection is not None else record.version
+        if version == OCPP16:
+            if query["evseId"] is not None:
+                raise ApiError(400, "bad_query", "1.6 connectors have no evseId", path="evseId")
+            kept = self.state.profiles.get(record.identity.casefold(), {})
+            return _json(
+                ProfileList(
+                    source="csms",
+                    status=None,
+                    profiles=[
+                        ProfileView(
+                            connector_id=p.connector_id,
+                            evse_id=None,
+                            charging_limit_source=None,
+                            set_at=p.set_at,
+                            charging_profile=p.profile,
+                        )
+                        for p in sorted(kept.values(), key=lambda p: p.id)
+                    ],
+                )
+            )
+        connection = self.connection(identity)
+        request_id = commands.random_id()
+        command = commands.get_charging_profiles(version, request_id, query["evseId"])
+        outcome, report = await self.collect(
+            identity, connection, command, "ReportChargingProfiles", request_id, query["timeout"]
+        )
+        profiles = []
+        for part in report.items if report is not None else ():
+            source = _enum_text(part.charging_limit_source)
+            for profile in part.charging_profile:
+                profiles.append(
+                    ProfileView(
+                        connector_id=None,
+                        evse_id=part.evse_id,
+                        charging_limit_source=source,
+                        set_at=None,
+                        charging_profile=msgspec.to_builtins(profile),
+                    )
+                )
+        return _json(
+            ProfileList(source="station", status=_answer(outcome), profiles=profiles),
+        )
+
+    async def collect(
+        self,
+        identity: str,
+        connection: Connection,
+        command: Command,
+        kind: str,
+        request_id: int,
+        timeout: float | None,
+    ) -> tuple[CallOutcome, Any]:
+        """Send a request whose answer comes in parts (`kind` messages of `request_id`, the
+        last with tbc false) and wait for them all: (the station's answer, the report, or
+        None unless it was Accepted). 504 when the parts do not all arrive within `timeout`."""
+        waiter = self.state.wait_report(identity, kind, request_id)
+        try:
+            outcome = await self.exchange(identity, connection, command, timeout)
+            if _answer(outcome) != "Accepted":
+                return outcome, None
+            wait = timeout if timeout is not None else _REPORT_WAIT
+            try:
+                report = await asyncio.wait_for(asyncio.shield(waiter), wait)
+            except TimeoutError:
+                log.warning(
+                    "operator: %s to %r accepted, but its %s did not all arrive within %gs",
+                    command.action,
+                    identity,
+                    kind,
+                    wait,
+                )
+                raise ApiError(
+                    504,
+                    "timeout",
+                    f"station {identity!r} accepted {command.action} but did not send all its "
+                    f"{kind} (the last with tbc false) within {wait:g} s",
+                ) from None
+            return outcome, report
+        finally:
+            waiter.cancel()
+
+    # -- reservations -----------------------------------------------------------------------
+
+    async def reserve(
+        self, request: web.Request, query: dict[str, Any], body: ReservationBody
+    ) -> web.Response:
+        identity = request.match_info["identity"]
+        connection = self.connection(identity)
+        version = connection.version
+        spelled = self._spelled(identity)
+        reservation_id = (
+            body.id if body.id is not UNSET else self.state.new_id(identity, "reservation")
+        )
+        command = commands.reserve_now(version, body, reservation_id)
+        self.check(version, command)
+        now = _utcnow()
+        self.state.add_reservation(
+            Reservation(
+                id=reservation_id,
+                identity=spelled,
+                id_token=body.id_token,
+                expires_at=body.expires_at.astimezone(datetime.timezone.utc),
+                created_at=now,
+                updated_at=now,
+                connector_id=command.payload.get("connectorId"),
+                evse_id=command.payload.get("evseId"),
+                connector_type=command.payload.get("connectorType"),
+                parent_id_token=_opt(body.parent_id_token),
+                group_id_token=_opt(body.group_id_token),
+            )
+        )
+        outcome = await self.exchange(identity, connection, command, _timeout(body))
+        answer = _answer(outcome)
+        record = self.state.reservation_status(
+            spelled, reservation_id, answer or "Requested", _utcnow()
+        )
+        await self.committed()
+        assert record is not None
+        return _json(_item_outcome(outcome, reservation=_reservation_view(record, _utcnow())))
+
+    async def list_reservations(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        record = self.registered(request.match_info["identity"])
+        now = _utcnow()
+        kept = self.state.reservations.get(record.identity.casefold(), {})
+        return _json(
+            ReservationList(
+                reservations=[
+                    _reservation_view(r, now)
+                    for r in sorted(kept.values(), key=lambda r: r.created_at, reverse=True)
+                ]
+            )
+        )
+
+    async def cancel_reservation(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        identity = request.match_info["identity"]
+        reservation_id = _path_int(request, "reservationId")
+        connection = self.connection(identity)
+        command = commands.cancel_reservation(connection.version, reservation_id)
+        outcome = await self.exchange(identity, connection, command, query["timeout"])
+        item: dict[str, Any] = {}
+        if _answer(outcome) == "Accepted":
+            record = self.state.reservation_status(identity, reservation_id, "Cancelled", _utcnow())
+            await self.committed()
+        else:
+            record = self.state.reservation(identity, reservation_id)
+        if record is not None:
+            item["reservation"] = _reservation_view(record, _utcnow())
+        return _json(_item_outcome(outcome, **item))
+
+    # -- firmware and logs ------------------------------------------------------------------
+
+    def _file_server(self, path: str) -> FileStore:
+        if self.files is None:
+            raise ApiError(
+                422,
+                "invalid",
+                "this CSMS runs without a file server (ocppfast serve --files DIR): give a "
+                "location",
+                path=path,
+            )
+        return self.files
+
+    async def update_firmware(
+        self, request: web.Request, query: dict[str, Any], body: FirmwareBody
+    ) -> web.Response:
+        identity = request.match_info["identity"]
+        connection = self.connection(identity)
+        version = connection.version
+        spelled = self._spelled(identity)
+        if (body.file is UNSET) == (body.location is UNSET):
+            raise ApiError(
+                422,
+                "invalid",
+                "give either file (a file of the file server: GET /api/files) or location (a URL)",
+                path="file",
+            )
+        now = _utcnow()
+        retrieve_at = now if body.retrieve_at is UNSET else body.retrieve_at
+        operation_id = self.state.new_id(identity, "operation")
+        expires = None
+        if body.file is not UNSET:
+            files = self._file_server("file")
+            if files.firmware(body.file) is None:
+                raise ApiError(
+                    422,
+                    "invalid",
+                    f"no file {body.file!r} in the file server: GET /api/files lists them",
+                    path="file",
+                )
+            expires = _link_expiry(now, retrieve_at, body.retries, body.retry_interval)
+            location = files.download_url(spelled, operation_id, body.file, expires)
+        else:
+            location = body.location  # type: ignore[assignment]
+        command = commands.update_firmware(version, body, location, operation_id, retrieve_at)
+        return await self._operation(
+            identity,
+            connection,
+            command,
+            Operation(
+                id=operation_id,
+                identity=spelled,
+                kind="firmware",
+                action=command.action,
+                created_at=now,
+                location=location,
+                request_id=command.payload.get("requestId"),
+                firmware=_opt(body.file),
+                expires_at=expires,
+            ),
+            _timeout(body),
+        )
+
+    async def upload_logs(
+        self, request: web.Request, query: dict[str, Any], body: LogBody
+    ) -> web.Response:
+        identity = request.match_info["identity"]
+        connection = self.connection(identity)
+        spelled = self._spelled(identity)
+        now = _utcnow()
+        operation_id = self.state.new_id(identity, "operation")
+        expires = None
+        if body.location is UNSET:
+            files = self._file_server("location")
+            expires = _link_expiry(now, now, body.retries, body.retry_interval)
+            location = files.upload_url(spelled, operation_id, expires)
+        else:
+            location = body.location
+        command = commands.get_log(connection.version, body, location, operation_id)
+        return await self._operation(
+            identity,
+            connection,
+            command,
+            Operation(
+                id=operation_id,
+                identity=spelled,
+                kind="log",
+                action=command.action,
+                created_at=now,
+                location=location,
+                request_id=command.payload.get("requestId"),
+                log_type=command.payload.get("logType"),
+                expires_at=expires,
+            ),
+            _timeout(body),
+        )
+
+    async def _operation(
+        self,
+        identity: str,
+        connection: Connection,
+        command: Command,
+        operation: Operation,
+        timeout: float | None,
+    ) -> web.Response:
+        """Send the command of a new `operation`, followed from before it is sent (a status
+        notification may overtake the answer), and keep the station's answer with it."""
+        self.check(connection.version, command)
+        self.state.add_operation(operation)
+        outcome = await self.exchange(identity, connection, command, timeout)
+        operation.answer = _answer(outcome)
+        if isinstance(outcome.result, dict):
+            # 1.6 GetDiagnostics answers fileName, GetLog filename: the file to expect.
+            name = outcome.result.get("fileName") or outcome.result.get("filename")
+            operation.file_name = name if isinstance(name, str) else None
+        self.state.operation_changed(operation)
+        await self.committed()
+        return _json(_item_outcome(outcome, operation=_operation_view(operation)), 201)
+
+    async def list_operations(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        record = self.registered(request.match_info["identity"])
+        kept = self.state.operations.get(record.identity.casefold(), {})
+        chosen = [o for o in kept.values() if query["kind"] in (None, o.kind)]
+        chosen.sort(key=lambda o: o.created_at, reverse=True)
+        return _json(OperationList(operations=[_operation_view(o) for o in chosen]))
+
+    def _find_operation(self, request: web.Request) -> Operation:
+        record = self.registered(request.match_info["identity"])
+        operation = self.state.operation(record.identity, _path_int(request, "operationId"))
+        if operation is None:
+            raise ApiError(404, "not_found", "no such operation: GET .../operations lists them")
+        return operation
+
+    async def get_operation(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        return _json(_operation_view(self._find_operation(request)))
+
+    async def get_operation_file(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.StreamResponse:
+        operation = self._find_operation(request)
+        name = request.match_info["name"]
+        for upload in operation.uploads:
+            if upload.name == name and self.files is not None:
+                path = self.files.stored(upload.path)
+                if path is not None:
+                    return web.FileResponse(
+                        path,
+                        headers={
+                            "Content-Type": "application/octet-stream",
+                            "Content-Disposition": f'attachment; filename="{upload.name}"',
+                        },
+                    )
+        raise ApiError(404, "not_found", "no such file in this operation's uploads")
+
+    # -- the file server: the operator's side ----------------------------------------------
+
+    async def list_files(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        files = self._file_server("name")
+        return _json(
+            FileList(
+                files=[
+                    FileView(
+                        name=name,
+                        size=stat.st_size,
+                        modified_at=datetime.datetime.fromtimestamp(
+                            stat.st_mtime, datetime.timezone.utc
+                        ),
+                    )
+                    for name, stat in files.firmware_files()
+                ]
+            )
+        )
+
+    async def put_file(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        files = self._file_server("name")
+        name = request.match_info["name"]
+        if name != safe_name(name, "") or name == "uploads":
+            raise ApiError(
+                422,
+                "invalid",
+                "a file name has letters, digits and ._+- only, and does not start with a dot",
+                path="name",
+            )
+        existed = files.firmware(name) is not None
+        target = files.root / name
+        try:
+            size = await files.save(body_chunks(request), target)
+        except TooLarge:
+            raise ApiError(
+                413, "too_large", f"the file is larger than {files.max_upload} bytes"
+            ) from None
+        log.info(
+            "operator: %s firmware file %s (%d bytes)",
+            "replaced" if existed else "added",
+            name,
+            size,
+        )
+        stat = target.stat()
+        view = FileView(
+            name=name,
+            size=stat.st_size,
+            modified_at=datetime.datetime.fromtimestamp(stat.st_mtime, datetime.timezone.utc),
+        )
+        if existed:
+            return _json(view)
+        return _json(view, 201, {"Location": f"/api/files/{_quoted(name)}"})
+
+    async def delete_file(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        files = self._file_server("name")
+        path = files.firmware(request.match_info["name"])
+        if path is None:
+            raise ApiError(404, "not_found", "no such file: GET /api/files lists them")
+        path.unlink()
+        log.info("operator: deleted firmware file %s", path.name)
+        return web.Response(status=204)
+
+    # -- the file server: the stations' side (a capability in the URL, no bearer token) -----
+
+    def _capability(self, request: web.Request, kind: str, name: str = "") -> Any:
+        files = self.files
+        capability = (
+            None if files is None else files.check(request.match_info["capability"], kind, name)
+        )
+        if capability is None:
+            log.warning(
+                "station file server: %s %s from %s refused: wrong or expired capability",
+                request.method,
+                "download" if kind == "download" else "upload",
+                _address(request),
+            )
+            raise ApiError(404, "not_found", "no such file")
+        return capability
+
+    async def station_download(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.StreamResponse:
+        name = request.match_info["name"]
+        capability = self._capability(request, "download", name)
+        assert self.files is not None
+        path = self.files.firmware(name)
+        if path is None:
+            log.warning(
+                "station file server: %r asked for %s, which is gone", capability.identity, name
+            )
+            raise ApiError(404, "not_found", "no such file")
+        log.info(
+            "station file server: %r downloads %s (operation %s, %s%s)",
+            capability.identity,
+            name,
+            capability.operation,
+            _address(request),
+            f", range {request.headers['Range']}" if "Range" in request.headers else "",
+        )
+        return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
+
+    async def station_upload(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        capability = self._capability(request, "upload")
+        files = self.files
+        assert files is not None
+        operation = self.state.operation(capability.identity, capability.operation)
+        if operation is None or operation.kind != "log":
+            raise ApiError(404, "not_found", "no such upload location")
+        if request.content_length is not None and request.content_length > files.max_upload:
+            raise ApiError(413, "too_large", f"uploads are at most {files.max_upload} bytes")
+        try:
+            if request.method == "PUT":
+                name = request.match_info["filename"]
+                target = files.upload_path(capability.identity, name)
+                size = await files.save(body_chunks(request), target)
+            else:
+                target, size = await self._multipart(request, files, capability.identity)
+        except TooLarge:
+            log.warning(
+                "station file server: upload of %r for operation %s refused: over %d bytes",
+                capability.identity,
+                operation.id,
+                files.max_upload,
+            )
+            raise ApiError(
+                413, "too_large", f"uploads are at most {files.max_upload} bytes"
+            ) from None
+        self.state.operation_upload(
+            operation,
+            Upload(
+                name=target.name,
+                size=size,
+                path=target.relative_to(files.root).as_posix(),
+                received_at=_utcnow(),
+            ),
+        )
+        await self.committed()
+        log.info(
+            "station file server: %r uploaded %s (%d bytes) for operation %s",
+            capability.identity,
+            target.name,
+            size,
+            operation.id,
+        )
+        return _json({"name": target.name, "size": size}, 201)
+
+    # POST (multipart) and PUT (raw) uploads: one handler, two operationIds.
+    station_upload_form = station_upload
+
+    async def _multipart(
+        self, request: web.Request, files: FileStore, identity: str
+    ) -> tuple[Any, int]:
+        """The "file" field of a multipart/form-data upload, saved: (its path, its size)."""
+        if not request.content_type.startswith("multipart/"):
+            raise ApiError(
+                400, "bad_request", "POST a multipart/form-data body with a field named file"
+            )
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or part.name != "file":
+                continue
+            # A percent-encoded name (RFC 7578 4.2 allows it) is decoded before it is made
+            # safe, so that "..%2F..%2Fx" ends up as "x", as "../../x" does.
+            name = urllib.parse.unquote(part.filename or "upload")
+            target = files.upload_path(identity, name)
+
+            async def chunks(part: BodyPartReader = part) -> Any:
+                while chunk := await part.read_chunk():
+                    yield chunk
+
+            return target, await files.save(chunks(), target)
+        raise ApiError(400, "bad_request", "the multipart body has no field named file")
+
+    # -- display messages (2.x) -------------------------------------------------------------
+
+    async def list_display_messages(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        identity = request.match_info["identity"]
+        connection = self.connection(identity)
+        if connection.version == OCPP16:
+            raise ApiError(
+                422, "invalid", "an ocpp1.6 station has no display messages (2.0.1 and 2.1 have)"
+            )
+        request_id = commands.random_id()
+        command = commands.get_display_messages(connection.version, request_id)
+        outcome, report = await self.collect(
+            identity, connection, command, "NotifyDisplayMessages", request_id, query["timeout"]
+        )
+        messages = [msgspec.to_builtins(m) for m in report.items] if report is not None else []
+        return _json(DisplayMessageList(status=_answer(outcome), messages=messages))
+
+    async def clear_display_message(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        identity = request.match_info["identity"]
+        message_id = _path_int(request, "messageId")
+        connection = self.connection(identity)
+        if connection.version == OCPP16:
+            raise ApiError(
+                422, "invalid", "an ocpp1.6 station has no display messages (2.0.1 and 2.1 have)"
+            )
+        command = commands.clear_display_message(connection.version, message_id)
+        return await self.send(identity, connection, command, query["timeout"])
+
     # -- id tokens --------------------------------------------------------------------------
 
     async def list_tokens(
@@ -971,14 +1727,23 @@ def _address(request: web.Request) -> str:
 
 
 def create_app(
-    state: CsmsState, server: Server, *, token: str, metrics: Any | None = None
+    state: CsmsState,
+    server: Server,
+    *,
+    token: str,
+    metrics: Any | None = None,
+    files: FileStore | None = None,
 ) -> web.Application:
     """The aiohttp application of the operator API (see the module docstring). `token` is the
-    bearer token every request must carry; `metrics`, when given, has `render() -> (body,
-    content_type)` and is served at `GET /metrics`."""
+    bearer token every request must carry (but on the stations' routes of the file server,
+    which take a capability in the URL instead); `metrics`, when given, has `render() ->
+    (body, content_type)` and is served at `GET /metrics`; `files`, when given, is the file
+    server (`ocppfast.api.files`)."""
     if not token or not token.strip():
         raise ValueError("the API token is not empty")
-    api = _Api(state, server, token.strip(), metrics)
+    api = _Api(state, server, token.strip(), metrics, files)
+    # The stations' routes: authorized by their capability, not the bearer token.
+    public = tuple(route.path.partition("{")[0] for route in api.routes if route.public)
 
     @web.middleware
     async def middleware(
@@ -988,7 +1753,7 @@ def create_app(
         started = time.monotonic()
         response: web.StreamResponse
         try:
-            if not api.authorized(request):
+            if not api.authorized(request) and not request.path.startswith(public):
                 log.warning(
                     "refused %s %s from %s: %s bearer token",
                     request.method,
@@ -1043,8 +1808,10 @@ class ApiServer:
         port: int = DEFAULT_PORT,
         metrics: Any | None = None,
         ssl: _ssl.SSLContext | None = None,
+        files: FileStore | None = None,
     ) -> None:
-        self.app = create_app(state, server, token=token, metrics=metrics)
+        self.app = create_app(state, server, token=token, metrics=metrics, files=files)
+        self.files = files
         self.host = host
         self._port = port
         self.ssl = ssl
@@ -1088,6 +1855,21 @@ class ApiServer:
             raise
         self._runner = runner
         log.info("operator API on %s (bearer token required)", self.url)
+        if self.files is not None:
+            if self.files.base_url is None:
+                self.files.base_url = self.url
+                if not self.host or self.host in ("0.0.0.0", "::"):
+                    log.warning(
+                        "the file server's URLs name %s, which stations cannot reach: give "
+                        "--public-url (the address stations reach this server at)",
+                        self.url,
+                    )
+            log.info(
+                "file server: %s (firmware from %s, uploads into %s)",
+                self.files.base_url,
+                self.files.root,
+                self.files.uploads,
+            )
         if self.ssl is None and not is_loopback(self.host):
             log.warning(
                 "the operator API listens on %s over plain HTTP: its token crosses the network "

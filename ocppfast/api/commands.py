@@ -25,9 +25,16 @@ from .._core.types import OCPP16
 from .errors import ApiError
 from .models import (
     AvailabilityBody,
+    ChargingProfileBody,
+    ClearProfilesBody,
+    CompositeScheduleBody,
     ConfigurationBody,
+    DisplayMessageBody,
+    FirmwareBody,
+    LogBody,
     RemoteStartBody,
     RemoteStopBody,
+    ReservationBody,
     ResetBody,
     TriggerBody,
     UnlockBody,
@@ -36,13 +43,25 @@ from .models import (
 __all__ = [
     "Command",
     "availability",
+    "cancel_reservation",
     "change_configuration",
+    "clear_charging_profile",
+    "clear_display_message",
+    "composite_schedule",
+    "get_charging_profiles",
     "get_configuration",
+    "get_display_messages",
+    "get_log",
+    "random_id",
     "remote_start",
     "remote_stop",
+    "reserve_now",
     "reset",
+    "set_charging_profile",
+    "set_display_message",
     "trigger",
     "unlock",
+    "update_firmware",
     "variable_key",
 ]
 
@@ -345,3 +364,363 @@ def change_configuration(version: str, body: ConfigurationBody) -> Command:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+def random_id() -> int:
+    """A random positive 31-bit id (a charging profile's, a display message's, a requestId):
+    one the station has not seen yet, without asking it."""
+    return secrets.randbelow(2**31 - 1) + 1
+
+
+def _only_v2(version: str, path: str, what: str) -> ApiError:
+    return ApiError(
+        422,
+        "invalid",
+        f"an {version} station has no {what} (OCPP 2.0.1 and 2.1 have)",
+        path=path,
+    )
+
+
+def _set(payload: dict[str, Any], name: str, value: Any) -> None:
+    if value is not UNSET:
+        payload[name] = value
+
+
+# 1.6 ChargingProfilePurposeType ChargePointMaxProfile is 2.x ChargingStationMaxProfile (the
+# maximum of the whole station: C16 3.13.1, K01); the others are named alike.
+_PURPOSE_V16 = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}
+_PURPOSE_V2 = {"ChargePointMaxProfile": "ChargingStationMaxProfile"}
+
+
+def _purpose(version: str, purpose: str) -> str:
+    return (_PURPOSE_V16 if version == OCPP16 else _PURPOSE_V2).get(purpose, purpose)
+
+
+def _where(version: str, body: Any, default: int | None = 0) -> tuple[str, Any]:
+    """The payload name and value of a connector (1.6 `connectorId`) or EVSE (2.x `evseId`)
+    a body names: the other version's field is refused."""
+    if version == OCPP16:
+        if body.evse_id is not UNSET:
+            raise _not_in(version, "evseId", "1.6 names a connectorId (0: the Charge Point)")
+        value = body.connector_id
+        return "connectorId", default if value is UNSET else value
+    if body.connector_id is not UNSET:
+        raise _not_in(version, "connectorId", "2.x names an evseId (0: the whole station)")
+    value = body.evse_id
+    return "evseId", default if value is UNSET else value
+
+
+def charging_profile(version: str, body: ChargingProfileBody, profile_id: int) -> dict[str, Any]:
+    """The OCPP JSON of the profile of `body` (1.6 csChargingProfiles, 2.x ChargingProfileType)."""
+    schedule = body.schedule
+    periods = []
+    for period in schedule.periods:
+        item: dict[str, Any] = {"startPeriod": period.start_period, "limit": period.limit}
+        _set(item, "numberPhases", period.number_phases)
+        if period.phase_to_use is not UNSET:
+            if version == OCPP16:
+                raise _not_in(version, "schedule.periods.phaseToUse", "1.6 has numberPhases only")
+            item["phaseToUse"] = period.phase_to_use
+        periods.append(item)
+    chargingschedule: dict[str, Any] = {
+        "chargingRateUnit": schedule.unit,
+        "chargingSchedulePeriod": periods,
+    }
+    _set(chargingschedule, "startSchedule", schedule.start_schedule)
+    _set(chargingschedule, "duration", schedule.duration)
+    _set(chargingschedule, "minChargingRate", schedule.min_charging_rate)
+    profile: dict[str, Any] = {
+        "stackLevel": body.stack_level,
+        "chargingProfilePurpose": _purpose(version, body.purpose),
+        "chargingProfileKind": body.kind,
+    }
+    _set(profile, "recurrencyKind", body.recurrency)
+    _set(profile, "validFrom", body.valid_from)
+    _set(profile, "validTo", body.valid_to)
+    tx = body.transaction_id
+    if version == OCPP16:
+        if schedule.id is not UNSET:
+            raise _not_in(version, "schedule.id", "a 1.6 profile has one schedule, without id")
+        if isinstance(tx, str):
+            if not (tx.isascii() and tx.isdigit()):
+                raise ApiError(
+                    422, "invalid", "a 1.6 transactionId is an integer", path="transactionId"
+                )
+            tx = int(tx)
+        profile = {"chargingProfileId": profile_id, **profile, "chargingSchedule": chargingschedule}
+    else:
+        # 2.x: a list of schedules (2.0.1 one, 2.1 up to three), each with its id (K01).
+        chargingschedule = {"id": 1 if schedule.id is UNSET else schedule.id, **chargingschedule}
+        tx = tx if tx is UNSET else str(tx)
+        profile = {"id": profile_id, **profile, "chargingSchedule": [chargingschedule]}
+    _set(profile, "transactionId", tx)
+    return profile
+
+
+_PROFILE_FIELDS = {
+    "stackLevel": "stackLevel",
+    "chargingProfilePurpose": "purpose",
+    "chargingProfileKind": "kind",
+    "recurrencyKind": "recurrency",
+    "validFrom": "validFrom",
+    "validTo": "validTo",
+    "transactionId": "transactionId",
+    "chargingProfileId": "id",
+    "id": "id",
+}
+_SCHEDULE_FIELDS = {
+    "chargingRateUnit": "schedule.unit",
+    "chargingSchedulePeriod": "schedule.periods",
+    "startSchedule": "schedule.startSchedule",
+    "duration": "schedule.duration",
+    "minChargingRate": "schedule.minChargingRate",
+    "id": "schedule.id",
+}
+
+
+def set_charging_profile(version: str, body: ChargingProfileBody) -> Command:
+    """C16 5.16 SetChargingProfile (connectorId, csChargingProfiles); 2.0.1/2.1 K01
+    SetChargingProfile (evseId, chargingProfile). The profile's id is generated when absent."""
+    profile_id = body.id if body.id is not UNSET else random_id()
+    name, where = _where(version, body)
+    profile = charging_profile(version, body, profile_id)
+    key = "csChargingProfiles" if version == OCPP16 else "chargingProfile"
+    schedule = f"{key}.chargingSchedule" + ("" if version == OCPP16 else "[0]")
+    fields = {name: name}
+    fields.update({f"{key}.{k}": v for k, v in _PROFILE_FIELDS.items()})
+    fields.update({f"{schedule}.{k}": v for k, v in _SCHEDULE_FIELDS.items()})
+    fields[key] = "schedule"
+    return Command("SetChargingProfile", {name: where, key: profile}, fields)
+
+
+def clear_charging_profile(version: str, body: ClearProfilesBody) -> Command:
+    """C16 5.4 ClearChargingProfile (id, connectorId, chargingProfilePurpose, stackLevel);
+    2.0.1/2.1 K10 (chargingProfileId, or chargingProfileCriteria)."""
+    _, where = _where(version, body, None)
+    purpose = body.purpose if body.purpose is UNSET else _purpose(version, body.purpose)
+    if version == OCPP16:
+        payload: dict[str, Any] = {}
+        _set(payload, "id", body.id)
+        if where is not None:
+            payload["connectorId"] = where
+        _set(payload, "chargingProfilePurpose", purpose)
+        _set(payload, "stackLevel", body.stack_level)
+        fields = {
+            "id": "id",
+            "connectorId": "connectorId",
+            "chargingProfilePurpose": "purpose",
+            "stackLevel": "stackLevel",
+        }
+        return Command("ClearChargingProfile", payload, fields)
+    criteria: dict[str, Any] = {}
+    if where is not None:
+        criteria["evseId"] = where
+    _set(criteria, "chargingProfilePurpose", purpose)
+    _set(criteria, "stackLevel", body.stack_level)
+    payload = {}
+    _set(payload, "chargingProfileId", body.id)
+    if criteria:
+        payload["chargingProfileCriteria"] = criteria
+    fields = {
+        "chargingProfileId": "id",
+        "chargingProfileCriteria.evseId": "evseId",
+        "chargingProfileCriteria.chargingProfilePurpose": "purpose",
+        "chargingProfileCriteria.stackLevel": "stackLevel",
+    }
+    return Command("ClearChargingProfile", payload, fields)
+
+
+def composite_schedule(version: str, body: CompositeScheduleBody) -> Command:
+    """C16 5.7 GetCompositeSchedule (connectorId, duration, chargingRateUnit); 2.0.1/2.1 K08
+    (evseId, duration, chargingRateUnit)."""
+    name, where = _where(version, body)
+    payload: dict[str, Any] = {name: where, "duration": body.duration}
+    _set(payload, "chargingRateUnit", body.unit)
+    return Command(
+        "GetCompositeSchedule",
+        payload,
+        {name: name, "duration": "duration", "chargingRateUnit": "unit"},
+    )
+
+
+def get_charging_profiles(version: str, request_id: int, evse_id: int | None) -> Command:
+    """2.0.1/2.1 K09 GetChargingProfiles: every profile (of one EVSE when given); the station
+    reports them with ReportChargingProfiles of `request_id`."""
+    payload: dict[str, Any] = {"requestId": request_id, "chargingProfile": {}}
+    if evse_id is not None:
+        payload["evseId"] = evse_id
+    return Command("GetChargingProfiles", payload, {"evseId": "evseId"})
+
+
+def reserve_now(version: str, body: ReservationBody, reservation_id: int) -> Command:
+    """C16 5.13 ReserveNow (connectorId, default 0: any; idTag, parentIdTag); 2.0.1/2.1 H01
+    ReserveNow (evseId, none: any; connectorType, idToken, groupIdToken)."""
+    if version == OCPP16:
+        for name in ("evse_id", "connector_type", "type", "group_id_token"):
+            if getattr(body, name) is not UNSET:
+                raise _not_in(
+                    version, _camel(name), "1.6 has connectorId, idToken and parentIdToken"
+                )
+        payload: dict[str, Any] = {
+            "connectorId": 0 if body.connector_id is UNSET else body.connector_id,
+            "expiryDate": body.expires_at,
+            "idTag": body.id_token,
+            "reservationId": reservation_id,
+        }
+        _set(payload, "parentIdTag", body.parent_id_token)
+        fields = {
+            "connectorId": "connectorId",
+            "expiryDate": "expiresAt",
+            "idTag": "idToken",
+            "parentIdTag": "parentIdToken",
+            "reservationId": "id",
+        }
+        return Command("ReserveNow", payload, fields)
+    for name in ("connector_id", "parent_id_token"):
+        if getattr(body, name) is not UNSET:
+            raise _not_in(version, _camel(name), "2.x has evseId, connectorType, groupIdToken")
+    token_type = "Central" if body.type is UNSET else body.type
+    payload = {
+        "id": reservation_id,
+        "expiryDateTime": body.expires_at,
+        "idToken": {"idToken": body.id_token, "type": token_type},
+    }
+    _set(payload, "evseId", body.evse_id)
+    _set(payload, "connectorType", body.connector_type)
+    if body.group_id_token is not UNSET:
+        payload["groupIdToken"] = {"idToken": body.group_id_token, "type": token_type}
+    fields = {
+        "id": "id",
+        "expiryDateTime": "expiresAt",
+        "idToken.type": "type",
+        "idToken": "idToken",
+        "evseId": "evseId",
+        "connectorType": "connectorType",
+        "groupIdToken": "groupIdToken",
+    }
+    return Command("ReserveNow", payload, fields)
+
+
+def cancel_reservation(version: str, reservation_id: int) -> Command:
+    """C16 5.1, H02 CancelReservation."""
+    return Command("CancelReservation", {"reservationId": reservation_id}, {})
+
+
+def update_firmware(
+    version: str, body: FirmwareBody, location: str, request_id: int, retrieve_at: Any
+) -> Command:
+    """C16 5.19 UpdateFirmware (location, retrieveDate, retries, retryInterval), SW 5
+    SignedUpdateFirmware when a signature is given; 2.0.1/2.1 L01 UpdateFirmware (requestId,
+    firmware with installDateTime, signingCertificate, signature)."""
+    signed = body.signature is not UNSET or body.signing_certificate is not UNSET
+    firmware: dict[str, Any] = {"location": location, "retrieveDateTime": retrieve_at}
+    _set(firmware, "installDateTime", body.install_at)
+    _set(firmware, "signingCertificate", body.signing_certificate)
+    _set(firmware, "signature", body.signature)
+    fields = {
+        "retries": "retries",
+        "retryInterval": "retryInterval",
+        "firmware.location": "location",
+        "firmware.retrieveDateTime": "retrieveAt",
+        "firmware.installDateTime": "installAt",
+        "firmware.signingCertificate": "signingCertificate",
+        "firmware.signature": "signature",
+        "firmware": "signature",
+        "location": "location",
+        "retrieveDate": "retrieveAt",
+    }
+    if version == OCPP16 and not signed:
+        if body.install_at is not UNSET:
+            raise _not_in(
+                version, "installAt", "1.6 UpdateFirmware installs once retrieved (or sign it)"
+            )
+        payload: dict[str, Any] = {"location": location, "retrieveDate": retrieve_at}
+        _set(payload, "retries", body.retries)
+        _set(payload, "retryInterval", body.retry_interval)
+        return Command("UpdateFirmware", payload, fields)
+    payload = {"requestId": request_id, "firmware": firmware}
+    _set(payload, "retries", body.retries)
+    _set(payload, "retryInterval", body.retry_interval)
+    return Command(
+        "SignedUpdateFirmware" if version == OCPP16 else "UpdateFirmware", payload, fields
+    )
+
+
+def get_log(version: str, body: LogBody, location: str, request_id: int) -> Command:
+    """C16 5.6 GetDiagnostics (location, startTime, stopTime); GetLog (SW 5 for 1.6 when a
+    logType is given; 2.0.1/2.1 N01): logType, requestId, log with remoteLocation and the
+    time window."""
+    fields = {
+        "location": "location",
+        "startTime": "since",
+        "stopTime": "until",
+        "retries": "retries",
+        "retryInterval": "retryInterval",
+        "logType": "logType",
+        "log.remoteLocation": "location",
+        "log.oldestTimestamp": "since",
+        "log.latestTimestamp": "until",
+    }
+    if version == OCPP16 and body.log_type is UNSET:
+        payload: dict[str, Any] = {"location": location}
+        _set(payload, "startTime", body.since)
+        _set(payload, "stopTime", body.until)
+        _set(payload, "retries", body.retries)
+        _set(payload, "retryInterval", body.retry_interval)
+        return Command("GetDiagnostics", payload, fields)
+    log: dict[str, Any] = {"remoteLocation": location}
+    _set(log, "oldestTimestamp", body.since)
+    _set(log, "latestTimestamp", body.until)
+    payload = {
+        "logType": "DiagnosticsLog" if body.log_type is UNSET else body.log_type,
+        "requestId": request_id,
+        "log": log,
+    }
+    _set(payload, "retries", body.retries)
+    _set(payload, "retryInterval", body.retry_interval)
+    return Command("GetLog", payload, fields)
+
+
+def set_display_message(version: str, body: DisplayMessageBody) -> Command:
+    """2.0.1/2.1 O01/O02 SetDisplayMessage (the message's id generated when absent)."""
+    if version == OCPP16:
+        raise _only_v2(version, "content", "display messages (SetDisplayMessage)")
+    content: dict[str, Any] = {"format": body.format, "content": body.content}
+    _set(content, "language", body.language)
+    message: dict[str, Any] = {
+        "id": body.id if body.id is not UNSET else random_id(),
+        "priority": body.priority,
+        "message": content,
+    }
+    _set(message, "state", body.state)
+    _set(message, "startDateTime", body.start_at)
+    _set(message, "endDateTime", body.end_at)
+    _set(message, "transactionId", body.transaction_id)
+    if body.evse_id is not UNSET:
+        # The display of an EVSE: its Display component (A201 appendix: DisplayMessageCtrlr,
+        # a Display per EVSE where each has its own).
+        message["display"] = {"name": "Display", "evse": {"id": body.evse_id}}
+    fields = {
+        "message.id": "id",
+        "message.priority": "priority",
+        "message.state": "state",
+        "message.startDateTime": "startAt",
+        "message.endDateTime": "endAt",
+        "message.transactionId": "transactionId",
+        "message.message.format": "format",
+        "message.message.language": "language",
+        "message.message.content": "content",
+        "message.display": "evseId",
+    }
+    return Command("SetDisplayMessage", {"message": message}, fields)
+
+
+def get_display_messages(version: str, request_id: int) -> Command:
+    """2.0.1/2.1 O03/O04 GetDisplayMessages: every message, reported with
+    NotifyDisplayMessages of `request_id`."""
+    return Command("GetDisplayMessages", {"requestId": request_id}, {})
+
+
+def clear_display_message(version: str, message_id: int) -> Command:
+    """2.0.1/2.1 O05 ClearDisplayMessage."""
+    return Command("ClearDisplayMessage", {"id": message_id}, {"id": "id"})

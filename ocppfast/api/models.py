@@ -23,20 +23,40 @@ __all__ = [
     "CallBody",
     "CallErrorView",
     "CallOutcome",
+    "ChargingProfileBody",
+    "ClearProfilesBody",
+    "CompositeScheduleBody",
     "ConfigurationBody",
     "ConnectorView",
+    "DisplayMessageBody",
+    "DisplayMessageList",
     "ErrorBody",
     "ErrorDetail",
+    "FileList",
+    "FileView",
+    "FirmwareBody",
+    "ItemOutcome",
+    "LogBody",
     "MessageList",
     "MessageView",
+    "OperationList",
+    "OperationView",
+    "PeriodBody",
+    "ProfileList",
+    "ProfileView",
     "RemoteStartBody",
     "RemoteStopBody",
+    "ReservationBody",
+    "ReservationList",
+    "ReservationView",
     "ResetBody",
     "SampleView",
+    "ScheduleBody",
     "StationCreate",
     "StationList",
     "StationPatch",
     "StationView",
+    "StatusView",
     "TokenBody",
     "TokenCreate",
     "TokenList",
@@ -46,6 +66,7 @@ __all__ = [
     "TransactionView",
     "TriggerBody",
     "UnlockBody",
+    "UploadView",
 ]
 
 # What a station's boots are answered (C16 7.38 RegistrationStatus, 2.x RegistrationStatusEnumType).
@@ -398,6 +419,263 @@ class ConfigurationBody(_Timed, kw_only=True):
     attribute: Literal["Actual", "Target", "MinSet", "MaxSet"] | UnsetType = UNSET
 
 
+# -- smart charging, reservations, firmware and logs, display messages ---------------------------
+
+ChargingRateUnit = Literal["A", "W"]
+Seconds = Annotated[int, Meta(ge=0, le=2**31 - 1)]
+
+
+class PeriodBody(_In, kw_only=True):
+    """A period of a charging schedule: from `startPeriod` (seconds from the schedule's
+    start) on, at most `limit` (in the schedule's unit); `numberPhases`, 2.x `phaseToUse`."""
+
+    start_period: Seconds
+    limit: float
+    number_phases: Annotated[int, Meta(ge=1, le=3)] | UnsetType = UNSET
+    phase_to_use: Annotated[int, Meta(ge=1, le=3)] | UnsetType = UNSET
+
+
+class ScheduleBody(_In, kw_only=True):
+    """A charging schedule: `unit` A or W, its `periods`, optional `startSchedule`,
+    `duration` (seconds), `minChargingRate`; 2.x `id` (default 1)."""
+
+    unit: ChargingRateUnit
+    periods: Annotated[list[PeriodBody], Meta(min_length=1, max_length=1024)]
+    id: int | UnsetType = UNSET
+    start_schedule: AwareTime | UnsetType = UNSET
+    duration: Seconds | UnsetType = UNSET
+    min_charging_rate: float | UnsetType = UNSET
+
+
+class ChargingProfileBody(_Timed, kw_only=True):
+    """Set a charging profile (SetChargingProfile): on 1.6 `connectorId` or 2.x `evseId` (0,
+    the default: the whole station); `id` (chargingProfileId, generated when absent),
+    `stackLevel`, `purpose` (ChargePointMaxProfile and ChargingStationMaxProfile stand for each
+    other), `kind` (Absolute, Recurring, Relative), `recurrency` (Daily, Weekly), `validFrom`,
+    `validTo`, `transactionId` (TxProfile), and the `schedule`."""
+
+    stack_level: Seconds
+    purpose: Annotated[str, Meta(min_length=1, max_length=50)]
+    kind: Annotated[str, Meta(min_length=1, max_length=50)]
+    schedule: ScheduleBody
+    id: int | UnsetType = UNSET
+    connector_id: PositiveInt | UnsetType = UNSET
+    evse_id: PositiveInt | UnsetType = UNSET
+    recurrency: Annotated[str, Meta(min_length=1, max_length=50)] | UnsetType = UNSET
+    valid_from: AwareTime | UnsetType = UNSET
+    valid_to: AwareTime | UnsetType = UNSET
+    transaction_id: int | Annotated[str, Meta(min_length=1, max_length=36)] | UnsetType = UNSET
+
+
+class ClearProfilesBody(_Timed, kw_only=True):
+    """Clear charging profiles (ClearChargingProfile): the one of `id`, or every one that
+    matches all the criteria given (`connectorId` 1.6 / `evseId` 2.x, `purpose`,
+    `stackLevel`); nothing given clears them all."""
+
+    id: int | UnsetType = UNSET
+    connector_id: PositiveInt | UnsetType = UNSET
+    evse_id: PositiveInt | UnsetType = UNSET
+    purpose: Annotated[str, Meta(min_length=1, max_length=50)] | UnsetType = UNSET
+    stack_level: Seconds | UnsetType = UNSET
+
+
+class CompositeScheduleBody(_Timed, kw_only=True):
+    """Ask for the composite schedule (GetCompositeSchedule) of 1.6 `connectorId` or 2.x
+    `evseId` (0, the default: the whole station) for `duration` seconds, in `unit`."""
+
+    duration: Seconds
+    connector_id: PositiveInt | UnsetType = UNSET
+    evse_id: PositiveInt | UnsetType = UNSET
+    unit: ChargingRateUnit | UnsetType = UNSET
+
+
+class ProfileView(_Out, kw_only=True):
+    """A charging profile a station has: where (`connectorId` 1.6, `evseId` 2.x), its
+    `chargingProfile` as OCPP's JSON of the station's version, `chargingLimitSource` (2.x) and
+    `setAt` (1.6: when the CSMS set it)."""
+
+    connector_id: int | None
+    evse_id: int | None
+    charging_limit_source: str | None
+    set_at: datetime.datetime | None
+    charging_profile: dict[str, Any]
+
+
+class ProfileList(_Out, kw_only=True):
+    """A station's charging profiles: `source` "station" (2.x GetChargingProfiles, its
+    ReportChargingProfiles collected; `status` its answer) or "csms" (1.6, which has no such
+    message: those this CSMS set and the station accepted, minus those cleared or ended)."""
+
+    source: str
+    status: str | None
+    profiles: list[ProfileView]
+
+
+class ReservationBody(_Timed, kw_only=True):
+    """Reserve (ReserveNow) for `idToken` until `expiresAt`: 1.6 `connectorId` (default 0:
+    any connector) and `parentIdToken`; 2.x `evseId` (none: any EVSE), `connectorType`,
+    `type` of the token (default Central) and `groupIdToken`. `id` (the reservationId) is
+    chosen by the CSMS when absent."""
+
+    id_token: IdTokenText
+    expires_at: AwareTime
+    id: PositiveInt | UnsetType = UNSET
+    connector_id: PositiveInt | UnsetType = UNSET
+    evse_id: PositiveInt | UnsetType = UNSET
+    connector_type: Annotated[str, Meta(min_length=1, max_length=20)] | UnsetType = UNSET
+    type: Annotated[str, Meta(min_length=1, max_length=20)] | UnsetType = UNSET
+    parent_id_token: IdTokenText | UnsetType = UNSET
+    group_id_token: IdTokenText | UnsetType = UNSET
+
+
+class ReservationView(_Out, kw_only=True):
+    """A reservation the CSMS made, with its `status`: Requested (no answer yet), the
+    station's answer (Accepted, Faulted, Occupied, Rejected, Unavailable), then Cancelled,
+    Used (by `transactionId`), Expired or Removed."""
+
+    id: int
+    id_token: str
+    expires_at: datetime.datetime
+    status: str
+    connector_id: int | None
+    evse_id: int | None
+    connector_type: str | None
+    parent_id_token: str | None
+    group_id_token: str | None
+    transaction_id: int | str | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
+class ReservationList(_Out, kw_only=True):
+    """A station's reservations, most recent first."""
+
+    reservations: list[ReservationView]
+
+
+class FirmwareBody(_Timed, kw_only=True):
+    """Update the firmware (1.6 UpdateFirmware, or SignedUpdateFirmware with `signature` and
+    `signingCertificate`; 2.x UpdateFirmware): `file` (a file of the file server, by name) or
+    `location` (any URL); `retrieveAt` (default now), `installAt` (signed/2.x), `retries`,
+    `retryInterval` (seconds)."""
+
+    file: Annotated[str, Meta(min_length=1, max_length=255)] | UnsetType = UNSET
+    location: Annotated[str, Meta(min_length=1, max_length=512)] | UnsetType = UNSET
+    retrieve_at: AwareTime | UnsetType = UNSET
+    install_at: AwareTime | UnsetType = UNSET
+    retries: Seconds | UnsetType = UNSET
+    retry_interval: Seconds | UnsetType = UNSET
+    signing_certificate: Annotated[str, Meta(min_length=1, max_length=5500)] | UnsetType = UNSET
+    signature: Annotated[str, Meta(min_length=1, max_length=800)] | UnsetType = UNSET
+
+
+class LogBody(_Timed, kw_only=True):
+    """Have the station upload its logs: 1.6 GetDiagnostics, or GetLog when `logType` is
+    given (DiagnosticsLog, SecurityLog; 2.x always GetLog, default DiagnosticsLog), to
+    `location` (default: this server's upload endpoint), the entries from `since` to `until`,
+    with `retries` and `retryInterval` (seconds)."""
+
+    log_type: Literal["DiagnosticsLog", "SecurityLog", "DataCollectorLog"] | UnsetType = UNSET
+    location: Annotated[str, Meta(min_length=1, max_length=512)] | UnsetType = UNSET
+    since: AwareTime | UnsetType = UNSET
+    until: AwareTime | UnsetType = UNSET
+    retries: Seconds | UnsetType = UNSET
+    retry_interval: Seconds | UnsetType = UNSET
+
+
+class StatusView(_Out, kw_only=True):
+    """A status the station reported, and when it was received."""
+
+    status: str
+    at: datetime.datetime
+
+
+class UploadView(_Out, kw_only=True):
+    """A file the station uploaded: `download` is its URL on this API (bearer token needed)."""
+
+    name: str
+    size: int
+    received_at: datetime.datetime
+    download: str
+
+
+class OperationView(_Out, kw_only=True):
+    """A firmware update (`kind` "firmware") or log upload ("log") and how it went: the
+    message sent (`action`, `requestId`), the station's `answer`, the `statuses` it reported in
+    order (FirmwareStatusNotification, DiagnosticsStatusNotification, LogStatusNotification),
+    the files it uploaded. `location` is the URL the station was given (its capability
+    expires at `expiresAt`)."""
+
+    id: int
+    kind: str
+    action: str
+    request_id: int | None
+    created_at: datetime.datetime
+    location: str
+    firmware: str | None
+    log_type: str | None
+    expires_at: datetime.datetime | None
+    answer: str | None
+    file_name: str | None
+    status: str | None
+    statuses: list[StatusView]
+    uploads: list[UploadView]
+
+
+class OperationList(_Out, kw_only=True):
+    """A station's operations, most recent first."""
+
+    operations: list[OperationView]
+
+
+class ItemOutcome(CallOutcome, kw_only=True):
+    """The station's answer (`result` or `error`) and what the CSMS follows of it: the
+    `reservation` or `operation` made."""
+
+    reservation: ReservationView | UnsetType = UNSET
+    operation: OperationView | UnsetType = UNSET
+
+
+class DisplayMessageBody(_Timed, kw_only=True):
+    """Set a display message (2.x SetDisplayMessage): `id` (generated when absent),
+    `priority` (AlwaysFront, InFront, NormalCycle), `state`, `startAt`, `endAt`,
+    `transactionId`, the `content` in `format` (default UTF8) and `language`, and the `evseId`
+    whose display shows it (none: the station's)."""
+
+    content: Annotated[str, Meta(min_length=1, max_length=1024)]
+    priority: Annotated[str, Meta(min_length=1, max_length=20)]
+    id: PositiveInt | UnsetType = UNSET
+    state: Annotated[str, Meta(min_length=1, max_length=20)] | UnsetType = UNSET
+    start_at: AwareTime | UnsetType = UNSET
+    end_at: AwareTime | UnsetType = UNSET
+    transaction_id: Annotated[str, Meta(min_length=1, max_length=36)] | UnsetType = UNSET
+    format: Annotated[str, Meta(min_length=1, max_length=20)] = "UTF8"
+    language: Annotated[str, Meta(min_length=1, max_length=8)] | UnsetType = UNSET
+    evse_id: PositiveInt | UnsetType = UNSET
+
+
+class DisplayMessageList(_Out, kw_only=True):
+    """The display messages a station has (GetDisplayMessages, its NotifyDisplayMessages
+    collected): `status` its answer, `messages` as OCPP's MessageInfoType JSON."""
+
+    status: str | None
+    messages: list[dict[str, Any]]
+
+
+class FileView(_Out, kw_only=True):
+    """A file of the file server (firmware images the operator put there)."""
+
+    name: str
+    size: int
+    modified_at: datetime.datetime
+
+
+class FileList(_Out, kw_only=True):
+    """The files of the file server, by name."""
+
+    files: list[FileView]
+
+
 REQUEST_BODIES: tuple[type, ...] = (
     StationCreate,
     StationPatch,
@@ -411,6 +689,13 @@ REQUEST_BODIES: tuple[type, ...] = (
     AvailabilityBody,
     UnlockBody,
     ConfigurationBody,
+    ChargingProfileBody,
+    ClearProfilesBody,
+    CompositeScheduleBody,
+    ReservationBody,
+    FirmwareBody,
+    LogBody,
+    DisplayMessageBody,
 )
 RESPONSE_BODIES: tuple[type, ...] = (
     ErrorBody,
@@ -422,4 +707,13 @@ RESPONSE_BODIES: tuple[type, ...] = (
     TransactionList,
     MessageList,
     CallOutcome,
+    ItemOutcome,
+    ProfileList,
+    ReservationView,
+    ReservationList,
+    OperationView,
+    OperationList,
+    DisplayMessageList,
+    FileView,
+    FileList,
 )

@@ -63,7 +63,9 @@ class Route:
     it, unless `command` is given (a typed command: the builder of `ocppfast.api.commands`
     that makes its message); `status` is its success status; `body` and `response` its
     Structs (None: no body / no JSON answer); `errors` the error statuses it may answer
-    besides 400 and 401."""
+    besides 400 and 401. `public` routes (the stations' side of the file server) take no
+    bearer token: a capability in their URL authorizes them. `raw_body` is the media type of
+    a body that is not JSON (a file)."""
 
     method: str
     path: str
@@ -76,11 +78,20 @@ class Route:
     errors: tuple[int, ...] = ()
     media_type: str = "application/json"
     command: Callable[[str, Any], Command] | None = None
+    public: bool = False
+    raw_body: str | None = None
 
     @property
     def parameters(self) -> list[str]:
         """The names of the path's parameters."""
         return _PARAMETER.findall(self.path)
+
+
+def _raw_schema(media_type: str) -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary"}
+    if media_type == "multipart/form-data":
+        return {"type": "object", "properties": {"file": binary}, "required": ["file"]}
+    return binary
 
 
 def _ref(cls: type) -> dict[str, str]:
@@ -120,7 +131,7 @@ def openapi_document(routes: Sequence[Route], *, title: str = "ocppfast operator
         responses: dict[str, Any] = {
             str(route.status): _response(route.status, route.response, route.media_type)
         }
-        for status in sorted({400, 401, *route.errors}):
+        for status in sorted({400, *(() if route.public else (401,)), *route.errors}):
             responses[str(status)] = _response(status, ErrorBody, "application/json")
         operation: dict[str, Any] = {
             "operationId": route.handler,
@@ -134,6 +145,13 @@ def openapi_document(routes: Sequence[Route], *, title: str = "ocppfast operator
                 "required": True,
                 "content": {"application/json": {"schema": _ref(route.body)}},
             }
+        elif route.raw_body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {route.raw_body: {"schema": _raw_schema(route.raw_body)}},
+            }
+        if route.public:
+            operation["security"] = []
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",

@@ -980,18 +980,21 @@ class DefaultCSMS(Handlers):
     def report_charging_profiles(
         self, request: v201.ReportChargingProfilesRequest | v21.ReportChargingProfilesRequest
     ) -> v201.ReportChargingProfilesResponse | v21.ReportChargingProfilesResponse:
-        """K09: the charging profiles asked for with requestId."""
-        self._report(
-            "ReportChargingProfiles", request.request_id, request.charging_profile, tbc=request.tbc
-        )
+        """K09: the charging profiles asked for with requestId. Each part is kept whole: its
+        evseId and chargingLimitSource say where and whose its profiles are."""
+        self._report("ReportChargingProfiles", request.request_id, [request], tbc=request.tbc)
         return self._m.ReportChargingProfilesResponse()  # type: ignore[no-any-return]
 
     @on("ReservationStatusUpdate", versions=_V2)
     def reservation_status_update(
         self, request: v201.ReservationStatusUpdateRequest | v21.ReservationStatusUpdateRequest
     ) -> v201.ReservationStatusUpdateResponse | v21.ReservationStatusUpdateResponse:
-        """H01/H04: a reservation ended without being used (expired or removed)."""
-        self._record("ReservationStatusUpdate", request)
+        """H01/H04: a reservation ended without being used (expired or removed): recorded,
+        and the operator's reservation of that id (`CsmsState.reservations`) takes the status."""
+        now = self._record("ReservationStatusUpdate", request)
+        status = _ENUM_TEXTS[request.reservation_update_status]
+        if self.state.reservation_status(self.identity, request.reservation_id, status, now):
+            log.info("%s: reservation %s %s", self.identity, request.reservation_id, status)
         return self._m.ReservationStatusUpdateResponse()  # type: ignore[no-any-return]
 
     @on("StatusNotification", versions=_V2)

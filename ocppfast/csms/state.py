@@ -13,6 +13,7 @@ core dispatches a synchronous handler while it reads the frame, and one handler 
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import datetime
@@ -26,6 +27,7 @@ from typing import Any
 import msgspec
 
 from ..asyncio.auth import Credentials, PasswordRecord
+from .operations import OPERATION_OF, Operation, ProfileRecord, Reservation, StatusEntry, Upload
 
 __all__ = [
     "ENERGY_REGISTER",
@@ -538,6 +540,17 @@ class CsmsState:
         self._finished: collections.deque[tuple[TransactionKey, TransactionRecord]] = (
             collections.deque()
         )
+        # What operators asked stations to do (`ocppfast.csms.operations`), by case-folded
+        # identity, then by id: firmware updates and log uploads, reservations, and the
+        # charging profiles 1.6 stations accepted.
+        self.operations: dict[str, dict[int, Operation]] = {}
+        self.reservations: dict[str, dict[int, Reservation]] = {}
+        self.profiles: dict[str, dict[int, ProfileRecord]] = {}
+        # The key of the file server's capability URLs (`ocppfast.api.files`): random per
+        # process here, kept with the data by a `StoredState` (so that the URLs given to
+        # stations outlive a restart).
+        self.file_secret = secrets.token_bytes(32)
+        self._report_waiters: dict[tuple[str, str, int], list[asyncio.Future[Report]]] = {}
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -729,7 +742,175 @@ class CsmsState:
         operations = self._station(identity).entries("operations")
         previous = operations.get(operation)
         operations[operation] = OperationStatus(status, request_id, now)
+        followed = self._followed(identity, operation, request_id)
+        if followed is not None:
+            followed.statuses.append(StatusEntry(status, now))
+            self._item_changed("operation", identity, followed.id, followed)
         return previous
+
+    def _followed(self, identity: str, operation: str, request_id: int | None) -> Operation | None:
+        """The operator's operation a status notification is about: the one of its requestId
+        (2.x, 1.6 signed firmware and GetLog), else (1.6 FirmwareStatusNotification and
+        DiagnosticsStatusNotification carry none) the station's latest operation of that kind
+        started with a message without requestId (C16 4.4, 4.5: one at a time)."""
+        kind = OPERATION_OF.get(operation)
+        if kind is None:
+            return None
+        mine = self.operations.get(identity.casefold(), {})
+        if request_id is not None:
+            found = mine.get(request_id)
+            return found if found is not None and found.kind == kind else None
+        for candidate in reversed(mine.values()):
+            if candidate.kind == kind:
+                return candidate if candidate.request_id is None else None
+        return None
+
+    # -- operations, reservations, charging profiles (ocppfast.csms.operations) --------------
+
+    def _item_changed(self, kind: str, identity: str, item_id: int, item: Any) -> None:
+        """Called when an operation, reservation or profile (`kind`: "operation",
+        "reservation", "profile") of a station changed (`item` None: removed): nothing here; a
+        stored state writes it with its next commit."""
+
+    def add_operation(self, operation: Operation) -> None:
+        """Follow a firmware update or log upload an operator started (its id unique among
+        the station's: `new_id`)."""
+        self.operations.setdefault(operation.identity.casefold(), {})[operation.id] = operation
+        self._item_changed("operation", operation.identity, operation.id, operation)
+
+    def operation(self, identity: str, operation_id: int) -> Operation | None:
+        """The operation `operation_id` of station `identity`, if any."""
+        return self.operations.get(identity.casefold(), {}).get(operation_id)
+
+    def operation_changed(self, operation: Operation) -> None:
+        """The operation was changed by its owner (its answer, an upload): keep it."""
+        self._item_changed("operation", operation.identity, operation.id, operation)
+
+    def operation_upload(self, operation: Operation, upload: Upload) -> None:
+        """A station uploaded a file for `operation`."""
+        operation.uploads.append(upload)
+        self.operation_changed(operation)
+
+    def new_id(self, identity: str, kind: str) -> int:
+        """A random positive 31-bit id that no operation (`kind` "operation") or reservation
+        ("reservation") of the station has: unguessable, so that an id in a URL or a
+        requestId says nothing of another one."""
+        taken = (self.operations if kind == "operation" else self.reservations).get(
+            identity.casefold(), {}
+        )
+        while True:
+            candidate = secrets.randbelow(2**31 - 1) + 1
+            if candidate not in taken:
+                return candidate
+
+    def add_reservation(self, reservation: Reservation) -> None:
+        """Follow a reservation (a new one, or one that replaces the one of its id: C16 5.13
+        "If the reservationId ... matches a reservation in the Charge Point, then the Charge
+        Point SHALL replace that reservation")."""
+        key = reservation.identity.casefold()
+        self.reservations.setdefault(key, {})[reservation.id] = reservation
+        self._item_changed("reservation", reservation.identity, reservation.id, reservation)
+
+    def reservation(self, identity: str, reservation_id: int) -> Reservation | None:
+        """The reservation `reservation_id` of station `identity`, if the CSMS made it."""
+        return self.reservations.get(identity.casefold(), {}).get(reservation_id)
+
+    def reservation_status(
+        self,
+        identity: str,
+        reservation_id: int,
+        status: str,
+        now: datetime.datetime,
+        transaction_id: int | str | None = None,
+    ) -> Reservation | None:
+        """A reservation's new status (its answer, Cancelled, Used by `transaction_id`, 2.x
+        ReservationStatusUpdate Expired / Removed); None for one the CSMS did not make."""
+        reservation = self.reservation(identity, reservation_id)
+        if reservation is None:
+            return None
+        reservation.status = status
+        reservation.updated_at = now
+        if transaction_id is not None:
+            reservation.transaction_id = transaction_id
+        self._item_changed("reservation", identity, reservation_id, reservation)
+        return reservation
+
+    def profile_set(
+        self, identity: str, connector_id: int, profile: dict[str, Any], now: datetime.datetime
+    ) -> None:
+        """A 1.6 station accepted SetChargingProfile: keep the profile, dropping the ones it
+        replaces (`ProfileRecord.replaced_by`)."""
+        mine = self.profiles.setdefault(identity.casefold(), {})
+        for old in [p for p in mine.values() if p.replaced_by(connector_id, profile)]:
+            del mine[old.id]
+            self._item_changed("profile", identity, old.id, None)
+        record = ProfileRecord(connector_id=connector_id, profile=profile, set_at=now)
+        mine[record.id] = record
+        self._item_changed("profile", identity, record.id, record)
+
+    def profiles_cleared(
+        self,
+        identity: str,
+        profile_id: int | None = None,
+        connector_id: int | None = None,
+        purpose: str | None = None,
+        stack_level: int | None = None,
+    ) -> list[int]:
+        """A 1.6 station accepted ClearChargingProfile: drop what it cleared; return their ids."""
+        mine = self.profiles.get(identity.casefold(), {})
+        gone = [
+            p.id for p in mine.values() if p.matches(profile_id, connector_id, purpose, stack_level)
+        ]
+        for profile in gone:
+            del mine[profile]
+            self._item_changed("profile", identity, profile, None)
+        return gone
+
+    def _transaction_ended(self, record: TransactionRecord) -> None:
+        # C16 3.13.1 TxProfile: "the profile SHALL only be valid during the transaction" and
+        # is removed with it: a 1.6 transaction's TxProfile leaves the station's list.
+        if record.version != "ocpp1.6":
+            return
+        mine = self.profiles.get(record.identity.casefold())
+        if not mine:
+            return
+        for profile in [
+            p
+            for p in mine.values()
+            if p.profile.get("chargingProfilePurpose") == "TxProfile"
+            and p.profile.get("transactionId") in (None, record.transaction_id)
+            and p.connector_id == record.connector_id
+        ]:
+            del mine[profile.id]
+            self._item_changed("profile", record.identity, profile.id, None)
+
+    def _reservation_used(self, record: TransactionRecord) -> None:
+        # C16 5.13 / H01: a transaction started with the reservation's id uses it up.
+        if record.reservation_id is not None:
+            self.reservation_status(
+                record.identity,
+                record.reservation_id,
+                "Used",
+                record.started_at or datetime.datetime.now(datetime.timezone.utc),
+                record.transaction_id,
+            )
+
+    def wait_report(self, identity: str, kind: str, request_id: int) -> asyncio.Future[Report]:
+        """A future of the report (`kind`: ReportChargingProfiles, NotifyDisplayMessages, ...)
+        of `request_id`, set once its last part (tbc false) arrived. Ask for it before sending
+        the request, so that no part can come first; cancel it if the request fails."""
+        future: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
+        key = (identity.casefold(), kind, request_id)
+        self._report_waiters.setdefault(key, []).append(future)
+        future.add_done_callback(lambda done: self._forget_waiter(key, done))
+        return future
+
+    def _forget_waiter(self, key: tuple[str, str, int], future: asyncio.Future[Report]) -> None:
+        waiters = self._report_waiters.get(key)
+        if waiters is not None and future in waiters:
+            waiters.remove(future)
+            if not waiters:
+                del self._report_waiters[key]
 
     # -- authorization ----------------------------------------------------------------------
 
@@ -791,6 +972,7 @@ class CsmsState:
         if record.ended:
             return
         record.ended = True
+        self._transaction_ended(record)
         key: TransactionKey = (record.identity.casefold(), record.transaction_id)
         active = self._active.get(key[0])
         if active is not None:
@@ -833,6 +1015,7 @@ class CsmsState:
         record.meter_start = float(meter_start)
         record.started_at = at
         record.reservation_id = reservation_id
+        self._reservation_used(record)
         return record, True
 
     def stop_transaction(
@@ -915,8 +1098,9 @@ class CsmsState:
             record.charging_state = event.charging_state
         if event.remote_start_id is not None:
             record.remote_start_id = event.remote_start_id
-        if event.reservation_id is not None:
+        if event.reservation_id is not None and record.reservation_id != event.reservation_id:
             record.reservation_id = event.reservation_id
+            self._reservation_used(record)
         record.offline = record.offline or event.offline
         record.add_samples(event.samples)
         if event.event_type == "Ended":
@@ -978,6 +1162,12 @@ class CsmsState:
         if generated_at is not None and report.generated_at is None:
             report.generated_at = generated_at
         report.complete = report.complete or not tbc
+        if report.complete:
+            for future in list(
+                self._report_waiters.get((identity.casefold(), kind, request_id), ())
+            ):
+                if not future.done():
+                    future.set_result(report)
         return report
 
     def record(self, identity: str, kind: str, data: Any, now: datetime.datetime) -> None:

@@ -30,6 +30,7 @@ import msgspec
 
 from ..asyncio.auth import PasswordRecord
 from ..storage import Database, GroupCommit, Migration, Statement, open_database, timestamp
+from .operations import Operation, ProfileRecord, Reservation
 from .state import (
     BootInfo,
     ConnectorStatus,
@@ -177,6 +178,18 @@ CREATE TABLE frames (
 CREATE INDEX frames_by_station ON frames (station_key, id);
 CREATE INDEX frames_by_time ON frames (at);
 """,
+    # 3: what operators asked stations to do (ocppfast.csms.operations): firmware updates and
+    # log uploads, reservations, and the charging profiles 1.6 stations accepted, one row each
+    # (kind "operation", "reservation", "profile"), as JSON.
+    """
+CREATE TABLE station_items (
+    station_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    item_id INTEGER NOT NULL,
+    data {json} NOT NULL,
+    PRIMARY KEY (station_key, kind, item_id)
+);
+""",
 ]
 
 _STATION_COLUMNS = (
@@ -229,6 +242,15 @@ _UPSERT_TOKEN = _upsert(
     "id_tokens", "key, id_token, type, status, expires_at, parent_id, group_id, updated_at", "key"
 )
 _DELETE_TOKEN = "DELETE FROM id_tokens WHERE key = ?"
+_UPSERT_ITEM = _upsert(
+    "station_items", "station_key, kind, item_id, data", "station_key, kind, item_id"
+)
+_DELETE_ITEM = "DELETE FROM station_items WHERE station_key = ? AND kind = ? AND item_id = ?"
+_ITEMS: dict[str, tuple[msgspec.json.Decoder[Any], str]] = {
+    "operation": (msgspec.json.Decoder(Operation), "operations"),
+    "reservation": (msgspec.json.Decoder(Reservation), "reservations"),
+    "profile": (msgspec.json.Decoder(ProfileRecord), "profiles"),
+}
 
 _encode = msgspec.json.Encoder().encode
 _OPERATIONS = msgspec.json.Decoder(dict[str, OperationStatus])
@@ -279,7 +301,21 @@ class StoredState(CsmsState):
         else:  # a new key, written now
             self._meta = True
             self._changed()
+        if "file_secret" in meta:
+            self.file_secret = bytes.fromhex(meta["file_secret"])
+        else:  # kept from now on, so that the URLs given to stations outlive a restart
+            self._append(_UPSERT_META, ("file_secret", self.file_secret.hex()))
         await self._load_stations()
+        for key, kind, item_id, data in await self.database.fetch(
+            "SELECT station_key, kind, item_id, data FROM station_items ORDER BY item_id"
+        ):
+            decoder, name = _ITEMS[kind]
+            item = decoder.decode(data)
+            getattr(self, name).setdefault(key, {})[item_id] = item
+        for mine in self.operations.values():  # by creation, as the API lists them
+            ordered = sorted(mine.values(), key=lambda o: o.created_at)
+            mine.clear()
+            mine.update((o.id, o) for o in ordered)
         for token, kind, status, expires, parent, group in await self.database.fetch(
             "SELECT id_token, type, status, expires_at, parent_id, group_id FROM id_tokens"
         ):
@@ -628,6 +664,13 @@ class StoredState(CsmsState):
         previous = super().connector_status(identity, evse_id, connector_id, status)
         self._connectors.add((identity.casefold(), evse_id, connector_id))
         return previous
+
+    def _item_changed(self, kind: str, identity: str, item_id: int, item: Any) -> None:
+        key = identity.casefold()
+        if item is None:
+            self._append(_DELETE_ITEM, (key, kind, item_id))
+        else:
+            self._append(_UPSERT_ITEM, (key, kind, item_id, _json(item)))
 
     def set_password(self, identity: str, password: PasswordRecord | None) -> None:
         super().set_password(identity, password)
