@@ -351,7 +351,7 @@ def test_from_v201_station_max_and_tx_profile() -> None:
     )
     cap = from_v201(station_max)
     assert cap.purpose == "ChargePointMax"
-    assert limit_at([tx, cap], at(0, 1), at(0, 0, 30)) == Limit(8, None)
+    assert limit_at([tx, cap], at(0, 1), at(0, 0, 30)) == Limit(8, None, 6.0)
 
 
 # Property tests: random stacks of profiles around a fixed instant.

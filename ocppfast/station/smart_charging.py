@@ -52,10 +52,12 @@ __all__ = [
     "Recurrency",
     "Schedule",
     "Unit",
+    "Unsupported",
     "composite_schedule",
     "from_v16",
     "from_v201",
     "limit_at",
+    "station_schedule",
 ]
 
 Unit = Literal["A", "W"]
@@ -148,10 +150,13 @@ class Profile:
 
 @dataclass(frozen=True)
 class Limit:
-    """The limit in force at one instant, in the unit asked for."""
+    """The limit in force at one instant, in the unit asked for. `min_rate`: the
+    minChargingRate of the prevailing TxProfile/TxDefaultProfile's schedule, in the same unit
+    (None: not given): below it the EV cannot charge, so the charger suspends instead."""
 
     value: float
     number_phases: int | None
+    min_rate: float | None = None
 
 
 def _seconds(instant: datetime.datetime) -> int:
@@ -265,7 +270,11 @@ def _limit(
     # any of them allows either.
     value = min(_convert(p, prof.schedule.unit, unit, voltage, phases) for prof, p in found)
     known = [p.number_phases for _, p in found if p.number_phases is not None]
-    return Limit(value, min(known) if known else None)
+    min_rate = None
+    if tx is not None and (floor := tx[0].schedule.min_rate) is not None:
+        lowest = Period(0, floor, tx[1].number_phases)
+        min_rate = _convert(lowest, tx[0].schedule.unit, unit, voltage, phases)
+    return Limit(value, min(known) if known else None, min_rate)
 
 
 def limit_at(
@@ -365,6 +374,39 @@ def composite_schedule(
     return Schedule(tuple(periods), unit, duration, _from_seconds(lo))
 
 
+def _limit_in(schedule: Schedule, offset: int) -> float:
+    """The limit of `schedule` at `offset` seconds from its start."""
+    current = schedule.periods[0].limit
+    for period in schedule.periods:
+        if period.start > offset:
+            break
+        current = period.limit
+    return current
+
+
+def station_schedule(parts: Sequence[Schedule], cap: Schedule | None = None) -> Schedule:
+    """The composite of the whole station (1.6 connector 0, 2.x EVSE 0: "the total expected
+    power or current the Charge Point expects to consume from the grid", C16 5.7) from the
+    composite schedules of its connectors/EVSEs (`parts`, from `composite_schedule` with the
+    same start, duration and unit): at every instant the sum of their limits, at most `cap`
+    (the composite of the station-wide maximum profiles, same start and unit) where given."""
+    if not parts:
+        raise ValueError("a station has at least one connector")
+    first = parts[0]
+    schedules = [*parts, *([] if cap is None else [cap])]
+    offsets = sorted({period.start for schedule in schedules for period in schedule.periods})
+    periods: list[Period] = []
+    for offset in offsets:
+        total = sum(_limit_in(part, offset) for part in parts)
+        if cap is not None:
+            total = min(total, _limit_in(cap, offset))
+        value = _floor_tenth(total)
+        if periods and periods[-1].limit == value:
+            continue
+        periods.append(Period(offset, value))
+    return Schedule(tuple(periods), first.unit, first.duration, first.start)
+
+
 _PURPOSES: dict[str, Purpose] = {
     "ChargePointMaxProfile": "ChargePointMax",
     "ChargingStationMaxProfile": "ChargePointMax",
@@ -377,10 +419,72 @@ _RECURRENCIES: dict[str, Recurrency] = {"Daily": "Daily", "Weekly": "Weekly"}
 _UNITS: dict[str, Unit] = {"A": "A", "W": "W"}
 
 
+class Unsupported(ValueError):
+    """A profile valid by the schema that this charger cannot execute; `reason` is the
+    ReasonCode of A21 appendix 5 that says why (UnsupportedPurpose, UnsupportedKind, ...)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# 2.1 ChargingSchedulePeriodType fields for V2X, setpoints and per-phase limits: an AC charger
+# that only limits the current it offers cannot execute a period that sets one of them.
+_V21_PERIOD_FIELDS = (
+    "limit_l2",
+    "limit_l3",
+    "discharge_limit",
+    "discharge_limit_l2",
+    "discharge_limit_l3",
+    "setpoint",
+    "setpoint_l2",
+    "setpoint_l3",
+    "setpoint_reactive",
+    "setpoint_reactive_l2",
+    "setpoint_reactive_l3",
+    "v2x_baseline",
+    "v2x_freq_watt_curve",
+    "v2x_signal_watt_curve",
+)
+# 2.1 ChargingScheduleType fields that change what the schedule means (limits by state of
+# charge, local time, a random start delay): refused rather than executed wrongly.
+_V21_SCHEDULE_FIELDS = ("limit_at_soc", "randomized_delay")
+
+
+def _unset(value: object) -> bool:
+    return value is UNSET or value is None
+
+
+def _check_v21(wire: _WireSchedule) -> None:
+    """Refuse what a 2.1 schedule may carry beyond the 1.6/2.0.1 model (absent in those)."""
+    for name in _V21_SCHEDULE_FIELDS:
+        if not _unset(getattr(wire, name, UNSET)):
+            raise Unsupported("InvalidSchedule", f"chargingSchedule.{name} is not supported")
+    if getattr(wire, "use_local_time", False) is True:
+        raise Unsupported("InvalidSchedule", "useLocalTime is not supported")
+    for period in wire.charging_schedule_period:
+        for name in _V21_PERIOD_FIELDS:
+            if not _unset(getattr(period, name, UNSET)):
+                raise Unsupported("InvalidSchedule", f"period field {name} is not supported")
+        mode = getattr(period, "operation_mode", UNSET)
+        if not _unset(mode) and getattr(mode, "value", mode) != "ChargingOnly":
+            raise Unsupported("InvalidSchedule", f"operationMode {getattr(mode, 'value', mode)}")
+        if _unset(period.limit):
+            raise Unsupported("InvalidSchedule", "a period without a limit is not supported")
+
+
 def _from_wire(
     profile: V16ChargingProfile | V201ChargingProfile, profile_id: int, wire: _WireSchedule
 ) -> Profile:
     """The fields 1.6 and 2.x share, under the same snake_case names."""
+    purpose = _PURPOSES.get(profile.charging_profile_purpose.value)
+    if purpose is None:
+        # 2.1 PriorityCharging and LocalGeneration.
+        raise Unsupported("UnsupportedPurpose", f"purpose {profile.charging_profile_purpose.value}")
+    kind = _KINDS.get(profile.charging_profile_kind.value)
+    if kind is None:  # 2.1 Dynamic (updated with UpdateDynamicSchedule / PullDynamicSchedule)
+        raise Unsupported("UnsupportedKind", f"kind {profile.charging_profile_kind.value}")
+    _check_v21(wire)
     schedule = Schedule(
         tuple(
             Period(p.start_period, p.limit, None if p.number_phases is UNSET else p.number_phases)
@@ -391,14 +495,11 @@ def _from_wire(
         None if wire.start_schedule is UNSET else wire.start_schedule,
         None if wire.min_charging_rate is UNSET else wire.min_charging_rate,
     )
-    purpose = _PURPOSES.get(profile.charging_profile_purpose.value)
-    if purpose is None:
-        raise ValueError(f"unsupported purpose {profile.charging_profile_purpose.value}")
     return Profile(
         id=profile_id,
         stack_level=profile.stack_level,
         purpose=purpose,
-        kind=_KINDS[profile.charging_profile_kind.value],
+        kind=kind,
         schedule=schedule,
         recurrency=(
             None

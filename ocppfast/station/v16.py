@@ -28,10 +28,33 @@ The simulated EV is driven through the public API (`plug_in`, `unplug`, `authori
 register grows at `StationConfig.power_w`, measured on the injected clock, so a test that moves
 its clock gets exact meter readings.
 
-Profiles (C16 3.3, reported in SupportedFeatureProfiles): Core, LocalAuthListManagement and
-RemoteTrigger. The others are answered the way a charger without them answers (Rejected /
-NotSupported / Unknown status), and UpdateFirmware, whose response has no status, with the
-CALLERROR NotSupported.
+Profiles (C16 3.3, reported in SupportedFeatureProfiles): Core, FirmwareManagement,
+LocalAuthListManagement, RemoteTrigger, Reservation and SmartCharging. The security extension's
+certificate messages are answered as by a charger without certificate management, and
+SignedUpdateFirmware with InvalidCertificate: no manufacturer root certificate is installed.
+
+Smart charging (C16 3.13, 5.5, 5.7, 5.16; `charging_profiles`, `smart_charging`): the installed
+profiles are kept in `data`; the limit in force on each connector is recomputed when a profile
+is set or cleared, a transaction starts or ends, and at every schedule boundary; it goes to
+`hardware.set_current_limit`, and the simulated EV draws at most that much (a limit of 0, or
+below minChargingRate, gives SuspendedEVSE). A transaction's TxProfiles, including the one of a
+RemoteStartTransaction, are deleted when it ends.
+
+Reservations (C16 3.11, 5.13; `reservations`): ReserveNow of one connector or of connector 0 (a
+connector stays free for each), replaced by the same reservationId; CancelReservation; a
+reserved connector is Reserved and charges only the reservation's idTag or its parent idTag
+(from the Local Authorization List or cache, else Authorize.req); the start that uses it carries
+the reservationId and ends it; at expiryDate it ends and the connector is Available again; a
+connector or Charge Point set Unavailable ends its reservations. Kept in `data`.
+
+Firmware management (C16 5.9, 5.19; `maintenance`): UpdateFirmware downloads the image over
+HTTP(S) after retrieveDate, with retries, installs it through `hardware.install_firmware` once
+no transaction runs, and reboots (Installed after the new boot, also after a restart).
+GetDiagnostics and the SW GetLog upload a tar.gz of the station's log and OCPP traffic, or its
+security events, for the time window asked, with DiagnosticsStatusNotification /
+LogStatusNotification. While the installation waits for the transactions to end, the
+connectors not in use are Unavailable and take no new transaction (C16 5.19, C16E 3.49 recommend
+it); the reboot into the new firmware, or an update that ends without it, reopens them.
 
 Spec keys: C16 (OCPP 1.6 edition 2), C16E (its errata sheet), SW (the 1.6 security whitepaper,
 edition 2), J16 / J16E (OCPP-J 1.6 and its errata).
@@ -43,6 +66,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,7 +78,6 @@ from msgspec import UNSET, UnsetType
 from .. import v16
 from ..asyncio.handlers import Handlers, after, maybe_await, on
 from ..exceptions import (
-    ActionNotSupportedError,
     CallTimeoutError,
     OCPPError,
     OutgoingMessageError,
@@ -62,7 +85,19 @@ from ..exceptions import (
 )
 from ..hardware import Hardware, SimulatedHardware
 from ..storage import StorageError
+from .charging_profiles import LimitKeeper, ProfileBook, ProfileLimits
 from .config import BOOT_RETRY_DEFAULT, NOMINAL_VOLTAGE, StationConfig, StationError, utc_now
+from .maintenance import (
+    FirmwareUpdate,
+    LogUpload,
+    Maintenance,
+    StationLog,
+    TrafficCapture,
+    nonnegative,
+    optional_time,
+)
+from .reservations import Reservation, ReservationBook
+from .smart_charging import Limit, Profile, Purpose, Unit, from_v16
 from .store import NEVER_SHED, SHED_LATER, Queued, StationData
 
 __all__ = [
@@ -93,6 +128,10 @@ SEND_LOCAL_LIST_MAX_LENGTH = 500
 
 # Seconds between two tries to put a queued message on disk after a failed commit.
 STORAGE_RETRY = 1.0
+
+# What SetChargingProfile.req accepts (C16 9.4 keys; ChargingScheduleAllowedChargingRateUnit:
+# both units).
+SMART_CHARGING = ProfileLimits()
 
 _ACCEPTED = v16.AuthorizationStatus.Accepted
 _Status = v16.ChargePointStatus
@@ -377,7 +416,11 @@ def _default_keys(config: StationConfig) -> list[_Key]:
         _Key("StopTxnAlignedDataMaxLength", str(csl_max), "R"),
         _Key("StopTxnSampledData", "", "RW", measurands),
         _Key("StopTxnSampledDataMaxLength", str(csl_max), "R"),
-        _Key("SupportedFeatureProfiles", "Core,LocalAuthListManagement,RemoteTrigger", "R"),
+        _Key(
+            "SupportedFeatureProfiles",
+            "Core,FirmwareManagement,LocalAuthListManagement,RemoteTrigger,Reservation,SmartCharging",
+            "R",
+        ),
         _Key("TransactionMessageAttempts", "3", "RW", _integer(1)),
         _Key("TransactionMessageRetryInterval", "60", "RW", seconds),
         _Key("UnlockConnectorOnEVSideDisconnect", "true", "RW", _boolean),
@@ -385,6 +428,13 @@ def _default_keys(config: StationConfig) -> list[_Key]:
         _Key("LocalAuthListEnabled", "true", "RW", _boolean),
         _Key("LocalAuthListMaxLength", str(LOCAL_AUTH_LIST_MAX_LENGTH), "R"),
         _Key("SendLocalListMaxLength", str(SEND_LOCAL_LIST_MAX_LENGTH), "R"),
+        # C16 9.3 Reservation profile: reservations of connector 0 are supported (C16 5.13).
+        _Key("ReserveConnectorZeroSupported", "true", "R"),
+        # C16 9.4 Smart Charging profile (C16 3.13.5: implemented and reported).
+        _Key("ChargeProfileMaxStackLevel", str(SMART_CHARGING.max_stack_level), "R"),
+        _Key("ChargingScheduleAllowedChargingRateUnit", "Current,Power", "R"),
+        _Key("ChargingScheduleMaxPeriods", str(SMART_CHARGING.max_periods), "R"),
+        _Key("MaxChargingProfilesInstalled", str(SMART_CHARGING.max_installed), "R"),
         # SW 7: security profile 1 (HTTP Basic authentication) keys. Certificates (profiles 2
         # and 3, CpoName, CertificateStoreMaxLength, ...) come with the certificate feature.
         _Key("AuthorizationKey", None, "W", _authorization_key),
@@ -405,6 +455,87 @@ class _Online:
     def cancel(self) -> None:
         for task in self.tasks:
             task.cancel()
+
+
+# C16 7.25 FirmwareStatus: the statuses a 1.6 FirmwareStatusNotification.req reports; SW
+# UploadLogStatusEnumType: those of LogStatusNotification.req.
+_FIRMWARE_STATUSES = frozenset(status.value for status in v16.FirmwareStatus)
+_UPLOAD_LOG_STATUSES = frozenset(status.value for status in v16.UploadLogStatusEnum)
+_DIAGNOSTICS_STATUSES = frozenset(status.value for status in v16.DiagnosticsStatus)
+
+
+class _Maintenance16:
+    """How `Maintenance` (firmware updates, diagnostics and log uploads) reports through a
+    `Station16`: its 1.6 status notifications (C16 4.4, 4.5; SW LogStatusNotification), its
+    transactions, its reboot; and the station's security log (`events`)."""
+
+    def __init__(self, station: Station16) -> None:
+        self.station = station
+        # SW N01.FR.05 / A04.FR.04: every security event goes into the security log a GetLog
+        # SecurityLog uploads: (time, type, tech info), the latest thousand.
+        self.events: deque[tuple[datetime, str, str]] = deque(maxlen=1000)
+
+    async def firmware_status(self, status: str, request_id: int | None) -> None:
+        await self._send(v16.FirmwareStatusNotificationRequest(status=v16.FirmwareStatus(status)))
+
+    async def upload_status(self, upload: LogUpload, status: str) -> None:
+        if upload.kind == "Diagnostics":
+            if status not in _DIAGNOSTICS_STATUSES:
+                return  # C16 7.23 has no AcceptedCanceled: the replaced upload just ends
+            await self._send(
+                v16.DiagnosticsStatusNotificationRequest(status=v16.DiagnosticsStatus(status))
+            )
+        elif status in _UPLOAD_LOG_STATUSES:
+            # SW has no AcceptedCanceled notification (2.x has): the canceled upload just ends.
+            await self._send(
+                v16.LogStatusNotificationRequest(
+                    status=v16.UploadLogStatusEnum(status),
+                    request_id=UNSET if upload.request_id is None else upload.request_id,
+                )
+            )
+
+    def transactions_running(self) -> bool:
+        return bool(self.station.transactions)
+
+    def installation_pending(self, pending: bool) -> None:
+        # C16 5.19 (C16E 3.49): "RECOMMENDED to set connectors that are not in use to
+        # UNAVAILABLE while the Charge Point waits for the Session to end"; they come back when
+        # the update ends without the reboot.
+        station = self.station
+        station._firmware_closed = pending
+        station._in_background(station._update(*station._connectors[1:]), "status")
+
+    async def reboot(self) -> None:
+        # C16 5.19: the Charge Point reboots into the new firmware, as a hard reset does
+        # (the installation waited for the transactions, so none is stopped here). The
+        # connectors open again: the boot reports them all (C16E 3.22).
+        station = self.station
+        station._firmware_closed = False
+        await station._reset_now(
+            v16.ResetRequest(type=v16.ResetType.Hard),
+            v16.ResetResponse(status=v16.ResetStatus.Accepted),
+        )
+
+    def security_event(self, kind: str, info: str) -> None:
+        # SW 4.2 (security events: FirmwareUpdated is critical, so pushed to the Central
+        # System).
+        station = self.station
+        station.log.info("%s: security event %s: %s", station.name, kind, info)
+        now = station._now()
+        self.events.append((now, kind, info))
+        request = v16.SecurityEventNotificationRequest(
+            type=kind, timestamp=now, tech_info=info[:255] or UNSET
+        )
+        station._in_background(self._send(request), f"security event {kind}")
+
+    async def _send(self, request: Any) -> None:
+        station = self.station
+        try:
+            await station._call(request)
+        except (StationError, SessionClosedError) as error:
+            station.log.warning("%s: %s not sent: %s", station.name, type(request).ACTION, error)
+        except (CallTimeoutError, OCPPError) as error:
+            station.log.warning("%s: %s failed: %s", station.name, type(request).ACTION, error)
 
 
 class Station16(Handlers):
@@ -456,7 +587,26 @@ class Station16(Handlers):
         # The charger's electronics: current limits, firmware installs, the display.
         self.hardware: Hardware = hardware if hardware is not None else SimulatedHardware()
         self.clock: Callable[[], datetime] = clock or utc_now
-        self.log = _log
+        # The station's log, whose lines (and the frames of `traffic`) a GetDiagnostics /
+        # GetLog uploads; the firmware update and those uploads (maintenance.py).
+        self.log = StationLog(_log, self._now)
+        self.traffic = TrafficCapture(self._now)
+        reporter = _Maintenance16(self)
+        self.maintenance = Maintenance(
+            name=config.identity,
+            log=self.log,
+            traffic=self.traffic,
+            clock=self._now,
+            data=self.data,
+            hardware=self.hardware,
+            reporter=reporter,
+            name_in_lines=True,
+            firmware_statuses=_FIRMWARE_STATUSES,
+            security_log=reporter.events,
+        )
+        # While a firmware installation waits for the transactions to end, the connectors not
+        # in use are Unavailable (C16 5.19, C16E 3.49; `_Maintenance16.installation_pending`).
+        self._firmware_closed = False
         # The BootNotification.conf status since the last (simulated) reboot; Accepted: a
         # reconnection sends no BootNotification (J16 5.4).
         self.registration: str = ""
@@ -501,8 +651,36 @@ class Station16(Handlers):
         # Between a handler's answer and its after-hook: what the hook still has to do.
         self._remote_starts: dict[int, int] = {}
         self._reconnect_after: dict[int, str] = {}
+        # Smart charging (C16 3.13): the installed profiles, kept in `data`, and the limit
+        # they put on each connector, as the power in W the simulated EV may draw there.
+        self._profiles = ProfileBook(
+            self.data, _parse_profile, self._wrote, self.log, name=self.name
+        )
+        self._allowed_w: dict[int, float] = {}
+        self._limits = LimitKeeper(
+            self._profiles,
+            range(1, config.connectors + 1),
+            self._now,
+            self._tx_start,
+            self._apply_limit,
+            self._in_background,
+            voltage=NOMINAL_VOLTAGE,
+            phases=PHASES,
+        )
+        # Reservations (C16 3.11, 5.13), kept in `data`, expired by `clock`.
+        self._reservations = ReservationBook(
+            self.data,
+            self._now,
+            log=self.log,
+            name=self.name,
+            expired=self._reservations_expired,
+            wrote=self._wrote,
+        )
         self._load_tokens()
         self._restore_connectors()
+        # The limits of the profiles kept across a restart apply from now on, connected or not
+        # (C16 3.13.6); built in the running loop, their timer starts too.
+        self._limits.refresh()
 
     # -- public API --------------------------------------------------------------------------
 
@@ -696,6 +874,7 @@ class Station16(Handlers):
         seconds to be delivered, write everything to disk and close the connection (code
         1000): what the simulator does before it exits. What could not be delivered stays
         queued for the next start."""
+        self.maintenance.cancel()  # a firmware update in progress resumes at the next start
         for c in self._connectors[1:]:
             self._disarm_connection_timeout(c)
             if c.transaction is not None:
@@ -704,6 +883,7 @@ class Station16(Handlers):
         await self._deliver_before_closing()
         if self._aligned is not None:
             self._aligned.cancel()
+        self._limits.stop()
         try:
             await self.data.flush()
         except StorageError as error:
@@ -721,8 +901,11 @@ class Station16(Handlers):
         since its last reboot, then heartbeat and deliver the queue on it."""
         online = _Online(self.connection)
         self._sessions.append(online)
+        self.traffic.attach(self.connection)  # the frames a diagnostics upload holds
         self.booted.clear()
         self._ensure_aligned()
+        # The limits of the profiles kept across a restart, and their timer (C16 3.13.6).
+        self._limits.refresh()
         if self._booted_here():
             # J16 5.4: "When reconnecting a charge point should not send a BootNotification
             # unless one or more of the elements in the BootNotification have changed".
@@ -865,6 +1048,8 @@ class Station16(Handlers):
             )
         self._spawn(online, self._deliver_queue(online), "transaction messages")
         self._restart_heartbeat(online)
+        # C16 4.5: a firmware update the reboot (or a restart) interrupted reports on.
+        self._spawn(online, self.maintenance.after_boot(), "firmware update after boot")
 
     # -- CSMS-initiated actions (C16 chapter 5, SW chapter 5) -------------------------------
 
@@ -872,9 +1057,25 @@ class Station16(Handlers):
     def _cancel_reservation(
         self, request: v16.CancelReservationRequest
     ) -> v16.CancelReservationResponse:
-        # C16 5.1: no reservation matches (this station takes none, ReserveNow below): Rejected.
-        self._refused("CancelReservation", "Rejected", f"no reservation {request.reservation_id}")
-        return v16.CancelReservationResponse(status=v16.CancelReservationStatus.Rejected)
+        # C16 5.1: Accepted when a reservation matches the reservationId, else Rejected.
+        self._reservations.expire_due()
+        cancelled = self._reservations.remove(request.reservation_id)
+        if cancelled is None:
+            self._refused(
+                "CancelReservation", "Rejected", f"no reservation {request.reservation_id}"
+            )
+            return v16.CancelReservationResponse(status=v16.CancelReservationStatus.Rejected)
+        self.log.info(
+            "%s: reservation %d of %s cancelled", self.name, cancelled.id, cancelled.id_token
+        )
+        return v16.CancelReservationResponse(status=v16.CancelReservationStatus.Accepted)
+
+    @after(v16.CancelReservationRequest)
+    async def _reservation_cancelled(
+        self, request: v16.CancelReservationRequest, response: v16.CancelReservationResponse
+    ) -> None:
+        # C16 4.9 G1: Reserved -> Available once the reservation is cancelled.
+        await self._update(*self._connectors)
 
     @on(v16.CertificateSignedRequest)
     def _certificate_signed(
@@ -927,6 +1128,7 @@ class Station16(Handlers):
         self, request: v16.ChangeAvailabilityRequest, response: v16.ChangeAvailabilityResponse
     ) -> None:
         # C16 5.2: report the new availability with StatusNotification.req once it happened.
+        self._drop_unavailable_reservations()  # C16 5.13 (3)
         await self._update(*self._connectors)
 
     @on(v16.ChangeConfigurationRequest)
@@ -972,9 +1174,22 @@ class Station16(Handlers):
     def _clear_charging_profile(
         self, request: v16.ClearChargingProfileRequest
     ) -> v16.ClearChargingProfileResponse:
-        # C16 7.21: Unknown, no charging profile matched (smart charging installs none yet).
-        self._refused("ClearChargingProfile", "Unknown", "smart charging comes later")
-        return v16.ClearChargingProfileResponse(status=v16.ClearChargingProfileStatus.Unknown)
+        # C16 5.5, C16E 3.25: clear every profile that matches all the fields given (all of
+        # them without any field); Unknown when none matched (C16 7.21). The answer waits for
+        # the write (`write_barrier`).
+        purpose = request.charging_profile_purpose
+        matching = self._profiles.select(
+            profile_ids=None if request.id is UNSET else [request.id],
+            evse=None if request.connector_id is UNSET else request.connector_id,
+            purpose=None if purpose is UNSET else _PURPOSES[purpose.value],
+            stack_level=None if request.stack_level is UNSET else request.stack_level,
+        )
+        if not matching:
+            self._refused("ClearChargingProfile", "Unknown", "no charging profile matches")
+            return v16.ClearChargingProfileResponse(status=v16.ClearChargingProfileStatus.Unknown)
+        self._profiles.clear(matching, "ClearChargingProfile")
+        self._limits.refresh()
+        return v16.ClearChargingProfileResponse(status=v16.ClearChargingProfileStatus.Accepted)
 
     @on(v16.DataTransferRequest)
     def _data_transfer(self, request: v16.DataTransferRequest) -> v16.DataTransferResponse:
@@ -1020,8 +1235,45 @@ class Station16(Handlers):
     def _get_composite_schedule(
         self, request: v16.GetCompositeScheduleRequest
     ) -> v16.GetCompositeScheduleResponse:
-        self._refused("GetCompositeSchedule", "Rejected", "smart charging comes later")
-        return v16.GetCompositeScheduleResponse(status=v16.GetCompositeScheduleStatus.Rejected)
+        cid = request.connector_id
+        # C16 5.7: Rejected when the schedule cannot be reported, e.g. an unknown connector.
+        if not 0 <= cid <= self.connectors or request.duration <= 0:
+            self._refused(
+                "GetCompositeSchedule",
+                "Rejected",
+                f"connector {cid}, duration {request.duration} s",
+            )
+            return v16.GetCompositeScheduleResponse(status=v16.GetCompositeScheduleStatus.Rejected)
+        unit = request.charging_rate_unit
+        # Without a chargingRateUnit, in amps: what the charger controls (the pilot signal).
+        wanted: Unit = "A" if unit is UNSET else unit.value
+        rating = self.config.power_w
+        if wanted == "A":
+            rating /= NOMINAL_VOLTAGE * PHASES
+        # C16 5.7: from the moment of the request up to + duration; for connector 0 the total
+        # the Charge Point expects to draw from the grid; local limits (the rating) included.
+        schedule = self._limits.composite(cid, request.duration, wanted, rating)
+        assert schedule.start is not None
+        return v16.GetCompositeScheduleResponse(
+            status=v16.GetCompositeScheduleStatus.Accepted,
+            connector_id=cid,
+            schedule_start=schedule.start,
+            charging_schedule=v16.ChargingSchedule(
+                duration=request.duration,
+                start_schedule=schedule.start,
+                charging_rate_unit=v16.ChargingRateUnitType(wanted),
+                charging_schedule_period=[
+                    v16.ChargingSchedulePeriod(
+                        start_period=period.start,
+                        limit=period.limit,
+                        number_phases=UNSET
+                        if period.number_phases is None
+                        else period.number_phases,
+                    )
+                    for period in schedule.periods
+                ],
+            ),
+        )
 
     @on(v16.GetConfigurationRequest)
     def _get_configuration(
@@ -1046,10 +1298,29 @@ class Station16(Handlers):
 
     @on(v16.GetDiagnosticsRequest)
     def _get_diagnostics(self, request: v16.GetDiagnosticsRequest) -> v16.GetDiagnosticsResponse:
-        # C16 5.9: "If no diagnostics file is available, then GetDiagnostics.conf SHALL NOT
-        # contain a file name." Uploads come with the firmware management profile.
-        self._refused("GetDiagnostics", "no file", "diagnostics upload comes later")
-        return v16.GetDiagnosticsResponse()
+        # C16 5.9: the answer names the file the Charge Point will upload to the location (a
+        # directory): an archive of its log and OCPP traffic between startTime and stopTime.
+        job = LogUpload(
+            kind="Diagnostics",
+            location=request.location,
+            file_name=self.maintenance.file_name("diagnostics"),
+            retries=nonnegative(request.retries),
+            retry_interval=nonnegative(request.retry_interval),
+            start=optional_time(request.start_time),
+            stop=optional_time(request.stop_time),
+        )
+        self.maintenance.prepared[id(request)] = job
+        self.log.info("%s: GetDiagnostics: uploading %s", self.name, job.file_name)
+        return v16.GetDiagnosticsResponse(file_name=job.file_name)
+
+    @after(v16.GetDiagnosticsRequest)
+    async def _diagnostics_requested(
+        self, request: v16.GetDiagnosticsRequest, response: v16.GetDiagnosticsResponse
+    ) -> None:
+        # C16 4.4: DiagnosticsStatusNotification.req Uploading, then Uploaded or UploadFailed.
+        job = self.maintenance.prepared.pop(id(request), None)
+        if job is not None:
+            self.maintenance.start_upload(job)
 
     @on(v16.GetInstalledCertificateIdsRequest)
     def _get_installed_certificate_ids(
@@ -1068,8 +1339,41 @@ class Station16(Handlers):
 
     @on(v16.GetLogRequest)
     def _get_log(self, request: v16.GetLogRequest) -> v16.GetLogResponse:
-        self._refused("GetLog", "Rejected", "log upload comes later")
-        return v16.GetLogResponse(status=v16.LogStatusEnum.Rejected)
+        # SW 4.5 / N01 (SW 5.3): DiagnosticsLog (the log and traffic archive) or SecurityLog
+        # (the security events) between oldestTimestamp and latestTimestamp; a GetLog while an
+        # upload runs cancels it: AcceptedCanceled (N01.FR.12).
+        kind = request.log_type.value
+        job = LogUpload(
+            kind=kind,
+            location=request.log.remote_location,
+            file_name=self.maintenance.file_name(kind),
+            retries=nonnegative(request.retries),
+            retry_interval=nonnegative(request.retry_interval),
+            request_id=request.request_id,
+            start=optional_time(request.log.oldest_timestamp),
+            stop=optional_time(request.log.latest_timestamp),
+        )
+        self.maintenance.prepared[id(request)] = job
+        busy = self.maintenance.upload_busy
+        status = v16.LogStatusEnum.AcceptedCanceled if busy else v16.LogStatusEnum.Accepted
+        self.log.info(
+            "%s: GetLog %s (request %d) %s: uploading %s",
+            self.name,
+            kind,
+            request.request_id,
+            status.value,
+            job.file_name,
+        )
+        return v16.GetLogResponse(status=status, filename=job.file_name)
+
+    @after(v16.GetLogRequest)
+    async def _log_requested(
+        self, request: v16.GetLogRequest, response: v16.GetLogResponse
+    ) -> None:
+        # SW: LogStatusNotification.req Uploading, then Uploaded or UploadFailure.
+        job = self.maintenance.prepared.pop(id(request), None)
+        if job is not None:
+            self.maintenance.start_upload(job)
 
     @on(v16.InstallCertificateRequest)
     def _install_certificate(
@@ -1094,22 +1398,29 @@ class Station16(Handlers):
                 self._refused("RemoteStartTransaction", "Rejected", f"no connector {cid}")
                 return rejected
             c = self._connectors[cid]
-            why = self._busy(c)
+            why = self._busy(c) or self._reservation_refusal(c, request.id_tag)  # C16 5.13
             if why:
-                self._refused("RemoteStartTransaction", "Rejected", f"connector {cid} {why}")
+                self._refused("RemoteStartTransaction", "Rejected", f"connector {cid}: {why}")
                 return rejected
         else:
             # C16 5.11: without a connector id the Charge Point chooses: a free one where an EV
-            # waits (plugged in), else any free one.
-            free = [c for c in self._connectors[1:] if not self._busy(c)]
-            free.sort(key=lambda c: not c.plugged)
+            # waits (plugged in), else any free one; C16 5.13: one the id tag's reservation
+            # holds first, never one another reservation holds.
+            free = [
+                c
+                for c in self._connectors[1:]
+                if not self._busy(c) and not self._reservation_refusal(c, request.id_tag)
+            ]
+            free.sort(key=lambda c: (self._reservations.on(c.id) is None, not c.plugged))
             if not free:
                 self._refused("RemoteStartTransaction", "Rejected", "no connector is free")
                 return rejected
             c = free[0]
         if request.charging_profile is not UNSET:
-            # C16 5.11: a Charge Point without Smart Charging SHOULD ignore the profile.
-            self.log.info("%s: RemoteStartTransaction: charging profile ignored", self.name)
+            why = self._remote_profile_refusal(c, request.charging_profile)
+            if why:
+                self._refused("RemoteStartTransaction", "Rejected", why)
+                return rejected
         self._claim(c)
         self._remote_starts[id(request)] = c.id
         self.log.info(
@@ -1128,11 +1439,18 @@ class Station16(Handlers):
             return
         c = self._connectors[cid]
         await self._update(c)  # Preparing (C16 4.9 A2: receipt of a RemoteStartTransaction.req)
+        if request.charging_profile is not UNSET:
+            # C16 5.16.2: the TxProfile of the transaction about to start: it applies from its
+            # first moment, and goes with it (`_end_transaction`).
+            profile = request.charging_profile
+            self._profiles.install(cid, from_v16(profile), msgspec.to_builtins(profile))
         try:
             # C16 5.11: authorize first when AuthorizeRemoteTxRequests is true.
             await self._start(c, request.id_tag, authorize=self._bool("AuthorizeRemoteTxRequests"))
         except StationError as error:
             self.log.warning("%s: remote start on connector %d failed: %s", self.name, cid, error)
+            self._profiles.end_transaction(cid)
+            self._limits.refresh()
             await self._update(c)
 
     @on(v16.RemoteStopTransactionRequest)
@@ -1166,9 +1484,26 @@ class Station16(Handlers):
 
     @on(v16.ReserveNowRequest)
     def _reserve_now(self, request: v16.ReserveNowRequest) -> v16.ReserveNowResponse:
-        # C16 5.13: Rejected when "configured not to accept reservations".
-        self._refused("ReserveNow", "Rejected", "reservations come later")
-        return v16.ReserveNowResponse(status=v16.ReservationStatus.Rejected)
+        status, why = self._reserve(request)
+        if why:
+            self._refused("ReserveNow", status.value, why)
+        else:
+            self.log.info(
+                "%s: reservation %d of connector %d for %s until %s",
+                self.name,
+                request.reservation_id,
+                request.connector_id,
+                request.id_tag,
+                request.expiry_date.isoformat(),
+            )
+        return v16.ReserveNowResponse(status=status)
+
+    @after(v16.ReserveNowRequest)
+    async def _reserved(
+        self, request: v16.ReserveNowRequest, response: v16.ReserveNowResponse
+    ) -> None:
+        # C16 4.9 A7: Available -> Reserved (a replaced reservation may free another one).
+        await self._update(*self._connectors)
 
     @on(v16.ResetRequest)
     def _reset(self, request: v16.ResetRequest) -> v16.ResetResponse:
@@ -1211,15 +1546,52 @@ class Station16(Handlers):
     def _set_charging_profile(
         self, request: v16.SetChargingProfileRequest
     ) -> v16.SetChargingProfileResponse:
-        self._refused("SetChargingProfile", "NotSupported", "smart charging comes later")
-        return v16.SetChargingProfileResponse(status=v16.ChargingProfileStatus.NotSupported)
+        cid = request.connector_id
+        wire = request.cs_charging_profiles
+        rejected = v16.SetChargingProfileResponse(status=v16.ChargingProfileStatus.Rejected)
+        try:
+            profile = from_v16(wire)
+        except ValueError as error:  # C16E 3.45, 3.56: a schedule the spec does not allow
+            self._refused(
+                "SetChargingProfile", "Rejected", f"profile {wire.charging_profile_id}: {error}"
+            )
+            return rejected
+        tx = self._connectors[cid].transaction if 0 < cid <= self.connectors else None
+        # C16 5.16, 3.13.1: a TxProfile needs a transaction on its connector, with the
+        # transactionId given (if any); "" while the Central System has not given it.
+        why = self._profiles.refusal(
+            cid,
+            profile,
+            SMART_CHARGING,
+            evses=self.connectors,
+            transaction=None if tx is None else tx.id,
+        )[1]
+        if why:
+            self._refused("SetChargingProfile", "Rejected", f"profile {profile.id}: {why}")
+            return rejected
+        # C16 5.16.3/5.16.4: install (replacing by id or stackLevel/purpose) and re-evaluate
+        # the limits at once; the answer waits for the write (`write_barrier`).
+        self._profiles.install(cid, profile, msgspec.to_builtins(wire))
+        self._limits.refresh()
+        return v16.SetChargingProfileResponse(status=v16.ChargingProfileStatus.Accepted)
 
     @on(v16.SignedUpdateFirmwareRequest)
     def _signed_update_firmware(
         self, request: v16.SignedUpdateFirmwareRequest
     ) -> v16.SignedUpdateFirmwareResponse:
-        self._refused("SignedUpdateFirmware", "Rejected", "firmware updates come later")
-        return v16.SignedUpdateFirmwareResponse(status=v16.UpdateFirmwareStatusEnum.Rejected)
+        # SW 4.4 (L01.FR.02 of the SW use cases): the signing certificate is checked against
+        # the manufacturer root certificate, and this station has none installed, so no
+        # certificate can be valid: InvalidCertificate, with the security event
+        # InvalidFirmwareSigningCertificate. Signed firmware verification is a later feature.
+        self._refused(
+            "SignedUpdateFirmware", "InvalidCertificate", "no manufacturer root certificate"
+        )
+        self.maintenance.reporter.security_event(
+            "InvalidFirmwareSigningCertificate", "no manufacturer root certificate installed"
+        )
+        return v16.SignedUpdateFirmwareResponse(
+            status=v16.UpdateFirmwareStatusEnum.InvalidCertificate
+        )
 
     @on(v16.TriggerMessageRequest)
     def _trigger_message(self, request: v16.TriggerMessageRequest) -> v16.TriggerMessageResponse:
@@ -1267,10 +1639,31 @@ class Station16(Handlers):
 
     @on(v16.UpdateFirmwareRequest)
     def _update_firmware(self, request: v16.UpdateFirmwareRequest) -> v16.UpdateFirmwareResponse:
-        # UpdateFirmware.conf has no status to refuse with: a Charge Point without the Firmware
-        # Management profile answers with the CALLERROR NotSupported (J16 4.2.3).
-        self._refused("UpdateFirmware", "NotSupported", "firmware updates come later")
-        raise ActionNotSupportedError("UpdateFirmware comes with firmware management")
+        # C16 5.19: the Charge Point answers at once, then downloads from `location` once
+        # retrieveDate has come, retrying `retries` times `retryInterval` apart.
+        self.log.info(
+            "%s: UpdateFirmware from %s, not before %s",
+            self.name,
+            request.location,
+            request.retrieve_date.isoformat(),
+        )
+        return v16.UpdateFirmwareResponse()
+
+    @after(v16.UpdateFirmwareRequest)
+    async def _firmware_requested(
+        self, request: v16.UpdateFirmwareRequest, response: v16.UpdateFirmwareResponse
+    ) -> None:
+        # C16 4.5: FirmwareStatusNotification.req Downloading, Downloaded (or DownloadFailed),
+        # Installing, then Installed (after the reboot) or InstallationFailed. A new request
+        # replaces the update in progress.
+        self.maintenance.update_firmware(
+            FirmwareUpdate(
+                location=request.location,
+                retrieve_at=request.retrieve_date,
+                retries=nonnegative(request.retries),
+                retry_interval=nonnegative(request.retry_interval),
+            )
+        )
 
     # -- what the station sends --------------------------------------------------------------
 
@@ -1296,15 +1689,22 @@ class Station16(Handlers):
                 for c in targets:
                     await self._send_meter_values(c, _Context.Trigger, triggered=True)
             elif message == "DiagnosticsStatusNotification":
-                # C16 4.4: Idle, when not busy uploading diagnostics (never, here).
+                # C16 4.4: Uploading while a diagnostics upload runs, else Idle.
+                upload = self.maintenance.uploading()
+                uploading = upload is not None and upload.kind == "Diagnostics"
                 await self._call(
-                    v16.DiagnosticsStatusNotificationRequest(status=v16.DiagnosticsStatus.Idle),
+                    v16.DiagnosticsStatusNotificationRequest(
+                        status=v16.DiagnosticsStatus.Uploading
+                        if uploading
+                        else v16.DiagnosticsStatus.Idle
+                    ),
                     triggered=True,
                 )
             elif message == "FirmwareStatusNotification" and not extended:
-                # C16 4.5: Idle, when not busy downloading/installing firmware.
+                # C16 4.5: the status of the update in progress; Idle when there is none.
+                status, _ = self.maintenance.firmware_in_progress()
                 await self._call(
-                    v16.FirmwareStatusNotificationRequest(status=v16.FirmwareStatus.Idle),
+                    v16.FirmwareStatusNotificationRequest(status=v16.FirmwareStatus(status)),
                     triggered=True,
                 )
             elif message == "FirmwareStatusNotification":
@@ -1314,11 +1714,18 @@ class Station16(Handlers):
                     triggered=True,
                 )
             elif message == "LogStatusNotification":
-                # SW N01.FR.12: triggered with no upload ongoing: Idle, without requestId.
-                await self._call(
-                    v16.LogStatusNotificationRequest(status=v16.UploadLogStatusEnum.Idle),
-                    triggered=True,
-                )
+                # SW N01.FR.12: Uploading with the requestId while a GetLog upload runs, else
+                # Idle without requestId.
+                upload = self.maintenance.uploading()
+                if upload is not None and upload.request_id is not None:
+                    log_status = v16.LogStatusNotificationRequest(
+                        status=v16.UploadLogStatusEnum.Uploading, request_id=upload.request_id
+                    )
+                else:
+                    log_status = v16.LogStatusNotificationRequest(
+                        status=v16.UploadLogStatusEnum.Idle
+                    )
+                await self._call(log_status, triggered=True)
         except (StationError, SessionClosedError):
             pass
         except (CallTimeoutError, OCPPError) as error:
@@ -1461,6 +1868,7 @@ class Station16(Handlers):
         try:
             if authorize and not await self.authorize(id_tag):
                 raise StationError(f"id tag {id_tag} was not authorized")
+            reservation = await self._reservation_for(c, id_tag)  # C16 5.13
         except BaseException:
             c.starting = False  # the caller reports the status this leaves
             raise
@@ -1473,7 +1881,13 @@ class Station16(Handlers):
         meter_start = round(c.meter_wh)
         item = self._enqueue(
             v16.StartTransactionRequest(
-                connector_id=c.id, id_tag=id_tag, meter_start=meter_start, timestamp=now
+                connector_id=c.id,
+                id_tag=id_tag,
+                meter_start=meter_start,
+                timestamp=now,
+                # C16 4.8: "If this transaction ends a reservation ... MUST contain the
+                # reservationId".
+                reservation_id=UNSET if reservation is None else reservation.id,
             ),
             NEVER_SHED,
         )
@@ -1500,6 +1914,7 @@ class Station16(Handlers):
         )
         self._record(c, "", _Context.Transaction_Begin)
         self._save(c)
+        self._limits.refresh()  # Relative profiles start now (C16 7.9)
         self._restart_meter(c)
         self._ensure_aligned()
         # The answer (`_started`) gives the id, and may stop the transaction at once.
@@ -1558,6 +1973,9 @@ class Station16(Handlers):
         # transaction: whatever happens next, it is ended exactly once.
         item = self._enqueue(request, NEVER_SHED, pending)
         self._save(c)
+        # C16 3.13.1: the transaction's TxProfiles go with it.
+        self._profiles.end_transaction(c.id)
+        self._limits.refresh()
         self.log.info(
             "%s: transaction %s stopped on connector %d (%s, %.0f Wh delivered, meter stop %d Wh)",
             self.name,
@@ -1616,16 +2034,21 @@ class Station16(Handlers):
         if c.id == 0:
             return _Status.Available if zero.operative else _Status.Unavailable
         if c.transaction is not None:
-            if c.evse_suspended:
+            # A charging limit of 0 offers no energy either (C16 3.13, 4.9).
+            if c.evse_suspended or self._allowed_w.get(c.id, math.inf) <= 0:
                 return _Status.SuspendedEVSE  # has precedence over SuspendedEV (C16 4.9)
             if c.ev_disconnected or not c.plugged:
                 return _Status.SuspendedEV
             return _Status.Charging
-        if not (c.operative and zero.operative):
+        if not (c.operative and zero.operative) or self._firmware_closed:
             return _Status.Unavailable
         if c.finishing:
             return _Status.Finishing
-        if c.plugged or c.starting:
+        if c.starting:
+            return _Status.Preparing  # G2: "Reservation identity is presented"
+        if self._reserved_here(c):
+            return _Status.Reserved  # A7; an EV plugged in meanwhile leaves it Reserved
+        if c.plugged:
             return _Status.Preparing
         return _Status.Available
 
@@ -1915,7 +2338,7 @@ class Station16(Handlers):
         if c.metered_at is not None and self._status_of(c) == _Status.Charging:
             # A clock that steps back delivers nothing rather than negative energy.
             seconds = max(0.0, (now - c.metered_at).total_seconds())
-            c.meter_wh += self.config.power_w * seconds / 3600.0
+            c.meter_wh += self._ev_power(c) * seconds / 3600.0
         c.metered_at = now
 
     def _register(self, c: _Connector) -> float:
@@ -1926,9 +2349,57 @@ class Station16(Handlers):
     def _power(self, c: _Connector) -> tuple[float, float]:
         """(power drawn, power offered) on a connector, in W."""
         status = self._status_of(c)
-        drawn = self.config.power_w if status == _Status.Charging else 0.0
-        offered = self.config.power_w if c.transaction is not None and not c.evse_suspended else 0.0
+        drawn = self._ev_power(c) if status == _Status.Charging else 0.0
+        offered = self._ev_power(c) if c.transaction is not None and not c.evse_suspended else 0.0
         return drawn, offered
+
+    def _ev_power(self, c: _Connector) -> float:
+        """What the simulated EV draws while charging: its power, at most what the charging
+        limit in force allows (C16 3.13)."""
+        return min(self.config.power_w, self._allowed_w.get(c.id, math.inf))
+
+    def _tx_start(self, connector_id: int) -> datetime | None:
+        tx = self._connectors[connector_id].transaction
+        return None if tx is None else tx.started_at
+
+    def _apply_limit(self, connector_id: int, limit: Limit | None) -> None:
+        """Carry out the charging limit in force on a connector (`LimitKeeper`): tell the
+        hardware, and let the EV draw at most that much from now on. A limit of 0, or below
+        the schedule's minChargingRate, suspends charging: SuspendedEVSE (C16 4.9, 7.7)."""
+        c = self._connectors[connector_id]
+        self.hardware.set_current_limit(connector_id, None if limit is None else limit.value)
+        if limit is None:
+            watts = math.inf
+        elif limit.min_rate is not None and limit.value < limit.min_rate:
+            watts = 0.0
+        else:
+            watts = limit.value * NOMINAL_VOLTAGE * (limit.number_phases or PHASES)
+        if watts == self._allowed_w.get(connector_id, math.inf):
+            # Nothing changes for the EV. (Nor is the register read: a transaction the station
+            # lost power in keeps the reading it was stored with, C16 7.36.)
+            return
+        self._meter(c, self._now())  # the energy so far, at the power drawn so far
+        self._allowed_w[connector_id] = watts
+        if self._may_send():
+            self._in_background(self._update(c), "status after a charging limit")
+        else:
+            self._recompute(c)
+
+    def _remote_profile_refusal(self, c: _Connector, wire: v16.ChargingProfile) -> str:
+        """Why the chargingProfile of a RemoteStartTransaction.req cannot be used ("": it can)."""
+        # C16 5.16.2: purpose TxProfile, and no transactionId (the transaction has none yet).
+        if wire.charging_profile_purpose != v16.ChargingProfilePurposeType.TxProfile:
+            return f"charging profile purpose {wire.charging_profile_purpose.value}, not TxProfile"
+        if wire.transaction_id is not UNSET:
+            return "the charging profile of a remote start carries no transactionId (C16 5.16.2)"
+        try:
+            profile = from_v16(wire)
+        except ValueError as error:
+            return f"charging profile {wire.charging_profile_id}: {error}"
+        _, why = self._profiles.refusal(
+            c.id, profile, SMART_CHARGING, evses=self.connectors, transaction=""
+        )
+        return why
 
     def _sample(
         self, c: _Connector, items: list[str], context: v16.ReadingContext
@@ -2413,6 +2884,159 @@ class Station16(Handlers):
             )
             self._end_transaction(c, v16.Reason.PowerLoss, lost_at=lost_at)
 
+    # -- reservations (C16 3.11, 5.13; the book: reservations.py) ---------------------------
+
+    def _reserve(self, request: v16.ReserveNowRequest) -> tuple[v16.ReservationStatus, str]:
+        """Take a ReserveNow.req into the book: (status, why not) (C16 5.13, 7.40)."""
+        status = v16.ReservationStatus
+        book = self._reservations
+        book.expire_due()
+        cid, rid = request.connector_id, request.reservation_id
+        if cid > self.connectors:
+            return status.Rejected, f"no connector {cid}"
+        if cid == 0 and not self._bool("ReserveConnectorZeroSupported"):
+            return status.Rejected, "ReserveConnectorZeroSupported is false (C16 5.13)"
+        if request.expiry_date <= self._now():
+            return status.Rejected, f"expiryDate {request.expiry_date.isoformat()} has passed"
+        # C16 5.13: a reservation with the same reservationId is replaced: judged without it.
+        free = self._free_connectors(ignore=rid)
+        of_any = [r for r in book.of_any() if r.id != rid]
+        zero = self._connectors[0]
+        reservation = Reservation(
+            id=rid,
+            expires=request.expiry_date,
+            id_token=request.id_tag,
+            target=cid,
+            group=request.parent_id_tag or None,
+        )
+        if self._firmware_closed:
+            # The connectors are closed until the new firmware runs (C16 5.19, C16E 3.49).
+            return status.Unavailable, "a firmware update waits to be installed"
+        if cid == 0:
+            # "make sure that at any time during the validity of the reservation, one
+            # connector remains available for the reserved idTag".
+            if not zero.operative or not any(c.operative for c in self._connectors[1:]):
+                return status.Unavailable, "no connector is operative"
+            if not book.feasible([*of_any, reservation], free):
+                return status.Occupied, "no connector is left free for it"
+        else:
+            c = self._connectors[cid]
+            if not (c.operative and zero.operative):
+                return status.Unavailable, f"connector {cid} is unavailable"
+            other = book.on(cid)
+            if other is not None and other.id != rid:
+                # "also 'Occupied' when the ... connector has been reserved for the same or
+                # another idTag".
+                return status.Occupied, f"connector {cid} is reserved ({other.id})"
+            if cid not in free:
+                return status.Occupied, f"connector {cid} is in use"
+            if not book.feasible(of_any, {t: k for t, k in free.items() if t != cid}):
+                return status.Occupied, f"connector {cid} is held for a reservation of any"
+        book.reserve(reservation)
+        return status.Accepted, ""
+
+    def _free_connectors(self, ignore: int | None = None) -> dict[int, str | None]:
+        """The connectors a reservation of connector 0 may count on: operative, idle (no
+        transaction, no start, no EV) and not reserved themselves (but by reservation
+        `ignore`). The values: connector types (none in 1.6)."""
+        zero = self._connectors[0]
+        free: dict[int, str | None] = {}
+        for c in self._connectors[1:]:
+            mine = self._reservations.on(c.id)
+            if (
+                zero.operative
+                and c.operative
+                and c.transaction is None
+                and not (c.starting or c.plugged or c.finishing)
+                and (mine is None or mine.id == ignore)
+            ):
+                free[c.id] = None
+        return free
+
+    def _reserved_here(self, c: _Connector) -> bool:
+        """Whether `c` is Reserved: reserved itself, or held for a reservation of connector 0
+        (the free connectors are as many as those reservations)."""
+        book = self._reservations
+        if not len(book):
+            return False
+        return book.on(c.id) is not None or c.id in book.held(self._free_connectors())
+
+    def _parent_of(self, id_tag: str) -> tuple[bool, str | None]:
+        """(whether the id tag is in the Local Authorization List or the cache, its parent id
+        tag there)."""
+        known, _ = self._entry(id_tag)
+        if known is None:
+            return False, None
+        return True, known.parent_id_tag if known.parent_id_tag is not UNSET else None
+
+    def _reservation_refusal(self, c: _Connector, id_tag: str) -> str:
+        """Why a reservation keeps `id_tag` from charging on `c`, as far as the station knows
+        its parent id tag now ("" when none does)."""
+        _, parent = self._parent_of(id_tag)
+        free = self._free_connectors()
+        return self._reservations.decide(c.id, None, id_tag, parent, free)[1]
+
+    async def _reservation_for(self, c: _Connector, id_tag: str) -> Reservation | None:
+        """C16 5.13: the reservation a start of `id_tag` on `c` uses (None: none), taken out of
+        the book; raises `StationError` when a reservation refuses it ("refuse charging for
+        all incoming idTags on the reserved connector, except when the incoming idTag or the
+        parent idTag match the idTag or parent idTag of the reservation"). The parent id tag
+        comes from the Local Authorization List or the cache, "If it is not found ... the
+        Charge Point SHALL send an Authorize.req" (its answer MAY give it, C16E 4.12)."""
+        book = self._reservations
+        book.expire_due()
+        if not len(book):
+            return None
+        known, parent = self._parent_of(id_tag)
+        reservation, why = book.decide(c.id, None, id_tag, parent, self._free_connectors())
+        if why and not known and self._may_send():
+            with contextlib.suppress(StationError, SessionClosedError, CallTimeoutError, OCPPError):
+                response = await self._call(v16.AuthorizeRequest(id_tag=id_tag))
+                info: v16.IdTagInfo = response.id_tag_info
+                self._authorization_answer(id_tag, info)
+                if info.parent_id_tag is not UNSET:
+                    parent = info.parent_id_tag
+                    free = self._free_connectors()
+                    reservation, why = book.decide(c.id, None, id_tag, parent, free)
+        if why:
+            raise StationError(f"id tag {id_tag} may not charge on connector {c.id}: {why}")
+        if reservation is not None:
+            # C16 5.13 (1): terminated by the transaction it starts.
+            book.remove(reservation.id)
+            self.log.info(
+                "%s: reservation %d used by %s on connector %d",
+                self.name,
+                reservation.id,
+                id_tag,
+                c.id,
+            )
+            if reservation.target == 0:
+                self._in_background(self._update(*self._connectors), "status after reservation")
+        return reservation
+
+    def _reservations_expired(self, expired: list[Reservation]) -> None:
+        """C16 5.13: "When a reservation expires, the Charge Point SHALL terminate the
+        reservation and make the connector available", and tell with a StatusNotification."""
+        self._in_background(self._update(*self._connectors), "status after reservation expiry")
+
+    def _drop_unavailable_reservations(self) -> None:
+        """C16 5.13 (3): a reservation is terminated when its connector or the Charge Point is
+        set to Unavailable (a reservation of connector 0: the Charge Point)."""
+        zero = self._connectors[0]
+        for reservation in self._reservations:
+            target = reservation.target
+            gone = target > self.connectors or not zero.operative
+            if not gone and target > 0:
+                gone = not self._connectors[target].operative
+            if gone:
+                self._reservations.remove(reservation.id)
+                self.log.info(
+                    "%s: reservation %d of connector %d ended: unavailable",
+                    self.name,
+                    reservation.id,
+                    target,
+                )
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _now(self) -> datetime:
@@ -2436,6 +3060,8 @@ class Station16(Handlers):
             return "is starting a transaction"
         if not (c.operative and self._connectors[0].operative):
             return "is unavailable"
+        if self._firmware_closed:
+            return "is unavailable until the pending firmware update is installed"
         return ""
 
     def _claim(self, c: _Connector) -> None:
@@ -2547,6 +3173,19 @@ class Station16(Handlers):
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:
             self.log.error("%s: %s failed", self.name, task.get_name(), exc_info=task.exception())
+
+
+# ClearChargingProfile.req's chargingProfilePurpose in the book's terms.
+_PURPOSES: dict[str, Purpose] = {
+    "ChargePointMaxProfile": "ChargePointMax",
+    "TxDefaultProfile": "TxDefault",
+    "TxProfile": "Tx",
+}
+
+
+def _parse_profile(wire: Any) -> Profile:
+    """A charging profile the book kept (`ProfileBook`), read back."""
+    return from_v16(msgspec.convert(wire, v16.ChargingProfile))
 
 
 def _where(listed: bool) -> str:

@@ -41,10 +41,42 @@ survives a lost connection and a reset; what must survive a power cut too is kep
   one failed, the profile of the last successful connection (B10.FR.07). The station decides,
   the Client that runs it connects: `provision`, `network_endpoint`, `connection_failed` and
   `network_profile_changed` (`ocppfast.station.fleet.attach` wires them).
-- Features this station does not implement (smart charging, firmware, logs, certificates,
-  reservations, display messages, monitoring, 15118, 2.1 DER / tariffs / battery swap /
-  payment) are answered with the response a charger without them gives (Rejected,
-  NotSupported, NotFound, ...), never a CALLERROR.
+- Smart charging (K01, K05, K08-K10; `charging_profiles`, `smart_charging`): SetChargingProfile,
+  ClearChargingProfile, GetChargingProfiles (ReportChargingProfiles in parts),
+  GetCompositeSchedule (EVSE 0: the station total), a TxProfile in RequestStartTransaction;
+  profiles kept in `data`; a duplicate stackLevel/purpose with an overlapping validity is
+  refused (DuplicateProfile). The limit in force caps the EV's power and goes to
+  `hardware.set_current_limit`; changes are reported with TransactionEvent ChargingStateChanged
+  / ChargingRateChanged (SmartChargingCtrlr.LimitChangeSignificance). 2.1 Dynamic profiles,
+  PriorityCharging / LocalGeneration purposes, setpoints and V2X fields are Rejected with a
+  reason.
+- Reservations (H01-H04; `reservations`): ReserveNow of one EVSE or of any EVSE
+  (ReservationCtrlr.NonEvseSpecific, optionally per connectorType: an EVSE of that type stays
+  free for each), replaced by the same id; CancelReservation; a reserved connector is Reserved
+  (also with an EV plugged in) and charges only the reservation's idToken or groupIdToken; the
+  TransactionEvent reporting the authorization carries the reservationId; at expiryDateTime
+  ReservationStatusUpdate Expired, when its EVSE becomes Unavailable Removed, both through the
+  persistent queue. Kept in `data`.
+- Firmware and logs (L01 without signature verification, L02, N01; `maintenance`):
+  UpdateFirmware with every FirmwareStatusNotification and its requestId, retries,
+  DownloadScheduled / InstallScheduled, installation once the transactions have ended through
+  `hardware.install_firmware`, a reboot with reason FirmwareUpdate, then FirmwareUpdated and
+  Installed; a new request cancels the one in progress (AcceptedCanceled); signed firmware gets
+  InvalidCertificate and the InvalidFirmwareSigningCertificate event (no manufacturer root
+  certificate is installed). GetLog DiagnosticsLog / SecurityLog uploads a tar.gz over HTTP(S)
+  with LogStatusNotification. An update in progress survives a restart. While the installation
+  waits for the transactions to end, the EVSEs not in use are Unavailable, and each whose
+  transaction ends becomes so, until the reboot (L01.FR.07, TC_L_13_CS / TC_L_15_CS), unless
+  ChargingStation.AllowNewSessionsPendingFirmwareUpdate is true (TC_L_12_CS / TC_L_14_CS).
+- Display messages (O01-O06; `display`): SetDisplayMessage, GetDisplayMessages
+  (NotifyDisplayMessages in parts), ClearDisplayMessage; kept across restarts; in force from
+  startDateTime until endDateTime on the station's clock, in their state, during their
+  transaction; with the driver's personal message, the running and final cost and the
+  TariffCostCtrlr fallback texts (I01-I06), the messages in force go to
+  `hardware.show_messages`, highest priority first.
+- Features this station does not implement (certificates, monitoring, 15118, 2.1 DER / local
+  tariffs / battery swap / payment) are answered with the response a charger without them
+  gives (Rejected, NotSupported, NotFound, ...), never a CALLERROR.
 
 Spec keys as in `shared/ocpp-spec/README.md`: A201/A21 (appendices), J201 (OCPP-J), P6 (test
 cases, TC_*), E201 (errata); requirement ids (B01.FR.01, ...) are those of OCPP 2.0.1 part 2 as
@@ -85,8 +117,28 @@ from ..exceptions import (
 )
 from ..hardware import Hardware, SimulatedHardware
 from ..storage import StorageError
+from .charging_profiles import Installed, LimitKeeper, ProfileBook, ProfileLimits
 from .config import BOOT_RETRY_DEFAULT, NOMINAL_VOLTAGE, StationConfig, StationError, utc_now
-from .store import NEVER_SHED, SHED_LATER, Queued, StationData
+from .display import (
+    CAPACITY,
+    MESSAGES_PER_NOTIFY,
+    DisplayBook,
+    DisplaySettings,
+    EvseView,
+    Situation,
+)
+from .maintenance import (
+    FirmwareUpdate,
+    LogUpload,
+    Maintenance,
+    StationLog,
+    TrafficCapture,
+    nonnegative,
+    optional_time,
+)
+from .reservations import Reservation, ReservationBook
+from .smart_charging import Limit, Profile, Purpose, Unit, Unsupported, from_v201
+from .store import NEVER_SHED, SHED_FIRST, SHED_LATER, Queued, StationData
 
 _BACKOFF = BackOff()
 
@@ -153,28 +205,30 @@ _SAMPLES_STATE = "samples:{}"  # the TxEnded samples of that transaction (J02)
 _PROFILES_STATE = "network_profiles"  # B09
 _NETWORK_STATE = "network"  # B10: the slot of the last successful connection
 _LOCAL_VERSION_STATE = "local_list_version"  # D01
+# What SetChargingProfile accepts (SmartChargingCtrlr.ProfileStackLevel, PeriodsPerSchedule,
+# RateUnit, Entries maxLimit: K01); ReportChargingProfiles carries this many profiles (K09).
+_SMART_CHARGING = ProfileLimits()
+_PROFILES_PER_REPORT = 10
+# ClearChargingProfile / GetChargingProfiles criteria purposes in the book's terms.
+_PURPOSES: dict[str, Purpose] = {
+    "ChargingStationMaxProfile": "ChargePointMax",
+    "ChargingStationExternalConstraints": "ExternalConstraints",
+    "TxDefaultProfile": "TxDefault",
+    "TxProfile": "Tx",
+}
 # Sampled values kept per transaction for its Ended event (SampledDataCtrlr.TxEndedInterval).
 _ENDED_SAMPLES_LIMIT = 500
+# The languages the display has fonts for (2.1 DisplayMessageCtrlr.Language valuesList, RFC 5646).
+_DISPLAY_LANGUAGES = ("en", "de", "fr", "nl", "es", "it")
 # Reason codes of StatusInfo (A201 appendix 5).
 _UNSUPPORTED = "UnsupportedRequest"
 # The CALLs of features this station does not have, answered as a charger without them:
 # action -> (status, feature) (see `StationV2._on_without_feature`).
 _WITHOUT_FEATURE = {
-    "CancelReservation": ("Rejected", "reservations"),
-    "ReserveNow": ("Rejected", "reservations"),
     "CertificateSigned": ("Rejected", "certificate management"),
     "InstallCertificate": ("Rejected", "certificate management"),
     "DeleteCertificate": ("NotFound", "certificate management"),
     "GetInstalledCertificateIds": ("NotFound", "certificate management"),
-    "ClearChargingProfile": ("Unknown", "smart charging"),
-    "GetChargingProfiles": ("NoProfiles", "smart charging"),
-    "SetChargingProfile": ("Rejected", "smart charging"),
-    "GetCompositeSchedule": ("Rejected", "smart charging"),
-    "ClearDisplayMessage": ("Unknown", "display messages"),
-    "GetDisplayMessages": ("Unknown", "display messages"),
-    "SetDisplayMessage": ("Rejected", "display messages"),
-    "GetLog": ("Rejected", "log upload"),
-    "UpdateFirmware": ("Rejected", "firmware update"),
     "PublishFirmware": ("Rejected", "firmware publishing"),
     "GetMonitoringReport": ("NotSupported", "monitoring"),
     "SetMonitoringBase": ("NotSupported", "monitoring"),
@@ -261,6 +315,12 @@ def _describe(item: Queued) -> str:
         f"TransactionEvent {payload.get('eventType')} seqNo {payload.get('seqNo')}"
         f" of transaction {transaction}"
     )
+
+
+def _wire(value: Any) -> dict[str, Any] | None:
+    """A message structure as its wire JSON (what `ocppfast.station.display` reads), or None
+    when absent."""
+    return None if value is UNSET else msgspec.to_builtins(value)
 
 
 # ------------------------------------------------------------------------------------------
@@ -536,6 +596,9 @@ class Transaction:
     # (C09).
     group_id: str | None = None
     remote_start_id: int | None = None
+    # The reservation its authorization used: the TransactionEvent that reports the
+    # authorization carries it (H03).
+    reservation_id: int | None = None
     authorized: bool = False
     # Why the energy transfer was stopped, when the transaction goes on until the EV is
     # unplugged (TxStopPoint without Authorized).
@@ -572,6 +635,7 @@ class _Authorization:
     token_type: str
     remote_start_id: int | None = None
     group: str | None = None  # its groupIdToken (C09)
+    reservation_id: int | None = None  # the reservation it uses (H03)
 
 
 @dataclass(frozen=True)
@@ -700,6 +764,74 @@ class NetworkEndpoint:
     password: str | None = field(default=None, repr=False)
 
 
+# The FirmwareStatusEnumType values this station reports (L01, L02): without signature
+# verification, never SignatureVerified, InvalidSignature or InstallVerificationFailed; never
+# DownloadPaused.
+_FIRMWARE_STATUSES = frozenset(
+    {
+        "Downloading",
+        "Downloaded",
+        "DownloadFailed",
+        "DownloadScheduled",
+        "InstallScheduled",
+        "Installing",
+        "InstallRebooting",
+        "Installed",
+        "InstallationFailed",
+    }
+)
+
+
+class _MaintenanceV2:
+    """How `Maintenance` (firmware updates, log uploads) reports through a `StationV2`:
+    FirmwareStatusNotification (L01, L02) and LogStatusNotification (N01) with their requestId,
+    its transactions, its reboot (boot reason FirmwareUpdate), its security events."""
+
+    def __init__(self, station: StationV2) -> None:
+        self.station = station
+
+    async def firmware_status(self, status: str, request_id: int | None) -> None:
+        station = self.station
+        await station._try_call(
+            station._m.FirmwareStatusNotificationRequest(
+                status=status, request_id=UNSET if request_id is None else request_id
+            ),
+            f"FirmwareStatusNotification {status}",
+        )
+
+    async def upload_status(self, upload: LogUpload, status: str) -> None:
+        station = self.station
+        await station._try_call(
+            station._m.LogStatusNotificationRequest(
+                status=status,
+                request_id=UNSET if upload.request_id is None else upload.request_id,
+            ),
+            f"LogStatusNotification {status}",
+        )
+
+    def transactions_running(self) -> bool:
+        return bool(self.station.transactions)
+
+    def installation_pending(self, pending: bool) -> None:
+        # L01.FR.07 (TC_L_13_CS, TC_L_15_CS step 11): unless
+        # ChargingStation.AllowNewSessionsPendingFirmwareUpdate is true (TC_L_12_CS,
+        # TC_L_14_CS), the EVSEs not in use are Unavailable until the firmware is installed,
+        # and so is every one whose transaction ends meanwhile (`_effective_operative`).
+        station = self.station
+        station._firmware_pending = pending
+        station._refresh_later(station._evses.values())
+
+    async def reboot(self) -> None:
+        # L01: the station reboots into the new firmware; its next BootNotification gives
+        # the reason FirmwareUpdate (TC_L_01_CS step 13). The EVSEs open again: the boot
+        # reports them all (TC_L_15_CS step 21).
+        self.station._firmware_pending = False
+        await self.station._reset_now("FirmwareUpdate")
+
+    def security_event(self, kind: str, info: str) -> None:
+        self.station._security_event(kind, info)
+
+
 class StationV2(Handlers):
     """A simulated OCPP 2.0.1 / 2.1 charging station (see the module docstring).
 
@@ -821,12 +953,69 @@ class StationV2(Handlers):
         self._live: Any = None  # the Connection while it runs
         self._offline_since: datetime | None = None
         self._station_tasks_started = False
+        # Reservations (H01-H04), kept in `data`, expired by the station's clock.
+        self._reservations = ReservationBook(
+            self.data,
+            self.now,
+            log=self.log,
+            name="",
+            expired=self._reservations_expired,
+            wrote=self._track,
+        )
+        # The display messages the CSMS set (O01-O06, kept in `data`) and what the display
+        # shows of a driver's session (I01-I06): ocppfast.station.display.
+        self.display = DisplayBook(
+            self.data,
+            now=self.now,
+            situation=self._display_situation,
+            settings=self._display_settings,
+            show=self.hardware.show_messages,
+            track=self._track,
+            log=self.log,
+        )
+        # Smart charging (K01-K10): the installed profiles, kept in `data`, and the limit they
+        # put on each EVSE, as the power in W the simulated EV may draw there.
+        self._profiles = ProfileBook(
+            self.data, self._parse_profile, self._track, self.log, duplicates="refused"
+        )
+        self._allowed_w: dict[int, float] = {}
+        self._limits = LimitKeeper(
+            self._profiles,
+            list(self._evses),
+            self.now,
+            self._tx_start,
+            self._apply_limit,
+            self._spawn,
+            voltage=NOMINAL_VOLTAGE,
+            phases=self._phases(),
+        )
+        # K01: the limits of the profiles kept across a restart hold from the start, before
+        # (and without) a connection to the CSMS; their timer starts with the station's tasks.
+        self._limits.refresh()
+        # The station's log, whose lines (and the frames of `traffic`) a GetLog uploads; the
+        # firmware update and the log uploads (maintenance.py).
+        self.log = StationLog(self.log, self.now)
+        self.traffic = TrafficCapture(self.now)
+        self._maintenance = Maintenance(
+            name=config.identity,
+            log=self.log,
+            traffic=self.traffic,
+            clock=self.now,
+            data=self.data,
+            hardware=self.hardware,
+            reporter=_MaintenanceV2(self),
+            firmware_statuses=_FIRMWARE_STATUSES,
+            security_log=self.security_log,
+        )
+        # Whether a firmware installation waits for the transactions to end (L01.FR.06/07).
+        self._firmware_pending = False
         self.device_model = self._build_device_model()
         self._load_settings()
         # B10.FR.04: after a reboot (a power-up is one) the first entry of the priority first.
         self._priority = self._configured_priority()
         self._slot = self._priority[0]
         self._end_lost_transactions(lost)
+        self.display.refresh()  # what was set before the restart shows again
 
     def __repr__(self) -> str:
         return f"<StationV2 {self.config.identity} {self.version} {self.registration or '-'}>"
@@ -973,7 +1162,10 @@ class StationV2(Handlers):
             verdict = await self._authorize(id_token, token_type)
         if not verdict.accepted:
             raise StationError(f"id token {id_token} is not authorized ({verdict.status})")
-        evse.authorization = _Authorization(id_token, token_type, group=verdict.group)
+        used = self._use_reservation(evse, id_token, token_type, verdict.group)  # H03
+        evse.authorization = _Authorization(
+            id_token, token_type, group=verdict.group, reservation_id=used
+        )
         await self._status_changed(evse)
         self._advance(evse, "Authorized")
         transaction = self.transactions.get(evse.id)
@@ -1218,6 +1410,7 @@ class StationV2(Handlers):
         `reason` and deliver their last messages (within the message timeout; what is not
         delivered stays queued in `data` for the next start), close the connection (1000), stop
         every background task and wait until what `data` keeps is on disk."""
+        self._maintenance.cancel()  # a firmware update in progress resumes at the next start
         for evse_id, transaction in list(self.transactions.items()):
             self._end(
                 self._evses[evse_id],
@@ -1233,6 +1426,7 @@ class StationV2(Handlers):
         self._station_tasks_started = False
         if live is not None and not live.closed:
             await live.close(1000, "station shutting down")
+        self.display.close()
         await self._on_disk()
         self.log.info("shut down")
 
@@ -1259,6 +1453,7 @@ class StationV2(Handlers):
             for task in list(self._conn_tasks):
                 task.cancel()
         self._live = connection
+        self.traffic.attach(connection)  # the frames a GetLog DiagnosticsLog holds
         self._connected_with(self._slot)
         self._start_station_tasks()
         accepted = self.registration == "Accepted" and self._rebooting is None
@@ -1331,6 +1526,8 @@ class StationV2(Handlers):
         if self._station_tasks_started:
             return
         self._station_tasks_started = True
+        self.display.refresh()  # in the event loop now: the display's timer can run
+        self._limits.refresh()  # the same for the charging limits' timer (K01)
         self._spawn(
             self._periodic(
                 lambda: self.device_model.get_int("AlignedDataCtrlr", "Interval"),
@@ -1420,6 +1617,9 @@ class StationV2(Handlers):
             for evse_id, transaction in list(self.transactions.items()):
                 self._emit(self._evses[evse_id], transaction, "Updated", "TxResumed")
         self._online_work()
+        # L01 (TC_L_01_CS steps 15-19): after the firmware update's reboot, the
+        # FirmwareUpdated security event and Installed; an update a restart interrupted goes on.
+        self._spawn_conn(self._maintenance.after_boot(), "firmware update after boot")
 
     async def _resume(self) -> None:
         """A new connection without a reboot (J201 5.3): report the connectors (all of them
@@ -1555,7 +1755,19 @@ class StationV2(Handlers):
         return evse
 
     def _effective_operative(self, evse: _Evse) -> bool:
-        return self._operative and evse.operative and evse.connector_operative
+        return (
+            self._operative
+            and evse.operative
+            and evse.connector_operative
+            and not self._closed_for_firmware()
+        )
+
+    def _closed_for_firmware(self) -> bool:
+        """L01.FR.07: a firmware installation waits for the transactions to end and
+        ChargingStation.AllowNewSessionsPendingFirmwareUpdate is false: no new session."""
+        return self._firmware_pending and not self.device_model.get_bool(
+            "ChargingStation", "AllowNewSessionsPendingFirmwareUpdate"
+        )
 
     def _status_of(self, evse: _Evse) -> str:
         # 2.0.1 ConnectorStatusEnumType: Occupied covers an EV plugged in, a transaction and an
@@ -1564,6 +1776,11 @@ class StationV2(Handlers):
         transaction = self.transactions.get(evse.id)
         if transaction is None and not self._effective_operative(evse):
             return "Unavailable"
+        unauthorized = transaction is None or not transaction.authorized
+        if unauthorized and evse.authorization is None and self._reserved_here(evse):
+            # H01.FR.20, H01.FR.23, H01.FR.24; an EV plugged in without the reservation's
+            # token leaves it Reserved (G03.FR.09, E201 2.8.4).
+            return "Reserved"
         if evse.plugged or transaction is not None or evse.authorization is not None:
             return "Occupied"
         return "Available"
@@ -1577,6 +1794,7 @@ class StationV2(Handlers):
         if status != evse.status:
             self.log.info("EVSE %d connector 1: %s -> %s", evse.id, evse.status or "-", status)
         evse.status = status
+        self.display.refresh()  # messages for a state (Idle, Unavailable) come and go
         # Offline, the change waits for the next connection (B04): StatusNotifications are not
         # queued, the connectors' statuses are reported again instead.
         if self._can_send():
@@ -1644,6 +1862,7 @@ class StationV2(Handlers):
             transaction.token_type = authorization.token_type
             transaction.group_id = authorization.group
             transaction.remote_start_id = authorization.remote_start_id
+            transaction.reservation_id = authorization.reservation_id
             transaction.stop_reason = None
             transaction.suspended = False
         flowing = (
@@ -1688,7 +1907,8 @@ class StationV2(Handlers):
     def _charging_power(self, evse: _Evse) -> float:
         power = self.device_model.find("EVSE", "Power", evse=evse.id)
         limit = float(power.attributes["MaxSet"].read()) if power is not None else math.inf
-        return min(self.config.power_w, limit)
+        # The charging limit in force caps it too (K01, `_apply_limit`).
+        return min(self.config.power_w, limit, self._allowed_w.get(evse.id, math.inf))
 
     def _charging_state(self, evse: _Evse) -> str:
         if not evse.plugged:
@@ -1700,6 +1920,8 @@ class StationV2(Handlers):
             return "EVConnected"
         if transaction.suspended:
             return "SuspendedEVSE"  # the EVSE withholds the energy (C05, TC_C_17_CS)
+        if transaction.authorized and self._allowed_w.get(evse.id, math.inf) <= 0:
+            return "SuspendedEVSE"  # a charging limit of 0 offers none (K01)
         if evse.ev_suspended and transaction.authorized and transaction.stop_reason is None:
             # The EVSE offers energy, the EV takes none (ChargingStateEnumType). Once the
             # transaction is stopped (its Ended event), the EVSE offers none: EVConnected.
@@ -1716,6 +1938,7 @@ class StationV2(Handlers):
             charging_seconds_start=evse.meter.charging_seconds,
         )
         self.transactions[evse.id] = transaction
+        self._limits.refresh()  # Relative profiles start now (K01)
         model = self.device_model
         transaction.tasks = [
             self._spawn(
@@ -1756,6 +1979,9 @@ class StationV2(Handlers):
             transaction = self.transactions.get(evse.id)
             if transaction is not None:
                 self._deauthorize(evse, transaction, "Timeout")
+            else:  # K05: the TxProfile of a remote start goes with the transaction it was for
+                self._profiles.end_transaction(evse.id)
+                self._limits.refresh()
             evse.authorization = None
             await self._status_changed(evse)
 
@@ -1818,6 +2044,11 @@ class StationV2(Handlers):
             at=at,
         )
         del self.transactions[evse.id]
+        # K01: a TxProfile applies to its transaction only.
+        self._profiles.end_transaction(evse.id)
+        self._limits.refresh()
+        # O02: its display messages go; I05: ended offline, it has no final cost.
+        self.display.transaction_ended(transaction.id, evse.id, offline=not self._can_send())
         if transaction.ended_samples:
             self._track(self.data.set_state(_SAMPLES_STATE.format(evse.id), None))
         self._save_evse(evse)
@@ -1876,7 +2107,11 @@ class StationV2(Handlers):
             "time_spent_charging": transaction.time_spent_charging,
         }
         token: Any = UNSET if id_token is None else id_token
+        reservation: Any = UNSET
         if transaction.announce:
+            # H03: the reservation this authorization used ends with this transaction.
+            if transaction.reservation_id is not None:
+                reservation = transaction.reservation_id
             # P6 2.1: the first TransactionEvent after the authorization carries the idToken;
             # after a RequestStartTransaction its triggerReason is RemoteStart and it carries
             # the remoteStartId (TC_F_01_CS..TC_F_03_CS).
@@ -1897,6 +2132,7 @@ class StationV2(Handlers):
             transaction_info=m.Transaction(**info),
             evse=m.EVSE(id=evse.id, connector_id=1),
             id_token=token,
+            reservation_id=reservation,
             meter_value=meter_value or UNSET,
             # E11, E12 (TC_E_40_CS, TC_E_43_CS): a message about something that happened
             # offline says so.
@@ -1907,6 +2143,7 @@ class StationV2(Handlers):
         # transaction and are never shed.
         self._enqueue(request, SHED_LATER if event_type == "Updated" else NEVER_SHED)
         self._save_evse(evse)
+        self.display.refresh()  # a transaction began, or its charging state changed
 
     def _periodic_update(self, evse: _Evse, transaction: Transaction) -> None:
         """SampledDataCtrlr.TxUpdatedInterval (J02, TC_J_09_CS): an Updated event with the
@@ -2117,6 +2354,7 @@ class StationV2(Handlers):
         found = self._transaction_by_id(request.transaction_info.transaction_id)
         if response.total_cost is not UNSET and found is not None:
             found[1].total_cost = response.total_cost
+        self._display_answer(request, response)
         info = response.id_token_info
         if info is UNSET or request.id_token is UNSET:
             return
@@ -2209,6 +2447,7 @@ class StationV2(Handlers):
             return await self._authorize(token, token_type, offline=True)
         info = response.id_token_info
         self._remember(token, token_type, info)  # C10.FR.04
+        self.display.token_message(token, _wire(info.personal_message))  # I01
         group = None if info.group_id_token is UNSET else info.group_id_token.id_token
         return self._decided(token, _Verdict(_text(info.status), group, "CSMS"))
 
@@ -2981,6 +3220,7 @@ class StationV2(Handlers):
     @after("ChangeAvailability", versions=_V2)
     async def _after_change_availability(self, request: Any, response: Any) -> None:
         # G03.FR.02 / G04.FR.02: the connectors whose status changed are reported.
+        self._drop_unavailable_reservations()
         for evse in self._evses.values():
             await self._status_changed(evse)
 
@@ -2995,12 +3235,17 @@ class StationV2(Handlers):
             return m.RequestStartTransactionResponse(
                 status="Rejected", status_info=self._status_info("CSNotAccepted")
             )
+        group = self._known_group(request)
         if request.evse_id is UNSET:
+            # H03: an EVSE the token's reservation holds first, never one another holds.
             free = [
                 evse
                 for evse in self._evses.values()
-                if self._effective_operative(evse) and not self._busy(evse)
+                if self._effective_operative(evse)
+                and not self._busy(evse)
+                and not self._reservation_refusal(evse, request.id_token, group)
             ]
+            free.sort(key=lambda evse: self._reservations.on(evse.id) is None)
             if not free:
                 self._refused("RequestStartTransaction", "no EVSE free")
                 return m.RequestStartTransactionResponse(status="Rejected")
@@ -3021,11 +3266,20 @@ class StationV2(Handlers):
             return m.RequestStartTransactionResponse(
                 status="Rejected", status_info=self._status_info("TxInProgress")
             )
-        if request.charging_profile is not UNSET:
-            self.log.warning(
-                "RequestStartTransaction: charging profile %d ignored (no smart charging)",
-                request.charging_profile.id,
+        reserved = self._reservation_refusal(evse, request.id_token, group)
+        if reserved:
+            # H03 (C16 5.13 alike): a reserved EVSE charges only its reservation's token.
+            self._refused("RequestStartTransaction", f"EVSE {evse.id}: {reserved}")
+            return m.RequestStartTransactionResponse(
+                status="Rejected", status_info=self._status_info("InvalidValue", reserved)
             )
+        if request.charging_profile is not UNSET:
+            reason, why = self._remote_profile_refusal(evse, request.charging_profile)
+            if why:
+                self._refused("RequestStartTransaction", why)
+                return m.RequestStartTransactionResponse(
+                    status="Rejected", status_info=self._status_info(reason, why)
+                )
         token = request.id_token
         evse.remote_pending = _Authorization(
             token.id_token, _text(token.type), request.remote_start_id
@@ -3078,7 +3332,21 @@ class StationV2(Handlers):
                 pending.id_token,
             )
             return
+        try:  # H03: the reservation it uses, now that its groupIdToken is known
+            group = pending.group or self._known_group(request)
+            used = self._use_reservation(evse, pending.id_token, pending.token_type, group)
+        except StationError as exc:
+            self.log.info("remote start %d refused: %s", pending.remote_start_id, exc)
+            await self._status_changed(evse)
+            return
+        pending.reservation_id = used
         evse.authorization = pending
+        if request.charging_profile is not UNSET:
+            # K05: the TxProfile of the transaction this starts (or authorizes): it applies from
+            # its first moment, and goes with it (`_end`).
+            wire = request.charging_profile
+            self._profiles.install(evse.id, from_v201(wire), msgspec.to_builtins(wire))
+            self._limits.refresh()
         self.log.info(
             "remote start %d on EVSE %d for %s", pending.remote_start_id, evse.id, pending.id_token
         )
@@ -3136,6 +3404,7 @@ class StationV2(Handlers):
         found = self._transaction_by_id(request.transaction_id)
         if found is not None:
             found[1].total_cost = request.total_cost
+            self.display.cost(request.transaction_id, request.total_cost)  # I02
         self.log.info(
             "cost of transaction %s: %s%s",
             request.transaction_id,
@@ -3143,6 +3412,213 @@ class StationV2(Handlers):
             "" if found is not None else " (not running here)",
         )
         return self._m.CostUpdatedResponse()
+
+    # H01 Reserve Now, H02 Cancel Reservation, H03 Use a reserved EVSE, H04 Reservation ended
+    # (the book: ocppfast.station.reservations)
+
+    @on("ReserveNow", versions=_V2)
+    async def _on_reserve_now(self, request: Any) -> Any:
+        status, reason, why = self._reserve(request)
+        if why:
+            self._refused("ReserveNow", f"{status}: {why}")
+            info = self._status_info(reason, why) if reason else UNSET
+            return self._m.ReserveNowResponse(status=status, status_info=info)
+        self.log.info(
+            "reservation %d of %s for %s until %s",
+            request.id,
+            "any EVSE" if request.evse_id is UNSET else f"EVSE {request.evse_id}",
+            request.id_token.id_token,
+            _iso(request.expiry_date_time),
+        )
+        return self._m.ReserveNowResponse(status="Accepted")
+
+    @after("ReserveNow", versions=_V2)
+    async def _after_reserve_now(self, request: Any, response: Any) -> None:
+        # H01.FR.20, H01.FR.23, H01.FR.24: Reserved for the connectors reserved or held (and a
+        # replaced reservation may free another EVSE).
+        for evse in self._evses.values():
+            await self._status_changed(evse)
+
+    def _reserve(self, request: Any) -> tuple[str, str, str]:
+        """Take a ReserveNowRequest into the book (H01): (status, reason code, why not)."""
+        model = self.device_model
+        book = self._reservations
+        book.expire_due()
+        if not model.get_bool("ReservationCtrlr", "Enabled"):
+            return "Rejected", "NotEnabled", "ReservationCtrlr.Enabled is false"
+        expires = request.expiry_date_time
+        if expires.tzinfo is None or expires <= self.now():
+            return "Rejected", "InvalidValue", f"expiryDateTime {expires.isoformat()} has passed"
+        kind = None if request.connector_type is UNSET else _text(request.connector_type)
+        target = 0 if request.evse_id is UNSET else request.evse_id
+        reservation = Reservation(
+            id=request.id,
+            expires=expires,
+            id_token=request.id_token.id_token,
+            token_type=_text(request.id_token.type),
+            target=target,
+            group=None if request.group_id_token is UNSET else request.group_id_token.id_token,
+            connector_type=kind,
+        )
+        # H01: a reservation with the same id is replaced: judged without it.
+        free = self._free_evses(ignore=request.id)
+        of_any = [r for r in book.of_any() if r.id != request.id]
+        if target == 0:
+            if not model.get_bool("ReservationCtrlr", "NonEvseSpecific"):
+                why = "a reservation without evseId (ReservationCtrlr.NonEvseSpecific is false)"
+                return "Rejected", "UnsupportedParam", why
+            candidates = [
+                e for e in self._evses.values() if kind is None or self._connector_type(e) == kind
+            ]
+            if not candidates:
+                return "Rejected", "InvalidValue", f"no connector of type {kind}"
+            if not any(self._effective_operative(e) for e in candidates):
+                return "Unavailable", "", "no EVSE with such a connector is operative"
+            # H01.FR.04 / H01.FR.06: an EVSE (of that type) stays free for each reservation.
+            if not book.feasible([*of_any, reservation], free):
+                return "Occupied", "", "no EVSE is left free for it"
+        else:
+            evse = self._evses.get(target)
+            if evse is None:
+                return "Rejected", "UnknownEvse", f"no EVSE {target}"
+            if kind is not None and self._connector_type(evse) != kind:
+                return "Rejected", "InvalidValue", f"EVSE {target} has no {kind} connector"
+            if not self._effective_operative(evse):
+                return "Unavailable", "", f"EVSE {target} is unavailable"
+            other = book.on(target)
+            if other is not None and other.id != request.id:
+                return "Occupied", "", f"EVSE {target} is reserved ({other.id})"
+            if target not in free:
+                return "Occupied", "", f"EVSE {target} is in use"
+            if not book.feasible(of_any, {t: k for t, k in free.items() if t != target}):
+                return "Occupied", "", f"EVSE {target} is held for a reservation of any EVSE"
+        book.reserve(reservation)
+        return "Accepted", "", ""
+
+    @on("CancelReservation", versions=_V2)
+    async def _on_cancel_reservation(self, request: Any) -> Any:
+        # H02: Accepted when a reservation has that id (its EVSE becomes Available), else
+        # Rejected.
+        self._reservations.expire_due()
+        cancelled = self._reservations.remove(request.reservation_id)
+        if cancelled is None:
+            self._refused("CancelReservation", f"no reservation {request.reservation_id}")
+            return self._m.CancelReservationResponse(status="Rejected")
+        self.log.info("reservation %d of %s cancelled", cancelled.id, cancelled.id_token)
+        return self._m.CancelReservationResponse(status="Accepted")
+
+    @after("CancelReservation", versions=_V2)
+    async def _after_cancel_reservation(self, request: Any, response: Any) -> None:
+        for evse in self._evses.values():
+            await self._status_changed(evse)
+
+    def _connector_type(self, evse: _Evse) -> str | None:
+        variable = self.device_model.find("Connector", "ConnectorType", evse=evse.id, connector=1)
+        return None if variable is None else variable.actual
+
+    def _free_evses(self, ignore: int | None = None) -> dict[int, str | None]:
+        """The EVSEs a reservation of any EVSE may count on (EVSE id -> connector type):
+        operative, idle (no transaction, EV or authorization) and not reserved themselves
+        (but by reservation `ignore`)."""
+        free: dict[int, str | None] = {}
+        for evse in self._evses.values():
+            mine = self._reservations.on(evse.id)
+            if (
+                self._effective_operative(evse)
+                and evse.id not in self.transactions
+                and not evse.plugged
+                and evse.authorization is None
+                and evse.remote_pending is None
+                and (mine is None or mine.id == ignore)
+            ):
+                free[evse.id] = self._connector_type(evse)
+        return free
+
+    def _reserved_here(self, evse: _Evse) -> bool:
+        """Whether the EVSE is Reserved: reserved itself, or held for a reservation of any EVSE
+        (H01.FR.20, H01.FR.24: the free EVSEs are as many as those reservations)."""
+        book = self._reservations
+        if not len(book):
+            return False
+        return book.on(evse.id) is not None or evse.id in book.held(self._free_evses())
+
+    def _known_group(self, request: Any) -> str | None:
+        """The groupIdToken of a RequestStartTransaction's idToken: the request's, or the one
+        the local authorization list or the cache holds (H03.FR.07)."""
+        if request.group_id_token is not UNSET:
+            return str(request.group_id_token.id_token)
+        token = request.id_token
+        for kind in (_LOCAL, _CACHE):
+            entry = self._listed(kind, token.id_token, _text(token.type))
+            if entry is not None:
+                return _group(entry)
+        return None
+
+    def _reservation_refusal(self, evse: _Evse, token: Any, group: str | None) -> str:
+        """Why a reservation keeps IdToken `token` (of group `group`) from charging at `evse`
+        ("" when none does)."""
+        kind = self._connector_type(evse)
+        free = self._free_evses()
+        return self._reservations.decide(
+            evse.id, kind, token.id_token, group, free, _text(token.type)
+        )[1]
+
+    def _use_reservation(
+        self, evse: _Evse, token: str, token_type: str, group: str | None
+    ) -> int | None:
+        """H03: the id of the reservation an authorization of `token` (of group `group`) at
+        `evse` uses, taken out of the book (H03.FR.09: consumed; no ReservationStatusUpdate:
+        the TransactionEvent carries its id), None when it uses none. Raises StationError when
+        a reservation refuses it: a reserved EVSE charges only the reservation's idToken or
+        groupIdToken."""
+        book = self._reservations
+        book.expire_due()
+        if not len(book):
+            return None
+        kind = self._connector_type(evse)
+        reservation, why = book.decide(evse.id, kind, token, group, self._free_evses(), token_type)
+        if why:
+            raise StationError(f"id token {token} may not charge at EVSE {evse.id}: {why}")
+        if reservation is None:
+            return None
+        book.remove(reservation.id)
+        self.log.info("reservation %d used by %s at EVSE %d", reservation.id, token, evse.id)
+        self._refresh_later(self._evses.values())  # H03.FR.10, and what it held
+        return reservation.id
+
+    def _reservation_ended(self, reservation: Reservation, status: str) -> None:
+        """H04: tell the CSMS a reservation ended unused (Expired, Removed). Through the queue:
+        delivered after an outage too, in the order things happened (else the CSMS would hold
+        a reservation the station no longer has)."""
+        request = self._m.ReservationStatusUpdateRequest(
+            reservation_id=reservation.id, reservation_update_status=status
+        )
+        self._enqueue(request, SHED_FIRST)
+
+    def _reservations_expired(self, expired: list[Reservation]) -> None:
+        # H04: expiryDateTime reached: ReservationStatusUpdate Expired; the EVSE is Available.
+        for reservation in expired:
+            self._reservation_ended(reservation, "Expired")
+        self._refresh_later(self._evses.values())
+
+    def _drop_unavailable_reservations(self) -> None:
+        """H04: a reservation whose EVSE (for one of any EVSE: every EVSE it could use) became
+        Unavailable is removed: ReservationStatusUpdate Removed."""
+        for reservation in self._reservations:
+            evse = self._evses.get(reservation.target)
+            if evse is not None:
+                gone = not self._effective_operative(evse)
+            else:
+                kind = reservation.connector_type
+                gone = not any(
+                    self._effective_operative(e)
+                    for e in self._evses.values()
+                    if kind is None or self._connector_type(e) == kind
+                )
+            if gone:
+                self._reservations.remove(reservation.id)
+                self.log.info("reservation %d removed: its EVSE is unavailable", reservation.id)
+                self._reservation_ended(reservation, "Removed")
 
     # F05 Unlock Connector
 
@@ -3219,14 +3695,26 @@ class StationV2(Handlers):
             target.status = self._status_of(target)
             await self._send_status(target)
         elif message == "LogStatusNotification":
-            # F06.FR.15: Idle when no upload runs (log upload is not implemented, so none does).
+            # F06.FR.15 (TC_F_15_CS, TC_F_16_CS): Uploading with the requestId while an upload
+            # runs, else Idle.
+            upload = self._maintenance.uploading()
             await self._try_call(
-                m.LogStatusNotificationRequest(status="Idle"), "LogStatusNotification"
+                m.LogStatusNotificationRequest(status="Idle")
+                if upload is None
+                else m.LogStatusNotificationRequest(
+                    status="Uploading", request_id=upload.request_id
+                ),
+                "LogStatusNotification",
             )
         elif message == "FirmwareStatusNotification":
-            # F06.FR.16 / L01.FR.25: Idle when no firmware update runs.
+            # F06.FR.16 / L01.FR.25: the last status of the update in progress with its
+            # requestId; Idle when none runs.
+            status, request_id = self._maintenance.firmware_in_progress()
             await self._try_call(
-                m.FirmwareStatusNotificationRequest(status="Idle"), "FirmwareStatusNotification"
+                m.FirmwareStatusNotificationRequest(
+                    status=status, request_id=UNSET if request_id is None else request_id
+                ),
+                "FirmwareStatusNotification",
             )
         elif message == "MeterValues":
             # F06.FR.06, TC_F_11_CS / TC_F_12_CS: context Trigger, every EVSE when none is named.
@@ -3340,13 +3828,21 @@ class StationV2(Handlers):
 
     @on("CustomerInformation", versions=_V2)
     async def _on_customer_information(self, request: Any) -> Any:
-        if (
-            request.id_token is UNSET
-            and request.customer_certificate is UNSET
-            and request.customer_identifier is UNSET
-        ):
-            # N09: one of idToken, customerCertificate, customerIdentifier is needed.
-            self._refused("CustomerInformation", "no customer named")
+        named = [
+            field
+            for field in (
+                request.id_token,
+                request.customer_certificate,
+                request.customer_identifier,
+            )
+            if field is not UNSET
+        ]
+        if len(named) != 1:
+            # N09.FR.09 (E201 2.13.2): exactly one of idToken, customerCertificate and
+            # customerIdentifier names the customer.
+            self._refused(
+                "CustomerInformation", "no customer named" if not named else "more than one"
+            )
             return self._m.CustomerInformationResponse(status="Invalid")
         return self._m.CustomerInformationResponse(status="Accepted")
 
@@ -3372,9 +3868,14 @@ class StationV2(Handlers):
             if request.clear and token in self._tokens(_CACHE):
                 self._track(self.data.set_token(_CACHE, token, None))
                 facts.append("cleared from the authorization cache")
-        if not request.report:
+        if request.report:
+            text = "; ".join(facts) if facts else "no data about this customer"
+        elif request.clear:
+            # N10.FR.06 (TC_N_32_CS): cleared without a report, the station still notifies
+            # that the data is cleared.
+            text = "customer data cleared"
+        else:
             return
-        text = "; ".join(facts) if facts else "no data about this customer"
         await self._try_call(
             self._m.NotifyCustomerInformationRequest(
                 data=text[:512],
@@ -3386,7 +3887,470 @@ class StationV2(Handlers):
             "NotifyCustomerInformation",
         )
 
+    # L01 / L02 Firmware update, N01 Retrieve log information (maintenance.py)
+
+    @on("UpdateFirmware", versions=_V2)
+    async def _on_update_firmware(self, request: Any) -> Any:
+        m = self._m
+        firmware = request.firmware
+        if firmware.signing_certificate is not UNSET or firmware.signature is not UNSET:
+            # L01.FR.02: the signing certificate is validated against the manufacturer root
+            # certificate; this station has none installed (signed firmware verification is a
+            # later feature), so none is valid: InvalidCertificate and the security event
+            # InvalidFirmwareSigningCertificate (TC_L_05_CS).
+            self._refused("UpdateFirmware", "no manufacturer root certificate: InvalidCertificate")
+            self._security_event(
+                "InvalidFirmwareSigningCertificate", "no manufacturer root certificate installed"
+            )
+            return m.UpdateFirmwareResponse(status="InvalidCertificate")
+        # L01.FR.24 (TC_L_10_CS): a new request while an update is in progress cancels it.
+        status = "AcceptedCanceled" if self._maintenance.firmware_busy else "Accepted"
+        self.log.info(
+            "UpdateFirmware %d from %s: %s", request.request_id, firmware.location, status
+        )
+        return m.UpdateFirmwareResponse(status=status)
+
+    @after("UpdateFirmware", versions=_V2)
+    async def _after_update_firmware(self, request: Any, response: Any) -> None:
+        if _text(response.status) not in ("Accepted", "AcceptedCanceled"):
+            return
+        firmware = request.firmware
+        self._maintenance.update_firmware(
+            FirmwareUpdate(
+                location=firmware.location,
+                retrieve_at=firmware.retrieve_date_time,
+                install_at=optional_time(firmware.install_date_time),
+                retries=nonnegative(request.retries),
+                retry_interval=nonnegative(request.retry_interval),
+                request_id=request.request_id,
+            )
+        )
+
+    @on("GetLog", versions=_V2)
+    async def _on_get_log(self, request: Any) -> Any:
+        # N01: DiagnosticsLog (the station's log and OCPP traffic) or SecurityLog (its
+        # security events) between oldestTimestamp and latestTimestamp, as a tar.gz uploaded
+        # to remoteLocation; a new request cancels the upload in progress: AcceptedCanceled
+        # (TC_N_36_CS).
+        kind = _text(request.log_type)
+        job = LogUpload(
+            kind=kind,
+            location=request.log.remote_location,
+            file_name=self._maintenance.file_name(kind),
+            retries=nonnegative(request.retries),
+            retry_interval=nonnegative(request.retry_interval),
+            request_id=request.request_id,
+            start=optional_time(request.log.oldest_timestamp),
+            stop=optional_time(request.log.latest_timestamp),
+        )
+        self._maintenance.prepared[id(request)] = job
+        status = "AcceptedCanceled" if self._maintenance.upload_busy else "Accepted"
+        self.log.info(
+            "GetLog %s %d: %s, uploading %s", kind, request.request_id, status, job.file_name
+        )
+        return self._m.GetLogResponse(status=status, filename=job.file_name)  # TC_N_25_CS
+
+    @after("GetLog", versions=_V2)
+    async def _after_get_log(self, request: Any, response: Any) -> None:
+        job = self._maintenance.prepared.pop(id(request), None)
+        if job is not None:
+            self._maintenance.start_upload(job)
+
+    def _firmware_sessions_setting(self, value: str) -> None:
+        # AllowNewSessionsPendingFirmwareUpdate changed while an installation waits: the idle
+        # EVSEs open or close (L01.FR.07). Told before the variable holds the new value: the
+        # refresh runs after.
+        if self._firmware_pending:
+            self._refresh_later(self._evses.values())
+
+    # O01-O06 Display messages, I01-I06 tariff and cost on the display
+    # (ocppfast.station.display: what is kept, what is in force, what is shown)
+
+    @on("SetDisplayMessage", versions=_V2)
+    async def _on_set_display_message(self, request: Any) -> Any:
+        """O01, O02, O06: Accepted (kept; a message with the same id replaced), or why not:
+        NotSupportedPriority / NotSupportedMessageFormat / NotSupportedState (not in
+        DisplayMessageCtrlr.Supported*), UnknownTransaction (not running here), 2.1
+        LanguageNotSupported, Rejected (disabled, unknown EVSE, past endDateTime, full)."""
+        status, reason, detail = self.display.set(msgspec.to_builtins(request.message))
+        if status == "Accepted":
+            return self._m.SetDisplayMessageResponse(status=status)
+        self._refused("SetDisplayMessage", f"message {request.message.id}: {status}, {detail}")
+        return self._m.SetDisplayMessageResponse(
+            status=status, status_info=self._status_info(reason, detail)
+        )
+
+    def _display_query(self, request: Any) -> list[dict[str, Any]]:
+        # O04: every criterion given must match.
+        return self.display.find(
+            None if request.id is UNSET else request.id,
+            None if request.priority is UNSET else _text(request.priority),
+            None if request.state is UNSET else _text(request.state),
+        )
+
+    @on("GetDisplayMessages", versions=_V2)
+    async def _on_get_display_messages(self, request: Any) -> Any:
+        """O03, O04: Accepted, then the messages in NotifyDisplayMessages; Unknown when none
+        matches."""
+        if not self._display_query(request):
+            self.log.info("answered GetDisplayMessages Unknown: no message matches")
+            return self._m.GetDisplayMessagesResponse(
+                status="Unknown", status_info=self._status_info("NotFound")
+            )
+        return self._m.GetDisplayMessagesResponse(status="Accepted")
+
+    @after("GetDisplayMessages", versions=_V2)
+    async def _after_get_display_messages(self, request: Any, response: Any) -> None:
+        if _text(response.status) != "Accepted":
+            return
+        m = self._m
+        infos = [info for info in map(self._message_info, self._display_query(request)) if info]
+        parts = [
+            infos[start : start + MESSAGES_PER_NOTIFY]
+            for start in range(0, len(infos), MESSAGES_PER_NOTIFY)
+        ] or [[]]
+        for number, part in enumerate(parts):
+            notify = m.NotifyDisplayMessagesRequest(
+                request_id=request.request_id,
+                message_info=part or UNSET,
+                tbc=number < len(parts) - 1,
+            )
+            if await self._try_call(notify, "NotifyDisplayMessages") is None:
+                self.log.warning(
+                    "display messages of request %d: aborted at part %d", request.request_id, number
+                )
+                return
+        self.log.info(
+            "display messages of request %d sent: %d in %d part(s)",
+            request.request_id,
+            len(infos),
+            len(parts),
+        )
+
+    def _message_info(self, info: dict[str, Any]) -> Any:
+        """A kept MessageInfo in the version spoken now (None, logged, when it has no form in
+        it: a 2.1 QRCODE message asked for over 2.0.1)."""
+        if self.version == OCPP201:
+            info = {name: value for name, value in info.items() if name != "messageExtra"}
+        try:
+            return msgspec.convert(info, type=self._m.MessageInfo, dec_hook=dec_hook)
+        except (msgspec.MsgspecError, ValueError) as exc:
+            self.log.warning(
+                "display message %s not reported in %s: %s", info.get("id"), self.version, exc
+            )
+            return None
+
+    @on("ClearDisplayMessage", versions=_V2)
+    async def _on_clear_display_message(self, request: Any) -> Any:
+        """O05: Accepted when the message was set (it is gone), else Unknown."""
+        if self.display.clear(request.id):
+            return self._m.ClearDisplayMessageResponse(status="Accepted")
+        self._refused("ClearDisplayMessage", f"no display message {request.id}")
+        return self._m.ClearDisplayMessageResponse(status="Unknown")
+
+    def _display_answer(self, request: Any, response: Any) -> None:
+        """What a TransactionEventResponse tells the display: the driver's personal message
+        (updatedPersonalMessage with its 2.1 translations, I06; else idTokenInfo's
+        personalMessage, I01), the running cost (totalCost of Started / Updated, I02), the
+        final cost (of Ended, I03; without one: TotalCostFallbackMessage, I05)."""
+        transaction_id = request.transaction_info.transaction_id
+        if _text(request.event_type) == "Ended":
+            if request.evse is not UNSET:
+                total = None if response.total_cost is UNSET else response.total_cost
+                self.display.final_cost(transaction_id, request.evse.id, total)
+            return
+        if self._transaction_by_id(transaction_id) is None:
+            return
+        personal = [_wire(response.updated_personal_message)]
+        personal += map(_wire, getattr(response, "updated_personal_message_extra", None) or ())
+        if personal[0] is None and response.id_token_info is not UNSET:
+            personal = [_wire(response.id_token_info.personal_message)]
+        contents = [content for content in personal if content is not None]
+        if contents:
+            self.display.transaction_message(transaction_id, contents)
+        if response.total_cost is not UNSET:
+            self.display.cost(transaction_id, response.total_cost)
+
+    def _display_situation(self) -> Situation:
+        """The station as the display sees it (MessageStateEnumType): an EVSE is Unavailable
+        (G03, G04), Idle (no transaction), Charging (a transaction runs) or, in 2.1, Suspended
+        (it runs, SuspendedEV or SuspendedEVSE)."""
+        evses = {}
+        for evse in self._evses.values():
+            transaction = self.transactions.get(evse.id)
+            status = self._status_of(evse)
+            if status in ("Unavailable", "Faulted"):
+                state = status
+            elif transaction is None:
+                state = "Idle"
+            elif self.version == OCPP21 and self._charging_state(evse).startswith("Suspended"):
+                state = "Suspended"
+            else:
+                state = "Charging"
+            evses[evse.id] = EvseView(
+                state,
+                None if transaction is None else transaction.id,
+                None if transaction is None else transaction.id_token,
+            )
+        return Situation(self._operative, evses)
+
+    def _display_settings(self) -> DisplaySettings:
+        model = self.device_model
+        display, tariff = "DisplayMessageCtrlr", "TariffCostCtrlr"
+        language = model.find(display, "Language")
+        return DisplaySettings(
+            enabled=model.get_bool(display, "Enabled"),
+            formats=tuple(model.get_list(display, "SupportedFormats")),
+            priorities=tuple(model.get_list(display, "SupportedPriorities")),
+            states=tuple(model.get_list(display, "SupportedStates")),
+            languages=None if language is None else language.values_list,
+            language=None if language is None else language.actual,
+            personal_message_size=model.get_int(display, "PersonalMessageSize"),
+            tariff_enabled=model.get_bool(tariff, "Enabled"),
+            currency=model.get(tariff, "Currency"),
+            tariff_fallback=model.get(tariff, "TariffFallbackMessage"),
+            total_cost_fallback=model.get(tariff, "TotalCostFallbackMessage"),
+        )
+
+    def _display_setting(self, value: str) -> None:
+        # Told before the variable holds the new value (`_write`): refresh right after.
+        asyncio.get_running_loop().call_soon(self.display.refresh)
+
+    def _display_text(self, evse_id: int | None) -> Callable[[], str]:
+        def text() -> str:
+            shown = (m.content for m in self.display.shown if m.evse_id == evse_id)
+            return next(shown, "")
+
+        return text
+
     # Features this station does not have: the answers of a charger without them.
+
+    # K01 / K05 / K08 / K09 / K10 Smart charging (ocppfast.station.charging_profiles)
+
+    @on("SetChargingProfile", versions=_V2)
+    async def _on_set_charging_profile(self, request: Any) -> Any:
+        m = self._m
+        wire = request.charging_profile
+        reason, why = self._profile_refusal(request.evse_id, wire)
+        tx_profile = _text(wire.charging_profile_purpose) == "TxProfile"
+        if not why and tx_profile and wire.transaction_id is UNSET:
+            # K01: a TxProfile names the transaction it is for.
+            reason, why = "TxNotFound", "a TxProfile without transactionId"
+        if why:
+            self._refused("SetChargingProfile", f"profile {wire.id}: {why}")
+            return m.SetChargingProfileResponse(
+                status="Rejected", status_info=self._status_info(reason, why)
+            )
+        # K01: install (replacing the profile with its id) and re-evaluate the limits at once;
+        # the answer waits for the write (`write_barrier`).
+        self._profiles.install(request.evse_id, from_v201(wire), msgspec.to_builtins(wire))
+        self._limits.refresh()
+        return m.SetChargingProfileResponse(status="Accepted")
+
+    @on("ClearChargingProfile", versions=_V2)
+    async def _on_clear_charging_profile(self, request: Any) -> Any:
+        m = self._m
+        criteria = request.charging_profile_criteria
+        evse_id = purpose = stack_level = None
+        if criteria is not UNSET:
+            evse_id = None if criteria.evse_id is UNSET else criteria.evse_id
+            if criteria.charging_profile_purpose is not UNSET:
+                purpose = _PURPOSES.get(_text(criteria.charging_profile_purpose))
+                if purpose is None:  # 2.1 purposes this station never installs
+                    self._refused("ClearChargingProfile", "no profile of that purpose")
+                    return m.ClearChargingProfileResponse(status="Unknown")
+            stack_level = None if criteria.stack_level is UNSET else criteria.stack_level
+        # K10: the profiles matching the id and every criterion given; Unknown when none.
+        matching = self._profiles.select(
+            profile_ids=None
+            if request.charging_profile_id is UNSET
+            else [request.charging_profile_id],
+            evse=evse_id,
+            purpose=purpose,
+            stack_level=stack_level,
+        )
+        if not matching:
+            self._refused("ClearChargingProfile", "no charging profile matches")
+            return m.ClearChargingProfileResponse(status="Unknown")
+        self._profiles.clear(matching, "ClearChargingProfile")
+        self._limits.refresh()
+        return m.ClearChargingProfileResponse(status="Accepted")
+
+    @on("GetChargingProfiles", versions=_V2)
+    async def _on_get_charging_profiles(self, request: Any) -> Any:
+        # K09: Accepted, then the profiles in ReportChargingProfiles; NoProfiles when none.
+        if not self._profiles_asked(request):
+            return self._m.GetChargingProfilesResponse(status="NoProfiles")
+        return self._m.GetChargingProfilesResponse(status="Accepted")
+
+    @after("GetChargingProfiles", versions=_V2)
+    async def _after_get_charging_profiles(self, request: Any, response: Any) -> None:
+        if _text(response.status) != "Accepted":
+            return
+        m = self._m
+        found = self._profiles_asked(request)
+        # K09: one report per EVSE and source (all CSO here), in parts; tbc on all but the last.
+        parts: list[tuple[int, list[Installed]]] = []
+        for evse_id in sorted({e.evse for e in found}):
+            mine = [e for e in found if e.evse == evse_id]
+            for at in range(0, len(mine), _PROFILES_PER_REPORT):
+                parts.append((evse_id, mine[at : at + _PROFILES_PER_REPORT]))
+        for number, (evse_id, entries) in enumerate(parts):
+            report = m.ReportChargingProfilesRequest(
+                request_id=request.request_id,
+                charging_limit_source="CSO",
+                charging_profile=[
+                    msgspec.convert(e.wire, type=m.ChargingProfile, dec_hook=dec_hook)
+                    for e in entries
+                ],
+                tbc=True if number < len(parts) - 1 else UNSET,
+                evse_id=evse_id,
+            )
+            await self._try_call(report, f"ReportChargingProfiles {request.request_id}")
+
+    def _profiles_asked(self, request: Any) -> list[Installed]:
+        """The installed profiles a GetChargingProfilesRequest asks for (K09)."""
+        criterion = request.charging_profile
+        sources = criterion.charging_limit_source
+        # Every profile here was set by the CSMS: charging limit source CSO.
+        if sources is not UNSET and "CSO" not in [_text(source) for source in sources]:
+            return []
+        purpose = criterion.charging_profile_purpose
+        if purpose is not UNSET and _text(purpose) not in _PURPOSES:
+            return []  # 2.1 purposes this station never installs
+        return self._profiles.select(
+            profile_ids=None
+            if criterion.charging_profile_id is UNSET
+            else criterion.charging_profile_id,
+            evse=None if request.evse_id is UNSET else request.evse_id,
+            purpose=None if purpose is UNSET else _PURPOSES[_text(purpose)],
+            stack_level=None if criterion.stack_level is UNSET else criterion.stack_level,
+        )
+
+    @on("GetCompositeSchedule", versions=_V2)
+    async def _on_get_composite_schedule(self, request: Any) -> Any:
+        m = self._m
+        evse_id = request.evse_id
+        if evse_id != 0 and evse_id not in self._evses:
+            self._refused("GetCompositeSchedule", f"no EVSE {evse_id}")
+            return m.GetCompositeScheduleResponse(
+                status="Rejected", status_info=self._status_info("UnknownEvse")
+            )
+        if request.duration <= 0:
+            self._refused("GetCompositeSchedule", f"duration {request.duration}")
+            return m.GetCompositeScheduleResponse(
+                status="Rejected", status_info=self._status_info("InvalidValue")
+            )
+        # Without a chargingRateUnit, in amps: what the charger controls (the pilot signal).
+        unit: Unit = "W" if _text(request.charging_rate_unit) == "W" else "A"
+        rating = self.config.power_w
+        if unit == "A":
+            rating /= NOMINAL_VOLTAGE * self._phases()
+        # K08: from now for `duration`; EVSE 0: what the whole station may draw.
+        schedule = self._limits.composite(evse_id, request.duration, unit, rating)
+        assert schedule.start is not None
+        return m.GetCompositeScheduleResponse(
+            status="Accepted",
+            schedule=m.CompositeSchedule(
+                evse_id=evse_id,
+                duration=request.duration,
+                schedule_start=schedule.start,
+                charging_rate_unit=unit,
+                charging_schedule_period=[
+                    m.ChargingSchedulePeriod(
+                        start_period=period.start,
+                        limit=period.limit,
+                        number_phases=UNSET
+                        if period.number_phases is None
+                        else period.number_phases,
+                    )
+                    for period in schedule.periods
+                ],
+            ),
+        )
+
+    def _profile_refusal(self, evse_id: int, wire: Any) -> tuple[str, str]:
+        """Why the station cannot install `wire` on `evse_id`: (reason code, explanation), or
+        ("", "") when it can (K01)."""
+        if not self.device_model.get_bool("SmartChargingCtrlr", "Enabled"):
+            return "UnsupportedRequest", "SmartChargingCtrlr.Enabled is false"
+        try:
+            profile = from_v201(wire)
+        except Unsupported as error:
+            return error.reason, str(error)
+        except ValueError as error:
+            return "InvalidSchedule", str(error)
+        if len(wire.charging_schedule) > 1 and _text(wire.charging_profile_purpose) != "TxProfile":
+            # Only a TxProfile offers an ISO 15118 EV alternative schedules.
+            return "InvalidProfile", "more than one chargingSchedule"
+        transaction = self.transactions.get(evse_id)
+        return self._profiles.refusal(
+            evse_id,
+            profile,
+            _SMART_CHARGING,
+            evses=len(self._evses),
+            transaction=None if transaction is None else transaction.id,
+        )
+
+    def _remote_profile_refusal(self, evse: _Evse, wire: Any) -> tuple[str, str]:
+        """Why the chargingProfile of a RequestStartTransactionRequest cannot be used (K05)."""
+        if _text(wire.charging_profile_purpose) != "TxProfile":
+            return "InvalidProfile", f"purpose {_text(wire.charging_profile_purpose)}"
+        transaction = self.transactions.get(evse.id)
+        if wire.transaction_id is not UNSET and (
+            transaction is None or wire.transaction_id != transaction.id
+        ):
+            return "TxNotFound", f"transaction {wire.transaction_id} does not run here"
+        if not self.device_model.get_bool("SmartChargingCtrlr", "Enabled"):
+            return "UnsupportedRequest", "SmartChargingCtrlr.Enabled is false"
+        try:
+            profile = from_v201(wire)
+        except Unsupported as error:
+            return error.reason, str(error)
+        except ValueError as error:
+            return "InvalidSchedule", str(error)
+        # The transaction this starts has no id yet: "" passes the TxProfile check.
+        return self._profiles.refusal(
+            evse.id, profile, _SMART_CHARGING, evses=len(self._evses), transaction=""
+        )
+
+    def _parse_profile(self, wire: Any) -> Profile:
+        """A charging profile the book kept (`ProfileBook`), read back."""
+        return from_v201(msgspec.convert(wire, type=self._m.ChargingProfile, dec_hook=dec_hook))
+
+    def _tx_start(self, evse_id: int) -> datetime | None:
+        transaction = self.transactions.get(evse_id)
+        return None if transaction is None else transaction.started_at
+
+    def _apply_limit(self, evse_id: int, limit: Limit | None) -> None:
+        """Carry out the charging limit in force on an EVSE (`LimitKeeper`, K01): tell the
+        hardware and let the EV draw at most that much. A limit of 0, or below the schedule's
+        minChargingRate, suspends charging (chargingState SuspendedEVSE); the new state is
+        reported with triggerReason ChargingStateChanged, a change of the power drawn by more
+        than SmartChargingCtrlr.LimitChangeSignificance percent with ChargingRateChanged."""
+        evse = self._evses[evse_id]
+        self.hardware.set_current_limit(evse_id, None if limit is None else limit.value)
+        if limit is None:
+            watts = math.inf
+        elif limit.min_rate is not None and limit.value < limit.min_rate:
+            watts = 0.0
+        else:
+            watts = limit.value * NOMINAL_VOLTAGE * (limit.number_phases or self._phases())
+        before = self._allowed_w.get(evse_id, math.inf)
+        self._allowed_w[evse_id] = watts
+        transaction = self.transactions.get(evse_id)
+        if transaction is None or watts == before or not transaction.authorized:
+            return
+        if not evse.plugged or transaction.suspended or evse.ev_suspended:
+            return
+        drawn = evse.meter.power_w
+        evse.meter.power_w = self._charging_power(evse)
+        if self._charging_state(evse) != transaction.charging_state:
+            self._emit(evse, transaction, "Updated", "ChargingStateChanged")
+            return
+        significance = float(self.device_model.get("SmartChargingCtrlr", "LimitChangeSignificance"))
+        if drawn > 0 and abs(evse.meter.power_w - drawn) * 100 > significance * drawn:
+            self._emit(evse, transaction, "Updated", "ChargingRateChanged")
 
     @_on_each(_WITHOUT_FEATURE)
     async def _on_without_feature(self, request: Any) -> Any:
@@ -3566,8 +4530,9 @@ class StationV2(Handlers):
         rw(comm, "HeartbeatInterval", "integer", str(config.heartbeat_interval),
            unit="s", min_limit=1)  # fmt: skip
         ro(comm, "ActiveNetworkProfile", "integer", getter=lambda: str(self._slot))
-        ro(comm, "FileTransferProtocols", "MemberList", "",
-           values_list=("FTP", "FTPS", "HTTP", "HTTPS", "SFTP"))  # fmt: skip
+        # L01, N01: files are downloaded and uploaded over HTTP(S) only (maintenance.py).
+        ro(comm, "FileTransferProtocols", "MemberList", "HTTP,HTTPS",
+           values_list=("HTTP", "HTTPS"))  # fmt: skip
         ro(comm, "MessageTimeout", "integer", getter=self._message_timeout, instance="Default",
            unit="s")  # fmt: skip
         rw(comm, "MessageAttempts", "integer", "3", instance="TransactionEvent", min_limit=1)
@@ -3614,14 +4579,58 @@ class StationV2(Handlers):
         points("TxStartPoint", "PowerPathClosed")
         points("TxStopPoint", "EVConnected,Authorized")
 
+        # K01-K10 (A201 3.1.16); Entries: the profiles installed, maxLimit what fits.
+        smart = "SmartChargingCtrlr"
+        ro(smart, "Available", "boolean", true)
+        rw(smart, "Enabled", "boolean", true)
+        ro(smart, "Entries", "integer", getter=lambda: str(len(self._profiles)),
+           instance="ChargingProfiles", max_limit=_SMART_CHARGING.max_installed)  # fmt: skip
+        ro(smart, "ExternalControlSignalsEnabled", "boolean", false)
+        rw(smart, "LimitChangeSignificance", "decimal", "1.0", unit="Percent", min_limit=0)
+        ro(smart, "PeriodsPerSchedule", "integer", str(_SMART_CHARGING.max_periods))
+        ro(smart, "ProfileStackLevel", "integer", str(_SMART_CHARGING.max_stack_level))
+        ro(smart, "RateUnit", "MemberList", ",".join(_SMART_CHARGING.units), values_list=("A", "W"))
+
+        # O01-O06 (ocppfast.station.display): P6 table 54 requires DisplayMessages,
+        # SupportedFormats and SupportedPriorities; A201 3.1.8, A21 3.1.8 (SupportedStates;
+        # 2.1: Language). The display is a character screen that also shows links and (2.1)
+        # QR codes, not HTML; the states are those the simulation can be in (it never faults;
+        # 2.1 Discharging is V2X, which it does not do).
+        display = "DisplayMessageCtrlr"
+        v21_only = self.version == OCPP21
+        formats = ("ASCII", "UTF8", "URI", *(("QRCODE",) if v21_only else ()))
+        priorities = ("AlwaysFront", "InFront", "NormalCycle")
+        message_states = ("Charging", "Idle", "Unavailable", *(("Suspended",) if v21_only else ()))
+        content_size = 1024 if v21_only else 512  # MessageContentType.content
+        rw(display, "Enabled", "boolean", true, on_set=self._display_setting)
+        ro(display, "Available", "boolean", true)
+        ro(display, "DisplayMessages", "integer", getter=lambda: str(len(self.display)),
+           max_limit=CAPACITY)  # fmt: skip
+        rw(display, "PersonalMessageSize", "integer", str(content_size), min_limit=0,
+           max_limit=content_size, on_set=self._display_setting)  # fmt: skip
+        ro(display, "SupportedFormats", "MemberList", ",".join(formats), values_list=formats)
+        ro(display, "SupportedPriorities", "MemberList", ",".join(priorities),
+           values_list=priorities)  # fmt: skip
+        ro(display, "SupportedStates", "MemberList", ",".join(message_states),
+           values_list=message_states)  # fmt: skip
+        if v21_only:
+            rw(display, "Language", "OptionList", "en", values_list=_DISPLAY_LANGUAGES,
+               on_set=self._display_setting)  # fmt: skip
+        # I01-I06: the cost and tariff texts the display shows (A201 3.1.17; P6 table 54).
+        tariff = "TariffCostCtrlr"
+        rw(tariff, "Enabled", "boolean", true, on_set=self._display_setting)
+        ro(tariff, "Available", "boolean", true)
+        rw(tariff, "Currency", "string", "EUR", max_limit=3, on_set=self._display_setting)
+        for fallback in ("TariffFallbackMessage", "TotalCostFallbackMessage"):
+            rw(tariff, fallback, "string", "", max_limit=255, on_set=self._display_setting)
+
+        # H01-H04 (A201 3.1.13): reservations, of one EVSE or of any EVSE.
+        ro("ReservationCtrlr", "Available", "boolean", true)
+        rw("ReservationCtrlr", "Enabled", "boolean", true)
+        rw("ReservationCtrlr", "NonEvseSpecific", "boolean", true)
+
         # Functional blocks this station does not implement say so (part 1 4.2: Available).
-        for absent in (
-            "DisplayMessageCtrlr",
-            "MonitoringCtrlr",
-            "ReservationCtrlr",
-            "SmartChargingCtrlr",
-            "TariffCostCtrlr",
-        ):
+        for absent in ("MonitoringCtrlr",):
             ro(absent, "Available", "boolean", false)
             ro(absent, "Enabled", "boolean", false)
 
@@ -3637,6 +4646,11 @@ class StationV2(Handlers):
         if config.serial_number:
             ro("ChargingStation", "SerialNumber", "string", config.serial_number)
         ro("ChargingStation", "SupplyPhases", "integer", phases)
+        # A201 3.2.11, L01.FR.07 (TC_L_13_CS / TC_L_15_CS require it; P6's CSMS tests assume
+        # false): whether new sessions may start while a firmware installation waits for the
+        # transactions to end. A change applies to the EVSEs at once.
+        rw("ChargingStation", "AllowNewSessionsPendingFirmwareUpdate", "boolean", false,
+           on_set=self._firmware_sessions_setting)  # fmt: skip
         for evse_id, evse in self._evses.items():
             at_evse: dict[str, Any] = {"evse": evse_id}
             ro("EVSE", "AvailabilityState", "OptionList", getter=self._evse_state(evse),
@@ -3654,6 +4668,12 @@ class StationV2(Handlers):
             ro("Connector", "Available", "boolean", true, **at_connector)
             ro("Connector", "ConnectorType", "string", "sType2", **at_connector)
             ro("Connector", "SupplyPhases", "integer", phases, **at_connector)
+        # A201 3.2.23 Display: the station's screen (messages for the whole station) and each
+        # EVSE's part of it; DataText[Visible]: the message it shows first now.
+        for at in (None, *self._evses):
+            ro("Display", "Enabled", "boolean", true, evse=at)
+            ro("Display", "DataText", "string", getter=self._display_text(at), instance="Visible",
+               evse=at)  # fmt: skip
         return model
 
     def _frame_limit(self) -> str:
@@ -3670,8 +4690,10 @@ class StationV2(Handlers):
 
     def _evse_state(self, evse: _Evse) -> Callable[[], str]:
         def state() -> str:
-            # A transaction keeps its EVSE in use under a station-level Inoperative (G04.FR.06).
-            if evse.id not in self.transactions and not (self._operative and evse.operative):
+            # A transaction keeps its EVSE in use under a station-level Inoperative (G04.FR.06);
+            # so it does while a firmware installation waits (L01.FR.07).
+            closed = not (self._operative and evse.operative) or self._closed_for_firmware()
+            if evse.id not in self.transactions and closed:
                 return "Unavailable"
             return "Occupied" if self._status_of(evse) == "Occupied" else "Available"
 
