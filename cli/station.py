@@ -8,6 +8,8 @@ import contextlib
 import gc
 import logging
 import random
+import shlex
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -79,6 +81,16 @@ def station(
             help="Keep nothing on disk: every start is a factory-new station.",
         ),
     ] = False,
+    firmware_install_command: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OCPPFAST_FIRMWARE_INSTALL_COMMAND",
+            help="The program that installs a firmware image the CSMS sent (UpdateFirmware), "
+            "with its arguments; the image's path is added as the last one, and a non-zero "
+            "exit reports InstallationFailed. Default: the simulated station only records the "
+            "image.",
+        ),
+    ] = None,
     count: Annotated[
         int, typer.Option(help="Stations to run in this process (ID-1 to ID-N).", min=1)
     ] = 1,
@@ -155,6 +167,7 @@ def station(
         raise typer.BadParameter("a station speaks one version: give one", param_hint="--ocpp")
     version = versions[0]
     from ocppfast._system import connections_allowed, raise_file_limit
+    from ocppfast.hardware import SimulatedHardware
     from ocppfast.station import StationConfig, station_handlers
     from ocppfast.station.fleet import Fleet, ProgressLine
 
@@ -174,6 +187,14 @@ def station(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     plan = _plan(version, id_tokens, charge_time, pause, seed) if transactions else None
+    install_command = None
+    if firmware_install_command is not None:
+        install_command = shlex.split(firmware_install_command)
+        if not install_command or shutil.which(install_command[0]) is None:
+            raise typer.BadParameter(
+                f"{firmware_install_command!r} is not a program this machine can run",
+                param_hint="--firmware-install-command",
+            )
     setup_logging(log_level)
     if count > 1 and log_level == "info":
         # Thousands of stations' info lines would bury everything else and cost more CPU than
@@ -237,6 +258,11 @@ def station(
             store=store,
             connect_rate=connect_rate,
             plan=plan,
+            hardware=(
+                None
+                if install_command is None
+                else lambda: SimulatedHardware(install_command=list(install_command))
+            ),
         )
         freezing = asyncio.ensure_future(_keep_out_of_gc(fleet)) if count > 1 else None
         showing = None

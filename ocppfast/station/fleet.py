@@ -42,6 +42,7 @@ from .config import StationConfig, StationError
 from .store import StationStore
 
 if TYPE_CHECKING:
+    from ..hardware import Hardware
     from .v2 import NetworkEndpoint
 
 __all__ = [
@@ -65,6 +66,12 @@ StatusNotification per connector (and in 2.x a security event), each stored: 50 
 
 MAX_IDENTITY = 48
 """The longest identity a station may have (J201 3.1.1: "at most 48 characters")."""
+
+# What each station of a fleet (more than one) keeps of its own log and traffic for a
+# diagnostics upload, in characters: a station alone keeps some 768 KiB of both, which for
+# thousands of stations would be gigabytes; these keep the last few dozen lines and frames.
+_FLEET_LOG_RING = 8 * 1024
+_FLEET_TRAFFIC_RING = 16 * 1024
 
 # Seconds a driver in the middle of a step (a start waiting for the CSMS's answer) is given to
 # finish it when the fleet stops, before it is cancelled; the stations then end what runs.
@@ -429,6 +436,7 @@ class Fleet:
     - `connect_rate`: stations started per second, at most.
     - `plan`: with one, a `ChargingLoop` per connector of every station.
     - `core`: the core backend of the connections (default: the compiled one when built).
+    - `hardware`: makes each station's hardware backend (default: `SimulatedHardware`).
 
     `await fleet.run(stop)` starts the stations (`started` is set once all are) and runs them
     until `stop` is set, then shuts every station down (its transactions end with reason Local
@@ -448,6 +456,7 @@ class Fleet:
         connect_rate: float = DEFAULT_CONNECT_RATE,
         plan: ChargingPlan | None = None,
         core: Backend | None = None,
+        hardware: Callable[[], Hardware] | None = None,
     ) -> None:
         if not connect_rate > 0:
             raise ValueError(f"connect_rate must be > 0, not {connect_rate}")
@@ -460,6 +469,7 @@ class Fleet:
         self.connect_rate = connect_rate
         self.plan = plan
         self.core = core
+        self.hardware = hardware
         self.stats = FleetStats()
         self.members: list[_Member] = []
         # Set once every station has been started (its client runs; not yet connected).
@@ -530,7 +540,11 @@ class Fleet:
     async def _start(self, identity: str) -> _Member:
         data = await self.store.load(identity) if self.store is not None else None
         config = dataclasses.replace(self.config, identity=identity)
-        station: Any = station_handlers(config, self.version, self.password, data)
+        hardware = self.hardware() if self.hardware is not None else None
+        station: Any = station_handlers(config, self.version, self.password, data, hardware)
+        if len(self.identities) > 1:
+            station.log.ring.limit = _FLEET_LOG_RING
+            station.traffic.limit = _FLEET_TRAFFIC_RING
         client = Client(
             self.url,
             identity,
