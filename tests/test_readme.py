@@ -38,8 +38,9 @@ def test_readme_example_answers_the_boot_notification() -> None:
     assert refused == f"[b'{shown}']"
 
 
-def _curl(line: str, variables: dict[str, str]) -> tuple[int, Any]:
-    """Run one of the README's curl command lines (-s, -H, -X, -d) with urllib: the JSON answer."""
+def _curl(line: str, variables: dict[str, str], cwd: Path | None = None) -> tuple[int, Any]:
+    """Run one of the README's curl command lines (-s, -H, -X, -d, --data-binary @FILE, FILE
+    relative to `cwd`) with urllib: the JSON answer."""
     for name, value in variables.items():
         line = line.replace("$" + name, value)
     args = shlex.split(line)
@@ -57,6 +58,10 @@ def _curl(line: str, variables: dict[str, str]) -> tuple[int, Any]:
         elif word == "-d":
             data = next(words).encode()
             headers["Content-Type"] = "application/json"
+        elif word == "--data-binary":
+            name = next(words)
+            assert name.startswith("@") and cwd is not None, line
+            data = (cwd / name[1:]).read_bytes()
         else:
             url = word
     assert url is not None, line
@@ -125,3 +130,84 @@ def test_readme_walkthrough_serve_two_stations_and_the_api(core: Backend, tmp_pa
         assert status == 200 and answer["result"]["status"] == "Accepted", answer
         serve.wait_for(r"CP1: transaction .*ended")
         assert serve.count(r"ERROR|Traceback") == 0, serve.log
+
+
+def _poll(line: str, variables: dict[str, str], done: Any, seconds: float = 30) -> Any:
+    """The answer of `line` once `done(answer)`, asked again until then (at most `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status, answer = _curl(line, variables)
+        assert status == 200, answer
+        if done(answer):
+            return answer
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
+
+
+def test_readme_manage_a_charger_limits_logs_and_firmware(core: Backend, tmp_path: Path) -> None:
+    """Issue 8, the README's "Manage a charger" commands exactly, against `ocppfast serve` and
+    `ocppfast station` with nothing configured (free ports aside): the profile is Accepted and
+    the composite schedule says 6 A (K01, K08); the log upload (N01) arrives in the file
+    server and the firmware (L01) is downloaded, installed and rebooted into, each operation
+    listing the station's status notifications in order."""
+    section = README.read_text().split("## Manage a charger", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```sh\n(.*?)```", section, re.S)
+    lines = [line for line in block.splitlines() if line.strip()]
+    profile, composite, logs, echo, put, firmware, operations = lines
+    port, api_port = str(free_port()), str(free_port())
+    with contextlib.ExitStack() as stack:
+        serve = stack.enter_context(
+            CliProcess(core, "serve", "--port", port, "--api-port", api_port, cwd=str(tmp_path))
+        )
+        serve.wait_for("ready")
+        station = stack.enter_context(
+            CliProcess(core, "station", "--url", f"ws://127.0.0.1:{port}", cwd=str(tmp_path))
+        )
+        serve.wait_for(r"CP1: boot .*Accepted")
+        variables = {
+            "TOKEN": (tmp_path / "ocppfast-data" / "api-token").read_text().strip(),
+            "API": f"http://127.0.0.1:{api_port}/api",
+        }
+        status, answer = _curl(profile, variables)
+        assert status == 200 and answer["result"]["status"] == "Accepted", answer
+        status, answer = _curl(composite, variables)
+        assert status == 200 and answer["result"]["status"] == "Accepted", answer
+        periods = answer["result"]["schedule"]["chargingSchedulePeriod"]
+        assert [p["limit"] for p in periods] == [6], answer
+
+        status, answer = _curl(logs, variables)
+        assert status == 201 and answer["result"]["status"] == "Accepted", answer
+        log_id = answer["operation"]["id"]
+        uploaded = _poll(
+            operations,
+            variables,
+            lambda a: any(o["id"] == log_id and o["status"] == "Uploaded" for o in a["operations"]),
+        )
+        [log_operation] = [o for o in uploaded["operations"] if o["id"] == log_id]
+        assert [s["status"] for s in log_operation["statuses"]] == ["Uploading", "Uploaded"]
+        assert log_operation["uploads"][0]["size"] > 0
+
+        subprocess.run(echo, shell=True, check=True, cwd=tmp_path)
+        status, answer = _curl(put, variables, cwd=tmp_path)
+        assert status == 201, answer
+        status, answer = _curl(firmware, variables)
+        assert status == 201 and answer["result"]["status"] == "Accepted", answer
+        firmware_id = answer["operation"]["id"]
+        installed = _poll(
+            operations,
+            variables,
+            lambda a: any(
+                o["id"] == firmware_id and o["status"] == "Installed" for o in a["operations"]
+            ),
+        )
+        [operation] = [o for o in installed["operations"] if o["id"] == firmware_id]
+        assert [s["status"] for s in operation["statuses"]] == [
+            "Downloading",
+            "Downloaded",
+            "Installing",
+            "InstallRebooting",
+            "Installed",
+        ]
+        station.wait_for(r"installed firmware firmware\.bin")
+        assert serve.count(r"ERROR|Traceback") == 0, serve.log
+        assert station.count(r"ERROR|Traceback") == 0, station.log
