@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from .._version import __version__
 
-__all__ = ["BOOT_RETRY_DEFAULT", "NOMINAL_VOLTAGE", "StationConfig", "StationError", "utc_now"]
+__all__ = [
+    "BOOT_RETRY_DEFAULT",
+    "NOMINAL_VOLTAGE",
+    "StationConfig",
+    "StationError",
+    "parse_time",
+    "utc_now",
+]
 
 NOMINAL_VOLTAGE = 230.0
 """The simulated installation's voltage, phase to neutral, in V (both versions' meters)."""
@@ -22,6 +30,18 @@ way that avoids flooding" the CSMS (C16 4.2; 2.x B02, B03)."""
 def utc_now() -> datetime:
     """The station's default clock: the system's time, in UTC."""
     return datetime.now(timezone.utc)
+
+
+def parse_time(text: Any) -> datetime | None:
+    """A time a station kept in its data as ISO 8601 text (a trailing Z for UTC), or None when
+    `text` is absent or not a time with its offset (a damaged store)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 @dataclass

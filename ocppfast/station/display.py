@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..hardware import DisplayedMessage
+from .config import parse_time
 from .store import StationData
 
 __all__ = [
@@ -147,16 +148,6 @@ class _Session:
     until: datetime | None = None
 
 
-def _time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
 def _entry(info: dict[str, Any], order: int) -> _Entry:
     """Read a MessageInfo's wire JSON (raises KeyError, TypeError or ValueError when it is not
     one: a damaged store)."""
@@ -170,8 +161,8 @@ def _entry(info: dict[str, Any], order: int) -> _Entry:
         id=int(info["id"]),
         priority=str(info["priority"]),
         state=None if info.get("state") is None else str(info["state"]),
-        start=_time(start),
-        end=_time(end),
+        start=parse_time(start),
+        end=parse_time(end),
         transaction_id=info.get("transactionId"),
         evse_id=int(evse["id"]) if isinstance(evse, dict) else None,
         contents=tuple(contents),

@@ -47,6 +47,7 @@ import aiohttp
 from ..asyncio.connection import Connection, ConnectionObserver
 from ..hardware import FirmwareInstallError, Hardware
 from ..transport import shown
+from .config import parse_time
 from .store import StationData
 
 __all__ = [
@@ -335,15 +336,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _parse(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 # -- the jobs ----------------------------------------------------------------------------------
 
 
@@ -407,7 +399,7 @@ class FirmwareUpdate:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> FirmwareUpdate | None:
-        retrieve = _parse(state.get("retrieve_at"))
+        retrieve = parse_time(state.get("retrieve_at"))
         location = state.get("location")
         if retrieve is None or not isinstance(location, str):
             return None
@@ -418,7 +410,7 @@ class FirmwareUpdate:
             retries=int(state.get("retries") or 0),
             retry_interval=float(state.get("retry_interval") or 0),
             request_id=request_id if isinstance(request_id, int) else None,
-            install_at=_parse(state.get("install_at")),
+            install_at=parse_time(state.get("install_at")),
         )
 
 
@@ -716,6 +708,19 @@ class Maintenance:
         stamp = self.clock().astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name)
         return f"{safe}-{kind}-{stamp}.tar.gz"
+
+    def log_request(self, request: Any, kind: str) -> LogUpload:
+        """The upload a GetLog request (SW 1.6 and 2.x share its fields) asks for."""
+        return LogUpload(
+            kind=kind,
+            location=request.log.remote_location,
+            file_name=self.file_name(kind),
+            retries=nonnegative(request.retries),
+            retry_interval=nonnegative(request.retry_interval),
+            request_id=request.request_id,
+            start=optional_time(request.log.oldest_timestamp),
+            stop=optional_time(request.log.latest_timestamp),
+        )
 
     def start_upload(self, job: LogUpload) -> LogUpload | None:
         """Start `job`; returns the upload it canceled, if one was in progress (GetLog:

@@ -1343,16 +1343,7 @@ class Station16(Handlers):
         # (the security events) between oldestTimestamp and latestTimestamp; a GetLog while an
         # upload runs cancels it: AcceptedCanceled (N01.FR.12).
         kind = request.log_type.value
-        job = LogUpload(
-            kind=kind,
-            location=request.log.remote_location,
-            file_name=self.maintenance.file_name(kind),
-            retries=nonnegative(request.retries),
-            retry_interval=nonnegative(request.retry_interval),
-            request_id=request.request_id,
-            start=optional_time(request.log.oldest_timestamp),
-            stop=optional_time(request.log.latest_timestamp),
-        )
+        job = self.maintenance.log_request(request, kind)
         self.maintenance.prepared[id(request)] = job
         busy = self.maintenance.upload_busy
         status = v16.LogStatusEnum.AcceptedCanceled if busy else v16.LogStatusEnum.Accepted

@@ -118,7 +118,14 @@ from ..exceptions import (
 from ..hardware import Hardware, SimulatedHardware
 from ..storage import StorageError
 from .charging_profiles import Installed, LimitKeeper, ProfileBook, ProfileLimits
-from .config import BOOT_RETRY_DEFAULT, NOMINAL_VOLTAGE, StationConfig, StationError, utc_now
+from .config import (
+    BOOT_RETRY_DEFAULT,
+    NOMINAL_VOLTAGE,
+    StationConfig,
+    StationError,
+    parse_time,
+    utc_now,
+)
 from .display import (
     CAPACITY,
     MESSAGES_PER_NOTIFY,
@@ -283,17 +290,6 @@ def _text(value: Any) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _parse_time(text: Any) -> datetime | None:
-    """A time kept by `_iso` (or None: absent, or not a time with its offset)."""
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 def _json_size(token: str, info: Any) -> int:
@@ -2477,7 +2473,7 @@ class StationV2(Handlers):
 
     def _entry_status(self, entry: dict[str, Any]) -> str:
         """A list entry's status now: Expired once its cacheExpiryDateTime has passed."""
-        expires = _parse_time(entry.get("expires"))
+        expires = parse_time(entry.get("expires"))
         if expires is not None and expires <= self.now():
             return "Expired"
         return str(entry.get("status", "Invalid"))
@@ -2486,8 +2482,8 @@ class StationV2(Handlers):
         """A201 3.1.3 LifeTime: "how long it takes until a token expires in the authorization
         cache since it is last used"; and its cacheExpiryDateTime."""
         now = self.now()
-        expires = _parse_time(entry.get("expires"))
-        used = _parse_time(entry.get("used"))
+        expires = parse_time(entry.get("expires"))
+        used = parse_time(entry.get("used"))
         lifetime = self.device_model.get_int("AuthCacheCtrlr", "LifeTime")
         return (expires is not None and expires <= now) or (
             used is not None and (now - used).total_seconds() > lifetime
@@ -2714,7 +2710,7 @@ class StationV2(Handlers):
                     id=str(record["id"]),
                     evse_id=evse.id,
                     meter_start=float(record["meter_start"]),
-                    started_at=_parse_time(record["started_at"]) or self.now(),
+                    started_at=parse_time(record["started_at"]) or self.now(),
                     meter=evse.meter,
                     id_token=record.get("id_token"),
                     token_type=str(record.get("token_type") or ""),
@@ -2749,7 +2745,7 @@ class StationV2(Handlers):
                 transaction.id,
                 evse.id,
             )
-            at = _parse_time(record.get("time")) or self.now()
+            at = parse_time(record.get("time")) or self.now()
             self._end(evse, transaction, "AbnormalCondition", "PowerLoss", at=at)
 
     def _load_settings(self) -> None:
@@ -3933,16 +3929,7 @@ class StationV2(Handlers):
         # to remoteLocation; a new request cancels the upload in progress: AcceptedCanceled
         # (TC_N_36_CS).
         kind = _text(request.log_type)
-        job = LogUpload(
-            kind=kind,
-            location=request.log.remote_location,
-            file_name=self._maintenance.file_name(kind),
-            retries=nonnegative(request.retries),
-            retry_interval=nonnegative(request.retry_interval),
-            request_id=request.request_id,
-            start=optional_time(request.log.oldest_timestamp),
-            stop=optional_time(request.log.latest_timestamp),
-        )
+        job = self._maintenance.log_request(request, kind)
         self._maintenance.prepared[id(request)] = job
         status = "AcceptedCanceled" if self._maintenance.upload_busy else "Accepted"
         self.log.info(
