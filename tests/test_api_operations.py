@@ -258,7 +258,7 @@ def test_a_capability_expires_and_names_its_grant(core: Backend, tmp_path: Path)
 def test_log_upload_to_the_upload_endpoint_put_and_multipart(
     core: Backend, version: str, tmp_path: Path
 ) -> None:
-    """C16 5.6 GetDiagnostics / N01 GetLog: the location is this server's upload endpoint; the
+    """C16 5.9 GetDiagnostics / N01 GetLog: the location is this server's upload endpoint; the
     station uploads with PUT <location>/<name> and with multipart POST <location>; the
     operation shows the files (name, size, a download link for the operator) and the
     Diagnostics/LogStatusNotifications in order. A name that tries to leave the folder is
@@ -401,7 +401,7 @@ _PROFILE: dict[str, Any] = {
 def test_charging_profiles_of_a_16_station_are_kept_by_the_csms(
     core: Backend, tmp_path: Path
 ) -> None:
-    """C16 5.16 SetChargingProfile, 5.4 ClearChargingProfile, 5.7 GetCompositeSchedule. 1.6
+    """C16 5.16 SetChargingProfile, 5.5 ClearChargingProfile, 5.7 GetCompositeSchedule. 1.6
     has no GetChargingProfiles: the list is what the station accepted, where a profile of the
     same stackLevel and purpose replaces the old one (C16 3.13.2), and a cleared one or a
     rejected one is not. A 2.x field is 422 naming it."""

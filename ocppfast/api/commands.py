@@ -494,7 +494,7 @@ def set_charging_profile(version: str, body: ChargingProfileBody) -> Command:
 
 
 def clear_charging_profile(version: str, body: ClearProfilesBody) -> Command:
-    """C16 5.4 ClearChargingProfile (id, connectorId, chargingProfilePurpose, stackLevel);
+    """C16 5.5 ClearChargingProfile (id, connectorId, chargingProfilePurpose, stackLevel);
     2.0.1/2.1 K10 (chargingProfileId, or chargingProfileCriteria)."""
     _, where = _where(version, body, None)
     purpose = body.purpose if body.purpose is UNSET else _purpose(version, body.purpose)
@@ -647,7 +647,7 @@ def update_firmware(
 
 
 def get_log(version: str, body: LogBody, location: str, request_id: int) -> Command:
-    """C16 5.6 GetDiagnostics (location, startTime, stopTime); GetLog (SW 5 for 1.6 when a
+    """C16 5.9 GetDiagnostics (location, startTime, stopTime); GetLog (SW 5 for 1.6 when a
     logType is given; 2.0.1/2.1 N01): logType, requestId, log with remoteLocation and the
     time window."""
     fields = {

@@ -132,7 +132,7 @@ class ProfileRecord(msgspec.Struct, kw_only=True):
         purpose: str | None,
         stack_level: int | None,
     ) -> bool:
-        """Whether a ClearChargingProfile with these fields clears it (C16 5.4: by id, else
+        """Whether a ClearChargingProfile with these fields clears it (C16 5.5: by id, else
         every profile matching all the criteria given; connectorId 0 "the Charge Point")."""
         if profile_id is not None:
             return self.id == profile_id
