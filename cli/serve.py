@@ -199,10 +199,9 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    files_dir: Annotated[
+    files: Annotated[
         Path | None,
         typer.Option(
-            "--files",
             envvar=_env("FILES"),
             help="Folder of the file server (on the API's address): firmware images for "
             "stations (put them there, or PUT /api/files/NAME), and the logs stations upload, "
@@ -292,15 +291,15 @@ def serve(
     from ocppfast.metrics import Metrics
     from ocppfast.storage import StorageError
 
-    files = raise_file_limit()
-    room = connections_allowed(files)
+    open_files = raise_file_limit()
+    room = connections_allowed(open_files)
     if max_connections is None:
         max_connections = room
         if room < 1000:
             log.warning(
                 "the open-files limit (%d) leaves room for only %d connections: raise it "
                 "(ulimit -n, systemd LimitNOFILE=) or set --max-connections",
-                files,
+                open_files,
                 room,
             )
     elif max_connections > room:
@@ -308,7 +307,7 @@ def serve(
             "--max-connections %d is more than the open-files limit (%d) allows: connections "
             "beyond about %d will fail; raise the limit (ulimit -n) or lower --max-connections",
             max_connections,
-            files,
+            open_files,
             room,
         )
     limits = ServerLimits(max_connections=max_connections, ping_interval=ping_interval or None)
@@ -379,7 +378,7 @@ def serve(
 
             try:
                 file_store = FileStore(
-                    files_dir if files_dir is not None else data_dir / "files",
+                    files if files is not None else data_dir / "files",
                     base_url=public_url,
                     max_upload=max_upload << 20,
                 )

@@ -33,6 +33,9 @@ SETTINGS = (
     "api",
     "api-port",
     "api-token",
+    "files",
+    "public-url",
+    "max-upload",
     "traffic-retention",
     "data-transfer",
     "log-level",
@@ -48,6 +51,21 @@ def test_help_shows_every_setting_with_its_variable() -> None:
         assert f"--{name}" in text, name
         assert "OCPPFAST_" + name.upper().replace("-", "_") in text, name
     assert "override" in text  # the order of precedence is told
+
+
+def test_every_setting_is_documented_and_its_flag_is_its_toml_key() -> None:
+    """docs/configuration.md lists every setting, and its TOML key is the flag's name (the
+    file's keys are the command's parameter names)."""
+    import re
+
+    import typer
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    documented = set(re.findall(r"^\| `--([a-z-]+)", doc, re.M))
+    assert documented == set(SETTINGS) - {"config"}
+    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    keys = {p.name.replace("_", "-") for p in command.params if p.name}
+    assert set(SETTINGS) <= keys, set(SETTINGS) - keys
 
 
 def test_a_config_file_with_an_unknown_key_or_bad_toml_is_refused(tmp_path: Path) -> None:
