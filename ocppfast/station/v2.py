@@ -949,6 +949,10 @@ class StationV2(Handlers):
         self._live: Any = None  # the Connection while it runs
         self._offline_since: datetime | None = None
         self._station_tasks_started = False
+        # The station's log from here on keeps its lines (and `traffic` the frames) for a
+        # GetLog to upload (maintenance.py), the books' lines too.
+        self.log = StationLog(self.log, self.now)
+        self.traffic = TrafficCapture(self.now)
         # Reservations (H01-H04), kept in `data`, expired by the station's clock.
         self._reservations = ReservationBook(
             self.data,
@@ -988,10 +992,7 @@ class StationV2(Handlers):
         # K01: the limits of the profiles kept across a restart hold from the start, before
         # (and without) a connection to the CSMS; their timer starts with the station's tasks.
         self._limits.refresh()
-        # The station's log, whose lines (and the frames of `traffic`) a GetLog uploads; the
-        # firmware update and the log uploads (maintenance.py).
-        self.log = StationLog(self.log, self.now)
-        self.traffic = TrafficCapture(self.now)
+        # The firmware update and the log uploads (maintenance.py).
         self._maintenance = Maintenance(
             name=config.identity,
             log=self.log,
