@@ -69,9 +69,9 @@ MAX_IDENTITY = 48
 
 # What each station of a fleet (more than one) keeps of its own log and traffic for a
 # diagnostics upload, in characters: a station alone keeps some 768 KiB of both, which for
-# thousands of stations would be gigabytes; these keep the last few dozen lines and frames.
-_FLEET_LOG_RING = 8 * 1024
-_FLEET_TRAFFIC_RING = 16 * 1024
+# thousands of stations would be gigabytes; these keep the last dozen lines and frames.
+_FLEET_LOG_RING = 2 * 1024
+_FLEET_TRAFFIC_RING = 4 * 1024
 
 # Seconds a driver in the middle of a step (a start waiting for the CSMS's answer) is given to
 # finish it when the fleet stops, before it is cancelled; the stations then end what runs.
