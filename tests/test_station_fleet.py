@@ -449,3 +449,45 @@ def test_a_library_fleet_notes_when_all_were_booted(core: Backend) -> None:
 
     summary = run(main())
     assert "3 station(s)" in summary and "all connected and booted after" in summary, summary
+
+
+def test_a_fleet_gives_each_station_its_hardware_and_small_diagnostics_rings(
+    core: Backend,
+) -> None:
+    """`hardware=` makes each station's backend (the CLI's --firmware-install-command); each
+    station of a fleet keeps a few KiB of log lines and frames for a diagnostics upload, not
+    the 768 KiB of a station alone."""
+    from ocppfast.asyncio.server import Server
+    from ocppfast.csms import CsmsState, default_csms
+    from ocppfast.hardware import SimulatedHardware
+
+    made: list[SimulatedHardware] = []
+
+    def hardware() -> SimulatedHardware:
+        made.append(SimulatedHardware(install_command=["true"]))
+        return made[-1]
+
+    async def main() -> None:
+        server = Server(default_csms(CsmsState()), host="127.0.0.1", port=0, core=core)
+        await server.start()
+        try:
+            fleet = Fleet(
+                server.url,
+                StationConfig(identity="HW"),
+                "ocpp1.6",
+                count=2,
+                core=core,
+                hardware=hardware,
+            )
+            stop = asyncio.Event()
+            running = asyncio.ensure_future(fleet.run(stop))
+            await until(lambda: fleet.all_booted_after is not None)
+            stations = [member.station for member in fleet.members]
+            assert [s.hardware for s in stations] == made and len(made) == 2
+            assert {(s.traffic.limit, s.log.ring.limit) for s in stations} == {(4096, 2048)}
+            stop.set()
+            await asyncio.wait_for(running, 20)
+        finally:
+            await server.stop()
+
+    run(main())
