@@ -57,12 +57,14 @@ def info() -> None:
 
 
 from .bench import bench_app  # noqa: E402  (commands register on `app`)
+from .hardware import hardware_app  # noqa: E402
 from .serve import serve  # noqa: E402
 from .station import station  # noqa: E402
 
 app.command()(serve)
 app.command()(station)
 app.add_typer(bench_app, name="bench")
+app.add_typer(hardware_app, name="hardware")
 
 
 def main() -> None:

@@ -1,0 +1,252 @@
+"""`ocppfast hardware`: check a charger's hardware configuration file and the devices it names.
+
+`ocppfast hardware probe FILE` opens every configured device and prints, one line at a time,
+what it sees: each meter reading or fault, "waiting for a tag" then each tag of an RFID reader,
+and for a port that cannot be opened the error with what to check. It is the installer's tool
+for wiring a charger; the station itself does not read the file yet (docs/hardware.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["hardware_app"]
+
+hardware_app = typer.Typer(
+    name="hardware",
+    help="Check a charger's hardware: the configuration file (docs/hardware.md) and the serial "
+    "devices it names (energy meters over Modbus RTU, RFID readers). Needs the `serial` extra: "
+    "pip install 'ocppfast[serial]'.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+# Exit codes of `probe`.
+EXIT_OK = 0
+EXIT_NO_ANSWER = 1
+EXIT_BAD_CONFIG = 2
+
+
+def port_hint(port: str) -> str:
+    """What to check when `port` cannot be opened or has gone away."""
+    if not os.path.exists(port):
+        return (
+            "check: the path is wrong or the device is unplugged (ls -l /dev/serial/by-id/; "
+            "the cable and the USB adapter)"
+        )
+    if not os.access(port, os.R_OK | os.W_OK):
+        return (
+            "check: permissions: add the user to the dialout group (sudo usermod -aG dialout "
+            "$USER, then log in again)"
+        )
+    return "check: another program using the port (fuser -v PORT), the cable"
+
+
+# What to check after each kind of meter fault (FaultKind values).
+_METER_HINTS = {
+    "timeout": "check: unit_id, baudrate, parity and stopbits match the meter's menu; "
+    "RS-485 A/B wiring; the meter is powered",
+    "crc": "check: baudrate and parity match the meter's menu; RS-485 A/B wiring, 120 ohm "
+    "termination and the ground",
+    "exception": "check: model (or the registers table) matches the meter",
+    "invalid_value": "check: model (or the registers table: type, word order) matches the meter",
+}
+
+
+def _now() -> str:
+    return datetime.datetime.now().strftime("%H:%M:%S")
+
+
+def _say(key: str, text: str) -> None:
+    # One line per event, flushed at once: the probe is read live while wiring.
+    print(f"{_now()} {key}: {text}", flush=True)
+
+
+def _phases(values: tuple[float, ...], unit: str, digits: int) -> str | None:
+    if not values:
+        return None
+    return "/".join("?" if math.isnan(v) else f"{v:.{digits}f}" for v in values) + f" {unit}"
+
+
+@dataclass
+class _Device:
+    key: str
+    port: str
+    answered: bool = False
+    seen: int = 0
+    last: str = ""
+
+
+async def _probe_meter(device: _Device, config: object) -> None:
+    from ocppfast.hardware.config import MeterConfig
+    from ocppfast.hardware.modbus_meter import FaultKind, MeterFault, MeterReading
+
+    assert isinstance(config, MeterConfig)
+
+    def on_reading(reading: MeterReading) -> None:
+        device.answered = True
+        device.seen += 1
+        device.last = ""
+        parts = [
+            _phases(reading.voltage_v, "V", 1),
+            _phases(reading.current_a, "A", 2),
+            None if reading.power_w is None else f"{reading.power_w:.1f} W",
+            None if reading.energy_wh is None else f"{reading.energy_wh / 1000:.3f} kWh",
+        ]
+        _say(device.key, ", ".join(p for p in parts if p) or "answered (no values mapped)")
+
+    def on_fault(fault: MeterFault) -> None:
+        # The meter reports every failed poll; print a fault once until something changes.
+        if fault.message == device.last:
+            return
+        device.last = fault.message
+        if fault.kind is FaultKind.DISCONNECTED:
+            hint = port_hint(config.port)
+        else:
+            hint = _METER_HINTS.get(fault.kind.value, "")
+        _say(device.key, f"FAULT ({fault.kind.value}) {fault.message}; {hint}")
+
+    meter = config.build(
+        on_reading=on_reading, on_fault=on_fault, reconnect_delay=0.5, reconnect_delay_max=5.0
+    )
+    _say(
+        device.key,
+        f"{config.model} meter on {config.port}, unit {config.unit_id}, {config.baudrate} baud "
+        f"{config.parity}{config.stopbits}",
+    )
+    await meter.poll(config.interval)
+
+
+async def _probe_rfid(device: _Device, config: object) -> None:
+    from ocppfast.hardware.rfid import RfidConfig, RfidReader
+
+    assert isinstance(config, RfidConfig)
+
+    def on_tag(token: str) -> None:
+        device.seen += 1
+        _say(device.key, f"tag {token}")
+
+    def on_fault(fault: str | None) -> None:
+        if fault is not None:
+            _say(device.key, f"FAULT {config.port}: {fault}; {port_hint(config.port)}")
+
+    _say(device.key, f"{config.format} RFID reader on {config.port}, {config.baudrate} baud")
+    async with RfidReader(config, on_tag=on_tag, on_fault=on_fault) as reader:
+        while True:
+            await reader.connected.wait()
+            device.answered = True
+            _say(device.key, "open, waiting for a tag")
+            # RfidReader has no "lost" event to await; its fault callback reports the loss.
+            while reader.connected.is_set():
+                await asyncio.sleep(0.1)
+
+
+async def _probe(devices: Sequence[tuple[_Device, object]], seconds: float) -> None:
+    from ocppfast.hardware.config import MeterConfig
+
+    tasks = [
+        asyncio.create_task(
+            _probe_meter(d, c) if isinstance(c, MeterConfig) else _probe_rfid(d, c),
+            name=d.key,
+        )
+        for d, c in devices
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=seconds)
+        for task in done:
+            # The probes run until cancelled; one that ended has crashed: say so, go on.
+            if not task.cancelled() and task.exception() is not None:
+                _say(task.get_name(), f"probe failed: {task.exception()!r}")
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _quiet_logs(verbose: bool) -> None:
+    if verbose:
+        logging.basicConfig(
+            level=logging.INFO,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        return
+    # The probe prints its own line for each fault; the backends' log lines (and pymodbus's)
+    # would say the same again on stderr.
+    for name in ("ocppfast.hardware", "pymodbus"):
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
+@hardware_app.command()
+def probe(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", help="The hardware configuration file (TOML, see docs/hardware.md)."
+        ),
+    ],
+    seconds: Annotated[
+        float,
+        typer.Option(
+            "--seconds", min=0.1, help="How long to watch the devices (Ctrl-C ends sooner)."
+        ),
+    ] = 10.0,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also show the backends' log on stderr."),
+    ] = False,
+) -> None:
+    """Open every device FILE configures and print what each one sees, one line per event:
+    meter readings or faults, "waiting for a tag" then each RFID tag presented, and for a port
+    that cannot be opened the error and what to check (path, dialout group, wiring). Runs for
+    --seconds or until Ctrl-C, then prints a summary. Exit code: 0 when every device answered
+    (a meter gave a reading, an RFID reader's port opened), 1 when one did not, 2 when FILE is
+    invalid."""
+    try:
+        from ocppfast.hardware.config import HardwareConfigError, load_config
+    except ImportError as exc:
+        typer.echo(
+            f"error: {exc}; the hardware backends need: pip install 'ocppfast[serial]'", err=True
+        )
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    try:
+        config = load_config(file)
+    except HardwareConfigError as exc:
+        typer.echo(f"error: {file}: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    devices = [(_Device(key, c.port), c) for key, c in config.devices()]
+    if not devices:
+        typer.echo(f"{file}: no devices configured; nothing to probe", err=True)
+        raise typer.Exit(EXIT_NO_ANSWER)
+    _quiet_logs(verbose)
+    print(f"probing {len(devices)} device(s) for {seconds:g} s (Ctrl-C to stop)", flush=True)
+    try:
+        asyncio.run(_probe(devices, seconds))
+    except KeyboardInterrupt:
+        print("", flush=True)
+    print("summary:", flush=True)
+    for device, c in devices:
+        if not device.answered:
+            state = "NO ANSWER"
+        elif hasattr(c, "registers"):
+            state = f"ok, {device.seen} reading(s)"
+        else:
+            state = f"ok, {device.seen} tag(s)"
+        print(f"  {device.key} ({device.port}): {state}", flush=True)
+    raise typer.Exit(EXIT_OK if all(d.answered for d, _ in devices) else EXIT_NO_ANSWER)
