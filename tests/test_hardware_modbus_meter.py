@@ -243,6 +243,12 @@ def test_overlapping_registers_are_refused() -> None:
             "/dev/null",
             {"voltage_l1": Register(4, 0, "float32"), "current_l1": Register(4, 1, "float32")},
         )
+    # Holding and input registers are separate address spaces: the same addresses in both
+    # do not overlap.
+    ModbusMeter(
+        "/dev/null",
+        {"voltage_l1": Register(3, 0, "float32"), "current_l1": Register(4, 1, "float32")},
+    )
 
 
 def test_exception_response_is_a_fault(tmp_path: Path) -> None:

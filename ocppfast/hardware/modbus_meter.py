@@ -269,7 +269,13 @@ def _spans(register_map: RegisterMap) -> list[_Span]:
             spans[-1] = _Span(
                 last.function, last.address, last.count + reg.count, (*last.registers, (name, reg))
             )
-        elif last is not None and reg.address < last.address + last.count:
+        elif (
+            last is not None
+            and last.function == reg.function
+            and reg.address < last.address + last.count
+        ):
+            # Holding and input registers are separate address spaces (Modbus Application
+            # Protocol V1.1b3, 4.3): only registers of one function can overlap.
             raise ValueError(f"meter register {name!r} overlaps another register")
         else:
             spans.append(_Span(reg.function, reg.address, reg.count, ((name, reg),)))
