@@ -4,7 +4,28 @@ directly."""
 
 from __future__ import annotations
 
-from .base import DisplayedMessage, FirmwareInstallError, Hardware
+from .base import (
+    DisplayedMessage,
+    EmergencyStopChanged,
+    FaultChanged,
+    FirmwareInstallError,
+    Hardware,
+    HardwareEvent,
+    MeterReading,
+    PlugChanged,
+    TokenRead,
+)
 from .sim import SimulatedHardware
 
-__all__ = ["DisplayedMessage", "FirmwareInstallError", "Hardware", "SimulatedHardware"]
+__all__ = [
+    "DisplayedMessage",
+    "EmergencyStopChanged",
+    "FaultChanged",
+    "FirmwareInstallError",
+    "Hardware",
+    "HardwareEvent",
+    "MeterReading",
+    "PlugChanged",
+    "SimulatedHardware",
+    "TokenRead",
+]

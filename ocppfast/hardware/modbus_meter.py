@@ -30,6 +30,8 @@ from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerRTU
 
+from .base import MeterReading
+
 __all__ = [
     "PHASE_NAMES",
     "REGISTER_NAMES",
@@ -193,21 +195,6 @@ def generic_map(config: Mapping[str, Any]) -> dict[str, Register]:
     if not registers:
         raise ValueError("the meter register map is empty")
     return registers
-
-
-@dataclass(frozen=True)
-class MeterReading:
-    """One reading, in SI units: `energy_wh` total import energy (Wh), `power_w` total active
-    power (W: the meter's total, else the sum of the phases), `current_a` and `voltage_v` per
-    phase (L1 first; one entry for a single-phase meter), `time` when it was read (UTC). A
-    quantity the map does not name is None (an empty tuple for the per-phase ones)."""
-
-    energy_wh: float | None
-    power_w: float | None
-    current_a: tuple[float, ...]
-    voltage_v: tuple[float, ...]
-    time: datetime.datetime
-    power_phase_w: tuple[float, ...] = ()
 
 
 class FaultKind(enum.Enum):

@@ -84,9 +84,11 @@ from ..exceptions import (
     SessionClosedError,
 )
 from ..hardware import Hardware, SimulatedHardware
+from ..hardware.base import Component, Indicator, MeterReading
 from ..storage import StorageError
 from .charging_profiles import LimitKeeper, ProfileBook, ProfileLimits
 from .config import BOOT_RETRY_DEFAULT, NOMINAL_VOLTAGE, StationConfig, StationError, utc_now
+from .hardware_link import BLOCKING, HardwareLink
 from .maintenance import (
     FirmwareUpdate,
     LogUpload,
@@ -178,6 +180,27 @@ MEASURANDS: dict[str, _Measurand] = {
     "Current.Offered": _Measurand(v16.UnitOfMeasure.A),
     "Voltage": _Measurand(v16.UnitOfMeasure.V, _LN, _LN + _LL),
 }
+
+# What a connector's status shows on its indicator (LEDs).
+_INDICATOR: dict[v16.ChargePointStatus, Indicator] = {
+    v16.ChargePointStatus.Available: "available",
+    v16.ChargePointStatus.Preparing: "occupied",
+    v16.ChargePointStatus.Charging: "charging",
+    v16.ChargePointStatus.SuspendedEVSE: "occupied",
+    v16.ChargePointStatus.SuspendedEV: "occupied",
+    v16.ChargePointStatus.Finishing: "occupied",
+    v16.ChargePointStatus.Reserved: "occupied",
+    v16.ChargePointStatus.Unavailable: "off",
+    v16.ChargePointStatus.Faulted: "fault",
+}
+
+# The StatusNotification.req errorCode of each hardware fault (C16 7.6), most serious first.
+_ERROR_CODES: tuple[tuple[Component, v16.ChargePointErrorCode], ...] = (
+    ("contactor", v16.ChargePointErrorCode.PowerSwitchFailure),
+    ("current_limit", v16.ChargePointErrorCode.OtherError),
+    ("meter", v16.ChargePointErrorCode.PowerMeterFailure),
+    ("token_reader", v16.ChargePointErrorCode.ReaderFailure),
+)
 
 # C16 9.1.7: the phase rotations a connector can report.
 _ROTATIONS = frozenset({"NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"})
@@ -628,6 +651,10 @@ class Station16(Handlers):
             )
         self.password_changed: Callable[[str | None], Any] | None = None
         self._connectors = [_Connector(i) for i in range(config.connectors + 1)]
+        # The charger's electronics: plug, card reader, meter and faults in; contactor, current
+        # limit and indicator out (hardware_link.py).
+        self._link = HardwareLink(self.hardware, self, self.log, f"{self.name}: ")
+        self._plug_waiters: dict[int, asyncio.Future[None]] = {}
         # The Authorization Cache (C16 3.5.1: id tag -> (age, IdTagInfo), oldest first) and the
         # Local Authorization List (C16 3.5.2), keyed by the id tag in lower case: an IdToken
         # is case-insensitive (C16 7.28).
@@ -748,6 +775,9 @@ class Station16(Handlers):
         c.plugged = True
         c.ev_disconnected = False
         c.info = ""
+        waiter = self._plug_waiters.pop(c.id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # a card read before the plug waits for it
         if c.transaction is None:
             c.finishing = False
             self._arm_connection_timeout(c)
@@ -869,12 +899,105 @@ class Station16(Handlers):
         if item is not None and item.stored is not None:
             await item.stored
 
+    # -- the charger's hardware (hardware_link.py) ------------------------------------------
+
+    async def hardware_token(self, id_token: str, connector_id: int | None = None) -> None:
+        """A card was read, by the reader of `connector_id` or the station's (None). The card
+        of a running transaction, or one of its group (same parentIdTag), stops it (C16 4.10,
+        reason Local); otherwise a transaction starts on the connector whose EV waits, or on a
+        free one: the id tag is authorized, the connector is Preparing (C16 4.9: "a user
+        presents a tag") and the transaction starts once the EV is plugged in within
+        ConnectionTimeOut (C16 9.1.6). A card that may not charge is logged."""
+        _, parent = self._parent_of(id_token)
+        for c in self._connectors[1:]:
+            tx = c.transaction
+            if tx is None or connector_id not in (None, c.id):
+                continue
+            same = tx.id_token.lower() == id_token.lower()
+            if same or (parent is not None and parent == tx.parent_id_tag):
+                await self.stop_transaction(c.id, "Local")
+                return
+        candidates = [self._connector(connector_id)] if connector_id else self._connectors[1:]
+        free = [c for c in candidates if not self._busy(c)]
+        # The connector whose EV is plugged in and waits comes first.
+        chosen = next((c for c in free if c.plugged), next(iter(free), None))
+        if chosen is None:
+            self.log.warning("%s: card %s: no connector is free to charge", self.name, id_token)
+            return
+        c = chosen
+        self._claim(c)
+        await self._update(c)  # Preparing
+        try:
+            if c.plugged:
+                await self._start(c, id_token, authorize=True)
+                return
+            if not await self.authorize(id_token):
+                raise StationError(f"id tag {id_token} was not authorized")
+            if not c.plugged:
+                seconds = self._int("ConnectionTimeOut")
+                waiter = asyncio.get_running_loop().create_future()
+                self._plug_waiters[c.id] = waiter
+                try:
+                    await asyncio.wait_for(waiter, seconds if seconds > 0 else None)
+                except asyncio.TimeoutError:
+                    raise StationError(
+                        f"no EV plugged in within ConnectionTimeOut ({seconds} s)"
+                    ) from None
+                finally:
+                    self._plug_waiters.pop(c.id, None)
+            await self._start(c, id_token, authorize=False)
+        except StationError as error:
+            self.log.warning("%s: card %s on connector %d: %s", self.name, id_token, c.id, error)
+            c.starting = False
+            await self._update(c)
+
+    async def hardware_fault(self, connector_id: int | None, component: Component) -> None:
+        """A part of the charger failed or works again (`HardwareLink` keeps which). A
+        contactor or current-limit fault ends the transactions it concerns (reason Other) and
+        makes their connectors Faulted (C16 4.9); a meter or reader fault is a warning: its
+        StatusNotification.req carries the error code with the status unchanged (C16 4.9)."""
+        where = self._connectors[1:] if connector_id is None else [self._connector(connector_id)]
+        if component in BLOCKING:
+            await self._hardware_stop(where, v16.Reason.Other)
+        elif self._may_send():
+            # The warning goes with the connector it concerns, the station's with connector 0.
+            await self._send_status(self._connectors[connector_id or 0])
+
+    async def hardware_emergency_stop(self, pressed: bool) -> None:
+        """The emergency stop was pressed: every transaction ends (reason EmergencyStop,
+        C16 7.36) and every connector is Faulted until it is released."""
+        await self._hardware_stop(self._connectors[1:], v16.Reason.EmergencyStop)
+
+    async def _hardware_stop(self, where: list[_Connector], reason: v16.Reason) -> None:
+        stops = [
+            self._end_transaction(c, reason)
+            for c in where
+            if c.transaction is not None and self._link.blocked(c.id)
+        ]
+        for stop in stops:
+            await self._answer_to(stop)
+        await self._update(*self._connectors)
+
+    def _hardware_error(self, c: _Connector) -> tuple[v16.ChargePointErrorCode, str]:
+        """The errorCode and info of a connector's hardware faults (NoError, "" without):
+        its own, and for connector 0 the station's."""
+        if self._link.emergency_stop:
+            return v16.ChargePointErrorCode.OtherError, "emergency stop pressed"
+        for component, code in _ERROR_CODES:
+            problem = self._link.fault(c.id or None, component)
+            if problem is None and c.id and component in BLOCKING:
+                problem = self._link.fault(None, component)
+            if problem is not None:
+                return code, problem
+        return v16.ChargePointErrorCode.NoError, ""
+
     async def shutdown(self, reason: str = "Other") -> None:
         """Stop every transaction (with `reason`, C16 7.36), give the queue MessageTimeout
         seconds to be delivered, write everything to disk and close the connection (code
         1000): what the simulator does before it exits. What could not be delivered stays
         queued for the next start."""
         self.maintenance.cancel()  # a firmware update in progress resumes at the next start
+        self._link.stop()
         for c in self._connectors[1:]:
             self._disarm_connection_timeout(c)
             if c.transaction is not None:
@@ -1731,12 +1854,16 @@ class Station16(Handlers):
     ) -> None:
         """StatusNotification.req with the connector's current status (C16 4.9)."""
         status = c.status if c.status is not None else self._status_of(c)
+        info = c.info
+        if error_code == v16.ChargePointErrorCode.NoError:
+            error_code, problem = self._hardware_error(c)
+            info = problem[:50] if problem else info  # CiString50Type (C16 6.47)
         request = v16.StatusNotificationRequest(
             connector_id=c.id,
             error_code=error_code,
             status=status,
             timestamp=self._now(),
-            info=c.info or UNSET,
+            info=info or UNSET,
         )
         with contextlib.suppress(StationError, SessionClosedError):
             try:
@@ -2017,13 +2144,21 @@ class Station16(Handlers):
                 "%s: connector %d %s -> %s", self.name, c.id, c.status.value, status.value
             )
         c.status = status
+        if c.id:
+            self._link.drive(c.id, energy=status == _Status.Charging, indicator=_INDICATOR[status])
         return True
 
     def _status_of(self, c: _Connector) -> v16.ChargePointStatus:
         """The status that follows from a connector's state (C16 4.9, 7.7)."""
         zero = self._connectors[0]
         if c.id == 0:
+            if self._link.emergency_stop or any(
+                self._link.fault(None, component) for component in BLOCKING
+            ):
+                return _Status.Faulted
             return _Status.Available if zero.operative else _Status.Unavailable
+        if self._link.blocked(c.id):
+            return _Status.Faulted  # its transaction was ended (`hardware_fault`)
         if c.transaction is not None:
             # A charging limit of 0 offers no energy either (C16 3.13, 4.9).
             if c.evse_suspended or self._allowed_w.get(c.id, math.inf) <= 0:
@@ -2325,8 +2460,12 @@ class Station16(Handlers):
     # -- metering ----------------------------------------------------------------------------
 
     def _meter(self, c: _Connector, now: datetime) -> None:
-        """Advance the connector's energy register to `now`."""
-        if c.metered_at is not None and self._status_of(c) == _Status.Charging:
+        """Advance the connector's energy register to `now`: the hardware meter's register
+        when the connector has one, else the simulated EV's energy."""
+        reading = self._link.reading(c.id) if c.id else None
+        if reading is not None and reading.energy_wh is not None:
+            c.meter_wh = reading.energy_wh
+        elif c.metered_at is not None and self._status_of(c) == _Status.Charging:
             # A clock that steps back delivers nothing rather than negative energy.
             seconds = max(0.0, (now - c.metered_at).total_seconds())
             c.meter_wh += self._ev_power(c) * seconds / 3600.0
@@ -2341,6 +2480,9 @@ class Station16(Handlers):
         """(power drawn, power offered) on a connector, in W."""
         status = self._status_of(c)
         drawn = self._ev_power(c) if status == _Status.Charging else 0.0
+        reading = self._link.reading(c.id) if c.id else None
+        if reading is not None and reading.power_w is not None:
+            drawn = reading.power_w  # what the meter measures, whatever the status
         offered = self._ev_power(c) if c.transaction is not None and not c.evse_suspended else 0.0
         return drawn, offered
 
@@ -2358,7 +2500,7 @@ class Station16(Handlers):
         hardware, and let the EV draw at most that much from now on. A limit of 0, or below
         the schedule's minChargingRate, suspends charging: SuspendedEVSE (C16 4.9, 7.7)."""
         c = self._connectors[connector_id]
-        self.hardware.set_current_limit(connector_id, None if limit is None else limit.value)
+        self._link.current_limit(connector_id, None if limit is None else limit.value)
         if limit is None:
             watts = math.inf
         elif limit.min_rate is not None and limit.value < limit.min_rate:
@@ -2401,6 +2543,7 @@ class Station16(Handlers):
         energy = sum(x.meter_wh for x in parts)
         drawn = sum(self._power(x)[0] for x in parts)
         offered = sum(self._power(x)[1] for x in parts)
+        measured = self._link.reading(c.id) if c.id else None
         values: list[v16.SampledValue] = []
         for item in items:
             name, phase = _parse_measurand(item)
@@ -2411,7 +2554,8 @@ class Station16(Handlers):
             for p in phases:
                 values.append(
                     v16.SampledValue(
-                        value=self._reading(name, p, energy, drawn, offered),
+                        value=_measured(name, p, measured)
+                        or self._reading(name, p, energy, drawn, offered),
                         context=context,
                         measurand=v16.Measurand(name),
                         phase=p if p is not None else UNSET,
@@ -3049,6 +3193,9 @@ class Station16(Handlers):
             return "has a transaction"
         if c.starting:
             return "is starting a transaction"
+        blocked = self._link.blocked(c.id)
+        if blocked:
+            return f"is faulted ({blocked})"
         if not (c.operative and self._connectors[0].operative):
             return "is unavailable"
         if self._firmware_closed:
@@ -3172,6 +3319,33 @@ _PURPOSES: dict[str, Purpose] = {
     "TxDefaultProfile": "TxDefault",
     "TxProfile": "Tx",
 }
+
+
+_PHASE_INDEX = {
+    v16.Phase.L1: 0,
+    v16.Phase.L2: 1,
+    v16.Phase.L3: 2,
+    v16.Phase.L1_N: 0,
+    v16.Phase.L2_N: 1,
+    v16.Phase.L3_N: 2,
+}
+
+
+def _measured(name: str, phase: v16.Phase | None, reading: MeterReading | None) -> str | None:
+    """A per-phase value from the hardware meter's reading ("0" on a phase a single-phase
+    meter does not have), None when the meter does not measure it."""
+    if reading is None or phase not in _PHASE_INDEX:
+        return None
+    per_phase = {
+        "Current.Import": (reading.current_a, "{:.1f}"),
+        "Voltage": (reading.voltage_v, "{:.1f}"),
+        "Power.Active.Import": (reading.power_phase_w, "{:.0f}"),
+    }.get(name)
+    if per_phase is None or not per_phase[0]:
+        return None
+    values, shown = per_phase
+    index = _PHASE_INDEX[phase]
+    return shown.format(values[index]) if index < len(values) else "0"
 
 
 def _parse_profile(wire: Any) -> Profile:

@@ -116,6 +116,7 @@ from ..exceptions import (
     SessionClosedError,
 )
 from ..hardware import Hardware, SimulatedHardware
+from ..hardware.base import Component, Indicator, MeterReading
 from ..storage import StorageError
 from .charging_profiles import Installed, LimitKeeper, ProfileBook, ProfileLimits
 from .config import (
@@ -134,6 +135,7 @@ from .display import (
     EvseView,
     Situation,
 )
+from .hardware_link import BLOCKING, HardwareLink
 from .maintenance import (
     FirmwareUpdate,
     LogUpload,
@@ -342,6 +344,10 @@ class EnergyMeter:
         self._power = 0.0
         self._charging_seconds = charging_seconds
         self._last = clock()
+        #: The hardware meter's reading, which wins over the simulated register when it has
+        #: one; told when power starts or stops flowing (the contactor follows it).
+        self.source: Callable[[], MeterReading | None] = _no_reading
+        self.switched: Callable[[bool], None] | None = None
 
     def _advance(self) -> None:
         now = self._clock()
@@ -354,8 +360,11 @@ class EnergyMeter:
 
     @property
     def register_wh(self) -> float:
-        """The energy register now, in Wh."""
+        """The energy register now, in Wh: the hardware meter's, else the simulated one."""
         self._advance()
+        reading = self.source()
+        if reading is not None and reading.energy_wh is not None:
+            return reading.energy_wh
         return self._register
 
     @property
@@ -372,7 +381,14 @@ class EnergyMeter:
     @power_w.setter
     def power_w(self, watts: float) -> None:
         self._advance()
+        flowing = self._power > 0
         self._power = max(0.0, watts)
+        if self.switched is not None and flowing != (self._power > 0):
+            self.switched(self._power > 0)
+
+
+def _no_reading() -> MeterReading | None:
+    return None
 
 
 # ------------------------------------------------------------------------------------------
@@ -668,6 +684,15 @@ class _Evse:
     timeout: asyncio.Task[Any] | None = None  # EVConnectionTimeOut (E03)
 
 
+# The device model component of each part of the charger (part 2 appendix 3.2), for the
+# NotifyEvent of its Problem variable.
+_COMPONENTS: dict[Component, str] = {
+    "meter": "FiscalMetering",
+    "token_reader": "TokenReader",
+    "contactor": "PowerContactor",
+    "current_limit": "CPPWMController",
+}
+
 # Trigger reasons for a stop, by stoppedReason (2.0.1 part 2 E06-E08, F03).
 _STOP_TRIGGERS = {
     "Local": "StopAuthorized",
@@ -925,6 +950,10 @@ class StationV2(Handlers):
         self._last_write: asyncio.Future[None] | None = None
         self._conn_tasks: set[asyncio.Task[Any]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # The charger's electronics: plug, card reader, meter and faults in; contactor, current
+        # limit and indicator out (hardware_link.py).
+        self._link = HardwareLink(self.hardware, self, self.log)
+        self._event_id = 0  # NotifyEvent eventIds
         lost: list[tuple[_Evse, dict[str, Any]]] = []
         self._evses = {
             evse_id: self._load_evse(evse_id, lost) for evse_id in range(1, config.connectors + 1)
@@ -952,6 +981,7 @@ class StationV2(Handlers):
         # The station's log from here on keeps its lines (and `traffic` the frames) for a
         # GetLog to upload (maintenance.py), the books' lines too.
         self.log = StationLog(self.log, self.now)
+        self._link.log = self.log
         self.traffic = TrafficCapture(self.now)
         # Reservations (H01-H04), kept in `data`, expired by the station's clock.
         self._reservations = ReservationBook(
@@ -1224,6 +1254,103 @@ class StationV2(Handlers):
         if evse.id in self.transactions and evse.plugged:
             await self.unplug(evse.id)
 
+    # -- the charger's hardware (hardware_link.py) ------------------------------------------
+
+    async def hardware_token(self, id_token: str, evse_id: int | None = None) -> None:
+        """A card was read, by the reader of `evse_id` or the station's (None): the card of a
+        running transaction stops it (E07; on an EVSE's own reader, a card of its group too,
+        C09); otherwise it is presented (`present_id_token`) on that EVSE, or on the free
+        EVSE whose EV waits, else the first free one (E02, E03: the EV may come after). A card
+        that may not charge or stop is logged. RFID cards are ISO14443 tokens."""
+        for eid, transaction in list(self.transactions.items()):
+            if evse_id not in (None, eid) or not transaction.authorized:
+                continue
+            if evse_id is not None or transaction.id_token == id_token:
+                try:
+                    await self.stop_transaction(eid, "Local", id_token=id_token)
+                except StationError as error:
+                    self.log.warning("card %s at EVSE %d: %s", id_token, eid, error)
+                return
+        candidates = [self._evse(evse_id)] if evse_id is not None else list(self._evses.values())
+        free = [
+            e
+            for e in candidates
+            if self._effective_operative(e)
+            and not self._busy(e)
+            and e.authorization is None
+            and e.id not in self.transactions
+        ]
+        evse = next((e for e in free if e.plugged), next(iter(free), None))
+        if evse is None:
+            self.log.warning("card %s: no EVSE is free to charge", id_token)
+            return
+        try:
+            await self.present_id_token(evse.id, id_token)
+        except StationError as error:
+            self.log.warning("card %s at EVSE %d: %s", id_token, evse.id, error)
+
+    async def hardware_fault(self, evse_id: int | None, component: Component) -> None:
+        """A part of the charger failed or works again (`HardwareLink` keeps which): a
+        NotifyEvent of its component's Problem variable (part 2 appendix 3.2: FiscalMetering,
+        TokenReader, PowerContactor, CPPWMController). A contactor or current-limit fault also
+        ends the transactions it concerns (stoppedReason Other, triggerReason
+        AbnormalCondition) and makes their EVSEs Faulted until it is over."""
+        problem = self._link.fault(evse_id, component)
+        await self._notify_event(evse_id, _COMPONENTS[component], "Problem", problem is not None)
+        if component in BLOCKING:
+            await self._hardware_stop("Other")
+
+    async def hardware_emergency_stop(self, pressed: bool) -> None:
+        """The emergency stop was pressed: EmergencyStopSensor.Active goes true (NotifyEvent),
+        every transaction ends (stoppedReason EmergencyStop) and every EVSE is Faulted until
+        it is released."""
+        await self._notify_event(None, "EmergencyStopSensor", "Active", pressed)
+        await self._hardware_stop("EmergencyStop")
+
+    async def _hardware_stop(self, reason: str) -> None:
+        for eid, transaction in list(self.transactions.items()):
+            evse = self._evses[eid]
+            if self._link.blocked(eid):
+                evse.authorization = None
+                self._end(evse, transaction, "AbnormalCondition", reason)
+        for evse in self._evses.values():
+            await self._status_changed(evse)
+
+    async def _notify_event(
+        self, evse_id: int | None, component: str, variable: str, active: bool
+    ) -> None:
+        """NotifyEvent of a hardwired monitor (N07): `component`.`variable` is now `active`.
+        Offline it is not kept: the Faulted statuses are reported again at the reconnection
+        (B04)."""
+        m = self._m
+        self._event_id += 1
+        now = self.now()
+        event = m.EventData(
+            event_id=self._event_id,
+            timestamp=now,
+            trigger="Delta",
+            actual_value="true" if active else "false",
+            component=m.Component(
+                name=component, evse=UNSET if evse_id is None else m.EVSE(id=evse_id)
+            ),
+            variable=m.Variable(name=variable),
+            event_notification_type="HardWiredNotification",
+        )
+        await self._try_call(
+            m.NotifyEventRequest(generated_at=now, seq_no=0, event_data=[event]), "NotifyEvent"
+        )
+
+    def _drive(self, evse: _Evse) -> None:
+        """The contactor follows the energy flow, the indicator the status (`HardwareLink`)."""
+        flowing = evse.meter.power_w > 0
+        indicator: Indicator = {
+            "Available": "available",
+            "Occupied": "charging" if flowing else "occupied",
+            "Reserved": "occupied",
+            "Faulted": "fault",
+        }.get(evse.status, "off")
+        self._link.drive(evse.id, energy=flowing, indicator=indicator)
+
     async def sample_now(self, evse_id: int) -> None:
         """Take a periodic sample of the transaction on EVSE `evse_id` now, exactly as the
         SampledDataCtrlr.TxUpdatedInterval timer does (a TransactionEvent Updated,
@@ -1408,6 +1535,7 @@ class StationV2(Handlers):
         delivered stays queued in `data` for the next start), close the connection (1000), stop
         every background task and wait until what `data` keeps is on disk."""
         self._maintenance.cancel()  # a firmware update in progress resumes at the next start
+        self._link.stop()
         for evse_id, transaction in list(self.transactions.items()):
             self._end(
                 self._evses[evse_id],
@@ -1602,6 +1730,7 @@ class StationV2(Handlers):
         # for all connectors".
         for evse in self._evses.values():
             evse.status = self._status_of(evse)
+            self._drive(evse)
             await self._send_status(evse)
         # A201 appendix 1: StartupOfTheDevice and ResetOrReboot are critical security events,
         # pushed to the CSMS (P6 reusable state Booted, step 7), behind what was queued; none
@@ -1630,6 +1759,7 @@ class StationV2(Handlers):
         self.log.info("reconnected, %d message(s) queued", len(self.data.queue))
         for evse in self._evses.values():
             evse.status = self._status_of(evse)
+            self._drive(evse)
             if everything or evse.status != evse.reported:
                 await self._send_status(evse)
         self._online_work()
@@ -1757,6 +1887,7 @@ class StationV2(Handlers):
             and evse.operative
             and evse.connector_operative
             and not self._closed_for_firmware()
+            and self._link.blocked(evse.id) is None  # Faulted (`hardware_fault`)
         )
 
     def _closed_for_firmware(self) -> bool:
@@ -1771,6 +1902,8 @@ class StationV2(Handlers):
         # authorization waiting for the EV (P6 reusable state Authorized, Main B step 5).
         # Inoperative -> Unavailable once no transaction runs (G03.FR.05, TC_G_11_CS).
         transaction = self.transactions.get(evse.id)
+        if self._link.blocked(evse.id):
+            return "Faulted"  # its transaction was ended (`hardware_fault`)
         if transaction is None and not self._effective_operative(evse):
             return "Unavailable"
         unauthorized = transaction is None or not transaction.authorized
@@ -1791,6 +1924,7 @@ class StationV2(Handlers):
         if status != evse.status:
             self.log.info("EVSE %d connector 1: %s -> %s", evse.id, evse.status or "-", status)
         evse.status = status
+        self._drive(evse)
         self.display.refresh()  # messages for a state (Idle, Unavailable) come and go
         # Offline, the change waits for the next connection (B04): StatusNotifications are not
         # queued, the connectors' statuses are reported again instead.
@@ -2180,16 +2314,23 @@ class StationV2(Handlers):
         m = self._m
         values = []
         power = evse.meter.power_w
-        phases = self._phases()
+        current = power / (NOMINAL_VOLTAGE * self._phases())
+        voltage = NOMINAL_VOLTAGE
+        reading = self._link.reading(evse.id)  # the hardware meter's, when there is one
+        if reading is not None:
+            power = reading.power_w if reading.power_w is not None else power
+            # Without a phase, the most loaded phase: the one a current limit is about.
+            current = max(reading.current_a, default=current)
+            voltage = reading.voltage_v[0] if reading.voltage_v else voltage
         for measurand in measurands:
             if measurand == "Energy.Active.Import.Register":
                 value = round(evse.meter.register_wh, 1)
             elif measurand == "Power.Active.Import":
                 value = round(power, 1)
             elif measurand == "Current.Import":
-                value = round(power / (NOMINAL_VOLTAGE * phases), 2)
+                value = round(current, 2)
             elif measurand == "Voltage":
-                value = NOMINAL_VOLTAGE
+                value = round(voltage, 1)
             else:
                 continue
             values.append(
@@ -2650,6 +2791,10 @@ class StationV2(Handlers):
             self.log.error("EVSE %d: stored meter unreadable; it starts from 0 Wh", evse_id)
             meter = EnergyMeter(self.clock)
         evse = _Evse(evse_id, meter)
+        # The hardware meter's register, when the EVSE has one; the power the station lets
+        # flow closes or opens the contactor.
+        meter.source = lambda: self._link.reading(evse_id)
+        meter.switched = lambda flowing: self._drive(evse)
         evse.operative = saved.get("operative") is not False
         evse.connector_operative = saved.get("connector_operative") is not False
         for name in ("scheduled", "scheduled_connector"):
@@ -4317,7 +4462,7 @@ class StationV2(Handlers):
         reported with triggerReason ChargingStateChanged, a change of the power drawn by more
         than SmartChargingCtrlr.LimitChangeSignificance percent with ChargingRateChanged."""
         evse = self._evses[evse_id]
-        self.hardware.set_current_limit(evse_id, None if limit is None else limit.value)
+        self._link.current_limit(evse_id, None if limit is None else limit.value)
         if limit is None:
             watts = math.inf
         elif limit.min_rate is not None and limit.value < limit.min_rate:
