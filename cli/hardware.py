@@ -2,7 +2,8 @@
 
 `ocppfast hardware probe FILE` opens every configured device and prints, one line at a time,
 what it sees: each meter reading or fault, "waiting for a tag" then each tag of an RFID reader,
-and for a port that cannot be opened the error with what to check. It is the installer's tool
+each GPIO input's value then its changes (outputs are held inactive), and for a port or line
+that cannot be opened the error with what to check. It is the installer's tool
 for wiring a charger; the station itself does not read the file yet (docs/hardware.md).
 """
 
@@ -16,9 +17,12 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+
+if TYPE_CHECKING:
+    from ocppfast.hardware.gpio import LineConfig
 
 import typer
 
@@ -26,9 +30,9 @@ __all__ = ["hardware_app"]
 
 hardware_app = typer.Typer(
     name="hardware",
-    help="Check a charger's hardware: the configuration file (docs/hardware.md) and the serial "
-    "devices it names (energy meters over Modbus RTU, RFID readers). Needs the `serial` extra: "
-    "pip install 'ocppfast[serial]'.",
+    help="Check a charger's hardware: the configuration file (docs/hardware.md) and the devices "
+    "it names (energy meters over Modbus RTU, RFID readers, GPIO lines). Needs the `serial` "
+    "extra: pip install 'ocppfast[serial]', and for GPIO lines the gpiod package.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -153,7 +157,49 @@ async def _probe_rfid(device: _Device, config: object) -> None:
                 await asyncio.sleep(0.1)
 
 
-async def _probe(devices: Sequence[tuple[_Device, object]], seconds: float) -> None:
+@dataclass
+class _Gpio:
+    """The GPIO lines of the file, and what the probe saw of them."""
+
+    inputs: dict[str, LineConfig]
+    outputs: dict[str, LineConfig]
+    opened: bool = False
+    values: dict[str, bool] = field(default_factory=dict)
+    changes: dict[str, int] = field(default_factory=dict)
+
+
+async def _probe_gpio(gpio: _Gpio) -> None:
+    from ocppfast.hardware.gpio import GpioBank, GpioError
+
+    def on_change(name: str, active: bool) -> None:
+        gpio.values[name] = active
+        gpio.changes[name] = gpio.changes.get(name, 0) + 1
+        _say(name, "active" if active else "inactive")
+
+    bank = GpioBank(gpio.inputs, gpio.outputs, on_change)
+    try:
+        await bank.open()
+    except GpioError as exc:
+        _say("gpio", f"FAULT {exc}")
+        return
+    gpio.opened = True
+    try:
+        for name, config in gpio.inputs.items():
+            gpio.values[name] = bank.value(name)
+            state = "active" if gpio.values[name] else "inactive"
+            _say(name, f"input {config.describe()}: {state}")
+        for name, config in gpio.outputs.items():
+            # Outputs are requested inactive and stay so: the probe never closes a contactor.
+            state = "active" if bank.value(name) else "inactive"
+            _say(name, f"output {config.describe()}: {state} (held inactive while probing)")
+        await asyncio.Event().wait()  # the inputs' changes come through on_change
+    finally:
+        bank.close()
+
+
+async def _probe(
+    devices: Sequence[tuple[_Device, object]], seconds: float, gpio: _Gpio | None = None
+) -> None:
     from ocppfast.hardware.config import MeterConfig
 
     tasks = [
@@ -163,6 +209,8 @@ async def _probe(devices: Sequence[tuple[_Device, object]], seconds: float) -> N
         )
         for d, c in devices
     ]
+    if gpio is not None:
+        tasks.append(asyncio.create_task(_probe_gpio(gpio), name="gpio"))
     try:
         done, _ = await asyncio.wait(tasks, timeout=seconds)
         for task in done:
@@ -213,11 +261,12 @@ def probe(
     ] = False,
 ) -> None:
     """Open every device FILE configures and print what each one sees, one line per event:
-    meter readings or faults, "waiting for a tag" then each RFID tag presented, and for a port
-    that cannot be opened the error and what to check (path, dialout group, wiring). Runs for
-    --seconds or until Ctrl-C, then prints a summary. Exit code: 0 when every device answered
-    (a meter gave a reading, an RFID reader's port opened), 1 when one did not, 2 when FILE is
-    invalid."""
+    meter readings or faults, "waiting for a tag" then each RFID tag presented, each GPIO
+    input's value then its changes (GPIO outputs are held inactive), and for a port or line
+    that cannot be opened the error and what to check (path, dialout group, wiring, the line's
+    name and holder). Runs for --seconds or until Ctrl-C, then prints a summary. Exit code: 0
+    when every device answered (a meter gave a reading, an RFID reader's port opened, the GPIO
+    lines were requested), 1 when one did not, 2 when FILE is invalid."""
     try:
         from ocppfast.hardware.config import HardwareConfigError, load_config
     except ImportError as exc:
@@ -231,13 +280,19 @@ def probe(
         typer.echo(f"error: {file}: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_CONFIG) from None
     devices = [(_Device(key, c.port), c) for key, c in config.devices()]
-    if not devices:
+    inputs, outputs = config.gpio_lines()
+    gpio = _Gpio(inputs, outputs) if inputs or outputs else None
+    if not devices and gpio is None:
         typer.echo(f"{file}: no devices configured; nothing to probe", err=True)
         raise typer.Exit(EXIT_NO_ANSWER)
     _quiet_logs(verbose)
-    print(f"probing {len(devices)} device(s) for {seconds:g} s (Ctrl-C to stop)", flush=True)
+    parts = [f"{len(devices)} device(s)"] if devices else []
+    if gpio is not None:
+        parts.append(f"{len(inputs) + len(outputs)} GPIO line(s)")
+    what = " and ".join(parts)
+    print(f"probing {what} for {seconds:g} s (Ctrl-C to stop)", flush=True)
     try:
-        asyncio.run(_probe(devices, seconds))
+        asyncio.run(_probe(devices, seconds, gpio))
     except KeyboardInterrupt:
         print("", flush=True)
     print("summary:", flush=True)
@@ -249,4 +304,15 @@ def probe(
         else:
             state = f"ok, {device.seen} tag(s)"
         print(f"  {device.key} ({device.port}): {state}", flush=True)
-    raise typer.Exit(EXIT_OK if all(d.answered for d, _ in devices) else EXIT_NO_ANSWER)
+    if gpio is not None:
+        for name, line in {**gpio.inputs, **gpio.outputs}.items():
+            if not gpio.opened:
+                state = "NOT OPENED"
+            elif name in gpio.outputs:
+                state = "ok, output held inactive"
+            else:
+                value = "active" if gpio.values.get(name) else "inactive"
+                state = f"ok, {value}, {gpio.changes.get(name, 0)} change(s)"
+            print(f"  {name} ({line.describe()}): {state}", flush=True)
+    answered = all(d.answered for d, _ in devices) and (gpio is None or gpio.opened)
+    raise typer.Exit(EXIT_OK if answered else EXIT_NO_ANSWER)

@@ -1,6 +1,7 @@
 """The hardware configuration file (ocppfast.hardware.config) and `ocppfast hardware probe`.
 
-The loader: valid files, each error naming its key, unknown keys, GPIO keys refused. The probe:
+The loader: valid files, each error naming its key, unknown keys, the GPIO lines and their
+keys. The probe:
 a real `python -m ocppfast.cli hardware probe` process against a pty-backed SDM630 (pymodbus's
 own RTU server, through the meter tests' Cable) and a fake EM4100 reader on a pty (the RFID
 tests' FakeDevice), a silent meter and a missing port; Ctrl-C (SIGINT) ends it with a summary.
@@ -231,12 +232,13 @@ ERRORS = [
     (
         "[connectors.1]\nlcd = 1",
         "connectors.1.lcd",
-        "connectors.1.lcd: unknown key; the known keys here are: meter, rfid",
+        "connectors.1.lcd: unknown key; the known keys here are: meter, rfid, plug, contactor, "
+        "leds, current_limit",
     ),
     (
         '[station]\nid = "CP1"',
         "station",
-        "station: unknown key; the known keys here are: connectors, rfid",
+        "station: unknown key; the known keys here are: connectors, rfid, gpio, emergency_stop",
     ),
     (
         '[rfid]\nport = "/dev/x"\nformat = "wiegand"',
@@ -264,33 +266,132 @@ ERRORS = [
         'connectors.2.meter.port: "/dev/x" is already used by rfid; each device needs its own port '
         "(meters sharing one RS-485 bus are not supported yet)",
     ),
-    # The GPIO lines of issue 9: reserved, refused until the libgpiod backend exists.
-    (
-        "[connectors.1.plug]\nline = 17",
-        "connectors.1.plug",
-        "connectors.1.plug: gpio lines are not supported yet (issue 9)",
-    ),
-    (
-        "[connectors.1.contactor]\nline = 22\nfeedback = 23",
-        "connectors.1.contactor",
-        "connectors.1.contactor: gpio lines are not supported yet (issue 9)",
-    ),
+    # GPIO lines (ocppfast.hardware.gpio).
     (
         "[connectors.1]\npwm = 18",
         "connectors.1.pwm",
-        "connectors.1.pwm: gpio lines are not supported yet (issue 9)",
+        "connectors.1.pwm: a PWM output is not supported; use current_limit",
     ),
     (
-        "[connectors.1]\nleds = [5, 6]",
+        "[connectors.1]\ncurrent_limit = 18",
+        "connectors.1.current_limit",
+        "connectors.1.current_limit: expected a table, got 18",
+    ),
+    (
+        "[connectors.1]\nplug = 17",
+        "connectors.1.plug",
+        'connectors.1.plug: no chip: add chip = "gpiochip0" to this line or a [gpio] table with '
+        "the default chip (gpiodetect lists the chips)",
+    ),
+    ("gpio = 0", "gpio", "gpio: expected a table, got 0"),
+    (
+        "[gpio]\nlabel = 1",
+        "gpio.label",
+        "gpio.label: unknown key; the known keys here are: chip",
+    ),
+    (
+        '[gpio]\nchip = ""',
+        "gpio.chip",
+        'gpio.chip: expected a chip: a name ("gpiochip0"), a path or a label, got an empty string',
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\nplug = { line = 17, bias = "up" }',
+        "connectors.1.plug.bias",
+        'connectors.1.plug.bias: expected one of "as-is", "disabled", "pull-up", "pull-down", '
+        'got "up"',
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[emergency_stop]\nline = "GPIO5"\ndebounce = 2',
+        "emergency_stop.debounce",
+        "emergency_stop.debounce: expected 0..1 seconds (e.g. 0.02), got 2",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[emergency_stop]\nline = "GPIO5"\ndebounce = -0.1',
+        "emergency_stop.debounce",
+        "emergency_stop.debounce: expected 0..1 seconds (e.g. 0.02), got -0.1",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[emergency_stop]\nline = "GPIO5"\ndebounce = "20ms"',
+        "emergency_stop.debounce",
+        'emergency_stop.debounce: expected a number of seconds, got "20ms"',
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[emergency_stop]\nline = "GPIO5"\nactive_low = 1',
+        "emergency_stop.active_low",
+        "emergency_stop.active_low: expected true or false, got 1",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[emergency_stop]\nactive_low = true',
+        "emergency_stop.line",
+        'emergency_stop.line: missing: the line\'s name ("GPIO17") or offset (17)',
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[emergency_stop]\nline = "GPIO5"\npull = "up"',
+        "emergency_stop.pull",
+        "emergency_stop.pull: unknown key; the known keys here are: line, chip, active_low, bias, "
+        "debounce",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\ncontactor = { line = 27, bias = "pull-up" }',
+        "connectors.1.contactor.bias",
+        "connectors.1.contactor.bias: only for inputs; an output drives its line",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\n'
+        "leds = { fault = { line = 5, debounce = 0.1 } }",
+        "connectors.1.leds.fault.debounce",
+        "connectors.1.leds.fault.debounce: only for inputs; an output drives its line",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\nleds = { error = 5 }',
+        "connectors.1.leds.error",
+        "connectors.1.leds.error: unknown key; the known keys here are: available, occupied, "
+        "charging, fault",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\nleds = [5, 6]',
         "connectors.1.leds",
-        "connectors.1.leds: gpio lines are not supported yet (issue 9)",
+        "connectors.1.leds: expected a table, got an array",
     ),
     (
-        "[emergency_stop]\nline = 4",
-        "emergency_stop",
-        "emergency_stop: gpio lines are not supported yet (issue 9)",
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\nplug = { line = 17, feedback = 18 }',
+        "connectors.1.plug.feedback",
+        "connectors.1.plug.feedback: only under contactor (its auxiliary contact)",
     ),
-    ('gpio = "/dev/gpiochip0"', "gpio", "gpio: gpio lines are not supported yet (issue 9)"),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\nplug = true',
+        "connectors.1.plug",
+        'connectors.1.plug: expected a line name ("GPIO17"), an offset (17) or a table with '
+        "line = ..., got true",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\nplug = -1',
+        "connectors.1.plug",
+        "connectors.1.plug: expected 0..65535, got -1",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\nplug = ""',
+        "connectors.1.plug",
+        'connectors.1.plug: expected a line name ("GPIO17") or offset (17), got an empty string',
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\nplug = { line = 17, chip = 0 }',
+        "connectors.1.plug.chip",
+        "connectors.1.plug.chip: expected a string, got 0",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[emergency_stop]\nline = "GPIO5"\n'
+        '[connectors.2]\nleds = { fault = "GPIO5" }',
+        "connectors.2.leds.fault",
+        'connectors.2.leds.fault: line "GPIO5" of "gpiochip0" is already used by emergency_stop; '
+        "each GPIO line has one use",
+    ),
+    (
+        '[gpio]\nchip = "gpiochip0"\n[connectors.1]\ncontactor = { line = 27, feedback = 27 }',
+        "connectors.1.contactor.feedback",
+        'connectors.1.contactor.feedback: line 27 of "gpiochip0" is already used by '
+        "connectors.1.contactor; each GPIO line has one use",
+    ),
 ]
 
 
@@ -464,3 +565,136 @@ def test_the_example_of_docs_hardware_md_loads(tmp_path: Path) -> None:
         "connectors.2.meter",
         "connectors.2.rfid",
     ]
+
+
+GPIO = """
+[gpio]
+chip = "gpiochip0"
+
+[emergency_stop]
+line = "GPIO5"
+active_low = true
+bias = "pull-up"
+debounce = 0.02
+
+[connectors.2]
+plug = 6
+contactor = { line = "GPIO12", chip = "pinctrl-rp1" }
+
+[connectors.1]
+plug = { line = "GPIO17", active_low = true, bias = "pull-up", debounce = 0.05 }
+contactor = { line = "GPIO27", feedback = { line = "GPIO22", active_low = true, bias = "pull-up" } }
+leds = { charging = "GPIO24", available = "GPIO23", fault = 25 }
+"""
+
+
+def test_gpio_lines(tmp_path: Path) -> None:
+    from ocppfast.hardware.config import HardwareConfig
+    from ocppfast.hardware.gpio import LineConfig
+
+    config = load(tmp_path, GPIO)
+    assert isinstance(config, HardwareConfig)
+    assert config.emergency_stop == LineConfig("gpiochip0", "GPIO5", True, "pull-up", 0.02)
+    one, two = config.connectors
+    assert one.plug == LineConfig("gpiochip0", "GPIO17", True, "pull-up", 0.05)
+    assert one.contactor == LineConfig("gpiochip0", "GPIO27")
+    assert one.contactor_feedback == LineConfig("gpiochip0", "GPIO22", True, "pull-up")
+    assert dict(one.leds) == {
+        "available": LineConfig("gpiochip0", "GPIO23"),
+        "charging": LineConfig("gpiochip0", "GPIO24"),
+        "fault": LineConfig("gpiochip0", 25),
+    }
+    assert two.plug == LineConfig("gpiochip0", 6)
+    assert two.contactor == LineConfig("pinctrl-rp1", "GPIO12")
+    assert two.contactor_feedback is None and dict(two.leds) == {}
+    with pytest.raises(TypeError):
+        one.leds["occupied"] = LineConfig("gpiochip0", 26)  # type: ignore[index]
+    inputs, outputs = config.gpio_lines()
+    assert list(inputs) == [
+        "emergency_stop",
+        "connectors.1.plug",
+        "connectors.1.contactor.feedback",
+        "connectors.2.plug",
+    ]
+    assert list(outputs) == [
+        "connectors.1.contactor",
+        "connectors.1.leds.available",
+        "connectors.1.leds.charging",
+        "connectors.1.leds.fault",
+        "connectors.2.contactor",
+    ]
+    assert inputs["connectors.1.contactor.feedback"] == one.contactor_feedback
+    assert config.devices() == []  # serial devices only
+    # The same line number on another chip is another line.
+    parse_config(
+        {
+            "gpio": {"chip": "gpiochip0"},
+            "connectors": {"1": {"plug": 6}, "2": {"plug": {"line": 6, "chip": "gpiochip1"}}},
+        }
+    )
+
+
+def test_no_gpio_lines() -> None:
+    config = parse_config({})
+    assert config.gpio_lines() == ({}, {}) and config.emergency_stop is None
+    connector = parse_config({"connectors": {"1": {"meter": {"port": "/dev/x"}}}}).connectors[0]
+    assert connector.plug is None and dict(connector.leds) == {}
+
+
+def test_gpio_bank_refuses_what_the_loader_refuses() -> None:
+    # GpioBank checks its LineConfigs too: the lead (and tests) build them without a file.
+    from ocppfast.hardware.gpio import GpioBank, LineConfig
+
+    def bank(inputs: dict[str, LineConfig], outputs: dict[str, LineConfig]) -> GpioBank:
+        return GpioBank(inputs, outputs, lambda name, active: None)
+
+    line = LineConfig("gpiochip0", 5)
+    with pytest.raises(ValueError, match="'x' is both an input and an output"):
+        bank({"x": line}, {"x": LineConfig("gpiochip0", 6)})
+    with pytest.raises(ValueError, match="x: an output line takes no bias or debounce"):
+        bank({}, {"x": LineConfig("gpiochip0", 6, bias="pull-up")})
+    with pytest.raises(ValueError, match=r"x: debounce 2 is not 0\.\.1 s"):
+        bank({"x": LineConfig("gpiochip0", 6, debounce=2)}, {})
+    with pytest.raises(ValueError, match="x: bias 'up' is not one of"):
+        bank({"x": LineConfig("gpiochip0", 6, bias="up")}, {})  # type: ignore[arg-type]
+    assert LineConfig("gpiochip0", "GPIO17", True, "pull-up", 0.05).describe() == (
+        "gpiochip0 GPIO17 (active-low, pull-up, debounce 50 ms)"
+    )
+    assert LineConfig("gpiochip0", 4).describe() == "gpiochip0 offset 4"
+
+
+def test_the_gpio_example_of_docs_hardware_md_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "hardware.md").read_text()
+    section = doc.split("\n## GPIO lines\n", 1)[1]
+    (tmp_path / "gpio.toml").write_text(section.split("```toml\n", 1)[1].split("```", 1)[0])
+    inputs, outputs = load_config(tmp_path / "gpio.toml").gpio_lines()
+    assert list(inputs) == [
+        "emergency_stop",
+        "connectors.1.plug",
+        "connectors.1.contactor.feedback",
+    ]
+    assert list(outputs) == [
+        "connectors.1.contactor",
+        "connectors.1.leds.available",
+        "connectors.1.leds.charging",
+        "connectors.1.leds.fault",
+    ]
+
+
+def test_current_limit_board_and_its_port() -> None:
+    """`connectors.N.current_limit` is the EVSE controller board (modbus_evse.py), on a port of
+    its own: one a meter uses is refused naming both keys."""
+    board_table = {"port": "/dev/ttyUSB2", "max_amps": 32}
+    config = parse_config(
+        {"connectors": {"1": {"current_limit": board_table, "meter": {"port": "/dev/ttyUSB1"}}}}
+    )
+    board = config.connectors[0].current_limit
+    assert board is not None
+    assert (board.port, board.model, board.max_amps) == ("/dev/ttyUSB2", "EVSE-WB", 32)
+    shared = {**board_table, "port": "/dev/ttyUSB1"}
+    with pytest.raises(HardwareConfigError) as error:
+        parse_config(
+            {"connectors": {"1": {"current_limit": shared, "meter": {"port": "/dev/ttyUSB1"}}}}
+        )
+    assert error.value.key == "connectors.1.current_limit.port"
+    assert "already used by connectors.1.meter" in str(error.value)

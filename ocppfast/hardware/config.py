@@ -6,12 +6,13 @@ devices, validated into frozen dataclasses. Every error names the exact key it i
 file without reading this code. Unknown keys are refused with the known ones listed: a typo
 (``buadrate``) silently falling back to a default would be a wiring fault found much later.
 
-What is supported now: per connector, a Modbus RTU energy meter (``meter``) and an RFID reader
-(``rfid``); station-wide, one RFID reader shared by all connectors (``rfid`` at the top). The
-GPIO lines of issue 9 (``plug``, ``contactor``, ``pwm``, ``current_limit``, ``leds``,
-``emergency_stop``; ``gpio`` for the chip) have their keys reserved and are refused with
-"gpio lines are not supported yet (issue 9)" until the libgpiod backend exists, so that a file
-written for them fails loudly rather than running a charger without its contactor.
+What is supported now: per connector, a Modbus RTU energy meter (``meter``), an RFID reader
+(``rfid``) and GPIO lines (``plug`` input, ``contactor`` output with its ``feedback`` input,
+``leds`` outputs) and the current-limit output of an EVSE controller board over Modbus RTU
+(``current_limit``, modbus_evse.py); station-wide, one RFID reader shared by all connectors
+(``rfid`` at the top), the ``emergency_stop`` input and the default GPIO chip (``[gpio] chip``).
+``pwm`` is refused with what to do instead, so that a file written for it fails loudly rather
+than running a charger without its current limit.
 
 See docs/hardware.md for the format with a complete example.
 """
@@ -22,20 +23,26 @@ import json
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
+from .gpio import BIASES, MAX_DEBOUNCE, LineConfig
 from .modbus_meter import SDM120, SDM630, ModbusMeter, RegisterMap, generic_map
 from .rfid import RfidConfig
 
+if TYPE_CHECKING:
+    from .modbus_evse import CurrentLimitConfig
+
 __all__ = [
     "GPIO_KEYS",
+    "LED_NAMES",
     "METER_MODELS",
     "ConnectorConfig",
     "HardwareConfig",
@@ -52,14 +59,21 @@ METER_MODELS: Mapping[str, RegisterMap | None] = {
     "generic": None,
 }
 
-#: Keys reserved for the GPIO lines of issue 9 (libgpiod backend, not built yet).
+#: The keys of GPIO lines (ocppfast.hardware.gpio), and of their default chip ("gpio").
 GPIO_KEYS = frozenset(
     ["plug", "contactor", "pwm", "current_limit", "leds", "emergency_stop", "gpio"]
 )
-_GPIO_MESSAGE = "gpio lines are not supported yet (issue 9)"
+#: GPIO keys refused, with what to do instead.
+_REFUSED = {
+    "pwm": "a PWM output is not supported; use current_limit",
+}
+#: The status LEDs a connector can have (outputs, active = lit).
+LED_NAMES = ("available", "occupied", "charging", "fault")
 
-_TOP_KEYS = ("connectors", "rfid")
-_CONNECTOR_KEYS = ("meter", "rfid")
+_TOP_KEYS = ("connectors", "rfid", "gpio", "emergency_stop")
+_CONNECTOR_KEYS = ("meter", "rfid", "plug", "contactor", "leds", "current_limit")
+_GPIO_TABLE_KEYS = ("chip",)
+_LINE_KEYS = ("line", "chip", "active_low", "bias", "debounce")
 _METER_KEYS = (
     "port",
     "model",
@@ -114,22 +128,57 @@ class MeterConfig:
         )
 
 
+def _no_leds() -> Mapping[str, LineConfig]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class ConnectorConfig:
-    """The devices of one connector (ids from 1, as OCPP numbers connectors)."""
+    """The devices of one connector (ids from 1, as OCPP numbers connectors). GPIO lines:
+    `plug` (input, active = an EV is plugged in), `contactor` (output, active = closed) and
+    `contactor_feedback` (input: its auxiliary contact, active = closed), `leds` (outputs, by
+    name: "available", "occupied", "charging", "fault"; active = lit)."""
 
     id: int
     meter: MeterConfig | None = None
     rfid: RfidConfig | None = None
+    plug: LineConfig | None = None
+    contactor: LineConfig | None = None
+    contactor_feedback: LineConfig | None = None
+    leds: Mapping[str, LineConfig] = field(default_factory=_no_leds)
+    #: The EVSE controller board that sets the current the EV may draw (smart charging).
+    current_limit: CurrentLimitConfig | None = None
 
 
 @dataclass(frozen=True)
 class HardwareConfig:
-    """A whole configuration file: the connectors in id order, and the station-wide RFID
-    reader shared by all connectors (None when there is none)."""
+    """A whole configuration file: the connectors in id order, the station-wide RFID reader
+    shared by all connectors (None when there is none) and the emergency stop input (active =
+    pressed)."""
 
     connectors: tuple[ConnectorConfig, ...] = ()
     rfid: RfidConfig | None = None
+    emergency_stop: LineConfig | None = None
+
+    def gpio_lines(self) -> tuple[dict[str, LineConfig], dict[str, LineConfig]]:
+        """Every GPIO line, as (inputs, outputs) for `GpioBank`, keyed by a stable name:
+        "emergency_stop", "connectors.N.plug", "connectors.N.contactor.feedback" (inputs);
+        "connectors.N.contactor", "connectors.N.leds.<name>" (outputs). In file order."""
+        inputs: dict[str, LineConfig] = {}
+        outputs: dict[str, LineConfig] = {}
+        if self.emergency_stop is not None:
+            inputs["emergency_stop"] = self.emergency_stop
+        for connector in self.connectors:
+            key = f"connectors.{connector.id}"
+            if connector.plug is not None:
+                inputs[f"{key}.plug"] = connector.plug
+            if connector.contactor is not None:
+                outputs[f"{key}.contactor"] = connector.contactor
+            if connector.contactor_feedback is not None:
+                inputs[f"{key}.contactor.feedback"] = connector.contactor_feedback
+            for name, led in connector.leds.items():
+                outputs[f"{key}.leds.{name}"] = led
+        return inputs, outputs
 
     def devices(self) -> list[tuple[str, MeterConfig | RfidConfig]]:
         """Every configured device with the key it was configured under, in file order:
@@ -160,8 +209,16 @@ def load_config(path: str | Path) -> HardwareConfig:
 
 def parse_config(data: Mapping[str, Any]) -> HardwareConfig:
     """Validate an already parsed TOML document (a dict). Raises HardwareConfigError."""
+    # Here, not at the top: modbus_evse validates with this module's helpers.
+    from .modbus_evse import parse_current_limit
+
     _check_keys("", data, _TOP_KEYS)
     rfid = _rfid("rfid", data["rfid"]) if "rfid" in data else None
+    chip = _gpio_chip(data["gpio"]) if "gpio" in data else None
+    lines = _Lines(chip)
+    emergency_stop = (
+        lines.input("emergency_stop", data["emergency_stop"]) if "emergency_stop" in data else None
+    )
     connectors: list[ConnectorConfig] = []
     table = _table("connectors", data.get("connectors", {}))
     for name, value in table.items():
@@ -173,15 +230,29 @@ def parse_config(data: Mapping[str, Any]) -> HardwareConfig:
             )
         connector = _table(key, value)
         _check_keys(key, connector, _CONNECTOR_KEYS)
+        contactor = feedback = None
+        if "contactor" in connector:
+            contactor, feedback = lines.contactor(f"{key}.contactor", connector["contactor"])
         connectors.append(
             ConnectorConfig(
                 id=int(name),
                 meter=_meter(f"{key}.meter", connector["meter"]) if "meter" in connector else None,
                 rfid=_rfid(f"{key}.rfid", connector["rfid"]) if "rfid" in connector else None,
+                plug=lines.input(f"{key}.plug", connector["plug"]) if "plug" in connector else None,
+                contactor=contactor,
+                contactor_feedback=feedback,
+                leds=lines.leds(f"{key}.leds", connector["leds"])
+                if "leds" in connector
+                else _no_leds(),
+                current_limit=parse_current_limit(
+                    f"{key}.current_limit", connector["current_limit"]
+                )
+                if "current_limit" in connector
+                else None,
             )
         )
     connectors.sort(key=lambda c: c.id)
-    config = HardwareConfig(tuple(connectors), rfid)
+    config = HardwareConfig(tuple(connectors), rfid, emergency_stop)
     _check_ports(config)
     return config
 
@@ -205,8 +276,8 @@ def _show(value: object) -> str:
 def _check_keys(key: str, table: Mapping[str, Any], known: tuple[str, ...]) -> None:
     for name in table:
         where = f"{key}.{name}" if key else name
-        if name in GPIO_KEYS:
-            raise HardwareConfigError(where, _GPIO_MESSAGE)
+        if name in _REFUSED:
+            raise HardwareConfigError(where, _REFUSED[name])
         if name not in known:
             raise HardwareConfigError(
                 where, f"unknown key; the known keys here are: {', '.join(known)}"
@@ -347,11 +418,153 @@ def _check_ports(config: HardwareConfig) -> None:
     # (Several meters on one RS-485 bus, told apart by unit id, need a shared client: not
     # supported yet.)
     seen: dict[str, str] = {}
-    for key, device in config.devices():
-        previous = seen.setdefault(device.port, key)
+    ports: list[tuple[str, str]] = [(key, device.port) for key, device in config.devices()]
+    ports += [
+        (f"connectors.{c.id}.current_limit", c.current_limit.port)
+        for c in config.connectors
+        if c.current_limit is not None
+    ]
+    for key, port in ports:
+        previous = seen.setdefault(port, key)
         if previous != key:
             raise HardwareConfigError(
                 f"{key}.port",
-                f"{_show(device.port)} is already used by {previous}; each device needs its "
+                f"{_show(port)} is already used by {previous}; each device needs its "
                 "own port (meters sharing one RS-485 bus are not supported yet)",
             )
+
+
+# -- GPIO lines --------------------------------------------------------------------------------
+
+
+def _gpio_chip(value: object) -> str:
+    table = _table("gpio", value)
+    _check_keys("gpio", table, _GPIO_TABLE_KEYS)
+    if "chip" not in table:
+        raise HardwareConfigError(
+            "gpio.chip", 'missing: the default chip of the lines, e.g. chip = "gpiochip0"'
+        )
+    return _chip("gpio.chip", table["chip"])
+
+
+def _chip(key: str, value: object) -> str:
+    chip = _str(key, value)
+    if not chip.strip():
+        raise HardwareConfigError(
+            key, 'expected a chip: a name ("gpiochip0"), a path or a label, got an empty string'
+        )
+    return chip
+
+
+class _Lines:
+    """Parses the line specs of one file, with its default chip, and refuses a line used twice
+    (two uses of one line would fight over it; the kernel would refuse the second request)."""
+
+    def __init__(self, default_chip: str | None) -> None:
+        self._chip = default_chip
+        self._seen: dict[tuple[str, str | int], str] = {}
+
+    def input(self, key: str, value: object) -> LineConfig:
+        return self._line(key, value, output=False)
+
+    def output(self, key: str, value: object) -> LineConfig:
+        return self._line(key, value, output=True)
+
+    def contactor(self, key: str, value: object) -> tuple[LineConfig, LineConfig | None]:
+        """The contactor (output) and its feedback contact (input, the `feedback` key)."""
+        contactor = self._line(key, value, output=True, extra=("feedback",))
+        feedback = None
+        if isinstance(value, dict) and "feedback" in value:
+            feedback = self.input(f"{key}.feedback", value["feedback"])
+        return contactor, feedback
+
+    def leds(self, key: str, value: object) -> Mapping[str, LineConfig]:
+        table = _table(key, value)
+        _check_keys(key, table, LED_NAMES)
+        return MappingProxyType(
+            {name: self.output(f"{key}.{name}", table[name]) for name in LED_NAMES if name in table}
+        )
+
+    def _line(
+        self, key: str, value: object, *, output: bool, extra: tuple[str, ...] = ()
+    ) -> LineConfig:
+        if isinstance(value, dict):
+            table: Mapping[str, Any] = value
+            if "feedback" in table and "feedback" not in extra:
+                raise HardwareConfigError(
+                    f"{key}.feedback", "only under contactor (its auxiliary contact)"
+                )
+            _check_keys(key, table, _LINE_KEYS + extra)
+            if "line" not in table:
+                raise HardwareConfigError(
+                    f"{key}.line", 'missing: the line\'s name ("GPIO17") or offset (17)'
+                )
+            line = _line_id(f"{key}.line", table["line"])
+        else:
+            table = {}
+            line = _line_id(key, value)
+        if "chip" in table:
+            chip = _chip(f"{key}.chip", table["chip"])
+        elif self._chip is not None:
+            chip = self._chip
+        else:
+            raise HardwareConfigError(
+                key,
+                'no chip: add chip = "gpiochip0" to this line or a [gpio] table with the '
+                "default chip (gpiodetect lists the chips)",
+            )
+        if output:
+            for name in ("bias", "debounce"):
+                if name in table:
+                    raise HardwareConfigError(
+                        f"{key}.{name}", "only for inputs; an output drives its line"
+                    )
+        active_low = table.get("active_low", False)
+        if not isinstance(active_low, bool):
+            raise HardwareConfigError(
+                f"{key}.active_low", f"expected true or false, got {_show(active_low)}"
+            )
+        bias = _str(f"{key}.bias", table.get("bias", "as-is"), BIASES)
+        debounce = _debounce(f"{key}.debounce", table.get("debounce", 0.0))
+        previous = self._seen.setdefault((chip, line), key)
+        if previous != key:
+            raise HardwareConfigError(
+                key,
+                f"line {_show(line)} of {_show(chip)} is already used by {previous}; each GPIO "
+                "line has one use",
+            )
+        return LineConfig(
+            chip=chip,
+            line=line,
+            active_low=active_low,
+            bias=bias,  # type: ignore[arg-type]  # checked against BIASES just above
+            debounce=debounce,
+        )
+
+
+def _line_id(key: str, value: object) -> str | int:
+    if isinstance(value, str):
+        if not value.strip():
+            raise HardwareConfigError(
+                key, 'expected a line name ("GPIO17") or offset (17), got an empty string'
+            )
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        # The uAPI's offsets are u32; no chip has more than a few hundred lines.
+        return _int(key, value, 0, 65535)
+    raise HardwareConfigError(
+        key,
+        f'expected a line name ("GPIO17"), an offset (17) or a table with line = ..., got '
+        f"{_show(value)}",
+    )
+
+
+def _debounce(key: str, value: object) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise HardwareConfigError(key, f"expected a number of seconds, got {_show(value)}")
+    if not math.isfinite(value) or not 0 <= value <= MAX_DEBOUNCE:
+        # A switch bounces for milliseconds; a second or more would delay every event.
+        raise HardwareConfigError(
+            key, f"expected 0..{MAX_DEBOUNCE:g} seconds (e.g. 0.02), got {value}"
+        )
+    return float(value)
