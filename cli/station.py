@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import random
@@ -18,6 +19,9 @@ import typer
 from ._run import LOG_LEVELS, parse_versions, run_until_signal, setup_logging
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ocppfast.hardware import Hardware
     from ocppfast.station.fleet import ChargingPlan, Fleet
 
 # Not "ocppfast.station", which a fleet quiets below WARNING (the stations' own lines).
@@ -89,6 +93,17 @@ def station(
             "with its arguments; the image's path is added as the last one, and a non-zero "
             "exit reports InstallationFailed. Default: the simulated station only records the "
             "image.",
+        ),
+    ] = None,
+    hardware_config: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="OCPPFAST_HARDWARE_CONFIG",
+            help="Drive a real charger: the TOML file of its GPIO lines, energy meters, RFID "
+            "readers and current-limit output (docs/hardware.md; check it with 'ocppfast "
+            "hardware probe FILE'). One station; the plug line and the card reader take the "
+            "place of --transactions.",
+            dir_okay=False,
         ),
     ] = None,
     count: Annotated[
@@ -186,6 +201,23 @@ def station(
         station_handlers(config, version, password)  # the station's own checks (C16 6.3)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    board_config = None
+    if hardware_config is not None:
+        if count > 1 or transactions:
+            raise typer.BadParameter(
+                "a real charger is one station: leave out --count and --transactions",
+                param_hint="--hardware-config",
+            )
+        from ocppfast.hardware.config import HardwareConfigError, load_config
+
+        try:
+            board_config = load_config(hardware_config)
+        except HardwareConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--hardware-config") from None
+        wired = max((c.id for c in board_config.connectors), default=0)
+        if wired > connectors:
+            # The file names the connectors the charger has.
+            config = dataclasses.replace(config, connectors=wired)
     plan = _plan(version, id_tokens, charge_time, pause, seed) if transactions else None
     install_command = None
     if firmware_install_command is not None:
@@ -249,6 +281,21 @@ def station(
                 )
                 raise typer.Exit(1) from None
             log.info("station data kept in %s", data_file)
+        hardware: Callable[[], Hardware] | None = None
+        if install_command is not None:
+            hardware = lambda: SimulatedHardware(install_command=list(install_command))  # noqa: E731
+        board = None
+        if board_config is not None:
+            from ocppfast.hardware.board import Board
+
+            board = Board(board_config, install_command=install_command)
+            try:
+                await board.open()
+            except (OSError, ImportError, RuntimeError) as exc:
+                log.error("the charger's hardware cannot be used: %s", exc)
+                raise typer.Exit(1) from None
+            log.info("hardware from %s is open", hardware_config)
+            hardware = lambda: board  # noqa: E731
         fleet = Fleet(
             url,
             config,
@@ -258,11 +305,7 @@ def station(
             store=store,
             connect_rate=connect_rate,
             plan=plan,
-            hardware=(
-                None
-                if install_command is None
-                else lambda: SimulatedHardware(install_command=list(install_command))
-            ),
+            hardware=hardware,
         )
         freezing = asyncio.ensure_future(_keep_out_of_gc(fleet)) if count > 1 else None
         showing = None
@@ -280,6 +323,8 @@ def station(
             log.error("station data: %s", exc)
             failed = True
         finally:
+            if board is not None:
+                await board.close()  # contactors open, LEDs off, devices closed
             if freezing is not None:
                 freezing.cancel()
             if showing is not None:

@@ -60,13 +60,17 @@ class Reply:
 class Serve:
     """`ocppfast serve` in a data directory of its own, with its API token."""
 
-    def __init__(self, core: Backend, root: Path) -> None:
+    def __init__(self, core: Backend, root: Path, timeout: float = 15.0) -> None:
+        """`timeout`: seconds to wait for it to get ready (an emulated machine is slow)."""
         root.mkdir()
         self.process = CliProcess(core, "serve", "--port", "0", "--api-port", "0", cwd=str(root))
         with contextlib.ExitStack() as failing:
             failing.enter_context(self.process)  # killed if it does not get ready
-            self.api = self.process.wait_for(r"operator API on (http://\S+)/api ").group(1)
-            ready = self.process.wait_for(r"ready: point stations at (ws://\S+)/<identity>")
+            api = self.process.wait_for(r"operator API on (http://\S+)/api ", timeout)
+            self.api = api.group(1)
+            ready = self.process.wait_for(
+                r"ready: point stations at (ws://\S+)/<identity>", timeout
+            )
             failing.pop_all()
         self.url = ready.group(1)
         self.token = (root / "ocppfast-data" / "api-token").read_text().strip()
