@@ -143,6 +143,36 @@ def test_v16_refused_card_leaves_the_connector_free(core: Backend) -> None:
     aio.run(main())
 
 
+def test_v16_card_again_or_no_ev_in_time_cancels_the_wait(core: Backend) -> None:
+    """A card read before the EV: presented again, the connector stops waiting for the EV;
+    no EV within ConnectionTimeOut (C16 9.1.6), the same. Preparing, then Available, and no
+    StartTransaction."""
+
+    async def main() -> None:
+        station, hw = station16(connectors=1)
+        link = t16.Link(core, station, t16.Csms())
+        await link.booted()
+        hw.read_token("CARD")
+        await status16(link.csms, 1, _Status.Preparing, _Error.NoError)
+        await link.csms.wait_for("Authorize")
+        hw.read_token("CARD")
+        await link.csms.wait_for(
+            "StatusNotification", lambda r: r.status == _Status.Available, count=2
+        )
+        assert station.change_configuration("ConnectionTimeOut", "1") == "Accepted"
+        hw.read_token("CARD")
+        await link.csms.wait_for(
+            "StatusNotification", lambda r: r.status == _Status.Preparing, count=2
+        )
+        await link.csms.wait_for(
+            "StatusNotification", lambda r: r.status == _Status.Available, count=3
+        )
+        assert link.csms.of("StartTransaction") == []
+        await link.close()
+
+    aio.run(main())
+
+
 def test_v16_meter_values_come_from_the_hardware_meter(core: Backend) -> None:
     """With a hardware meter, the transaction's meterStart/meterStop and the sampled values
     (energy, power, and current, voltage and power per phase, C16 9.1.17) are its readings,
@@ -355,6 +385,26 @@ def test_v2_card_plug_card(core: Backend, v2: str) -> None:  # noqa: F811
             (ended,) = await csms.wait("TransactionEvent", where=lambda r: r.event_type == "Ended")
             assert ended.transaction_info.stopped_reason == "Local"
             assert hw.contactors[1] is False
+
+    t2.run(main())
+
+
+def test_v2_card_again_cancels_the_wait(core: Backend, v2: str) -> None:  # noqa: F811
+    """A card read before the EV (E03: the EVSE waits for it, Occupied), presented again: the
+    EVSE stops waiting and is Available; a card on the EVSE's own reader goes to that EVSE."""
+
+    async def main() -> None:
+        station, hw = station2(v2)
+        csms = t2.Csms()
+        async with t2.connect(core, station, csms, v2):
+            await t2.ready(station, csms)
+            hw.read_token("CARD")
+            await aio.until(lambda: station.connector_status(1) == "Occupied")
+            hw.read_token("CARD")
+            await aio.until(lambda: station.connector_status(1) == "Available")
+            hw.read_token("OTHER", 2)
+            await aio.until(lambda: station.connector_status(2) == "Occupied")
+            assert station.connector_status(1) == "Available"
 
     t2.run(main())
 

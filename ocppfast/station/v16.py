@@ -654,7 +654,8 @@ class Station16(Handlers):
         # The charger's electronics: plug, card reader, meter and faults in; contactor, current
         # limit and indicator out (hardware_link.py).
         self._link = HardwareLink(self.hardware, self, self.log, f"{self.name}: ")
-        self._plug_waiters: dict[int, asyncio.Future[None]] = {}
+        # A card read before the EV came, by connector: (its id tag, the wait for the plug).
+        self._plug_waiters: dict[int, tuple[str, asyncio.Future[None]]] = {}
         # The Authorization Cache (C16 3.5.1: id tag -> (age, IdTagInfo), oldest first) and the
         # Local Authorization List (C16 3.5.2), keyed by the id tag in lower case: an IdToken
         # is case-insensitive (C16 7.28).
@@ -775,9 +776,9 @@ class Station16(Handlers):
         c.plugged = True
         c.ev_disconnected = False
         c.info = ""
-        waiter = self._plug_waiters.pop(c.id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)  # a card read before the plug waits for it
+        waiting = self._plug_waiters.pop(c.id, None)
+        if waiting is not None and not waiting[1].done():
+            waiting[1].set_result(None)  # a card read before the plug waits for it
         if c.transaction is None:
             c.finishing = False
             self._arm_connection_timeout(c)
@@ -907,7 +908,13 @@ class Station16(Handlers):
         reason Local); otherwise a transaction starts on the connector whose EV waits, or on a
         free one: the id tag is authorized, the connector is Preparing (C16 4.9: "a user
         presents a tag") and the transaction starts once the EV is plugged in within
-        ConnectionTimeOut (C16 9.1.6). A card that may not charge is logged."""
+        ConnectionTimeOut (C16 9.1.6); presented again meanwhile, it cancels that wait. A card
+        that may not charge is logged."""
+        for cid, (waiting_tag, wait) in self._plug_waiters.items():
+            if waiting_tag.lower() == id_token.lower() and connector_id in (None, cid):
+                if not wait.done():
+                    wait.set_exception(StationError("the card was presented again: cancelled"))
+                return
         _, parent = self._parent_of(id_token)
         for c in self._connectors[1:]:
             tx = c.transaction
@@ -935,8 +942,8 @@ class Station16(Handlers):
                 raise StationError(f"id tag {id_token} was not authorized")
             if not c.plugged:
                 seconds = self._int("ConnectionTimeOut")
-                waiter = asyncio.get_running_loop().create_future()
-                self._plug_waiters[c.id] = waiter
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._plug_waiters[c.id] = (id_token, waiter)
                 try:
                     await asyncio.wait_for(waiter, seconds if seconds > 0 else None)
                 except asyncio.TimeoutError:

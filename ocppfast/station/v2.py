@@ -1261,7 +1261,23 @@ class StationV2(Handlers):
         running transaction stops it (E07; on an EVSE's own reader, a card of its group too,
         C09); otherwise it is presented (`present_id_token`) on that EVSE, or on the free
         EVSE whose EV waits, else the first free one (E02, E03: the EV may come after). A card
-        that may not charge or stop is logged. RFID cards are ISO14443 tokens."""
+        that may not charge or stop is logged; a card presented again while its EVSE waits for
+        the EV cancels that wait. RFID cards are ISO14443 tokens."""
+        for evse in self._evses.values():
+            waiting = evse.authorization
+            if (
+                evse_id in (None, evse.id)
+                and waiting is not None
+                and waiting.id_token == id_token
+                and evse.id not in self.transactions
+            ):
+                self.log.info("card %s presented again: EVSE %d stops waiting", id_token, evse.id)
+                if evse.timeout is not None:
+                    evse.timeout.cancel()
+                    evse.timeout = None
+                evse.authorization = None
+                await self._status_changed(evse)
+                return
         for eid, transaction in list(self.transactions.items()):
             if evse_id not in (None, eid) or not transaction.authorized:
                 continue
@@ -1280,14 +1296,14 @@ class StationV2(Handlers):
             and e.authorization is None
             and e.id not in self.transactions
         ]
-        evse = next((e for e in free if e.plugged), next(iter(free), None))
-        if evse is None:
+        chosen = next((e for e in free if e.plugged), next(iter(free), None))
+        if chosen is None:
             self.log.warning("card %s: no EVSE is free to charge", id_token)
             return
         try:
-            await self.present_id_token(evse.id, id_token)
+            await self.present_id_token(chosen.id, id_token)
         except StationError as error:
-            self.log.warning("card %s at EVSE %d: %s", id_token, evse.id, error)
+            self.log.warning("card %s at EVSE %d: %s", id_token, chosen.id, error)
 
     async def hardware_fault(self, evse_id: int | None, component: Component) -> None:
         """A part of the charger failed or works again (`HardwareLink` keeps which): a
