@@ -2,8 +2,9 @@
 
 `ocppfast hardware probe FILE` opens every configured device and prints, one line at a time,
 what it sees: each meter reading or fault, "waiting for a tag" then each tag of an RFID reader,
-each GPIO input's value then its changes (outputs are held inactive), and for a port or line
-that cannot be opened the error with what to check. It is the installer's tool
+each EVSE controller board's configured current (and vehicle state) or fault, read without
+writing anything, each GPIO input's value then its changes (outputs are held inactive), and for
+a port or line that cannot be opened the error with what to check. It is the installer's tool
 for wiring a charger; the station itself does not read the file yet (docs/hardware.md).
 """
 
@@ -16,7 +17,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -31,8 +32,9 @@ __all__ = ["hardware_app"]
 hardware_app = typer.Typer(
     name="hardware",
     help="Check a charger's hardware: the configuration file (docs/hardware.md) and the devices "
-    "it names (energy meters over Modbus RTU, RFID readers, GPIO lines). Needs the `serial` "
-    "extra: pip install 'ocppfast[serial]', and for GPIO lines the gpiod package.",
+    "it names (energy meters and EVSE controller boards over Modbus RTU, RFID readers, GPIO "
+    "lines). Needs the `serial` extra: pip install 'ocppfast[serial]', and for GPIO lines the "
+    "gpiod package.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -67,6 +69,32 @@ _METER_HINTS = {
     "exception": "check: model (or the registers table) matches the meter",
     "invalid_value": "check: model (or the registers table: type, word order) matches the meter",
 }
+
+
+# What to check after each kind of fault of an EVSE controller board (current_limit).
+_BOARD_HINTS = {
+    "timeout": "check: unit_id, baudrate, parity and stopbits match the board's settings; "
+    "Modbus is enabled on the board (it is off on a new EVSE-WB: enable it with the vendor's "
+    "tool); RS-485 A/B wiring; the board is powered",
+    "crc": _METER_HINTS["crc"].replace("meter's menu", "board's settings"),
+    "exception": "check: model, register and unit_id match the board",
+    "invalid_value": "check: model matches the board (an EVSE-WB has its vehicle state 1..5 "
+    "in register 1002)",
+}
+
+# The EVSE-WB's vehicle states (register 1002; modbus_evse.VehicleState), as the vendor's
+# manual names them: the control pilot states A-D of IEC 61851-1 and the board's own failure.
+_VEHICLE_STATES = {
+    1: "ready, no EV",
+    2: "EV present",
+    3: "charging",
+    4: "charging with ventilation",
+    5: "failure: diode check or RCD",
+}
+
+# A USB RS-485 adapter that went silent often needs its port reopened (ModbusMeter and
+# ModbusCurrentLimit do the same after 3 timeouts in a row).
+_REOPEN_AFTER_TIMEOUTS = 3
 
 
 def _now() -> str:
@@ -157,6 +185,90 @@ async def _probe_rfid(device: _Device, config: object) -> None:
                 await asyncio.sleep(0.1)
 
 
+def _configured(raw: int, config: object) -> str:
+    from ocppfast.hardware.modbus_evse import CurrentLimitConfig
+
+    assert isinstance(config, CurrentLimitConfig)
+    if raw == config.off_value:
+        # IEC 61851-1 annex A: no PWM on the pilot, the EV may not charge.
+        text = "off (no charging allowed)"
+    else:
+        text = f"{raw / config.scale:g} A configured"
+    if config.model != "EVSE-WB":
+        text += f" (register {config.register} = {raw})"
+    return text
+
+
+async def _probe_board(device: _Device, config: object) -> None:
+    """Read an EVSE controller board's current register (and an EVSE-WB's vehicle state)
+    every second. Never writes: `set`, `apply` and `open` (the writer task) are not called, so
+    the board keeps offering the EV whatever it offered before."""
+    from ocppfast.hardware.modbus_evse import CurrentLimitConfig, ModbusCurrentLimit
+    from ocppfast.hardware.modbus_meter import FaultKind, MeterFault, MeterFaultError
+
+    assert isinstance(config, CurrentLimitConfig)
+    where = f"{config.model} on {config.port} unit {config.unit_id}"
+
+    def on_fault(fault: MeterFault) -> None:
+        # Print a fault once until something changes (a reading or another fault).
+        if fault.message == device.last:
+            return
+        device.last = fault.message
+        if fault.kind is FaultKind.DISCONNECTED:
+            hint = port_hint(config.port)
+        elif "check" in fault.message:
+            hint = ""  # modbus_evse's message says what to check already
+        else:
+            hint = _BOARD_HINTS.get(fault.kind.value, "")
+        _say(
+            device.key,
+            f"FAULT ({fault.kind.value}) {fault.message}; {hint}"
+            if hint
+            else f"FAULT ({fault.kind.value}) {fault.message}",
+        )
+
+    limit = ModbusCurrentLimit(config)
+    _say(
+        device.key,
+        f"{config.model} board on {config.port}, unit {config.unit_id}, {config.baudrate} baud "
+        f"{config.parity}{config.stopbits} (read only: the probe writes nothing)",
+    )
+    timeouts = 0
+    try:
+        while True:
+            fault: MeterFault | None = None
+            try:
+                raw = await limit.read_current_register()
+            except MeterFaultError as exc:
+                fault = exc.fault
+            else:
+                device.answered = True
+                text = f"{where}: {_configured(raw, config)}"
+                if config.model == "EVSE-WB":
+                    try:
+                        state = await limit.vehicle_state()
+                    except MeterFaultError as exc:
+                        # The current was read: print it, and the state's fault after it.
+                        fault = exc.fault
+                        text += ", vehicle state unknown"
+                    else:
+                        text += f", vehicle state {int(state)} ({_VEHICLE_STATES[int(state)]})"
+                device.seen += 1
+                _say(device.key, text)
+            if fault is None:
+                device.last = ""
+                timeouts = 0
+            else:
+                on_fault(fault)
+                timeouts = timeouts + 1 if fault.kind is FaultKind.TIMEOUT else 0
+                if fault.kind is FaultKind.DISCONNECTED or timeouts >= _REOPEN_AFTER_TIMEOUTS:
+                    timeouts = 0
+                    await limit.close()  # reopened by the next reading
+            await asyncio.sleep(1.0)
+    finally:
+        await limit.close()
+
+
 @dataclass
 class _Gpio:
     """The GPIO lines of the file, and what the probe saw of them."""
@@ -201,14 +313,16 @@ async def _probe(
     devices: Sequence[tuple[_Device, object]], seconds: float, gpio: _Gpio | None = None
 ) -> None:
     from ocppfast.hardware.config import MeterConfig
+    from ocppfast.hardware.modbus_evse import CurrentLimitConfig
 
-    tasks = [
-        asyncio.create_task(
-            _probe_meter(d, c) if isinstance(c, MeterConfig) else _probe_rfid(d, c),
-            name=d.key,
-        )
-        for d, c in devices
-    ]
+    def probe_of(device: _Device, config: object) -> Coroutine[object, object, None]:
+        if isinstance(config, MeterConfig):
+            return _probe_meter(device, config)
+        if isinstance(config, CurrentLimitConfig):
+            return _probe_board(device, config)
+        return _probe_rfid(device, config)
+
+    tasks = [asyncio.create_task(probe_of(d, c), name=d.key) for d, c in devices]
     if gpio is not None:
         tasks.append(asyncio.create_task(_probe_gpio(gpio), name="gpio"))
     try:
@@ -261,14 +375,21 @@ def probe(
     ] = False,
 ) -> None:
     """Open every device FILE configures and print what each one sees, one line per event:
-    meter readings or faults, "waiting for a tag" then each RFID tag presented, each GPIO
-    input's value then its changes (GPIO outputs are held inactive), and for a port or line
-    that cannot be opened the error and what to check (path, dialout group, wiring, the line's
-    name and holder). Runs for --seconds or until Ctrl-C, then prints a summary. Exit code: 0
-    when every device answered (a meter gave a reading, an RFID reader's port opened, the GPIO
-    lines were requested), 1 when one did not, 2 when FILE is invalid."""
+    meter readings or faults, "waiting for a tag" then each RFID tag presented, each EVSE
+    controller board's configured current and vehicle state (read only: nothing is written),
+    each GPIO input's value then its changes (GPIO outputs are held inactive), and for a port
+    or line that cannot be opened the error and what to check (path, dialout group, wiring, the
+    line's name and holder). Runs for --seconds or until Ctrl-C, then prints a summary. Exit
+    code: 0 when every device answered (a meter or board gave a reading, an RFID reader's port
+    opened, the GPIO lines were requested), 1 when one did not, 2 when FILE is invalid."""
     try:
-        from ocppfast.hardware.config import HardwareConfigError, load_config
+        from ocppfast.hardware.config import (
+            HardwareConfigError,
+            MeterConfig,
+            load_config,
+        )
+        from ocppfast.hardware.modbus_evse import CurrentLimitConfig
+        from ocppfast.hardware.rfid import RfidConfig
     except ImportError as exc:
         typer.echo(
             f"error: {exc}; the hardware backends need: pip install 'ocppfast[serial]'", err=True
@@ -279,7 +400,15 @@ def probe(
     except HardwareConfigError as exc:
         typer.echo(f"error: {file}: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_CONFIG) from None
-    devices = [(_Device(key, c.port), c) for key, c in config.devices()]
+    configured: list[tuple[str, MeterConfig | RfidConfig | CurrentLimitConfig]]
+    configured = list(config.devices())
+    # HardwareConfig.devices() lists meters and readers; the boards are probed the same way.
+    configured += [
+        (f"connectors.{c.id}.current_limit", c.current_limit)
+        for c in config.connectors
+        if c.current_limit is not None
+    ]
+    devices = [(_Device(key, c.port), c) for key, c in configured]
     inputs, outputs = config.gpio_lines()
     gpio = _Gpio(inputs, outputs) if inputs or outputs else None
     if not devices and gpio is None:
@@ -299,10 +428,10 @@ def probe(
     for device, c in devices:
         if not device.answered:
             state = "NO ANSWER"
-        elif hasattr(c, "registers"):
-            state = f"ok, {device.seen} reading(s)"
-        else:
+        elif isinstance(c, RfidConfig):
             state = f"ok, {device.seen} tag(s)"
+        else:  # a meter or an EVSE controller board
+            state = f"ok, {device.seen} reading(s)"
         print(f"  {device.key} ({device.port}): {state}", flush=True)
     if gpio is not None:
         for name, line in {**gpio.inputs, **gpio.outputs}.items():

@@ -596,6 +596,14 @@ class ModbusCurrentLimit:
                 return
         self._recovered()
 
+    async def read_current_register(self) -> int:
+        """The current register's value as the board holds it (register units: `scale` per
+        A, `off_value` for off), read and never written: what `ocppfast hardware probe`
+        shows. Raises `MeterFaultError` when it cannot be read."""
+        async with self._lock:
+            await self._ensure_open()
+            return await self._read_register(self.config.register)
+
     async def vehicle_state(self) -> VehicleState:
         """The EVSE-WB's vehicle state (register 1002; see `VehicleState`): READY (state A,
         no EV), EV_PRESENT (B), CHARGING (C), CHARGING_WITH_VENTILATION (D), FAILURE (diode
