@@ -375,19 +375,26 @@ def _meter(key: str, value: object) -> MeterConfig:
                 f"{key}.registers", f'only for model = "generic"; the {model} map is built in'
             )
         registers = METER_MODELS[model] or {}
-    parity = _str(f"{key}.parity", table.get("parity", "N"), ("N", "E", "O"))
     return MeterConfig(
         port=port,
         model=model,
         registers=registers,
-        # Modbus over Serial Line V1.02, 2.2: 1-247 address individual devices.
-        unit_id=_int(f"{key}.unit_id", table.get("unit_id", 1), 1, 247),
-        baudrate=_baudrate(f"{key}.baudrate", table.get("baudrate", 9600)),
-        parity=parity,  # type: ignore[arg-type]  # checked against the choices just above
-        stopbits=_int(f"{key}.stopbits", table.get("stopbits", 1), 1, 2),
-        timeout=_seconds(f"{key}.timeout", table.get("timeout", 1.0)),
         interval=_seconds(f"{key}.interval", table.get("interval", 1.0)),
+        **_modbus_line(key, table),
     )
+
+
+def _modbus_line(key: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    """The Modbus RTU line settings of the device at `key`: unit_id, baudrate, parity,
+    stopbits, timeout (a meter's and a current-limit board's)."""
+    return {
+        # Modbus over Serial Line V1.02, 2.2: 1-247 address individual devices.
+        "unit_id": _int(f"{key}.unit_id", table.get("unit_id", 1), 1, 247),
+        "baudrate": _baudrate(f"{key}.baudrate", table.get("baudrate", 9600)),
+        "parity": _str(f"{key}.parity", table.get("parity", "N"), ("N", "E", "O")),
+        "stopbits": _int(f"{key}.stopbits", table.get("stopbits", 1), 1, 2),
+        "timeout": _seconds(f"{key}.timeout", table.get("timeout", 1.0)),
+    }
 
 
 def _rfid(key: str, value: object) -> RfidConfig:

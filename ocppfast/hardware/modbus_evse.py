@@ -58,11 +58,10 @@ from pymodbus.exceptions import ModbusException
 
 from .config import (
     HardwareConfigError,
-    _baudrate,
     _check_keys,
     _int,
+    _modbus_line,
     _port,
-    _seconds,
     _show,
     _str,
     _table,
@@ -286,16 +285,10 @@ def parse_current_limit(key: str, value: object) -> CurrentLimitConfig:
             f"{off_value} reads as {off_value / scale:g} A, a current the board may offer; use a "
             "value below min_amps x scale (usually 0)",
         )
-    parity = _str(f"{key}.parity", table.get("parity", "N"), ("N", "E", "O"))
     return CurrentLimitConfig(
         port=port,
         model=model,
-        # Modbus over Serial Line V1.02, 2.2: 1-247 address individual devices.
-        unit_id=_int(f"{key}.unit_id", table.get("unit_id", 1), 1, 247),
-        baudrate=_baudrate(f"{key}.baudrate", table.get("baudrate", 9600)),
-        parity=parity,  # type: ignore[arg-type]  # checked against the choices just above
-        stopbits=_int(f"{key}.stopbits", table.get("stopbits", 1), 1, 2),
-        timeout=_seconds(f"{key}.timeout", table.get("timeout", 1.0)),
+        **_modbus_line(key, table),
         register=register,
         scale=scale,
         min_amps=min_amps,
