@@ -5,9 +5,10 @@
 - inputs: it takes the backend's events in the order they happen and hands them, one at a
   time, to the station (an EV plugged in, a card read, a fault, the emergency stop), so that a
   plug-in and the card read right after it are never handled out of order;
-- a card read is routed as at a real charger: the card of a running transaction stops it
-  (C16 4.10 / E07), otherwise it starts one on the EVSE whose EV waits, or authorizes first
-  and waits for the EV (C16 4.9 Preparing / E03);
+- a card read goes to the station's `hardware_token` in a task of its own (it may wait for
+  the EV, whose plug-in is the next event), which routes it as at a real charger: the card of
+  a running transaction stops it (C16 4.10 / E07), otherwise it starts one on the EVSE whose
+  EV waits, or authorizes first and waits for the EV (C16 4.9 Preparing / E03);
 - faults: it keeps which parts are faulty, and says whether an EVSE may deliver energy;
 - outputs: it drives the contactor, the current limit and the status indicator, only on change,
   and a backend that raises is logged, never fatal to the station.
