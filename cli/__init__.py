@@ -57,6 +57,7 @@ def info() -> None:
 
 
 from .bench import bench_app  # noqa: E402  (commands register on `app`)
+from .certs import certs_app  # noqa: E402
 from .hardware import hardware_app  # noqa: E402
 from .serve import serve  # noqa: E402
 from .station import station  # noqa: E402
@@ -64,6 +65,7 @@ from .station import station  # noqa: E402
 app.command()(serve)
 app.command()(station)
 app.add_typer(bench_app, name="bench")
+app.add_typer(certs_app, name="certs")
 app.add_typer(hardware_app, name="hardware")
 
 
