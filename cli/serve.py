@@ -13,7 +13,10 @@ import importlib
 import logging
 import os
 import secrets
+import ssl
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,6 +32,7 @@ else:  # pragma: no cover - Python 3.10
 if TYPE_CHECKING:
     from ocppfast.asyncio.auth import PasswordRecord
     from ocppfast.csms import CsmsState, VendorHandler
+    from ocppfast.security.pki import CertificateStore
 
 log = logging.getLogger("ocppfast.serve")
 
@@ -115,6 +119,54 @@ def serve(
             exists=True,
             dir_okay=False,
             readable=True,
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        list[Path] | None,
+        typer.Option(
+            envvar=_env("TLS_CERT"),
+            metavar="FILE",
+            help="The CSMS's TLS certificate (PEM, the server certificate first): serve wss:// "
+            "(security profile 2: stations check it and authenticate with HTTP Basic auth). "
+            "Give it twice, an ECDSA and an RSA certificate, each with its --tls-key, to serve "
+            "all four cipher suites of SW A00.FR.317.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    tls_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            envvar=_env("TLS_KEY"),
+            metavar="FILE",
+            help="The private key of each --tls-cert, in the same order (never logged).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    client_ca: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("CLIENT_CA"),
+            metavar="FILE",
+            help="Security profile 3: the CA certificate(s) (PEM) station certificates must "
+            "chain to. Every station then needs its certificate, whose CN must be its identity "
+            "(else HTTP 403 and the reason in the log); no Basic auth. Needs --tls-cert.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    pki: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("PKI"),
+            metavar="DIR",
+            help="An 'ocppfast certs' directory: security profile 3 from it, the server "
+            "certificate(s) and key(s), ca.pem as --client-ca, and crl.pem (revoked station "
+            "certificates are refused) unless --tls-cert or --client-ca are given. Without "
+            "it, a profile-3 CSMS reads the CRL of DATA_DIR/pki when that exists.",
+            file_okay=False,
+            show_default=False,
         ),
     ] = None,
     path_prefix: Annotated[
@@ -282,6 +334,19 @@ def serve(
         )
     versions = parse_versions(ocpp)
     vendors = _vendor_handlers(data_transfer or [])
+    tls = _tls_settings(tls_cert or [], tls_key or [], client_ca, pki, data_dir)
+    if tls is not None and tls.profile == 2 and credentials is None:
+        tls.described.append(
+            "without --credentials only the stations given a password through the API must "
+            "authenticate; the others are accepted without (no security profile)"
+        )
+    if tls is not None and tls.profile == 3 and credentials is not None:
+        raise typer.BadParameter(
+            "security profile 3 authenticates stations by their certificates (SW A00.FR.401), "
+            "not by passwords: leave out --credentials, or --client-ca/--pki for profile 2 "
+            "(one security profile per port, SW A00.FR.001)",
+            param_hint="--credentials",
+        )
     setup_logging(log_level)
     from ocppfast._system import connections_allowed, raise_file_limit
     from ocppfast.asyncio import ConnectionObservers, Server, ServerLimits
@@ -360,11 +425,14 @@ def serve(
             host=host,
             port=port,
             versions=versions,
-            credentials=state.credentials,
+            # Profile 3: the certificate is the station's authentication, not a password.
+            credentials=state.credentials if tls is None or tls.check is None else None,
             admits=state.admits,
             observer=ConnectionObservers(observers),
             path_prefix=path_prefix,
             limits=limits,
+            ssl=tls.context if tls is not None else None,
+            check_client=tls.check if tls is not None else None,
         )
         metrics.server = server
         try:
@@ -419,7 +487,16 @@ def serve(
                 api_server.url,
             )
             _show_token(token, api_token is not None, data_dir)
-        log.info("ready: point stations at %s/<identity>; Ctrl-C to stop", server.url)
+        if tls is not None:
+            for line in tls.described:
+                log.info("%s", line)
+            if tls.profile == 3 and tls.crl is None:
+                log.warning(
+                    "no CRL: revoked station certificates are not refused (give --pki, the "
+                    "'ocppfast certs' directory; SW A00.FR.704)"
+                )
+        profile = f" (security profile {tls.profile})" if tls is not None else ""
+        log.info("ready: point stations at %s/<identity>%s; Ctrl-C to stop", server.url, profile)
         try:
             await stop.wait()
         finally:
@@ -528,3 +605,155 @@ def _read_credentials(path: Path) -> list[tuple[str, PasswordRecord]]:
         except ValueError as exc:
             raise typer.BadParameter(f"line {number}: {exc}", param_hint="--credentials") from None
     return found
+
+
+# --------------------------------------------------------------------------------------------
+# TLS: security profiles 2 and 3
+
+
+@dataclass
+class _Tls:
+    """What the TLS options make: the server's context, the security profile (2 or 3), the
+    profile-3 check of each station's certificate (None for profile 2), the CRL it reads and
+    the lines that describe it all in the log (file names, never a key)."""
+
+    context: ssl.SSLContext
+    profile: int
+    check: Callable[[ssl.SSLObject | None, str], str | None] | None
+    crl: Path | None
+    described: list[str]
+
+
+def _server_files(store: CertificateStore) -> list[tuple[Path, Path]]:
+    """The server certificates and keys in an `ocppfast certs` directory: the valid,
+    unrevoked one of each algorithm, ECDSA first (the note of SW A00.FR.317)."""
+    from ocppfast.security.pki import PkiError
+
+    try:
+        records = store.list()
+    except (PkiError, OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--pki") from None
+    now = datetime.datetime.now(datetime.timezone.utc)
+    chosen: dict[str, Any] = {}
+    for record in records:  # in issuing order: a later one of the same name wins
+        if record.kind != "server" or record.revoked or record.key_file is None:
+            continue
+        if record.not_after <= now:
+            continue
+        earlier = chosen.get(record.algorithm)
+        if earlier is not None and earlier.name != record.name:
+            raise typer.BadParameter(
+                f"{store.directory} has {record.algorithm} server certificates for "
+                f"{earlier.name} and {record.name}: choose one with --tls-cert and --tls-key",
+                param_hint="--pki",
+            )
+        chosen[record.algorithm] = record
+    if not chosen:
+        raise typer.BadParameter(
+            f"{store.directory} has no valid server certificate: make one with 'ocppfast certs "
+            f"server HOSTNAME --dir {store.directory}' (the name stations connect to)",
+            param_hint="--pki",
+        )
+    order = sorted(chosen.values(), key=lambda record: record.algorithm != "ecdsa")
+    return [(store.path(r.cert_file), store.path(r.key_file)) for r in order]
+
+
+def _tls_settings(
+    certs: list[Path],
+    keys: list[Path],
+    client_ca: Path | None,
+    pki: Path | None,
+    data_dir: Path,
+) -> _Tls | None:
+    """The TLS of `ocppfast serve` from its options (None: plain ws://, profiles 0 and 1);
+    exits with a message that says what to do on a bad combination or an unreadable file."""
+    from ocppfast.security.pki import CertificateStore, PkiError
+    from ocppfast.security.tls import check_station_certificate, server_context
+
+    if len(certs) != len(keys):
+        raise typer.BadParameter(
+            f"{len(certs)} --tls-cert and {len(keys)} --tls-key: give the key of each "
+            "certificate, in the same order",
+            param_hint="--tls-key",
+        )
+    store = None
+    if pki is not None:
+        store = CertificateStore(pki)
+        if not store.ca_cert_path.exists():
+            raise typer.BadParameter(
+                f"{pki} has no ca.pem: create the CA with 'ocppfast certs init --org NAME "
+                f"--dir {pki}'",
+                param_hint="--pki",
+            )
+        if not certs:
+            pairs = _server_files(store)
+            certs, keys = [c for c, _ in pairs], [k for _, k in pairs]
+        if client_ca is None:
+            client_ca = store.ca_cert_path
+    if not certs:
+        if client_ca is not None:
+            raise typer.BadParameter(
+                "security profile 3 is TLS: give the CSMS's certificate too (--tls-cert and "
+                "--tls-key, or --pki DIR)",
+                param_hint="--client-ca",
+            )
+        return None
+    for option, paths in (("--tls-cert", certs), ("--tls-key", keys)):
+        for path in paths:
+            if not path.is_file():
+                raise typer.BadParameter(f"{path} is not a readable file", param_hint=option)
+    try:
+        context = server_context(
+            certs[0],
+            keys[0],
+            client_ca=client_ca,
+            extra=list(zip(certs[1:], keys[1:], strict=True)),
+        )
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        # OpenSSL's message names the problem (a key that is not the certificate's, a file
+        # that is not PEM), never the key's content.
+        used = [*map(str, certs), *map(str, keys)] + ([str(client_ca)] if client_ca else [])
+        raise typer.BadParameter(
+            f"cannot load {', '.join(used)}: {exc}", param_hint="--tls-cert/--tls-key"
+        ) from None
+    served = ", ".join(str(cert) for cert in certs)
+    if client_ca is None:
+        return _Tls(
+            context,
+            2,
+            None,
+            None,
+            [
+                f"TLS: security profile 2: wss:// with the server certificate {served}, TLS 1.2 "
+                "or later (SW 2.4); stations authenticate with HTTP Basic auth (--credentials "
+                "or the passwords set through the API)"
+            ],
+        )
+    if store is None and (data_dir / "pki" / "ca.pem").exists():
+        store = CertificateStore(data_dir / "pki")
+    crl = None
+    if store is not None:
+        try:
+            store.crl()  # fail now rather than refuse every station (it fails closed)
+        except (PkiError, OSError, ValueError) as exc:
+            raise typer.BadParameter(
+                f"the CRL of {store.directory}: {exc}", param_hint="--pki"
+            ) from None
+        crl = store.crl_path
+    checking = store
+
+    def check(ssl_object: ssl.SSLObject | None, identity: str) -> str | None:
+        return check_station_certificate(ssl_object, identity, store=checking)
+
+    return _Tls(
+        context,
+        3,
+        check,
+        crl,
+        [
+            f"TLS: security profile 3: wss:// with the server certificate {served}, TLS 1.2 or "
+            f"later (SW 2.5); stations need a certificate of {client_ca} whose CN is their "
+            "identity (SW A00.FR.403-405), else HTTP 403"
+            + (f"; revoked ones are refused ({crl})" if crl is not None else "")
+        ],
+    )

@@ -11,6 +11,8 @@ import logging
 import random
 import shlex
 import shutil
+import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -53,6 +55,47 @@ def station(
             "from OCPPFAST_PASSWORD. A password the CSMS sets later is kept in the data.",
             envvar="OCPPFAST_PASSWORD",
             show_envvar=True,
+        ),
+    ] = None,
+    ca: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="OCPPFAST_STATION_CA",
+            help="The CSMS's root certificate (PEM; 'ocppfast certs' makes ca.pem) for a wss:// "
+            "--url: the station checks the CSMS's certificate and host name against it "
+            "(security profiles 2 and 3). Default for wss://: this machine's trusted CAs.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    cert: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="OCPPFAST_STATION_CERT",
+            help="Security profile 3: the station's certificate (PEM, CN = its --id), presented "
+            "to the CSMS instead of a password. With --key.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="OCPPFAST_STATION_KEY",
+            help="The private key of --cert (never logged).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    pki: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="OCPPFAST_STATION_PKI",
+            help="Security profile 3 from an 'ocppfast certs' directory (a test bench next to "
+            "the CSMS): its ca.pem as --ca and each station's certificate and key (with "
+            "--count, ID-1 to ID-N each its own).",
+            file_okay=False,
+            show_default=False,
         ),
     ] = None,
     connectors: Annotated[
@@ -201,6 +244,7 @@ def station(
         station_handlers(config, version, password)  # the station's own checks (C16 6.3)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    tls = _tls_settings(url, Fleet.identities_for(identity, count), ca, cert, key, pki, password)
     board_config = None
     if hardware_config is not None:
         if count > 1 or transactions:
@@ -250,6 +294,19 @@ def station(
             plan.seed,
             plan.seed,
         )
+    if tls is not None:
+        for line in tls.described:
+            log.info("%s", line)
+        if tls.system_trust:
+            log.warning(
+                "no --ca: the CSMS's certificate is checked against this machine's trusted CAs; "
+                "a station should have the CSMS's root installed (give --ca FILE, SW A05.FR.03)"
+            )
+        if tls.profile is None:
+            log.warning(
+                "wss:// without --password or --cert: the station does not authenticate (the "
+                "CSMS must accept any identity); security profile 2 needs --password, 3 --cert"
+            )
     data_file = (data_dir / DATA_FILE).absolute()
     # A fleet or drivers: a progress line and a summary (one plain station's own log says it).
     reporting = count > 1 or plan is not None
@@ -306,6 +363,8 @@ def station(
             connect_rate=connect_rate,
             plan=plan,
             hardware=hardware,
+            ssl=tls.contexts.__getitem__ if tls is not None else None,
+            security_profile=tls.profile if tls is not None else None,
         )
         freezing = asyncio.ensure_future(_keep_out_of_gc(fleet)) if count > 1 else None
         showing = None
@@ -391,3 +450,105 @@ def _plan(
     if seed is None:
         seed = random.SystemRandom().randrange(1 << 32)
     return ChargingPlan(charge_time=spans[0], pause=spans[1], id_tokens=tokens, seed=seed)
+
+
+@dataclass
+class _Tls:
+    """The stations' TLS: a context per identity, the security profile they report (2, 3, or
+    None: TLS without authentication), whether the CSMS is checked against the system's CAs,
+    and the log lines that say so (file names, never a key)."""
+
+    contexts: dict[str, ssl.SSLContext]
+    profile: int | None
+    system_trust: bool
+    described: list[str]
+
+
+def _tls_settings(
+    url: str,
+    identities: list[str],
+    ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
+    pki: Path | None,
+    password: str | None,
+) -> _Tls | None:
+    """The TLS options checked and loaded (None for ws://); exits with what to do."""
+    from ocppfast.security.pki import CertificateStore, PkiError
+    from ocppfast.security.tls import client_context
+
+    secure = url.lower().startswith("wss://")
+    given = [name for name, value in (("--ca", ca), ("--cert", cert), ("--key", key),
+                                      ("--pki", pki)) if value is not None]  # fmt: skip
+    if not secure:
+        if given:
+            raise typer.BadParameter(
+                f"{', '.join(given)} need TLS: give a wss:// URL (--url wss://HOST:PORT)",
+                param_hint="--url",
+            )
+        return None
+    if (cert is None) != (key is None):
+        raise typer.BadParameter(
+            "security profile 3 needs both the certificate and its key", param_hint="--cert/--key"
+        )
+    if cert is not None and len(identities) > 1:
+        raise typer.BadParameter(
+            "a station certificate names one station (its CN is the identity): for --count "
+            "above 1 give --pki DIR, where each station has its own",
+            param_hint="--cert",
+        )
+    files: dict[str, tuple[Path, Path]] = {}
+    if cert is not None and key is not None:
+        files = {identities[0]: (cert, key)}
+    elif pki is not None:
+        store = CertificateStore(pki)
+        try:
+            records = store.list()
+        except (PkiError, OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--pki") from None
+        for identity in identities:
+            found = [
+                r
+                for r in records
+                if r.kind == "station" and r.name == identity and not r.revoked and r.key_file
+            ]
+            if not found or found[-1].key_file is None:
+                raise typer.BadParameter(
+                    f"{pki} has no certificate of {identity}: make it with 'ocppfast certs "
+                    f"station {identity} --dir {pki}'",
+                    param_hint="--pki",
+                )
+            files[identity] = (store.path(found[-1].cert_file), store.path(found[-1].key_file))
+    if pki is not None and ca is None:
+        ca = pki / "ca.pem"
+    profile = 3 if files else 2 if password is not None else None
+    if profile == 3 and password is not None:
+        raise typer.BadParameter(
+            "security profile 3 authenticates the station by its certificate, not a password "
+            "(SW A00.FR.401): leave out --password (and OCPPFAST_PASSWORD)",
+            param_hint="--password",
+        )
+    contexts: dict[str, ssl.SSLContext] = {}
+    for identity in identities:
+        pair = files.get(identity)
+        try:
+            contexts[identity] = client_context(
+                ca, cert=pair[0] if pair else None, key=pair[1] if pair else None
+            )
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            used = [str(p) for p in (ca, *(pair or ())) if p is not None]
+            raise typer.BadParameter(
+                f"cannot load {', '.join(used) or 'the trusted CAs'}: {exc}",
+                param_hint="--ca/--cert/--key",
+            ) from None
+    trusted = str(ca) if ca is not None else "this machine's trusted CAs"
+    shown = "TLS: " + (f"security profile {profile}: " if profile else "")
+    shown += f"wss://, the CSMS's certificate and host name checked against {trusted}"
+    if profile == 3:
+        first = files[identities[0]][0]
+        shown += f"; the station's certificate {first}" + (
+            f" (and {len(files) - 1} more)" if len(files) > 1 else ""
+        )
+    elif profile == 2:
+        shown += "; HTTP Basic auth with the password"
+    return _Tls(contexts, profile, ca is None, [shown])

@@ -445,3 +445,20 @@ def test_a_stray_file_is_not_overwritten(tmp_path: Path) -> None:
     assert stray.read_text() == "keep me"
     assert store.list() == []
     assert not (store.directory / "private" / "station-CP1.key").exists()
+
+
+def test_reading_needs_only_the_ca_certificate(tmp_path: Path) -> None:
+    """A CSMS may keep the CA's key elsewhere (SW A00.FR.602): with only ca.pem and crl.pem,
+    the store reads the CA, the CRL and the index; issuing needs the key."""
+    store = CertificateStore(tmp_path / "pki")
+    store.create_ca("Example CPO")
+    record = store.issue_station("CP1")
+    store.revoke(record.serial)
+    store.ca_key_path.unlink()
+    reader = CertificateStore(tmp_path / "pki")
+    assert reader.ca_certificate.subject == store.ca_certificate.subject
+    assert len(reader.list()) == 1
+    certificate = x509.load_pem_x509_certificate((reader.directory / record.cert_file).read_bytes())
+    assert reader.is_revoked(certificate)
+    with pytest.raises(PkiError):
+        reader.issue_station("CP2")

@@ -12,6 +12,8 @@
 - HTTP Basic authentication (security profile 1, and 2 under TLS) with a `Credentials` store,
   checked before the upgrade (SW 2.3 Figure 1 remark: "The server first needs to validate the
   Authorization header before upgrading the connection").
+- Security profile 3: `check_client` decides, once the identity is read, whether the TLS
+  client certificate is that station's; a refusal is HTTP 403 (see `Server`).
 - One live session per identity, compared case-insensitively: a new authenticated connection
   replaces the old one.
 - Limits (`ServerLimits`): message size (also after permessage-deflate), handshake time,
@@ -317,6 +319,17 @@ class Server:
     - `limits`: `ServerLimits`; `call_timeout`: default seconds for `Connection.call()`.
     - `path_prefix`: the endpoint path (e.g. "/ocpp"); paths outside it get 404.
     - `ssl`: a server `SSLContext` for wss:// (security profiles 2 and 3).
+    - `check_client`: security profile 3: `check_client(ssl_object, identity)` is called for
+      every handshake once the identity is read from the path, before anything else about it
+      (`ssl_object`: the connection's `ssl.SSLObject`, None without TLS), and returns why the
+      station must be refused, or None; `ocppfast.security.check_station_certificate` is
+      one (the CN is the identity, not revoked: A00.FR.403-405). A refusal answers HTTP 403
+      Forbidden and is logged with the identity and the reason (A00.FR.407, A00.FR.408).
+      403, not 401: a 401 must carry a WWW-Authenticate challenge of an HTTP authentication
+      scheme (RFC 9110 15.5.2, 11.6.1), and no scheme can present another certificate; 403
+      says the server understood who asks and refuses, and that repeating the request with
+      the same credentials will not help (RFC 9110 15.5.4). With it, stations need no Basic
+      authentication: leave `credentials` None (the log then says certificates).
     - `core`: the core backend for the connections; `logger`: instead of "ocppfast.server".
 
     Use it as `async with Server(...) as server:` or `await server.start()` ...
@@ -342,6 +355,7 @@ class Server:
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
         path_prefix: str = "",
         ssl: _ssl.SSLContext | None = None,
+        check_client: Callable[[_ssl.SSLObject | None, str], str | None] | None = None,
         core: Backend | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -360,6 +374,7 @@ class Server:
         self._prefix = _normalize_prefix(path_prefix)
         self.path_prefix = "/" + "/".join(self._prefix) if self._prefix else ""
         self.ssl = ssl
+        self.check_client = check_client
         self.core = core
         self.log = logger or _log
         self._port = port
@@ -434,7 +449,9 @@ class Server:
             backlog=limits.listen_backlog,
         )
         credentials = self.credentials
-        if credentials is None:
+        if credentials is None and self.check_client is not None:
+            auth = "TLS client certificates checked against the identity (security profile 3)"
+        elif credentials is None:
             auth = "NO authentication: accepts any identity without credentials"
         elif credentials.required:
             auth = f"HTTP Basic authentication ({len(credentials)} identities)"
@@ -444,7 +461,7 @@ class Server:
                 "password, none for the others"
             )
         self.log.info("listening on %s (versions %s; %s)", self.url, ", ".join(self.versions), auth)
-        if credentials is None:
+        if credentials is None and self.check_client is None:
             self.log.warning(
                 "accepting any station identity without authentication (credentials=None)"
             )
@@ -540,6 +557,16 @@ class Server:
         who = repr(identity)
         assert isinstance(ws, _StationSocket)
         ws.identity = identity
+        if self.check_client is not None:
+            # Profile 3: the certificate first, so that a station with another's certificate
+            # learns nothing more (not even whether the identity is registered).
+            transport = ws.transport
+            ssl_object = transport.get_extra_info("ssl_object") if transport else None
+            why = self.check_client(ssl_object, identity)
+            if why is not None:
+                return self._refuse(
+                    ws, http.HTTPStatus.FORBIDDEN, f"station certificate refused: {why}", who
+                )
         with contextlib.suppress(InvalidHeader):  # websockets answers 400 for it in accept()
             ws.offered = tuple(_offered_versions(request.headers))
         if self.admits is not None and not self.admits(identity):

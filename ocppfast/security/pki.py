@@ -369,8 +369,10 @@ class CertificateStore:
         """Whether the CA has been created."""
         return self.ca_cert_path.exists() and self.ca_key_path.exists()
 
-    def _require_ca(self) -> None:
-        if not self.exists:
+    def _require_ca(self, *, key: bool = True) -> None:
+        # Reading (the CA certificate, the CRL, the index) needs only ca.pem: a CSMS may run
+        # with the CA's key kept elsewhere (SW A00.FR.602); issuing and revoking need the key.
+        if not (self.ca_cert_path.exists() and (self.ca_key_path.exists() or not key)):
             raise PkiError(
                 f"no certificate authority in {self.directory}: create it first with "
                 f"`ocppfast certs init --org NAME --dir {self.directory}` (or "
@@ -469,7 +471,7 @@ class CertificateStore:
     @property
     def ca_certificate(self) -> x509.Certificate:
         """The root certificate."""
-        self._require_ca()
+        self._require_ca(key=False)
         return x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
 
     @property
@@ -848,7 +850,7 @@ class CertificateStore:
     def list(self) -> builtins.list[CertificateRecord]:
         """Every certificate issued, in issuing order (the root CA is not listed)."""
         if not self.index_path.exists():
-            self._require_ca()
+            self._require_ca(key=False)
             return []
         data = json.loads(self.index_path.read_text())
         return [CertificateRecord.from_json(entry) for entry in data.get("certificates", [])]
@@ -950,7 +952,7 @@ class CertificateStore:
     def crl(self) -> x509.CertificateRevocationList:
         """The current CRL, checked against the CA's key (re-read when the file changed).
         Raises `PkiError` when it is missing or its signature does not verify."""
-        self._require_ca()
+        self._require_ca(key=False)
         try:
             stat = self.crl_path.stat()
         except FileNotFoundError:

@@ -29,17 +29,28 @@ def station_handlers(
     password: str | None = None,
     data: StationData | None = None,
     hardware: Hardware | None = None,
+    security_profile: int | None = None,
 ) -> Handlers:
     """The simulated station for `version`: `Station16` (1.6) or `StationV2` (2.0.1, 2.1).
     `password` is the Basic auth password it connects with (1.6: its AuthorizationKey); `data`
     what it keeps across restarts (`StationStore.load`; default: in memory); `hardware`
-    the charger's electronics (default: simulated)."""
+    the charger's electronics (default: simulated); `security_profile` what it reports as its
+    security profile (1.6 SecurityProfile, 2.x SecurityCtrlr.SecurityProfile): 2 or 3 with
+    TLS (SW 2.4, 2.5); None leaves the default (1.6: 1 with a password, else 0; 2.x: 1)."""
     if check_version(version) == OCPP16:
         from .v16 import Station16
 
-        return Station16(config, authorization_key=password, data=data, hardware=hardware)
+        return Station16(
+            config,
+            authorization_key=password,
+            security_profile=security_profile,
+            data=data,
+            hardware=hardware,
+        )
     from .v2 import StationV2
 
     station = StationV2(config, version, data=data, hardware=hardware)
     station.basic_auth_password = password
+    if security_profile is not None:
+        station.device_model.set_actual("SecurityCtrlr", "SecurityProfile", str(security_profile))
     return station

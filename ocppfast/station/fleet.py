@@ -29,6 +29,7 @@ import logging
 import math
 import random
 import resource
+import ssl as ssl_module
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
@@ -437,6 +438,11 @@ class Fleet:
     - `plan`: with one, a `ChargingLoop` per connector of every station.
     - `core`: the core backend of the connections (default: the compiled one when built).
     - `hardware`: makes each station's hardware backend (default: `SimulatedHardware`).
+    - `ssl`: makes the TLS context of each station's `Client`, given its identity, for wss://
+      (security profile 3: each station its own certificate); None: no TLS context of ours.
+    - `security_profile`: what each station reports as its security profile (1.6
+      SecurityProfile, 2.x SecurityCtrlr.SecurityProfile): 2 or 3 with TLS (SW 2.4, 2.5);
+      None leaves the default (1.6: 1 with a password, else 0; 2.x: 1).
 
     `await fleet.run(stop)` starts the stations (`started` is set once all are) and runs them
     until `stop` is set, then shuts every station down (its transactions end with reason Local
@@ -457,6 +463,8 @@ class Fleet:
         plan: ChargingPlan | None = None,
         core: Backend | None = None,
         hardware: Callable[[], Hardware] | None = None,
+        ssl: Callable[[str], ssl_module.SSLContext] | None = None,
+        security_profile: int | None = None,
     ) -> None:
         if not connect_rate > 0:
             raise ValueError(f"connect_rate must be > 0, not {connect_rate}")
@@ -470,6 +478,8 @@ class Fleet:
         self.plan = plan
         self.core = core
         self.hardware = hardware
+        self.ssl = ssl
+        self.security_profile = security_profile
         self.stats = FleetStats()
         self.members: list[_Member] = []
         # Set once every station has been started (its client runs; not yet connected).
@@ -541,7 +551,9 @@ class Fleet:
         data = await self.store.load(identity) if self.store is not None else None
         config = dataclasses.replace(self.config, identity=identity)
         hardware = self.hardware() if self.hardware is not None else None
-        station: Any = station_handlers(config, self.version, self.password, data, hardware)
+        station: Any = station_handlers(
+            config, self.version, self.password, data, hardware, self.security_profile
+        )
         if len(self.identities) > 1:
             station.log.ring.limit = _FLEET_LOG_RING
             station.traffic.limit = _FLEET_TRAFFIC_RING
@@ -553,6 +565,7 @@ class Fleet:
             password=_password_of(station),
             core=self.core,
             observer=self.stats,
+            ssl=self.ssl(identity) if self.ssl is not None else None,
         )
         attach(station, client)
         task = asyncio.ensure_future(client.run())
