@@ -62,11 +62,13 @@ def queued(station: Station16) -> list[tuple[str, Any]]:
 
 
 def after_boot(csms: Csms) -> list[tuple[str, Any]]:
-    """(action, transactionId) of what the station sent after its boot and status reports."""
+    """(action, transactionId) of what the station sent after its boot and status reports (and
+    the security events of the boot: tests/test_security_events.py)."""
+    skipped = ("BootNotification", "StatusNotification", "Heartbeat", "SecurityEventNotification")
     return [
         (action, getattr(request, "transaction_id", None))
         for action, request in csms.messages
-        if action not in ("BootNotification", "StatusNotification", "Heartbeat")
+        if action not in skipped
     ]
 
 

@@ -11,7 +11,7 @@ What it serves (docs/api.md; the OpenAPI 3.1 document at `GET /api/openapi.json`
   (`DELETE`, which also closes the station's connection);
 - id tokens: list, show, add, replace, delete;
 - transactions: list, show with their meter values;
-- the traffic log of a station, newest first;
+- the traffic log of a station, newest first; the security events it reported, newest first;
 - messages to a station: any the CSMS may send in the station's version (`POST .../calls`),
   and typed commands (remote start and stop, reset, trigger, availability, unlock,
   configuration) that pick the right message for the version;
@@ -50,6 +50,7 @@ from ..asyncio.connection import Connection, shared_validator
 from ..asyncio.server import InvalidIdentity, Server, identity_from_path, is_loopback
 from ..csms.operations import Operation, Reservation, Upload
 from ..csms.state import (
+    SECURITY_EVENTS,
     ConnectorStatus,
     CsmsState,
     FrameRecord,
@@ -92,6 +93,8 @@ from .models import (
     ReservationList,
     ReservationView,
     SampleView,
+    SecurityEventList,
+    SecurityEventView,
     StationCreate,
     StationList,
     StationPatch,
@@ -876,6 +879,31 @@ class _Api:
             MessageList(
                 messages=[_message_view(frame) for frame in frames],
                 next=_page_url(request, before=frames[-1].id, limit=limit) if more else None,
+            )
+        )
+
+    async def list_security_events(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        record = self.registered(request.match_info["identity"])
+        events = await self.state.security_events(
+            record.identity, limit=query["limit"] + 1, offset=query["offset"]
+        )
+        page, next_url = _offset_page(request, query, events)
+        listed = SECURITY_EVENTS.get(record.version, {})
+        return _json(
+            SecurityEventList(
+                events=[
+                    SecurityEventView(
+                        type=event.type,
+                        timestamp=event.timestamp,
+                        tech_info=event.tech_info,
+                        critical=listed.get(event.type),
+                        received_at=event.received_at,
+                    )
+                    for event in page
+                ],
+                next=next_url,
             )
         )
 

@@ -321,6 +321,28 @@ class MessageList(_Out, kw_only=True):
     next: str | None
 
 
+# -- security events ----------------------------------------------------------------------------
+
+
+class SecurityEventView(_Out, kw_only=True):
+    """A security event a station reported (SecurityEventNotification): `type`, `timestamp`
+    (the station's), `techInfo`, `critical` as the spec's list of the station's version says
+    (null: a type the list does not have), `receivedAt`."""
+
+    type: str
+    timestamp: datetime.datetime
+    tech_info: str | None
+    critical: bool | None
+    received_at: datetime.datetime
+
+
+class SecurityEventList(_Out, kw_only=True):
+    """A page of a station's security events, newest first."""
+
+    events: list[SecurityEventView]
+    next: str | None
+
+
 # -- calls to stations --------------------------------------------------------------------------
 
 
@@ -706,6 +728,7 @@ RESPONSE_BODIES: tuple[type, ...] = (
     TransactionDetail,
     TransactionList,
     MessageList,
+    SecurityEventList,
     CallOutcome,
     ItemOutcome,
     ProfileList,

@@ -31,6 +31,7 @@ from .models import (
     ReservationBody,
     ReservationList,
     ResetBody,
+    SecurityEventList,
     StationCreate,
     StationList,
     StationPatch,
@@ -146,6 +147,15 @@ ROUTES: tuple[Route, ...] = (
             Query("before", "int", "Only frames with a smaller id (the next page).", 1),
             _limit(),
         ),
+        errors=(404,),
+    ),
+    Route(
+        "GET",
+        "/api/stations/{identity}/security-events",
+        "list_security_events",
+        "The security events the station reported (SecurityEventNotification), newest first.",
+        response=SecurityEventList,
+        query=(_limit(), _OFFSET),
         errors=(404,),
     ),
     Route(

@@ -303,6 +303,13 @@ class Client:
       `call_timeout`) in it to make the next attempt elsewhere: how a station falls back to its
       next network connection profile (B10.FR.03). An exception it raises is logged and
       ignored. A successful attempt is the handlers' `connected()`.
+    - `security_event`: called with (type, techInfo) when an attempt fails for a reason the
+      security event list names (2.0.1 / 2.1 appendix 1; a 1.6 station renames them as SW 8
+      does): InvalidCsmsCertificate (the CSMS's certificate did not verify: A00.FR.309,
+      A00.FR.413), InvalidTLSVersion (a protocol_version alert: A00.FR.315, A00.FR.419),
+      InvalidTLSCipherSuite (a handshake_failure alert, no suite in common: A00.FR.322,
+      A00.FR.426), FailedToAuthenticateAtCsms (HTTP 401). Settable; an exception it raises is
+      logged and ignored. Pass the station's `connect_security_event`.
     """
 
     def __init__(
@@ -327,6 +334,7 @@ class Client:
         logger: logging.Logger | None = None,
         observer: ConnectionObserver | None = None,
         attempt_failed: Callable[[ConnectError], Any] | None = None,
+        security_event: Callable[[str, str], Any] | None = None,
     ) -> None:
         offered = check_versions(versions)
         if ping_interval is not None and ping_interval < 0:
@@ -364,6 +372,7 @@ class Client:
         self._connection_logger = logger
         self.observer = observer
         self.attempt_failed = attempt_failed
+        self.security_event = security_event
         self._ws_log = RedactingLogger(self.log.getChild("websocket"), {})
         # J201 5.3 keeps the station's state across reconnects: one handlers object for all.
         self.handlers: Handlers = handlers if isinstance(handlers, Handlers) else handlers()
@@ -560,6 +569,9 @@ class Client:
                 )
             ) from None
         except (OSError, WebSocketException) as exc:
+            event = _tls_security_event(exc)
+            if event is not None:
+                self._tell_security_event(*event)
             raise self._failed(
                 ConnectError(f"{self._identity}: cannot connect to {shown}: {exc}", url)
             ) from exc
@@ -627,7 +639,18 @@ class Client:
                 status,
             )
         self._failed(error)
+        if status == 401:
+            self._tell_security_event("FailedToAuthenticateAtCsms", f"HTTP 401 from {shown}")
         return error
+
+    def _tell_security_event(self, kind: str, info: str) -> None:
+        callback = self.security_event
+        if callback is None:
+            return
+        try:
+            callback(kind, info)
+        except Exception:
+            self.log.exception("%s: security_event callback failed", self._identity)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -808,6 +831,35 @@ class Client:
             await connection.close(code, reason)
         if self._running:
             await self._finished.wait()
+
+
+# What OpenSSL calls the TLS failures the security event list names (the peer's alert, or our
+# own verdict on its ServerHello).
+_TLS_VERSION_FAILURES = frozenset(
+    ("TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE")
+)
+_TLS_CIPHER_FAILURES = frozenset(
+    (
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+        "NO_SHARED_CIPHER",
+        "NO_CIPHERS_AVAILABLE",
+        "TLSV1_ALERT_INSUFFICIENT_SECURITY",
+        "WRONG_CIPHER_RETURNED",
+    )
+)
+
+
+def _tls_security_event(error: BaseException) -> tuple[str, str] | None:
+    """(security event type, techInfo) of a failed TLS handshake, None for other failures."""
+    if isinstance(error, ssl_module.SSLCertVerificationError):
+        return "InvalidCsmsCertificate", str(error.verify_message or error.reason)[:255]
+    if isinstance(error, ssl_module.SSLError):
+        reason = str(error.reason or "")
+        if reason in _TLS_VERSION_FAILURES:
+            return "InvalidTLSVersion", reason
+        if reason in _TLS_CIPHER_FAILURES:
+            return "InvalidTLSCipherSuite", reason
+    return None
 
 
 def _unoffered(error: NegotiationError) -> str | None:

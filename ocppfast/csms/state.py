@@ -32,6 +32,7 @@ from .operations import OPERATION_OF, Operation, ProfileRecord, Reservation, Sta
 __all__ = [
     "ENERGY_REGISTER",
     "REGISTRATION_POLICIES",
+    "SECURITY_EVENTS",
     "BootInfo",
     "ConnectorStatus",
     "CsmsState",
@@ -42,6 +43,7 @@ __all__ = [
     "OperationStatus",
     "Report",
     "Sample",
+    "SecurityEvent",
     "StationRecord",
     "TransactionEventData",
     "TransactionIds",
@@ -65,6 +67,9 @@ _DEFAULT_STOP_REASON = "Local"
 # Authorization statuses that 1.6 has (C16 7.2 AuthorizationStatus); a 2.x-only status configured
 # for a token is answered as Invalid to a 1.6 station.
 _V16_AUTH_STATUSES = frozenset({"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"})
+
+# The kind under which `record()` keeps security events (the action's name).
+_SECURITY_EVENT = "SecurityEventNotification"
 
 # How stations are admitted (issue 6): "open" accepts and records any identity, "known" only
 # registered ones (an unknown identity gets HTTP 404 before the upgrade: J201 3.2, J21 3.3),
@@ -204,6 +209,78 @@ class Notification(msgspec.Struct, frozen=True):
 
     received_at: datetime.datetime
     data: Any
+
+
+class SecurityEvent(msgspec.Struct, frozen=True):
+    """A security event a station reported (SecurityEventNotification: SW 5.15, A04): its
+    `type`, the station's `timestamp`, `tech_info` (None when absent), and when it was
+    received."""
+
+    type: str
+    timestamp: datetime.datetime
+    tech_info: str | None
+    received_at: datetime.datetime
+
+
+# The security events of the spec's list and whether each is critical (pushed to the CSMS), by
+# version: SW 8 for 1.6, 2.0.1 part 2 appendix 1 (v1.3), 2.1 part 2 chapter 1 (v2.0).
+_CRITICAL_EVERYWHERE = (
+    "FirmwareUpdated",
+    "SettingSystemTime",
+    "StartupOfTheDevice",
+    "ResetOrReboot",
+    "SecurityLogWasCleared",
+    "MemoryExhaustion",
+    "TamperDetectionActivated",
+)
+_CRITICAL_201 = (
+    *_CRITICAL_EVERYWHERE,
+    "InvalidCsmsCertificate",
+    "InvalidChargingStationCertificate",
+    "InvalidTLSVersion",
+    "InvalidTLSCipherSuite",
+    "MaintenanceLoginAccepted",
+    "MaintenanceLoginFailed",
+)
+_OTHERS_2X = (
+    "FailedToAuthenticateAtCsms",
+    "CsmsFailedToAuthenticate",
+    "ReconfigurationOfSecurityParameters",
+    "InvalidMessages",
+    "AttemptedReplayAttacks",
+)
+_FIRMWARE_SIGNATURE = ("InvalidFirmwareSignature", "InvalidFirmwareSigningCertificate")
+
+
+def _event_list(critical: Iterable[str], others: Iterable[str]) -> Mapping[str, bool]:
+    return types.MappingProxyType({**dict.fromkeys(others, False), **dict.fromkeys(critical, True)})
+
+
+SECURITY_EVENTS: Mapping[str, Mapping[str, bool]] = types.MappingProxyType(
+    {
+        "ocpp1.6": _event_list(
+            _CRITICAL_EVERYWHERE,
+            (
+                "FailedToAuthenticateAtCentralSystem",
+                "CentralSystemFailedToAuthenticate",
+                "ReconfigurationOfSecurityParameters",
+                "InvalidMessages",
+                "AttemptedReplayAttacks",
+                *_FIRMWARE_SIGNATURE,
+                "InvalidCentralSystemCertificate",
+                "InvalidChargePointCertificate",
+                "InvalidTLSVersion",
+                "InvalidTLSCipherSuite",
+            ),
+        ),
+        "ocpp2.0.1": _event_list(_CRITICAL_201, (*_OTHERS_2X, *_FIRMWARE_SIGNATURE)),
+        "ocpp2.1": _event_list(
+            (*_CRITICAL_201, *_FIRMWARE_SIGNATURE, "DiscardedRenewedClientCertificate"),
+            _OTHERS_2X,
+        ),
+    }
+)
+"""By OCPP version, the security events of the spec's list: type -> critical."""
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -1177,6 +1254,24 @@ class CsmsState:
         if kept is None:
             kept = notifications[kind] = collections.deque(maxlen=self.history)
         kept.append(Notification(now, data))
+
+    async def security_events(
+        self, identity: str, *, limit: int = 100, offset: int = 0
+    ) -> list[SecurityEvent]:
+        """The security events station `identity` reported, newest first (in memory: the last
+        `history` ones)."""
+        record = self.stations.get(identity.casefold())
+        kept = record.notifications.get(_SECURITY_EVENT, ()) if record is not None else ()
+        chosen = itertools.islice(reversed(kept), offset, offset + limit)
+        return [
+            SecurityEvent(
+                n.data.type,
+                n.data.timestamp,
+                n.data.tech_info if isinstance(n.data.tech_info, str) else None,
+                n.received_at,
+            )
+            for n in chosen
+        ]
 
     def open_event_stream(
         self,

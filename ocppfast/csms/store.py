@@ -41,6 +41,7 @@ from .state import (
     OperationStatus,
     Report,
     Sample,
+    SecurityEvent,
     StationRecord,
     TransactionEventData,
     TransactionIds,
@@ -253,6 +254,16 @@ _ITEMS: dict[str, tuple[msgspec.json.Decoder[Any], str]] = {
 }
 
 _encode = msgspec.json.Encoder().encode
+
+
+class _SecurityEventData(msgspec.Struct, rename="camel"):
+    # What `record()` stored of a SecurityEventNotification (its JSON, as on the wire).
+    type: str
+    timestamp: datetime.datetime
+    tech_info: str | None = None
+
+
+_SECURITY_EVENT_DATA = msgspec.json.Decoder(_SecurityEventData)
 _OPERATIONS = msgspec.json.Decoder(dict[str, OperationStatus])
 _BOOT = msgspec.json.Decoder(BootInfo)
 # Frames of the traffic log dropped per write when they expire.
@@ -917,6 +928,32 @@ class StoredState(CsmsState):
             dropped += len(rows)
             if len(rows) < PURGE_CHUNK:
                 return dropped
+
+    async def security_events(
+        self, identity: str, *, limit: int = 100, offset: int = 0
+    ) -> list[SecurityEvent]:
+        # Every one received: rows of `events` (migration 1), by the index on (station_key,
+        # kind, id).
+        await self.flush()
+        found = []
+        for received_at, data in await self.database.fetch(
+            "SELECT received_at, data FROM events WHERE station_key = ? AND kind = ?"
+            " ORDER BY id DESC LIMIT ? OFFSET ?",
+            identity.casefold(),
+            "SecurityEventNotification",
+            limit,
+            offset,
+        ):
+            event = _SECURITY_EVENT_DATA.decode(data)
+            found.append(
+                SecurityEvent(
+                    event.type,
+                    event.timestamp,
+                    event.tech_info,
+                    timestamp(received_at) or datetime.datetime.min,
+                )
+            )
+        return found
 
     def _in_memory(
         self, found: list[tuple[TransactionKey, TransactionRecord]]

@@ -566,6 +566,8 @@ class Fleet:
             core=self.core,
             observer=self.stats,
             ssl=self.ssl(identity) if self.ssl is not None else None,
+            # A failed TLS handshake is a security event of the station (A00.FR.309/315/322).
+            security_event=station.connect_security_event,
         )
         attach(station, client)
         task = asyncio.ensure_future(client.run())

@@ -144,6 +144,10 @@ _Context = v16.ReadingContext
 _CACHE = "cache"
 _LOCAL = "local"
 _LIST_VERSION = "local_list_version"
+# The security events still to push (`Station16._security_event`), and how many failed
+# attempts give one up.
+_PENDING_EVENTS = "security_events"
+_EVENT_ATTEMPTS = 3
 _CONNECTOR = "connector."
 
 
@@ -480,6 +484,31 @@ class _Online:
             task.cancel()
 
 
+# SW 8 "Security Events": those marked critical "should be pushed to the Central System"
+# (A04.FR.01), and those a requirement has the Charge Point send (L01.FR.02, L01.FR.03; the note
+# of A00.FR.318: InvalidTLSCipherSuite "send to the Central System via a
+# SecurityEventNotification.req"). The others only go into the security log (A04.FR.04).
+_PUSHED_EVENTS = frozenset(
+    (
+        "FirmwareUpdated",
+        "SettingSystemTime",
+        "StartupOfTheDevice",
+        "ResetOrReboot",
+        "SecurityLogWasCleared",
+        "MemoryExhaustion",
+        "TamperDetectionActivated",
+        "InvalidFirmwareSignature",
+        "InvalidFirmwareSigningCertificate",
+        "InvalidTLSCipherSuite",
+    )
+)
+# The client reports what it saw while connecting with the 2.x names (`Client.security_event`);
+# the whitepaper's names for the same events.
+_V16_EVENT_NAMES = {
+    "InvalidCsmsCertificate": "InvalidCentralSystemCertificate",
+    "FailedToAuthenticateAtCsms": "FailedToAuthenticateAtCentralSystem",
+}
+
 # C16 7.25 FirmwareStatus: the statuses a 1.6 FirmwareStatusNotification.req reports; SW
 # UploadLogStatusEnumType: those of LogStatusNotification.req.
 _FIRMWARE_STATUSES = frozenset(status.value for status in v16.FirmwareStatus)
@@ -540,16 +569,8 @@ class _Maintenance16:
         )
 
     def security_event(self, kind: str, info: str) -> None:
-        # SW 4.2 (security events: FirmwareUpdated is critical, so pushed to the Central
-        # System).
-        station = self.station
-        station.log.info("%s: security event %s: %s", station.name, kind, info)
-        now = station._now()
-        self.events.append((now, kind, info))
-        request = v16.SecurityEventNotificationRequest(
-            type=kind, timestamp=now, tech_info=info[:255] or UNSET
-        )
-        station._in_background(self._send(request), f"security event {kind}")
+        # SW 8: FirmwareUpdated is critical (`Station16._security_event`).
+        self.station._security_event(kind, info)
 
     async def _send(self, request: Any) -> None:
         station = self.station
@@ -615,6 +636,8 @@ class Station16(Handlers):
         self.log = StationLog(_log, self._now)
         self.traffic = TrafficCapture(self._now)
         reporter = _Maintenance16(self)
+        # The security log (SW A04.FR.04): (time, type, tech info), the latest thousand.
+        self.security_log = reporter.events
         self.maintenance = Maintenance(
             name=config.identity,
             log=self.log,
@@ -633,6 +656,16 @@ class Station16(Handlers):
         # The BootNotification.conf status since the last (simulated) reboot; Accepted: a
         # reconnection sends no BootNotification (J16 5.4).
         self.registration: str = ""
+        # The security event of the next accepted boot (SW 8): StartupOfTheDevice after a
+        # start, ResetOrReboot after a Reset; "" once sent. `_connect_event`: the last one the
+        # client reported while connecting (raised once per run of failed attempts).
+        self._startup_event = "StartupOfTheDevice"
+        self._connect_event: str | None = None
+        # The security events still to push (SecurityEventNotification.req payloads, oldest
+        # first), kept in `data`; the commit of their last change; what wakes their sender.
+        self._events_pending: list[Any] = list(self.data.state.get(_PENDING_EVENTS, ()))
+        self._events_stored: asyncio.Future[None] | None = None
+        self._events_changed = asyncio.Event()
         self.booted = asyncio.Event()
         # Clear while a BootNotification.req waits for its answer.
         self._boot_settled = asyncio.Event()
@@ -1031,6 +1064,7 @@ class Station16(Handlers):
         since its last reboot, then heartbeat and deliver the queue on it."""
         online = _Online(self.connection)
         self._sessions.append(online)
+        self._connect_event = None
         self.traffic.attach(self.connection)  # the frames a diagnostics upload holds
         self.booted.clear()
         self._ensure_aligned()
@@ -1058,6 +1092,18 @@ class Station16(Handlers):
                 code,
                 len(self.data.queue),
             )
+
+    def connect_security_event(self, kind: str, info: str) -> None:
+        """What the client saw while connecting (`Client.security_event`, named as in 2.x):
+        InvalidCsmsCertificate (SW A00.FR.309, A00.FR.413), InvalidTLSVersion (A00.FR.315,
+        A00.FR.419), InvalidTLSCipherSuite (A00.FR.322, A00.FR.426), FailedToAuthenticateAtCsms
+        (an HTTP 401): the SW 8 security event, once per run of failed attempts (the client
+        retries with back-off: one event per attempt would fill the log with one cause)."""
+        kind = _V16_EVENT_NAMES.get(kind, kind)
+        if kind == self._connect_event:
+            return
+        self._connect_event = kind
+        self._security_event(kind, info)
 
     def handlers_for(self, version: str) -> dict[str, Callable[[Any], Any]]:
         """The handlers, guarded: while the Central System has Rejected the station, no CALL of
@@ -1153,6 +1199,10 @@ class Station16(Handlers):
             self.name,
             self.heartbeat_interval,
         )
+        # SW 8: StartupOfTheDevice / ResetOrReboot (critical), queued behind what is queued.
+        if self._startup_event:
+            self._security_event(self._startup_event, "booted")
+            self._startup_event = ""
         await self._online(online)
 
     async def _resume(self, online: _Online) -> None:
@@ -1177,6 +1227,7 @@ class Station16(Handlers):
                 len(self.data.queue),
             )
         self._spawn(online, self._deliver_queue(online), "transaction messages")
+        self._spawn(online, self._deliver_events(online), "security events")
         self._restart_heartbeat(online)
         # C16 4.5: a firmware update the reboot (or a restart) interrupted reports on.
         self._spawn(online, self.maintenance.after_boot(), "firmware update after boot")
@@ -1278,6 +1329,9 @@ class Station16(Handlers):
             self.log.info("%s: configuration %s set to %s", self.name, request.key, shown)
             if reconnect and (key != "securityprofile" or self.security_profile != before):
                 self._reconnect_after[id(request)] = request.key
+            if key in ("authorizationkey", "securityprofile"):
+                # SW 8 (not critical: the security log only).
+                self._security_event("ReconfigurationOfSecurityParameters", f"{request.key} set")
         return v16.ChangeConfigurationResponse(status=v16.ConfigurationStatus(status))
 
     @after(v16.ChangeConfigurationRequest)
@@ -1645,6 +1699,7 @@ class Station16(Handlers):
                 self._recompute(c)  # reported after the reboot (C16E 3.22)
         await self._deliver_before_closing()
         self.registration = ""  # a reset is a reboot: BootNotification again (C16 4.2)
+        self._startup_event = "ResetOrReboot"  # SW 8, raised at the next accepted boot
         self.log.info("%s: resetting: the station boots again on the next connection", self.name)
         await self.connection.close(1000, f"{request.type.value} reset")
 
@@ -2184,6 +2239,88 @@ class Station16(Handlers):
         if c.plugged:
             return _Status.Preparing
         return _Status.Available
+
+    # -- security events (SW 8, A04) ----------------------------------------------------------
+
+    def _security_event(self, kind: str, info: str = "") -> None:
+        """A security event (SW 8): into the security log a GetLog SecurityLog uploads (A04.FR.04,
+        N01.FR.05); one of `_PUSHED_EVENTS` also to the Central System (A04.FR.01), "queued with
+        a guaranteed delivery" (A04.FR.02): kept in `data` (state `_PENDING_EVENTS`) until the
+        Central System answered it, so an outage or a restart loses none, and never shed.
+        Not in C16 3.7's queue: that one holds the transaction-related messages, ordered,
+        retried and given up by the TransactionMessage* keys (C16 3.7.1): rules for
+        transactions, not for a security event."""
+        now = self._now()
+        self.log.info("%s: security event %s: %s", self.name, kind, info)
+        self.security_log.append((now, kind, info))
+        if kind not in _PUSHED_EVENTS:
+            return
+        request = v16.SecurityEventNotificationRequest(
+            type=kind, timestamp=now, tech_info=info[:255] or UNSET
+        )
+        self._events_pending.append(msgspec.to_builtins(request))
+        self._save_events()
+        self._events_changed.set()
+
+    def _save_events(self) -> None:
+        pending = list(self._events_pending)
+        self._events_stored = self._wrote(self.data.set_state(_PENDING_EVENTS, pending or None))
+
+    async def _deliver_events(self, online: _Online) -> None:
+        """Send the pending security events, oldest first, each once it is on disk; one is
+        forgotten once answered. No answer in time or a CALLERROR: sent again MessageTimeout
+        seconds later, at most `_EVENT_ATTEMPTS` times (then given up, logged); a lost
+        connection is no attempt: it waits for the next one."""
+        attempts = 0
+        while self._serves(online):
+            if not self._events_pending:
+                self._events_changed.clear()
+                await self._events_changed.wait()
+                continue
+            payload = self._events_pending[0]
+            stored = self._events_stored
+            if stored is not None:
+                with contextlib.suppress(StorageError):
+                    await stored  # a failed write is logged by the store; the event is sent
+            try:
+                request = msgspec.convert(payload, v16.SecurityEventNotificationRequest)
+            except (msgspec.ValidationError, TypeError, ValueError) as error:
+                self.log.error("%s: stored security event dropped: %s", self.name, error)
+                self._forget_event(payload)
+                continue
+            try:
+                await self._call(request)
+            except (SessionClosedError, StationError):
+                return
+            except (CallTimeoutError, OCPPError) as error:
+                attempts += 1
+                if attempts >= _EVENT_ATTEMPTS:
+                    self.log.error(
+                        "%s: security event %s given up after %d attempts: %s",
+                        self.name,
+                        request.type,
+                        attempts,
+                        error,
+                    )
+                    self._forget_event(payload)
+                    attempts = 0
+                    continue
+                self.log.warning(
+                    "%s: security event %s failed (%s); again in %d s",
+                    self.name,
+                    request.type,
+                    error,
+                    self._int("MessageTimeout"),
+                )
+                await asyncio.sleep(self._int("MessageTimeout"))
+                continue
+            attempts = 0
+            self._forget_event(payload)
+
+    def _forget_event(self, payload: Any) -> None:
+        if self._events_pending and self._events_pending[0] is payload:
+            self._events_pending.pop(0)
+            self._save_events()
 
     # -- the queue of transaction-related messages (C16 3.7, 3.7.1; C16E 3.18) --------------
 

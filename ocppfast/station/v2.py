@@ -254,6 +254,11 @@ _WITHOUT_FEATURE = {
     "UpdateDynamicSchedule": ("Rejected", "smart charging"),
     "UsePriorityCharging": ("NoProfile", "priority charging"),
 }
+# A201 appendix 1: the security events the client may report while connecting that are
+# critical (pushed to the CSMS); FailedToAuthenticateAtCsms is not.
+_CONNECT_CRITICAL = frozenset(
+    ("InvalidCsmsCertificate", "InvalidTLSVersion", "InvalidTLSCipherSuite")
+)
 # SecurityCtrlr.BasicAuthPassword (A201 3.1.15): a passwordString (2.0.1 part 2 2.1.4: letters,
 # digits and *-_=:+|@.) of 16 to 40 characters.
 _PASSWORD = re.compile(r"[A-Za-z0-9*\-_=:+|@.]{16,40}")
@@ -966,6 +971,9 @@ class StationV2(Handlers):
         self._resume_transactions = False  # 2.1 ImmediateAndResume
         self._boot_reason = "PowerUp"
         self._startup_event = "StartupOfTheDevice"
+        # The last security event the client reported while connecting (raised once per run of
+        # failed attempts, `connect_security_event`).
+        self._connect_event: str | None = None
         self._boot_call: asyncio.Future[Any] | None = None
         self._boot_now = asyncio.Event()
         self._time_offset = timedelta(0)
@@ -1594,6 +1602,7 @@ class StationV2(Handlers):
             for task in list(self._conn_tasks):
                 task.cancel()
         self._live = connection
+        self._connect_event = None
         self.traffic.attach(connection)  # the frames a GetLog DiagnosticsLog holds
         self._connected_with(self._slot)
         self._start_station_tasks()
@@ -1827,7 +1836,16 @@ class StationV2(Handlers):
         # (A201 3.1.5).
         sources = self.device_model.get_list("ClockCtrlr", "TimeSource")
         if sources and sources[0] == "Heartbeat":
-            self._time_offset = csms_time - self.clock()
+            offset = csms_time - self.clock()
+            change = (offset - self._time_offset).total_seconds()
+            self._time_offset = offset
+            # A201 appendix 1: SettingSystemTime (critical) when the time "was changed more
+            # than ClockCtrlr.TimeAdjustmentReportingThreshold seconds".
+            threshold = self.device_model.get_int("ClockCtrlr", "TimeAdjustmentReportingThreshold")
+            if abs(change) > threshold:
+                self._security_event(
+                    "SettingSystemTime", f"clock set {change:+.0f} s to the CSMS's time"
+                )
 
     async def _periodic(
         self,
@@ -1877,6 +1895,21 @@ class StationV2(Handlers):
         except OCPPError as exc:
             self.log.warning("%s answered with %s: %s", what, exc.code, exc.description)
         return None
+
+    def connect_security_event(self, kind: str, info: str) -> None:
+        """What the client saw while connecting (`Client.security_event`): InvalidCsmsCertificate
+        (A00.FR.309, A00.FR.413), InvalidTLSVersion (A00.FR.315, A00.FR.419),
+        InvalidTLSCipherSuite (A00.FR.322, A00.FR.426), all critical (A201 appendix 1: pushed
+        once connected), or FailedToAuthenticateAtCsms (an HTTP 401; not critical: the security
+        log only). Once per run of failed attempts: the client retries with back-off, and one
+        event per attempt would fill the log with one cause."""
+        if kind == self._connect_event:
+            return
+        self._connect_event = kind
+        if kind in _CONNECT_CRITICAL:
+            self._security_event(kind, info)
+        else:
+            self.security_log.append((self.now(), kind, info))
 
     def _security_event(self, kind: str, info: str = "") -> None:
         """Log a critical security event and push it to the CSMS (A201 appendix 1: "security
@@ -4656,6 +4689,8 @@ class StationV2(Handlers):
         sources = ("Heartbeat", "RealTimeClock")
         rw("ClockCtrlr", "TimeSource", "SequenceList", "RealTimeClock", values_list=sources,
            min_members=1, max_limit=2)  # fmt: skip
+        # A201 appendix 1 SettingSystemTime; the default is ours (no spec value).
+        seconds("ClockCtrlr", "TimeAdjustmentReportingThreshold", 20)
 
         for what in ("GetReport", "GetVariables", "SetVariables"):
             ro("DeviceDataCtrlr", "ItemsPerMessage", "integer", str(_ITEMS_PER_MESSAGE),
