@@ -290,6 +290,8 @@ def test_a_charging_session_on_real_lines(
             chip.pull("PLUG", "pull-up")
             devices.show_card(bytes.fromhex("0A0B0C0D0E"))
             poll("charging again", lambda: chip.level("CONTACTOR"), lambda v: v == 1, *logs)
+            # Once the contact has followed the coil (closed), it sticks there.
+            poll("the contact closed", lambda: chip.level("FEEDBACK"), lambda v: v == 1, *logs)
             relay.stuck = True
             chip.pull("PLUG", "pull-down")
             poll("Faulted", status, lambda s: s == "Faulted", *logs)
