@@ -126,3 +126,32 @@ def test_station_refuses_a_bad_hardware_config(tmp_path: Path) -> None:
     result = runner.invoke(app, ["station", "--hardware-config", str(good), "--count", "2"])
     assert result.exit_code == 2
     assert "a real charger is one station" in result.output
+
+
+def test_faults_found_before_the_station_are_reported_to_it(core: Backend, tmp_path: Path) -> None:
+    """A reader whose port does not open while the board opens (before the station exists) is
+    reported once the station attaches: 1.6 StatusNotification ReaderFailure on connector 0
+    (C16 4.9, 7.6)."""
+
+    async def main() -> None:
+        config = parse_config({"rfid": {"port": str(tmp_path / "no-such-tty")}})
+        board = Board(config)
+        await board.open()
+        try:
+            await aio.until(lambda: bool(board._faults))
+            station = Station16(
+                StationConfig("PI", connectors=1), clock=t16.Clock(), hardware=board
+            )
+            link = t16.Link(core, station, t16.Csms())
+            await link.booted()
+            await link.csms.wait_for(
+                "StatusNotification",
+                lambda r: (
+                    r.connector_id == 0 and r.error_code == v16.ChargePointErrorCode.ReaderFailure
+                ),
+            )
+            await link.close()
+        finally:
+            await board.close()
+
+    aio.run(main())

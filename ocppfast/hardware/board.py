@@ -76,6 +76,7 @@ class Board:
         self._commanded: dict[int, bool] = {}
         self._checks: dict[int, asyncio.TimerHandle] = {}
         self._contactor_faults: set[int] = set()
+        self._faults: dict[tuple[int | None, Component], str] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._closers: list[Callable[[], Any]] = []
         self._gpio: Any = None
@@ -87,8 +88,12 @@ class Board:
 
     def attach(self, listener: Callable[[HardwareEvent], None]) -> None:
         self._listener = listener
+        # A station attached after `open` learns what it missed: the inputs, and the faults
+        # found meanwhile (a reader's port that did not open reports it once).
         if self._gpio is not None:
-            self._report_inputs()  # a station attached after `open` learns what it missed
+            self._report_inputs()
+        for (evse_id, component), problem in self._faults.items():
+            self._report(FaultChanged(evse_id, component, problem))
 
     async def open(self) -> None:
         """Request the GPIO lines (outputs inactive: contactors open), open the serial devices
@@ -262,6 +267,10 @@ class Board:
         self._fault(evse_id, "meter", None)
 
     def _fault(self, evse_id: int | None, component: Component, problem: str | None) -> None:
+        if problem is None:
+            self._faults.pop((evse_id, component), None)
+        else:
+            self._faults[(evse_id, component)] = problem
         self._report(FaultChanged(evse_id, component, problem))
 
     def _report(self, event: HardwareEvent) -> None:
