@@ -38,6 +38,10 @@ SETTINGS = (
     "max-upload",
     "traffic-retention",
     "data-transfer",
+    "tls-cert",
+    "tls-key",
+    "client-ca",
+    "pki",
     "log-level",
     "config",
 )
