@@ -4,7 +4,6 @@ backend, and wait for what they log."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import queue
 import re
@@ -16,10 +15,6 @@ import threading
 import time
 
 from ocppfast._core import Backend
-
-# Installed (pip install -e), cli/ is the package ocppfast.cli; in the test VM the repository
-# is used in place, where it is the top-level package cli (tests/vm).
-CLI_MODULE = "ocppfast.cli" if importlib.util.find_spec("ocppfast.cli") else "cli"
 
 
 def backend_env(core: Backend) -> dict[str, str]:
@@ -52,7 +47,7 @@ class CliProcess:
         self.lines: list[str] = []
         self._new: queue.Queue[str | None] = queue.Queue()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", CLI_MODULE, *args],
+            [sys.executable, "-m", "ocppfast.cli", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -300,23 +300,6 @@ def test_v16_emergency_stop(core: Backend) -> None:
     aio.run(main())
 
 
-def test_v16_smart_charging_limit_reaches_the_hardware(core: Backend) -> None:
-    """The charging limit in force goes to the hardware's current-limit output (K01 / C16
-    3.13), through the link."""
-
-    async def main() -> None:
-        station, hw = station16(connectors=1)
-        link = t16.Link(core, station, t16.Csms())
-        await link.booted()
-        from tests.test_station_smart_charging import profile16, set16
-
-        assert await set16(link, 0, profile16(1, "TxDefaultProfile", 13)) == "Accepted"
-        assert hw.limits[1] == 13
-        await link.close()
-
-    aio.run(main())
-
-
 def test_broken_hardware_output_is_logged_not_fatal(
     core: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -75,7 +75,6 @@ class Board:
         self._readings: dict[int, MeterReading] = {}
         self._commanded: dict[int, bool] = {}
         self._checks: dict[int, asyncio.TimerHandle] = {}
-        self._contactor_faults: set[int] = set()
         self._faults: dict[tuple[int | None, Component], str] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._closers: list[Callable[[], Any]] = []
@@ -249,11 +248,9 @@ class Board:
         commanded = self._commanded.get(evse_id, False)
         closed = self._gpio.value(f"connectors.{evse_id}.contactor.feedback")
         if closed == commanded:
-            if evse_id in self._contactor_faults:
-                self._contactor_faults.discard(evse_id)
+            if (evse_id, "contactor") in self._faults:
                 self._fault(evse_id, "contactor", None)
             return
-        self._contactor_faults.add(evse_id)
         problem = (
             "contactor stays closed while commanded open (welded?)"
             if closed
