@@ -36,7 +36,7 @@ from ocppfast.security.pki import CertificateRecord, CertificateStore
 from ocppfast.station import StationConfig
 from ocppfast.station.fleet import Fleet
 from tests.aio import free_port, run
-from tests.cli_process import CLI_MODULE, CliProcess, backend_env
+from tests.cli_process import CliProcess, backend_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 READY = r"ready: point stations at (wss://\S+)/<identity> \(security profile (\d)\)"
@@ -313,7 +313,7 @@ def test_readme_security_profile_3_in_three_commands(core: Backend, tmp_path: Pa
     [block] = re.findall(r"```sh\n(.*?)```", section.split("\n## ", 1)[0], re.S)
     lines = [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
     certs, serve_line, station_line = lines
-    ocppfast = [sys.executable, "-m", CLI_MODULE]
+    ocppfast = [sys.executable, "-m", "ocppfast.cli"]
     for command in certs.split("&&"):
         args = shlex.split(command)
         assert args[0] == ".venv/bin/ocppfast", certs
