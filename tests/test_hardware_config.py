@@ -99,7 +99,7 @@ def test_a_complete_file(tmp_path: Path) -> None:
         "connectors.2.meter",
     ]
     meter = two.meter.build()
-    assert (meter.port, meter.unit_id, meter.baudrate) == ("/dev/ttyUSB2", 3, 19200)
+    assert (meter.port, meter.unit_id, meter.line.baudrate) == ("/dev/ttyUSB2", 3, 19200)
 
 
 def test_defaults_and_an_empty_file() -> None:

@@ -37,9 +37,10 @@ Models:
 - "generic": any board with a holding register for the current: `register`, `scale`
   (register units per ampere: 10 for 0.1 A) and `off_value` (what means "no charging").
 
-The line is opened with pymodbus like the energy meter's (`ModbusMeter`): the same fault kinds
-(`FaultKind`, `MeterFault`, `MeterFaultError`), the same reopening with back-off when the port
-fails. Each RS-485 device has its own port for now (config.py refuses two devices on one port).
+The board is reached through a `ModbusLine` (modbus_meter.py), as the energy meter is: the same
+fault kinds (`FaultKind`, `MeterFault`, `MeterFaultError`), the same reopening with back-off
+when the port fails. Each RS-485 device has its own port for now (config.py refuses two
+devices on one port).
 """
 
 from __future__ import annotations
@@ -67,14 +68,11 @@ from .config import (
     _table,
 )
 from .modbus_meter import (
-    _EXCEPTION_CODES,
-    READ_HOLDING_REGISTERS,
     FaultKind,
     MeterFault,
     MeterFaultError,
-    ModbusMeter,
-    Register,
-    _Span,
+    ModbusLine,
+    exception_name,
 )
 
 __all__ = [
@@ -297,54 +295,6 @@ def parse_current_limit(key: str, value: object) -> CurrentLimitConfig:
     )
 
 
-# -- the serial line -----------------------------------------------------------------------------
-
-
-class _Line:
-    """The serial line to the board, borrowed from `ModbusMeter`: its port opening (with the
-    operator-readable reasons), the pymodbus client settings (no retries or reconnects of
-    pymodbus's own), and its classification of a failed request (timeout, corrupt answer,
-    port gone). All use of ModbusMeter's private parts is here, in one place; a shared public
-    "line" class in modbus_meter.py would replace it."""
-
-    def __init__(self, config: CurrentLimitConfig) -> None:
-        self._meter = ModbusMeter(
-            config.port,
-            # Never read through the meter: a valid map is needed to build one.
-            {"power_total": Register(READ_HOLDING_REGISTERS, config.register, "uint16")},
-            unit_id=config.unit_id,
-            baudrate=config.baudrate,
-            parity=config.parity,
-            stopbits=config.stopbits,
-            timeout=config.timeout,
-        )
-
-    @property
-    def connected(self) -> bool:
-        return self._meter.connected
-
-    async def open(self) -> None:
-        await self._meter.open()
-
-    async def close(self) -> None:
-        await self._meter.close()
-
-    def client(self) -> Any:
-        client = self._meter._client
-        if client is None or not self._meter.connected:
-            raise MeterFaultError(
-                MeterFault(
-                    FaultKind.DISCONNECTED,
-                    f"{self._meter.port} is not open (device unplugged?)",
-                )
-            )
-        return client
-
-    def failure(self, address: int) -> MeterFault:
-        """What went wrong with the request for `address` that got no usable answer."""
-        return self._meter._no_answer(_Span(READ_HOLDING_REGISTERS, address, 1, ()))
-
-
 # -- the current limit -------------------------------------------------------------------------
 
 
@@ -386,7 +336,14 @@ class ModbusCurrentLimit:
         self.reconnect_delay_max = max(reconnect_delay, reconnect_delay_max)
         self.reopen_after_timeouts = reopen_after_timeouts
         self.verify_interval = verify_interval
-        self._line = _Line(config)
+        self._line = ModbusLine(
+            config.port,
+            unit_id=config.unit_id,
+            baudrate=config.baudrate,
+            parity=config.parity,
+            stopbits=config.stopbits,
+            timeout=config.timeout,
+        )
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -395,7 +352,6 @@ class ModbusCurrentLimit:
         self._pending = False
         self._applied_raw: int | None = None
         self._last_applied: float | None = None
-        self._timeouts = 0
         self._faults = 0
         self._failing_since: float | None = None
         self._last_fault_kind: FaultKind | None = None
@@ -483,7 +439,6 @@ class ModbusCurrentLimit:
     async def _ensure_open(self) -> None:
         if not self._line.connected:
             await self._line.open()
-            self._timeouts = 0
             _log.info("current limit: opened %s (unit %d)", self.config.port, self.config.unit_id)
 
     async def _read_register(self, address: int) -> int:
@@ -493,7 +448,7 @@ class ModbusCurrentLimit:
                 address, count=1, device_id=self.config.unit_id
             )
         except (ModbusException, OSError, asyncio.TimeoutError):
-            raise MeterFaultError(self._failed_request(address)) from None
+            raise MeterFaultError(self._line.no_answer(f"registers {address}+1")) from None
         self._check_response(response, address, "read")
         words = list(response.registers)
         if len(words) != 1:
@@ -504,14 +459,8 @@ class ModbusCurrentLimit:
                     f"for register {address}",
                 )
             )
-        self._timeouts = 0
+        self._line.timeouts = 0
         return int(words[0])
-
-    def _failed_request(self, address: int) -> MeterFault:
-        fault = self._line.failure(address)
-        if fault.kind is FaultKind.TIMEOUT:
-            self._timeouts += 1
-        return fault
 
     def _check_response(self, response: Any, address: int, what: str) -> None:
         if response.isError():
@@ -520,7 +469,7 @@ class ModbusCurrentLimit:
                 MeterFault(
                     FaultKind.EXCEPTION,
                     f"{self.config.port} unit {self.config.unit_id} refused to {what} register "
-                    f"{address}: exception {code} ({_EXCEPTION_CODES.get(code, 'unknown')}); "
+                    f"{address}: exception {code} ({exception_name(code)}); "
                     "check the model, register and unit id",
                 )
             )
@@ -532,9 +481,9 @@ class ModbusCurrentLimit:
             # Function 16 (write multiple registers): what the EVSE-WB takes, and any board.
             response = await client.write_registers(register, [raw], device_id=self.config.unit_id)
         except (ModbusException, OSError, asyncio.TimeoutError):
-            raise MeterFaultError(self._failed_request(register)) from None
+            raise MeterFaultError(self._line.no_answer(f"registers {register}+1")) from None
         self._check_response(response, register, "write")
-        self._timeouts = 0
+        self._line.timeouts = 0
         held = await self._read_register(register)
         if held != raw:
             raise MeterFaultError(
@@ -655,9 +604,9 @@ class ModbusCurrentLimit:
         # A failed port, or an adapter that went silent (ModbusMeter does the same), is
         # closed here and reopened by the next attempt.
         if fault.kind is FaultKind.DISCONNECTED or (
-            self._timeouts >= self.reopen_after_timeouts > 0
+            self._line.timeouts >= self.reopen_after_timeouts > 0
         ):
-            self._timeouts = 0
+            self._line.timeouts = 0
             async with self._lock:
                 await self._line.close()
 

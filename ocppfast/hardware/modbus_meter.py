@@ -33,6 +33,7 @@ from pymodbus.framer import FramerRTU
 from .base import MeterReading
 
 __all__ = [
+    "EXCEPTION_CODES",
     "PHASE_NAMES",
     "REGISTER_NAMES",
     "SDM120",
@@ -41,9 +42,11 @@ __all__ = [
     "MeterFault",
     "MeterFaultError",
     "MeterReading",
+    "ModbusLine",
     "ModbusMeter",
     "Register",
     "RegisterMap",
+    "exception_name",
     "generic_map",
 ]
 
@@ -76,7 +79,7 @@ REGISTER_NAMES = frozenset(
 _MAX_SPAN = 125
 
 # Exception codes (Modbus Application Protocol V1.1b3, 7), for the log.
-_EXCEPTION_CODES = {
+EXCEPTION_CODES = {
     1: "illegal function",
     2: "illegal data address",
     3: "illegal data value",
@@ -86,6 +89,11 @@ _EXCEPTION_CODES = {
     10: "gateway path unavailable",
     11: "gateway target device failed to respond",
 }
+
+
+def exception_name(code: int) -> str:
+    """The name of a Modbus exception code, for a log line ("illegal data address")."""
+    return EXCEPTION_CODES.get(code, "unknown")
 
 
 @dataclass(frozen=True)
@@ -273,34 +281,31 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-class ModbusMeter:
-    """An energy meter on a Modbus RTU serial line.
+class ModbusLine:
+    """A Modbus RTU serial line to one device: the port, its settings and the unit id.
+
+    Opens the port with pymodbus's asyncio client, with pymodbus's own retries and
+    reconnecting off (the users retry and reopen at their own pace, and report each failure),
+    and tells what a request that got no usable answer met: a timeout, a corrupt answer (CRC
+    error) or a port that failed. `ModbusMeter` and the EVSE board's `ModbusCurrentLimit`
+    (modbus_evse.py) each talk through one.
 
     `port`: the serial device (e.g. /dev/ttyUSB0, or a stable /dev/serial/by-id/ link, which
-    survives the adapter being re-plugged). `register_map`: `SDM630`, `SDM120` or a
-    `generic_map`. `unit_id`: the meter's Modbus address (1-247). `baudrate`, `parity` ("N",
-    "E", "O"), `stopbits` (1, 2): as configured on the meter. `timeout`: seconds to wait for an
-    answer. `on_reading` / `on_fault`: called by `poll` for each reading and each fault.
-    `reconnect_delay` / `reconnect_delay_max`: the back-off between attempts to reopen a port
-    that failed (doubling from the first to the second). After `reopen_after_timeouts`
-    timeouts in a row the port is reopened too (an adapter can stop working without an error).
+    survives the adapter being re-plugged). `unit_id`: the device's Modbus address (1-247).
+    `baudrate`, `parity` ("N", "E", "O"), `stopbits` (1, 2): as configured on the device.
+    `timeout`: seconds to wait for an answer. `timeouts` counts the timeouts in a row
+    (`no_answer` adds one; the user resets it after an answer).
     """
 
     def __init__(
         self,
         port: str,
-        register_map: RegisterMap,
         *,
         unit_id: int = 1,
         baudrate: int = 9600,
         parity: str = "N",
         stopbits: int = 1,
         timeout: float = 1.0,
-        on_reading: Callable[[MeterReading], object] | None = None,
-        on_fault: Callable[[MeterFault], object] | None = None,
-        reconnect_delay: float = 1.0,
-        reconnect_delay_max: float = 30.0,
-        reopen_after_timeouts: int = 3,
     ) -> None:
         # Modbus over Serial Line V1.02, 2.2: addresses 1-247 are individual devices.
         if not 1 <= unit_id <= 247:
@@ -309,40 +314,31 @@ class ModbusMeter:
             raise ValueError(f"parity {parity!r} is not N, E or O")
         if stopbits not in (1, 2):
             raise ValueError(f"stop bits {stopbits!r} is not 1 or 2")
-        if baudrate <= 0 or timeout <= 0 or reconnect_delay <= 0:
-            raise ValueError("baudrate, timeout and reconnect_delay must be positive")
-        if not register_map:
-            raise ValueError("the meter register map is empty")
-        for name in register_map:
-            if name not in REGISTER_NAMES:
-                raise ValueError(f"meter register {name!r}: unknown name")
+        if baudrate <= 0 or timeout <= 0:
+            raise ValueError("baudrate and timeout must be positive")
         self.port = port
-        self.register_map = dict(register_map)
         self.unit_id = unit_id
         self.baudrate = baudrate
         self.parity = parity
         self.stopbits = stopbits
         self.timeout = timeout
-        self.on_reading = on_reading
-        self.on_fault = on_fault
-        self.reconnect_delay = reconnect_delay
-        self.reconnect_delay_max = max(reconnect_delay, reconnect_delay_max)
-        self.reopen_after_timeouts = reopen_after_timeouts
-        self._spans = _spans(self.register_map)
+        self.timeouts = 0
         self._client: AsyncModbusSerialClient | None = None
         self._lost = False
         self._received = b""
-        self._timeouts = 0
-        self._faults_since_ok = 0
-        self._last_fault_kind: FaultKind | None = None
 
     def __repr__(self) -> str:
-        return f"ModbusMeter({self.port!r}, unit {self.unit_id})"
+        return f"ModbusLine({self.port!r}, unit {self.unit_id})"
 
     @property
     def connected(self) -> bool:
         """True while the port is open and has not failed."""
         return self._client is not None and not self._lost and self._client.connected
+
+    @property
+    def failed(self) -> bool:
+        """True when the port was opened and has failed since (pyserial saw EIO / HUP)."""
+        return self._client is not None and not self.connected
 
     async def open(self) -> None:
         """Open the serial port. Raises MeterFaultError (DISCONNECTED) when it cannot."""
@@ -355,11 +351,11 @@ class ModbusMeter:
             parity=self.parity,
             stopbits=self.stopbits,
             timeout=self.timeout,
-            # One attempt per read: `poll` retries at its own pace, and reporting each
+            # One attempt per request: the users retry at their own pace, and reporting each
             # failure beats hiding it behind pymodbus's retries.
             retries=0,
-            # 0 turns pymodbus's own reconnecting off: reopening is done here, with back-off
-            # and a fault report, so that a gone device is visible to the station.
+            # 0 turns pymodbus's own reconnecting off: reopening is the users' business, with
+            # back-off and a fault report, so that a gone device is visible to the station.
             reconnect_delay=0,
             trace_packet=self._trace_packet,
             trace_connect=self._trace_connect,
@@ -383,13 +379,24 @@ class ModbusMeter:
                 MeterFault(FaultKind.DISCONNECTED, f"cannot open {self.port}: {reason}")
             )
         self._client = client
-        self._timeouts = 0
+        self.timeouts = 0
 
     async def close(self) -> None:
         """Close the serial port (idempotent)."""
         client, self._client = self._client, None
         if client is not None:
             client.close()
+
+    def client(self) -> AsyncModbusSerialClient:
+        """The open client, for one request. Raises MeterFaultError (DISCONNECTED) when the
+        port is not open or has failed."""
+        client = self._client
+        if client is None or not self.connected:
+            raise MeterFaultError(
+                MeterFault(FaultKind.DISCONNECTED, f"{self.port} is not open (device unplugged?)")
+            )
+        self._received = b""
+        return client
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         # Keep the raw bytes of the answer in progress: a request that times out with bytes
@@ -404,8 +411,10 @@ class ModbusMeter:
         if not connected:
             self._lost = True
 
-    def _no_answer(self, span: _Span) -> MeterFault:
-        where = f"{self.port} unit {self.unit_id}, registers {span.address}+{span.count}"
+    def no_answer(self, what: str) -> MeterFault:
+        """What the request for `what` (e.g. "registers 0+6"), which got no usable answer,
+        met; a timeout counts in `timeouts`."""
+        where = f"{self.port} unit {self.unit_id}, {what}"
         if self._lost:
             return MeterFault(FaultKind.DISCONNECTED, f"{self.port} failed (device unplugged?)")
         data = self._received
@@ -419,19 +428,98 @@ class ModbusMeter:
             else:
                 what = "unusable answer"
             return MeterFault(FaultKind.CRC, f"{what} from {where}: {data[:64].hex(' ')}")
+        self.timeouts += 1
         return MeterFault(FaultKind.TIMEOUT, f"no answer in {self.timeout:g} s from {where}")
+
+
+class ModbusMeter:
+    """An energy meter on a Modbus RTU serial line.
+
+    `port`: the serial device (e.g. /dev/ttyUSB0, or a stable /dev/serial/by-id/ link, which
+    survives the adapter being re-plugged). `register_map`: `SDM630`, `SDM120` or a
+    `generic_map`. `unit_id`: the meter's Modbus address (1-247). `baudrate`, `parity` ("N",
+    "E", "O"), `stopbits` (1, 2): as configured on the meter. `timeout`: seconds to wait for an
+    answer. `on_reading` / `on_fault`: called by `poll` for each reading and each fault.
+    `reconnect_delay` / `reconnect_delay_max`: the back-off between attempts to reopen a port
+    that failed (doubling from the first to the second). After `reopen_after_timeouts`
+    timeouts in a row the port is reopened too (an adapter can stop working without an error).
+    `line` is the `ModbusLine` it talks through.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        register_map: RegisterMap,
+        *,
+        unit_id: int = 1,
+        baudrate: int = 9600,
+        parity: str = "N",
+        stopbits: int = 1,
+        timeout: float = 1.0,
+        on_reading: Callable[[MeterReading], object] | None = None,
+        on_fault: Callable[[MeterFault], object] | None = None,
+        reconnect_delay: float = 1.0,
+        reconnect_delay_max: float = 30.0,
+        reopen_after_timeouts: int = 3,
+    ) -> None:
+        if reconnect_delay <= 0:
+            raise ValueError("reconnect_delay must be positive")
+        if not register_map:
+            raise ValueError("the meter register map is empty")
+        for name in register_map:
+            if name not in REGISTER_NAMES:
+                raise ValueError(f"meter register {name!r}: unknown name")
+        self.line = ModbusLine(
+            port,
+            unit_id=unit_id,
+            baudrate=baudrate,
+            parity=parity,
+            stopbits=stopbits,
+            timeout=timeout,
+        )
+        self.register_map = dict(register_map)
+        self.on_reading = on_reading
+        self.on_fault = on_fault
+        self.reconnect_delay = reconnect_delay
+        self.reconnect_delay_max = max(reconnect_delay, reconnect_delay_max)
+        self.reopen_after_timeouts = reopen_after_timeouts
+        self._spans = _spans(self.register_map)
+        self._faults_since_ok = 0
+        self._last_fault_kind: FaultKind | None = None
+
+    def __repr__(self) -> str:
+        return f"ModbusMeter({self.port!r}, unit {self.unit_id})"
+
+    @property
+    def port(self) -> str:
+        """The serial device."""
+        return self.line.port
+
+    @property
+    def unit_id(self) -> int:
+        """The meter's Modbus address."""
+        return self.line.unit_id
+
+    @property
+    def connected(self) -> bool:
+        """True while the port is open and has not failed."""
+        return self.line.connected
+
+    async def open(self) -> None:
+        """Open the serial port. Raises MeterFaultError (DISCONNECTED) when it cannot."""
+        await self.line.open()
+
+    async def close(self) -> None:
+        """Close the serial port (idempotent)."""
+        await self.line.close()
 
     async def read(self) -> MeterReading:
         """Read every register of the map once. Raises MeterFaultError on a fault; the port
         stays open (reopening is `poll`'s business)."""
-        client = self._client
-        if client is None or self._lost or not client.connected:
-            raise MeterFaultError(
-                MeterFault(FaultKind.DISCONNECTED, f"{self.port} is not open (device unplugged?)")
-            )
+        line = self.line
         values: dict[str, float] = {}
         for span in self._spans:
-            self._received = b""
+            client = line.client()
             read = (
                 client.read_input_registers
                 if span.function == READ_INPUT_REGISTERS
@@ -440,9 +528,7 @@ class ModbusMeter:
             try:
                 response = await read(span.address, count=span.count, device_id=self.unit_id)
             except (ModbusException, OSError, asyncio.TimeoutError) as exc:
-                fault = self._no_answer(span)
-                if fault.kind is FaultKind.TIMEOUT:
-                    self._timeouts += 1
+                fault = line.no_answer(f"registers {span.address}+{span.count}")
                 _log.debug("meter %s: %s (%s)", self.port, fault.message, exc)
                 raise MeterFaultError(fault) from None
             if response.isError():
@@ -452,7 +538,7 @@ class ModbusMeter:
                         FaultKind.EXCEPTION,
                         f"{self.port} unit {self.unit_id} refused registers {span.address}+"
                         f"{span.count} (function {span.function}): exception {code} "
-                        f"({_EXCEPTION_CODES.get(code, 'unknown')})",
+                        f"({exception_name(code)})",
                     )
                 )
             words = list(response.registers)
@@ -477,7 +563,7 @@ class ModbusMeter:
                         )
                     )
                 values[name] = value
-        self._timeouts = 0
+        line.timeouts = 0
         return self._reading(values)
 
     def _reading(self, values: dict[str, float]) -> MeterReading:
@@ -539,7 +625,7 @@ class ModbusMeter:
         delay = self.reconnect_delay
         try:
             while True:
-                if self._client is not None and not self.connected:
+                if self.line.failed:
                     # The port failed between two reads (pyserial saw EIO / HUP): report
                     # it now rather than as a mere failure to reopen.
                     self._report(
@@ -574,7 +660,7 @@ class ModbusMeter:
                 except MeterFaultError as exc:
                     self._report(exc.fault)
                     if exc.fault.kind is FaultKind.DISCONNECTED or (
-                        self._timeouts >= self.reopen_after_timeouts > 0
+                        self.line.timeouts >= self.reopen_after_timeouts > 0
                     ):
                         await self.close()
                         await asyncio.sleep(delay)
