@@ -133,6 +133,59 @@ def test_async_handler_and_its_after_hook(core: Backend) -> None:
     run(main())
 
 
+class Committing(Handlers):
+    """Handlers whose answers wait for a commit the test completes (`write_barrier`), and whose
+    after-hooks close the connection (as a station reconnecting with a new password does)."""
+
+    def __init__(self) -> None:
+        self.commit: asyncio.Future[None] | None = None
+
+    def write_barrier(self) -> asyncio.Future[None] | None:
+        return self.commit if self.commit is not None and not self.commit.done() else None
+
+    @on("Heartbeat")
+    async def heartbeat(self, request: v16.HeartbeatRequest) -> v16.HeartbeatResponse:
+        self.commit = asyncio.get_running_loop().create_future()
+        return v16.HeartbeatResponse(current_time=NOW)
+
+    @after("Heartbeat")
+    async def close(self, request: v16.HeartbeatRequest, response: Any) -> None:
+        await self.connection.close(1000, "after the answer")
+
+    @on("Authorize")
+    def authorize(self, request: v16.AuthorizeRequest) -> v16.AuthorizeResponse:
+        self.commit = asyncio.get_running_loop().create_future()
+        return v16.AuthorizeResponse(
+            id_tag_info=v16.IdTagInfo(status=v16.AuthorizationStatus.Accepted)
+        )
+
+    @after("Authorize")
+    async def close_too(self, request: v16.AuthorizeRequest, response: Any) -> None:
+        await self.connection.close(1000, "after the answer")
+
+
+@pytest.mark.parametrize(
+    "call", [b'[2,"h1","Heartbeat",{}]', b'[2,"a1","Authorize",{"idTag":"T"}]']
+)
+def test_after_hook_waits_for_an_answer_held_for_its_commit(core: Backend, call: bytes) -> None:
+    """An answer held until its commit is written first; the after-hook (here closing the
+    connection) comes after it, for an async handler and a sync one."""
+
+    async def main() -> None:
+        handlers = Committing()
+        _, peer, task = await start(core, handlers)
+        await peer.send(call)
+        await asyncio.sleep(0.05)  # the hook is waiting; nothing may have been sent
+        assert handlers.commit is not None
+        handlers.commit.set_result(None)
+        answer = await frame(peer)
+        assert answer[:2] == [3, call.split(b'"')[1].decode()]
+        await task
+        assert peer.close_code == 1000
+
+    run(main())
+
+
 def test_handler_crash_is_internal_error_logged_with_traceback(
     core: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:

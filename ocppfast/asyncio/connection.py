@@ -576,7 +576,16 @@ class Connection:
             return
         await self._flush()
         if hook is not None:
+            await self._released()
             await maybe_await(hook(request, response))
+
+    async def _released(self) -> None:
+        """Wait until no frame is held for a commit (`_hold`): an answer held so is written
+        when the commit is done, and an after-hook must not overtake it (a follow-up CALL, or
+        closing the connection to reconnect, would reach the peer before the answer)."""
+        while self._held_until is not None and not self._ended:
+            await asyncio.wait([self._held_until])  # its outcome is `_release`'s business
+            await asyncio.sleep(0)  # `_release`, a done callback of the barrier, has run
 
     def _refuse(self, message_id: str, action: str, error: OCPPError) -> None:
         if not self.session.closed:
@@ -587,9 +596,10 @@ class Connection:
     async def _after_sent(
         self, hook: Callable[[Any, Any], Any], request: Any, response: Any
     ) -> None:
-        # Over a direct transport the answer is already written. Otherwise the reader flushes
-        # it right after the handler returned; waiting for the send lock puts the hook after
-        # it, so a follow-up CALL never overtakes the answer.
+        # Over a direct transport the answer is written (or held: `_released`). Otherwise the
+        # reader flushes it right after the handler returned; waiting for the send lock puts
+        # the hook after it, so a follow-up CALL never overtakes the answer.
+        await self._released()
         if not self._direct:
             async with self._send_lock():
                 pass
