@@ -488,8 +488,9 @@ def test_v2_transaction_events_out_of_order_and_repeated(core: Backend, v2: str)
 
 @pytest.mark.parametrize("v2", V2)
 def test_v2_answers_by_spec(core: Backend, v2: str) -> None:
-    """P02.FR.06 (TC_P_02_CSMS): DataTransfer UnknownVendorId; A02/A03 (TC_A_14_CSMS):
-    SignCertificate Accepted; M: Get15118EVCertificate and GetCertificateStatus Failed (no
+    """P02.FR.06 (TC_P_02_CSMS): DataTransfer UnknownVendorId; SW A02.FR.12: SignCertificate
+    Rejected by a CSMS without a CA to sign with (tests/test_csms_certificates.py has the
+    signing); M: Get15118EVCertificate and GetCertificateStatus Failed (no
     certificate service yet); C07.FR.13/14 (E201 2.4.1): a contract certificate's status follows
     the token's (ContractCancelled for a blocked one); configured token statuses apply; reports
     sent in parts are assembled by requestId and seqNo."""
@@ -511,7 +512,7 @@ def test_v2_answers_by_spec(core: Backend, v2: str) -> None:
             assert answer.status == m.DataTransferStatusEnum.UnknownVendorId
             assert answer.data is msgspec.UNSET
             signed = await cs.call(m.SignCertificateRequest(csr="-----BEGIN CSR-----"))
-            assert signed.status == m.GenericStatusEnum.Accepted
+            assert signed.status == m.GenericStatusEnum.Rejected
             ev = await cs.call(
                 m.Get15118EVCertificateRequest(
                     iso15118_schema_version="urn:iso:15118:2:2013:MsgDef",

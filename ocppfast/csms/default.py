@@ -33,8 +33,14 @@ from msgspec import UNSET
 from .. import v16, v21, v201
 from .._core.message import Request
 from .._core.types import OCPP16, OCPP21, OCPP201
-from ..asyncio.handlers import Handlers, on
-from ..exceptions import CallNotAllowedError, SecurityError
+from ..asyncio.handlers import Handlers, after, on
+from ..exceptions import CallNotAllowedError, OCPPError, SecurityError
+from .certificates import (
+    CHARGING_STATION_CERTIFICATE,
+    CertificateServices,
+    OcspRequest,
+    SigningRecord,
+)
 from .state import (
     ENERGY_REGISTER,
     BootInfo,
@@ -245,14 +251,20 @@ class DefaultCSMS(Handlers):
 
     # `identity` in a slot, set once: every message reads it (a property reaching
     # `connection.name` costs more), and a slot keeps the instance without a `__dict__`.
-    __slots__ = ("_guarding", "_triggered", "identity", "state", "vendors")
+    __slots__ = ("_guarding", "_triggered", "certificates", "identity", "state", "vendors")
     identity: str
 
     def __init__(
-        self, state: CsmsState | None = None, vendors: Mapping[str, VendorHandler] | None = None
+        self,
+        state: CsmsState | None = None,
+        vendors: Mapping[str, VendorHandler] | None = None,
+        certificates: CertificateServices | None = None,
     ) -> None:
         self.state = state if state is not None else CsmsState()
         self.vendors = vendors if isinstance(vendors, _Vendors) else _Vendors(vendors)
+        # Who signs CSRs and answers the ISO 15118 messages (None: nobody; see
+        # ocppfast.csms.certificates), shared by the connections.
+        self.certificates = certificates
         self._guarding = False
         self._triggered: set[str] | None = None
 
@@ -507,11 +519,113 @@ class DefaultCSMS(Handlers):
         | v201.SignCertificateRequest
         | v21.SignCertificateRequest,
     ) -> v16.SignCertificateResponse | v201.SignCertificateResponse | v21.SignCertificateResponse:
-        """SW A02.FR.11, A02/A03 (P6 TC_A_14_CSMS): Accepted when "able to process the
-        request"; the CSR is kept, the signed certificate follows with CertificateSigned."""
+        """SW A02.FR.11/12, A03.FR.11/12 (P6 TC_A_14_CSMS): Accepted when "able to process
+        the request": a certificate authority for its certificateType is configured
+        (`CertificateServices`) and no other request of this station is being signed; Rejected
+        otherwise, with the reason in the log (and in 2.x statusInfo). The CSR is checked and
+        signed after the answer (`_sign_requested`): the answer does not wait for a CA."""
         self._record("SignCertificate", request)
         m = self._m
+        kind = CHARGING_STATION_CERTIFICATE
+        if m is not v16:  # 1.6 has no certificateType: always the station's own (SW 5.14)
+            kind = _text(request.certificate_type) or CHARGING_STATION_CERTIFICATE  # type: ignore[union-attr]
+        services = self.certificates
+        why = None
+        # Reason codes of A201 appendix 5 (reasonCodes).
+        reason_code = "NotEnabled"
+        if services is None or services.authority_for(kind) is None:
+            why = (
+                f"no certificate authority signs {kind} certificates here"
+                if services is not None
+                else "certificate signing is not configured on this CSMS"
+            )
+        elif not services.begin(self.identity):
+            why = "a signing request of this station is already being processed"
+            # Appendix 5's list is "not exhaustive" and has no code for this one.
+            reason_code = "InProgress"
+        if why is not None:
+            # INFO: an operator without a CA was told at start that signing is off.
+            log.info(
+                "%s: SignCertificate (%s) answered Rejected: %s (SW A02.FR.12)",
+                self.identity,
+                kind,
+                why,
+            )
+            if services is not None:
+                services.record(self.identity, kind, "Refused", reason=why)
+            if m is v16:
+                return v16.SignCertificateResponse(status=v16.GenericStatusEnum.Rejected)
+            return m.SignCertificateResponse(  # type: ignore[no-any-return]
+                status=m.GenericStatusEnum.Rejected,
+                status_info=m.StatusInfo(reason_code=reason_code, additional_info=why[:512]),
+            )
+        assert services is not None
+        services.record(self.identity, kind, "Signing")
+        log.info("%s: SignCertificate (%s) Accepted: signing", self.identity, kind)
         return m.SignCertificateResponse(status=m.GenericStatusEnum.Accepted)  # type: ignore[no-any-return]
+
+    @after("SignCertificate")
+    async def _sign_requested(self, request: Any, response: Any) -> None:
+        """After an Accepted SignCertificate: the CA checks and signs the CSR, then
+        CertificateSigned carries the chain (SW A02/A03 steps 3-5; 2.x: with certificateType,
+        and 2.1 the requestId asked for). A refused CSR gets no certificate: the log and the
+        station's `SigningRecord` say why (the whitepaper's A02 error handling: "something an
+        operator at the CPO needs to be notified of"). The station's answer is logged: a
+        Rejected one means it found the certificate invalid (A02.FR.07, TC_A_14_CSMS)."""
+        services = self.certificates
+        if services is None or _text(response.status) != "Accepted":
+            return
+        identity = self.identity
+        try:
+            # This request's record: the station's newest being signed (`begin` lets one at a
+            # time; a request refused meanwhile has a newer record of its own).
+            record = next(r for r in services.records(identity) if r.status == "Signing")
+            chain = await services.sign(record, request.csr)
+            if chain is None:
+                return
+            await self._send_certificate(request, record, chain)
+        finally:
+            services.end(identity)
+
+    async def _send_certificate(self, request: Any, record: SigningRecord, chain: str) -> None:
+        m = self._m
+        identity = self.identity
+        if m is v16:
+            signed: Any = v16.CertificateSignedRequest(certificate_chain=chain)
+        else:
+            signed = m.CertificateSignedRequest(
+                certificate_chain=chain,
+                certificate_type=m.CertificateSigningUseEnum(record.certificate_type),
+            )
+            if m is v21 and request.request_id is not UNSET:
+                signed = v21.CertificateSignedRequest(
+                    certificate_chain=chain,
+                    certificate_type=v21.CertificateSigningUseEnum(record.certificate_type),
+                    request_id=request.request_id,
+                )
+        try:
+            answer = await self.connection.call(signed)
+        except OCPPError as error:
+            outcome = f"CALLERROR {error.code_for(self.connection.version)}"
+        except Exception as error:  # timeout, closed connection: the certificate may be lost
+            outcome = f"no answer ({type(error).__name__})"
+        else:
+            outcome = _text(answer.status) or "answered"
+        record.status = "Sent"
+        record.station_answer = outcome
+        record.updated_at = _now()
+        level = logging.INFO if outcome == "Accepted" else logging.WARNING
+        log.log(
+            level,
+            "%s: CertificateSigned (%s, serial %s): the station answered %s%s",
+            identity,
+            record.certificate_type,
+            record.serial,
+            outcome,
+            ""
+            if outcome == "Accepted"
+            else " (it keeps its current certificate; renew it again once the cause is found)",
+        )
 
     # -- OCPP 1.6 (C16 chapter 4; security extension: SW chapter 5) ------------------------
 
@@ -816,30 +930,110 @@ class DefaultCSMS(Handlers):
     def get_15118_ev_certificate(
         self, request: v201.Get15118EVCertificateRequest | v21.Get15118EVCertificateRequest
     ) -> v201.Get15118EVCertificateResponse | v21.Get15118EVCertificateResponse:
-        """M01/M02: no contract certificate service here (issue 10), so Failed, with an empty
-        exiResponse (the field is required) and reason NotEnabled (A201 appendix 5)."""
+        """M01/M02: the EV's EXI request goes to the `ContractCertificateProvider`, whose EXI
+        answer comes back; without one, Failed, with an empty exiResponse (the field is
+        required) and reason NotEnabled (A201 appendix 5). A provider's failure is Failed
+        with its reason, logged; the connection carries on."""
         self._record("Get15118EVCertificate", request)
         m = self._m
-        return m.Get15118EVCertificateResponse(  # type: ignore[no-any-return]
-            status=m.Iso15118EVCertificateStatusEnum.Failed,
-            status_info=m.StatusInfo(
-                reason_code="NotEnabled", additional_info="no contract certificate service"
-            ),
-            exi_response="",
-        )
+        provider = self.certificates.contracts if self.certificates is not None else None
+        if provider is None:
+            return m.Get15118EVCertificateResponse(  # type: ignore[no-any-return]
+                status=m.Iso15118EVCertificateStatusEnum.Failed,
+                status_info=m.StatusInfo(
+                    reason_code="NotEnabled", additional_info="no contract certificate service"
+                ),
+                exi_response="",
+            )
+        identity = self.identity
+
+        async def ask() -> Any:
+            try:
+                status, exi = await provider.get_ev_certificate(
+                    identity,
+                    request.iso15118_schema_version,
+                    _ENUM_TEXTS[request.action],
+                    request.exi_request,
+                )
+                answer = m.Get15118EVCertificateResponse(
+                    status=m.Iso15118EVCertificateStatusEnum(status), exi_response=exi
+                )
+            except Exception as error:
+                log.warning(
+                    "%s: Get15118EVCertificate answered Failed: the contract certificate "
+                    "provider failed: %s",
+                    identity,
+                    error,
+                )
+                return m.Get15118EVCertificateResponse(
+                    status=m.Iso15118EVCertificateStatusEnum.Failed,
+                    status_info=m.StatusInfo(
+                        reason_code="InternalError",
+                        additional_info=str(error)[:512] or type(error).__name__,
+                    ),
+                    exi_response="",
+                )
+            log.info("%s: Get15118EVCertificate (%s): %s", identity, request.action, status)
+            return answer
+
+        return ask()  # type: ignore[return-value]
 
     @on("GetCertificateStatus", versions=_V2)
     def get_certificate_status(
         self, request: v201.GetCertificateStatusRequest | v21.GetCertificateStatusRequest
     ) -> v201.GetCertificateStatusResponse | v21.GetCertificateStatusResponse:
-        """M06: no OCSP client here (issue 10): Failed, without ocspResult ("MAY only be omitted
-        when status is not Accepted")."""
+        """M06: the `CertificateStatusProvider` (e.g. `OcspStatusProvider`) answers; without
+        one, Failed, without ocspResult ("MAY only be omitted when status is not Accepted"),
+        reason NotEnabled. A provider's failure is Failed with its reason, logged."""
         self._record("GetCertificateStatus", request)
         m = self._m
-        return m.GetCertificateStatusResponse(  # type: ignore[no-any-return]
-            status=m.GetCertificateStatusEnum.Failed,
-            status_info=m.StatusInfo(reason_code="NotEnabled", additional_info="no OCSP client"),
+        provider = self.certificates.status if self.certificates is not None else None
+        if provider is None:
+            return m.GetCertificateStatusResponse(  # type: ignore[no-any-return]
+                status=m.GetCertificateStatusEnum.Failed,
+                status_info=m.StatusInfo(
+                    reason_code="NotEnabled", additional_info="no OCSP client"
+                ),
+            )
+        identity = self.identity
+        data = request.ocsp_request_data
+        asked = OcspRequest(
+            _ENUM_TEXTS[data.hash_algorithm],
+            data.issuer_name_hash,
+            data.issuer_key_hash,
+            data.serial_number,
+            data.responder_url,
         )
+
+        async def ask() -> Any:
+            try:
+                status, result = await provider.get_status(identity, asked)
+                if status == "Accepted" and not result:
+                    raise ValueError("the provider answered Accepted without an OCSP result")
+                answer = m.GetCertificateStatusResponse(
+                    status=m.GetCertificateStatusEnum(status),
+                    ocsp_result=UNSET if result is None else result,
+                )
+            except Exception as error:
+                log.warning(
+                    "%s: GetCertificateStatus (serial %s) answered Failed: %s",
+                    identity,
+                    asked.serial_number,
+                    error,
+                )
+                return m.GetCertificateStatusResponse(
+                    status=m.GetCertificateStatusEnum.Failed,
+                    status_info=m.StatusInfo(
+                        reason_code="InternalError",
+                        additional_info=str(error)[:512] or type(error).__name__,
+                    ),
+                )
+            log.debug(
+                "%s: GetCertificateStatus (serial %s): %s", identity, asked.serial_number, status
+            )
+            return answer
+
+        return ask()  # type: ignore[return-value]
 
     @on("MeterValues", versions=_V2)
     def meter_values_v2(
@@ -1263,15 +1457,18 @@ class DefaultCSMS(Handlers):
 
 
 def default_csms(
-    state: CsmsState | None = None, vendors: Mapping[str, VendorHandler] | None = None
+    state: CsmsState | None = None,
+    vendors: Mapping[str, VendorHandler] | None = None,
+    certificates: CertificateServices | None = None,
 ) -> Callable[[], DefaultCSMS]:
     """A factory of `DefaultCSMS` handlers sharing one `state` (a new `CsmsState` when not
-    given) and the DataTransfer `vendors` handlers, for `Server(handlers=...)`: one handler per
-    connection, one state per server."""
+    given), the DataTransfer `vendors` handlers and the `certificates` services (CSR signing,
+    ISO 15118 providers: `ocppfast.csms.certificates`), for `Server(handlers=...)`: one handler
+    per connection, one state per server."""
     shared = state if state is not None else CsmsState()
     shared_vendors = _Vendors(vendors)
 
     def factory() -> DefaultCSMS:
-        return DefaultCSMS(shared, shared_vendors)
+        return DefaultCSMS(shared, shared_vendors, certificates)
 
     return factory
