@@ -32,7 +32,7 @@ import hmac
 import os
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .._core.types import OCPP16, check_version
@@ -218,6 +218,12 @@ class Credentials:
         self.required = required
         self._cost = (n, r, p)
         self._records: dict[str, PasswordRecord] = {}
+        # Password rotation (SW A01): the new password of a station, accepted alongside the
+        # current one until the station has authenticated with it (`promote`).
+        self._pending: dict[str, PasswordRecord] = {}
+        #: Called (on the thread that calls `promote`) with the identity whose pending password
+        #: became its password: a stored CSMS state writes it.
+        self.promoted: Callable[[str], None] | None = None
         self._verified: dict[str, bytes] = {}
         self._cache_key = os.urandom(32)
         self._lock = threading.Lock()
@@ -245,6 +251,11 @@ class Credentials:
     def known(self, identity: str) -> bool:
         """Whether `identity` (case-insensitively) has a password."""
         return identity.casefold() in self._records
+
+    def has_any(self, identity: str) -> bool:
+        """Whether `identity` has a password or a pending new one."""
+        folded = identity.casefold()
+        return folded in self._records or folded in self._pending
 
     def set_password(
         self, identity: str, password: str | bytes, *, version: str | None = None
@@ -287,7 +298,38 @@ class Credentials:
         folded = identity.casefold()
         with self._lock:
             self._records[folded] = record
+            self._pending.pop(folded, None)  # the operator's choice ends a rotation
             self._verified.pop(folded, None)
+
+    def set_pending(self, identity: str, record: PasswordRecord | None) -> None:
+        """Rotation (SW A01): accept `record` as well as the current password of `identity`
+        until the station authenticates with it (`promote`); None forgets it (the station
+        rejected the new password: A01.FR.03 keeps the old one)."""
+        folded = identity.casefold()
+        with self._lock:
+            if record is None:
+                self._pending.pop(folded, None)
+            else:
+                self._pending[folded] = record
+
+    def pending(self, identity: str) -> PasswordRecord | None:
+        """The new password of `identity` not yet used by the station, if any."""
+        return self._pending.get(identity.casefold())
+
+    def promote(self, identity: str) -> bool:
+        """The station authenticated with its pending password: it becomes its password and
+        the old one is forgotten (SW A01: the CSMS "no longer accept[s] the credentials
+        previously used"). Return whether there was one."""
+        folded = identity.casefold()
+        with self._lock:
+            record = self._pending.pop(folded, None)
+            if record is None:
+                return False
+            self._records[folded] = record
+            self._verified.pop(folded, None)
+        if self.promoted is not None:
+            self.promoted(identity)
+        return True
 
     def record(self, identity: str) -> PasswordRecord | None:
         """The record of `identity`'s password (case-insensitively), if it has one."""
@@ -302,7 +344,22 @@ class Credentials:
         folded = identity.casefold()
         with self._lock:
             self._verified.pop(folded, None)
+            self._pending.pop(folded, None)
             return self._records.pop(folded, None) is not None
+
+    def check(self, identity: str, password: bytes, *, version: str | None = None) -> int:
+        """Like `verify`, telling which password matched: 1 the current one, 2 the pending
+        new one of a rotation (the caller then `promote`s it), 0 neither."""
+        folded = identity.casefold()
+        current = folded in self._records
+        if (current or folded not in self._pending) and self.verify(
+            identity, password, version=version
+        ):
+            return 1
+        pending = self._pending.get(folded)
+        if pending is not None and self._matches(pending, password, version):
+            return 2
+        return 0
 
     def verify(self, identity: str, password: bytes, *, version: str | None = None) -> bool:
         """Whether `password` (the bytes after the first ':' of the decoded Basic credentials)
@@ -324,6 +381,17 @@ class Credentials:
         seen = self._verified.get(folded)
         if folded and seen is not None and hmac.compare_digest(seen, cache_tag):
             return True
+        ok = self._matches(record, password, version)
+        if ok and folded:
+            with self._lock:
+                # Only remember it if the entry was not replaced meanwhile.
+                if self._records.get(folded) is record:
+                    self._verified[folded] = cache_tag
+        return ok
+
+    @staticmethod
+    def _matches(record: PasswordRecord, password: bytes, version: str | None) -> bool:
+        lenient = version is None or version == OCPP16
         ok = hmac.compare_digest(record._hash(password), record.digest)
         if lenient and not ok:
             key = _hex_key(password)
@@ -332,9 +400,4 @@ class Credentials:
                 ok = any(hmac.compare_digest(record._hash(key), t) for t in targets)
             elif record.key_digest is not None:  # raw key bytes against a hex-text password
                 ok = hmac.compare_digest(record._hash(password), record.key_digest)
-        if ok and folded:
-            with self._lock:
-                # Only remember it if the entry was not replaced meanwhile.
-                if self._records.get(folded) is record:
-                    self._verified[folded] = cache_tag
         return ok

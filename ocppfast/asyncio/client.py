@@ -356,6 +356,13 @@ class Client:
         self._password: str | bytes | None = None
         self._authorization: str | None = None
         self.password = password
+        #: Password rotation (SW A01): the station's previous passwords, newest first, tried in
+        #: turn within the same attempt when the CSMS refuses `password` with HTTP 401 (it may
+        #: not have taken the new one: its answer was lost, or it crashed).
+        self.fallback_passwords: Sequence[str | bytes] = ()
+        #: Called with the password of every successful connection (never logged): the station
+        #: forgets its previous password once the new one worked (SW A01).
+        self.password_confirmed: Callable[[str | bytes], Any] | None = None
         self._versions: tuple[str, ...] = offered
         self.backoff = backoff
         self.ping_interval = ping_interval
@@ -521,6 +528,9 @@ class Client:
             "%s: connecting to %s (offering %s)", self._identity, shown, ", ".join(offered)
         )
         headers = {"Authorization": self._authorization} if self._authorization else None
+        used = self._password
+        # SW A01: the new password first; the previous ones (newest first) if it is refused.
+        fallbacks = [p for p in self.fallback_passwords if p != used] if used is not None else []
         if headers and not url.startswith("wss:") and not self._warned_plain:
             self._warned_plain = True
             self.log.warning(
@@ -531,6 +541,34 @@ class Client:
         options: dict[str, Any] = {}
         if self.ssl is not None:
             options["ssl"] = self.ssl
+        while True:
+            try:
+                ws = await self._open(url, offered, headers, options)
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                if status != 401 or not fallbacks:
+                    raise self._refused(status, exc.response.reason_phrase) from None
+                used = fallbacks.pop(0)
+                headers = {"Authorization": basic_auth_header(self._identity, used)}
+                self.log.warning(
+                    "%s: the CSMS refused the new password (HTTP 401): trying the previous one "
+                    "(SW A01)",
+                    self._identity,
+                )
+                continue
+            break
+        return await self._opened(ws, url, shown, offered, used)
+
+    async def _open(
+        self,
+        url: str,
+        offered: tuple[str, ...],
+        headers: dict[str, str] | None,
+        options: dict[str, Any],
+    ) -> ClientConnection:
+        """One opening handshake; InvalidStatus (the CSMS's HTTP refusal) goes to the caller
+        as it is, any other failure as the `ConnectError` it is reported as."""
+        shown = safe_url(url)
         try:
             ws: ClientConnection = await ws_connect(
                 url,
@@ -548,8 +586,8 @@ class Client:
                 create_connection=DirectClientConnection,
                 **options,
             )
-        except InvalidStatus as exc:
-            raise self._refused(exc.response.status_code, exc.response.reason_phrase) from None
+        except InvalidStatus:
+            raise
         except NegotiationError as exc:
             # websockets refuses a subprotocol it did not offer and drops the TCP connection.
             raise self._failed(
@@ -575,6 +613,16 @@ class Client:
             raise self._failed(
                 ConnectError(f"{self._identity}: cannot connect to {shown}: {exc}", url)
             ) from exc
+        return ws
+
+    async def _opened(
+        self,
+        ws: ClientConnection,
+        url: str,
+        shown: str,
+        offered: tuple[str, ...],
+        used: str | bytes | None,
+    ) -> Connection:
         version = ws.subprotocol
         if version not in offered:
             # J201 3.2 / J21 3.3: a CSMS that agrees to none of the offered subprotocols answers
@@ -606,6 +654,11 @@ class Client:
         )
         self._connection = connection
         self.log.info("%s: connected to %s with %s", self._identity, shown, version)
+        if used is not None and self.password_confirmed is not None:
+            try:
+                self.password_confirmed(used)
+            except Exception:  # the connection stands; the callback's fault is only logged
+                self.log.exception("%s: password_confirmed failed", self._identity)
         self._notify()
         return connection
 

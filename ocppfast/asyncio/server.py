@@ -15,7 +15,16 @@
 - Security profile 3: `check_client` decides, once the identity is read, whether the TLS
   client certificate is that station's; a refusal is HTTP 403 (see `Server`).
 - One live session per identity, compared case-insensitively: a new authenticated connection
-  replaces the old one.
+  replaces the old one; an unauthenticated one is refused and leaves it untouched.
+- Brute-force throttling (`ThrottleLimits`, `ocppfast.asyncio.throttle`): past a budget of
+  failed password checks per address and per identity, HTTP 429 with Retry-After before the
+  password is checked; the identity's budget does not apply where the station last
+  authenticated from.
+- A security profile per station (`profiles`): a connection below the station's stored profile
+  is refused with 403 (SW A05.FR.09); the first accepted one records it, a higher one raises it.
+- TLS: the server does each TLS handshake itself (`loop.start_tls`), so that a failed one (an
+  unknown CA or expired certificate, TLS 1.0/1.1, a client that is not TLS) is logged with the
+  address and the reason, at most `TLS_FAILURE_LOG_BURST` lines a minute.
 - Limits (`ServerLimits`): message size (also after permessage-deflate), handshake time,
   keepalive ping/pong, number of connections.
 
@@ -42,7 +51,7 @@ import urllib.parse
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.server import Server as _WSServer
 from websockets.asyncio.server import ServerConnection, serve
@@ -59,6 +68,7 @@ from ..transport.websocket import DirectServerConnection, RedactingLogger, WebSo
 from .auth import Credentials
 from .connection import DEFAULT_CALL_TIMEOUT, Connection, ConnectionObserver
 from .handlers import Handlers
+from .throttle import DEFAULT_THROTTLE, AuthThrottle, ThrottleLimits
 
 __all__ = [
     "MAX_IDENTITY_LENGTH",
@@ -69,6 +79,8 @@ __all__ = [
     "InvalidIdentity",
     "Server",
     "ServerLimits",
+    "StationProfiles",
+    "ThrottleLimits",
     "identity_from_path",
 ]
 
@@ -90,6 +102,8 @@ REPLACED_CLOSE_CODE = 4000
 REPLACED_REASON = "replaced by a new connection"
 # The protection space named in WWW-Authenticate (RFC 7617 2).
 REALM = "ocppfast"
+# Failed TLS handshakes logged per minute; the rest are counted in one line.
+TLS_FAILURE_LOG_BURST = 20
 
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -138,6 +152,24 @@ class ServerLimits:
             raise ValueError("ping_timeout must be positive, or None")
         if self.max_connections < 1 or self.listen_backlog < 1:
             raise ValueError("max_connections and listen_backlog must be positive")
+
+
+class StationProfiles(Protocol):
+    """Where a `Server` keeps each station's security profile (a `CsmsState` is one).
+
+    SW A05.FR.09 (2.x A05.FR.09): once a station connected with a profile, the CSMS "SHALL NOT
+    allow the Charge Point to connect with a lower security profile anymore"; A00.FR.005: lowering
+    it "MUST be done through another method, not via OCPP".
+    """
+
+    def security_profile(self, identity: str) -> int | None:
+        """The lowest profile `identity` may connect with (0-3), None when not yet known."""
+        ...
+
+    def connected_with_profile(self, identity: str, profile: int) -> None:
+        """`identity` was accepted on a connection of security `profile`: record it when it
+        is the first one or higher than the stored one (never lower it)."""
+        ...
 
 
 class InvalidIdentity(ValueError):
@@ -256,7 +288,15 @@ class _StationSocket(DirectServerConnection):
 
     # Slots: attributes added to websockets' instance dict would make it grow (memory per
     # connection, docs/performance.md).
-    __slots__ = ("identity", "offered", "opened_at", "over_limit", "refusal_logged")
+    __slots__ = (
+        "early",
+        "identity",
+        "offered",
+        "opened_at",
+        "over_limit",
+        "profile",
+        "refusal_logged",
+    )
     owner: Server
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -266,12 +306,41 @@ class _StationSocket(DirectServerConnection):
         self.over_limit = ""  # the identity it replaces while over max_connections
         self.refusal_logged = False
         self.opened_at = 0.0
+        self.profile = 0  # the security profile of this connection (SW 2), once authenticated
+        # While the server's own TLS handshake is being set up: the bytes read meanwhile.
+        self.early: bytearray | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.opened_at = time.monotonic()
+        if self.owner.ssl is not None and transport.get_extra_info("ssl_object") is None:
+            # The server does the TLS handshake itself (Server._tls_handshake), so that a
+            # failed one is logged; nothing is read until it is done. (Duck-typed: uvloop's
+            # transports are not asyncio's classes.)
+            self.early = bytearray()
+            transport.pause_reading()  # type: ignore[attr-defined]
+            self.owner._tls_handshake(self, transport)
+            return
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.early is not None:
+            # uvloop starts reading right after connection_made, pause or not: what comes
+            # before loop.start_tls() took the transport is the TLS ClientHello, handed to it.
+            self.early += data
+            return
+        super().data_received(data)
+
+    def tls_ready(self, transport: asyncio.BaseTransport) -> None:
+        """The TLS handshake succeeded: the WebSocket handshake starts over `transport`."""
+        self.early = None
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.early is not None or getattr(self, "transport", None) is None:
+            # The TLS handshake failed (logged by Server._start_tls): websockets' connection
+            # never started, and nothing was admitted: there is nothing to end.
+            self.early = None
+            return
         super().connection_lost(exc)
         self.owner._socket_lost(self)
 
@@ -281,6 +350,14 @@ def _address(ws: ServerConnection) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         host, port = address[0], address[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address)
+
+
+def _host(ws: ServerConnection) -> str:
+    # The source address without the port: the key of the brute-force throttle.
+    address = ws.remote_address
+    if isinstance(address, tuple) and address:
+        return str(address[0])
     return str(address)
 
 
@@ -330,6 +407,19 @@ class Server:
       says the server understood who asks and refuses, and that repeating the request with
       the same credentials will not help (RFC 9110 15.5.4). With it, stations need no Basic
       authentication: leave `credentials` None (the log then says certificates).
+    - `profiles`: where each station's security profile is kept (`StationProfiles`, e.g. the
+      `CsmsState`). The profile of a connection is 0 (no authentication), 1 (HTTP Basic over
+      ws://), 2 (Basic over wss://) or 3 (a client certificate checked by `check_client`);
+      the first accepted connection of a station records it, a higher one raises it, and a
+      connection below the stored profile is refused with HTTP 403 before the upgrade (SW
+      A05.FR.09, A00.FR.005), logged with the identity, address and both profiles. 403 for
+      the reason given for `check_client`: no credentials sent the same way will do
+      (RFC 9110 15.5.4); 426 Upgrade Required is for an HTTP `Upgrade` the client could
+      perform in place (RFC 9110 15.5.22, 7.8), while TLS or a certificate means another
+      connection to another endpoint.
+    - `throttle`: the brute-force budget of failed password checks per address and per
+      identity (`ThrottleLimits`, `ocppfast.asyncio.throttle`): past it, HTTP 429 with
+      Retry-After (RFC 6585 4) before the password is checked.
     - `core`: the core backend for the connections; `logger`: instead of "ocppfast.server".
 
     Use it as `async with Server(...) as server:` or `await server.start()` ...
@@ -356,6 +446,8 @@ class Server:
         path_prefix: str = "",
         ssl: _ssl.SSLContext | None = None,
         check_client: Callable[[_ssl.SSLObject | None, str], str | None] | None = None,
+        profiles: StationProfiles | None = None,
+        throttle: ThrottleLimits = DEFAULT_THROTTLE,
         core: Backend | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -375,6 +467,8 @@ class Server:
         self.path_prefix = "/" + "/".join(self._prefix) if self._prefix else ""
         self.ssl = ssl
         self.check_client = check_client
+        self.profiles = profiles
+        self.throttle = AuthThrottle(throttle)
         self.core = core
         self.log = logger or _log
         self._port = port
@@ -390,6 +484,12 @@ class Server:
         self._stopping: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._verifying: asyncio.Semaphore | None = None
+        # TLS handshakes in progress (`_tls_handshake`), and the rate limit of their failure
+        # log: at most TLS_FAILURE_LOG_BURST lines per minute, then a count.
+        self._tls_pending: set[asyncio.Task[None]] = set()
+        self._tls_log_window = 0.0
+        self._tls_logged = 0
+        self._tls_unlogged = 0
 
     def __repr__(self) -> str:
         state = "listening" if self._ws_server is not None else "stopped"
@@ -445,7 +545,7 @@ class Server:
             max_size=limits.max_message_bytes,
             logger=RedactingLogger(logging.getLogger("websockets.server"), {}),
             create_connection=socket_class,
-            ssl=self.ssl,
+            # Not ssl=self.ssl: the sockets do the TLS handshake (_start_tls), to log failures.
             backlog=limits.listen_backlog,
         )
         credentials = self.credentials
@@ -490,6 +590,8 @@ class Server:
             "stopping: closing %d connections (%d %s)", len(self._connections), code, reason
         )
         server.close(close_connections=True, code=code, reason=reason)
+        for pending in list(self._tls_pending):  # TLS handshakes not done: dropped
+            pending.cancel()
         await server.wait_closed()
         tasks = list(self._tasks)
         if tasks:
@@ -590,42 +692,112 @@ class Server:
                 )
         self._admitted.add(ws)
         credentials = self.credentials
-        if credentials is not None and (credentials.required or credentials.known(identity)):
-            why = await self._authenticate(identity, request.headers, ws.offered)
-            if why is not None:
-                response = self._refuse(ws, http.HTTPStatus.UNAUTHORIZED, why, who)
-                # RFC 7235 3.1 / RFC 7617 2: a 401 names the scheme and realm to use.
-                response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
-                return response
+        basic = False
+        if credentials is not None and (
+            credentials.required
+            or credentials.known(identity)
+            # A station given its first password by a rotation (credentials.pending) that
+            # presents it: checked, so that the password becomes its own (SW A01).
+            or ("Authorization" in request.headers and credentials.has_any(identity))
+        ):
+            refused = await self._authenticate(ws, identity, request.headers, who)
+            if refused is not None:
+                return refused
+            basic = True
+        tls = self.ssl is not None
+        ws.profile = 3 if tls and self.check_client is not None else (1 + tls if basic else 0)
+        if self.profiles is not None:
+            stored = self.profiles.security_profile(identity)
+            if stored is not None and ws.profile < stored:
+                # SW A05.FR.09: no connection below the profile the station reached; lowering
+                # it is the operator's (A00.FR.005), through the API, never the connection.
+                return self._refuse(
+                    ws,
+                    http.HTTPStatus.FORBIDDEN,
+                    f"connected with security profile {ws.profile}, below its profile {stored} "
+                    "(SW A05.FR.09; lower it through the API if intended: A00.FR.005)",
+                    who,
+                )
         return None
 
     async def _authenticate(
-        self, identity: str, headers: Headers, offered: Sequence[str]
-    ) -> str | None:
-        """None when the Basic credentials are those of `identity`, else why not (for the log;
-        the station only ever sees 401)."""
-        assert self.credentials is not None
-        if "Authorization" not in headers:
-            return "no Authorization header (HTTP Basic authentication required)"
+        self, ws: _StationSocket, identity: str, headers: Headers, who: str
+    ) -> Response | None:
+        """None when the Basic credentials are those of `identity`, else the refusal: 401
+        (the reason only goes to the log), or 429 while the address or identity is throttled
+        for too many failed password checks."""
+        credentials = self.credentials
+        assert credentials is not None
+        why = None
         found = _basic_credentials(headers)
-        if found is None:
-            return "malformed Authorization header (expected one 'Basic' header)"
-        username, password = found
+        if "Authorization" not in headers:
+            why = "no Authorization header (HTTP Basic authentication required)"
+        elif found is None:
+            why = "malformed Authorization header (expected one 'Basic' header)"
         # SW A00.FR.204 / 2.x A00.FR.204, TC_A_02_CSMS: the username is the identity of the
         # connection URL; identities compare case-insensitively (identifierString).
-        if username.casefold() != identity.casefold():
-            return "the Basic auth username is not the identity of the URL"
-        version = self._choose_version(offered)
+        elif found[0].casefold() != identity.casefold():
+            why = "the Basic auth username is not the identity of the URL"
+        if why is not None or found is None:
+            # No password was checked, so nothing was guessed: not counted by the throttle.
+            return self._unauthorized(ws, why or "", who)
+        host = _host(ws)
+        # The throttle comes before the password check: a throttled guess learns nothing.
+        waiting = self.throttle.wait(host, identity)
+        if waiting is not None:
+            seconds, key = waiting
+            ws.refusal_logged = True
+            # One line when a budget is spent (failed() below); the attempts refused meanwhile
+            # only at debug level, so that a flood of guesses cannot fill the log.
+            self.log.debug(
+                "throttled %s from %s: too many failed passwords for this %s; retry after %ds "
+                "(HTTP 429)",
+                who,
+                _address(ws),
+                key,
+                seconds,
+            )
+            response = ws.respond(
+                http.HTTPStatus.TOO_MANY_REQUESTS, f"{http.HTTPStatus.TOO_MANY_REQUESTS.phrase}\n"
+            )
+            response.headers["Retry-After"] = str(seconds)  # RFC 6585 4, RFC 9110 10.2.3
+            return response
+        version = self._choose_version(ws.offered)
         assert self._verifying is not None
         async with self._verifying:
-            ok = await asyncio.to_thread(
-                self.credentials.verify, identity, password, version=version
+            matched = await asyncio.to_thread(
+                credentials.check, identity, found[1], version=version
             )
-        if ok:
+        if matched:
+            self.throttle.succeeded(host, identity)
+            if matched == 2 and credentials.promote(identity):
+                self.log.info(
+                    "%s authenticated with its new password: the old one is no longer accepted "
+                    "(SW A01)",
+                    who,
+                )
             return None
-        if not self.credentials.known(identity):
-            return "unknown identity"
-        return "wrong password"
+        why = "wrong password" if credentials.has_any(identity) else "unknown identity"
+        if self.throttle.failed(host, identity):
+            limits = self.throttle.limits
+            self.log.warning(
+                "throttling %s from %s: %d failed passwords for the identity or %d from the "
+                "address within %gs; further attempts get HTTP 429 for a growing while "
+                "(up to %gs)",
+                who,
+                _address(ws),
+                limits.failures,
+                limits.address_failures,
+                limits.window,
+                limits.max_delay,
+            )
+        return self._unauthorized(ws, why, who)
+
+    def _unauthorized(self, ws: ServerConnection, why: str, who: str) -> Response:
+        response = self._refuse(ws, http.HTTPStatus.UNAUTHORIZED, why, who)
+        # RFC 7235 3.1 / RFC 7617 2: a 401 names the scheme and realm to use.
+        response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+        return response
 
     def _process_response(
         self, ws: ServerConnection, request: Request, response: Response
@@ -670,6 +842,96 @@ class Server:
             self.log.debug("%s closed the connection during the handshake", _address(ws))
 
     # -- connections -----------------------------------------------------------------------
+
+    def _tls_handshake(self, ws: _StationSocket, transport: Any) -> None:
+        task = asyncio.ensure_future(self._start_tls(ws, transport))
+        self._tls_pending.add(task)
+        task.add_done_callback(self._tls_pending.discard)
+        # Callbacks run in the order they were scheduled: the task's first step (start_tls
+        # takes the transport, then schedules its protocol's connection_made and the resumed
+        # reading), then this one, which schedules the hand-over of the bytes read meanwhile
+        # right after those two, before the loop reads anything more.
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self._hand_over_early, ws, transport)
+
+    @staticmethod
+    def _hand_over_early(ws: _StationSocket, transport: Any) -> None:
+        data, ws.early = ws.early, None
+        protocol = transport.get_protocol()
+        if not data or protocol is ws or transport.is_closing():
+            return
+        if hasattr(protocol, "get_buffer"):  # asyncio's and uvloop's SSLProtocol
+            view = memoryview(bytes(data))
+            while view:
+                buffer = protocol.get_buffer(len(view))
+                size = min(len(buffer), len(view))
+                buffer[:size] = view[:size]
+                protocol.buffer_updated(size)
+                view = view[size:]
+        else:
+            protocol.data_received(bytes(data))
+
+    async def _start_tls(self, ws: _StationSocket, transport: Any) -> None:
+        # asyncio reports a failed server-side TLS handshake nowhere (only in debug mode), so
+        # the server does the handshake itself with loop.start_tls() on the accepted TCP
+        # connection, and logs a failure with the address and OpenSSL's reason: an unknown CA
+        # or expired client certificate (A00.FR.407), TLS 1.0/1.1 (A00.FR.314, A00.FR.418), a
+        # client that does not speak TLS.
+        assert self.ssl is not None
+        address = transport.get_extra_info("peername")
+        loop = asyncio.get_running_loop()
+        try:
+            tls = await loop.start_tls(
+                transport,
+                ws,
+                self.ssl,
+                server_side=True,
+                ssl_handshake_timeout=self.limits.handshake_timeout,
+            )
+        except asyncio.CancelledError:
+            transport.abort()
+            raise
+        except Exception as exc:  # whatever the client did, one line and the socket closed
+            transport.abort()
+            self._log_tls_failure(address, exc)
+            return
+        if tls is None:  # closed meanwhile
+            return
+        ws.tls_ready(tls)
+
+    def _log_tls_failure(self, address: Any, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._tls_log_window >= 60.0:
+            if self._tls_unlogged:
+                self.log.warning(
+                    "%d more failed TLS handshakes in the last minute were not logged",
+                    self._tls_unlogged,
+                )
+            self._tls_log_window, self._tls_logged, self._tls_unlogged = now, 0, 0
+        if self._tls_logged >= TLS_FAILURE_LOG_BURST:
+            self._tls_unlogged += 1  # a flood cannot fill the log
+            return
+        self._tls_logged += 1
+        if isinstance(exc, _ssl.SSLCertVerificationError):
+            why = f"client certificate refused: {exc.verify_message}"
+        elif isinstance(exc, _ssl.SSLError):
+            why = exc.reason or str(exc)
+            if why == "UNSUPPORTED_PROTOCOL":
+                why += ": a TLS version below 1.2 (SW A00.FR.314, A00.FR.418)"
+            elif why in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST"):
+                why += ": not a TLS client (plain ws:// to the wss:// port?)"
+        elif isinstance(exc, TimeoutError):
+            why = f"no TLS handshake within {self.limits.handshake_timeout:g}s"
+        elif isinstance(exc, ConnectionError):
+            why = "the client closed the connection during the TLS handshake"
+        else:
+            why = f"{type(exc).__name__}: {exc}"
+        if isinstance(address, tuple) and len(address) >= 2:
+            host, port = address[0], address[1]
+            shown = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        else:
+            shown = str(address)
+        self.log.warning("failed TLS handshake from %s: %s", shown, why)
 
     def _quirks_for(self, identity: str) -> QuirkProfile | None:
         quirks = self.quirks
@@ -736,7 +998,11 @@ class Server:
                 REPLACED_CLOSE_CODE,
             )
             self._spawn(previous.close(REPLACED_CLOSE_CODE, REPLACED_REASON))
-        self.log.info("accepted %r (%s) from %s", identity, version, address)
+        if self.profiles is not None:
+            self.profiles.connected_with_profile(identity, ws.profile)
+        self.log.info(
+            "accepted %r (%s) from %s (security profile %d)", identity, version, address, ws.profile
+        )
         started = time.monotonic()
         try:
             await connection.run()

@@ -19,6 +19,7 @@ import dataclasses
 import datetime
 import hashlib
 import itertools
+import logging
 import secrets
 import types
 from collections.abc import Iterable, Mapping
@@ -348,6 +349,13 @@ def _none() -> Mapping[Any, Any]:
     return _NONE
 
 
+_log = logging.getLogger("ocppfast.csms")
+
+# The security profiles (SW 2; 2.x A00): 0 none, 1 Basic over ws://, 2 Basic over wss://,
+# 3 TLS client certificate.
+SECURITY_PROFILES = (0, 1, 2, 3)
+
+
 @dataclasses.dataclass(slots=True, eq=False)
 class StationRecord:
     """What one station told us. `identity` as the station first spelled it.
@@ -367,6 +375,8 @@ class StationRecord:
     - `meter_values`: recent meter values that belong to no known transaction, as
       (1.6 connectorId or 2.x evseId, sample); an empty tuple until the first one (a deque
       per station would cost more memory than its connection: docs/performance.md).
+    - `security_profile`: the lowest security profile the station may connect with (0-3): the
+      highest it connected with, or what the operator set; None until known (SW A05.FR.09).
     """
 
     identity: str
@@ -391,6 +401,7 @@ class StationRecord:
         default_factory=_none
     )
     meter_values: collections.deque[tuple[int, Sample]] | tuple[()] = ()
+    security_profile: int | None = None
 
     def entries(self, name: str) -> dict[Any, Any]:
         """The station's own dict of `name` ("operations", "reports", "event_streams",
@@ -756,6 +767,59 @@ class CsmsState:
             self.credentials.remove(identity)
         else:
             self.credentials.set_record(identity, password)
+
+    def set_pending_password(self, identity: str, password: PasswordRecord | None) -> None:
+        """Password rotation (SW A01): accept `password` as well as the current one until the
+        station authenticates with it (then the old one is forgotten: `Credentials.promote`);
+        None: forget the pending one (the station rejected it, A01.FR.03)."""
+        self.credentials.set_pending(identity, password)
+
+    # -- security profiles (SW A00.FR.002, A05.FR.09, A00.FR.005) -------------------------
+
+    def security_profile(self, identity: str) -> int | None:
+        """The lowest security profile station `identity` may connect with, None when not
+        yet known (`Server` refuses a connection below it: A05.FR.09)."""
+        record = self.stations.get(identity.casefold())
+        return record.security_profile if record is not None else None
+
+    def connected_with_profile(self, identity: str, profile: int) -> None:
+        """Station `identity` was accepted on a connection of security `profile`: the first
+        one sets its profile, a higher one raises it (after an A05 upgrade); a lower one never
+        lowers it (A00.FR.005: not via OCPP)."""
+        record = self.stations.get(identity.casefold())
+        previous = record.security_profile if record is not None else None
+        if previous is not None and profile <= previous:
+            return
+        self._station(identity).security_profile = profile
+        if previous is not None:
+            _log.info(
+                "security profile of %r raised from %d to %d: it connected with it (SW A05); "
+                "connections below it are refused from now on (A05.FR.09)",
+                identity,
+                previous,
+                profile,
+            )
+
+    def set_security_profile(self, identity: str, profile: int | None) -> int | None:
+        """The operator sets the lowest profile `identity` may connect with (None: unknown,
+        the next accepted connection sets it); return the previous one. Lowering it is only
+        done this way, never through OCPP (A00.FR.005), and is logged."""
+        if profile is not None and profile not in SECURITY_PROFILES:
+            raise ValueError("a security profile is 0, 1, 2 or 3")
+        record = self._station(identity)
+        previous = record.security_profile
+        record.security_profile = profile
+        if previous is not None and (profile is None or profile < previous):
+            _log.warning(
+                "security profile of %r lowered from %d to %s by the operator (A00.FR.005): "
+                "connections of that profile are accepted again",
+                record.identity,
+                previous,
+                "unknown" if profile is None else profile,
+            )
+        elif profile != previous:
+            _log.info("security profile of %r set to %s by the operator", record.identity, profile)
+        return previous
 
     def acceptance(self, identity: str) -> str:
         """Whether the CSMS accepts the station's messages now: the answer to its last boot,

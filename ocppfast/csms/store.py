@@ -191,11 +191,19 @@ CREATE TABLE station_items (
     PRIMARY KEY (station_key, kind, item_id)
 );
 """,
+    # 4: security (issue 10): the station's security profile (SW A05.FR.09: no connection
+    # below it; NULL: not yet known), and the pending new password of a rotation (SW A01),
+    # a scrypt record like `password`.
+    """
+ALTER TABLE stations ADD COLUMN security_profile INTEGER;
+ALTER TABLE stations ADD COLUMN password_pending TEXT;
+""",
 ]
 
 _STATION_COLUMNS = (
     "key, identity, version, registration_status, boot, booted_at, connected_at,"
-    " disconnected_at, last_seen, last_heartbeat, operations, registered, approval, password"
+    " disconnected_at, last_seen, last_heartbeat, operations, registered, approval, password,"
+    " security_profile, password_pending"
 )
 _CONNECTOR_COLUMNS = (
     "station_key, evse_id, connector_id, status, timestamp, error_code, info, vendor_id,"
@@ -297,6 +305,8 @@ class StoredState(CsmsState):
         self._collected: tuple[Any, ...] | None = None
         self._absent: dict[TransactionKey, None] = {}
         self._awaited = False  # changes that answers must wait for are pending
+        # A rotated password the station used (Server -> Credentials.promote): store the row.
+        self.credentials.promoted = self._password_promoted
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -363,13 +373,18 @@ class StoredState(CsmsState):
                 registered,
                 approval,
                 password,
+                security_profile,
+                password_pending,
             ) = row
             record = StationRecord(identity, version)
+            record.security_profile = security_profile
             record.registration_status = status
             record.registered = bool(registered)
             record.approval = approval
             if password:
                 self.credentials.set_record(identity, PasswordRecord.decode(password))
+            if password_pending:
+                self.credentials.set_pending(identity, PasswordRecord.decode(password_pending))
             record.boot = _BOOT.decode(boot) if boot else None
             record.booted_at = timestamp(booted)
             record.connected_at = timestamp(connected)
@@ -619,6 +634,7 @@ class StoredState(CsmsState):
 
     def _station_row(self, key: str, r: StationRecord) -> tuple[Any, ...]:
         password = self.credentials.record(key)
+        pending = self.credentials.pending(key)
         return (
             key,
             r.identity,
@@ -634,6 +650,8 @@ class StoredState(CsmsState):
             r.registered,
             r.approval,
             password.encode() if password is not None else None,
+            r.security_profile,
+            pending.encode() if pending is not None else None,
         )
 
     @staticmethod
@@ -686,6 +704,13 @@ class StoredState(CsmsState):
     def set_password(self, identity: str, password: PasswordRecord | None) -> None:
         super().set_password(identity, password)
         self._station(identity)  # the row that keeps it, written with the next commit
+
+    def _password_promoted(self, identity: str) -> None:
+        self._station(identity)  # its row, with the new password, goes with the next commit
+
+    def set_pending_password(self, identity: str, password: PasswordRecord | None) -> None:
+        super().set_pending_password(identity, password)
+        self._station(identity)  # kept, so that a rotation survives a restart (SW A01)
 
     def set_token(self, record: IdTokenRecord) -> None:
         super().set_token(record)
