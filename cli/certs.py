@@ -3,6 +3,7 @@
     ocppfast certs init --org "Example CPO"          # the root CA
     ocppfast certs server csms.example.com           # the CSMS's TLS certificate
     ocppfast certs station CP001 CP002               # station certificates (CN = identity)
+    ocppfast certs firmware-signer firmware --dir maker-pki   # signs firmware (SW L01)
     ocppfast certs list
     ocppfast certs revoke SERIAL
 
@@ -22,6 +23,7 @@ from ocppfast.security.pki import (
     ALGORITHMS,
     DEFAULT_CA_YEARS,
     DEFAULT_DIR,
+    DEFAULT_FIRMWARE_DAYS,
     DEFAULT_RSA_BITS,
     DEFAULT_SERVER_DAYS,
     DEFAULT_STATION_DAYS,
@@ -38,8 +40,8 @@ certs_app = typer.Typer(
     name="certs",
     help="The certificate authority of security profiles 2 and 3 (TLS, and TLS with station "
     "certificates): create a root CA, the CSMS's server certificate and the stations' "
-    "certificates; list and revoke them. Files in --dir (default ocppfast-data/pki): "
-    "docs/security.md.",
+    "certificates, firmware signing certificates; list and revoke them. Files in --dir "
+    "(default ocppfast-data/pki): docs/security.md.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -237,6 +239,53 @@ def station(
     typer.echo(
         f"next: install {store.ca_cert_path} and the station's certificate and key on the "
         "station; see docs/security.md"
+    )
+
+
+@certs_app.command("firmware-signer")
+def firmware_signer(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="The signer's name: its CN and file names (e.g. the product line).",
+        ),
+    ] = "firmware",
+    directory: DirOption = DEFAULT_DIR,
+    org: Annotated[
+        str | None,
+        typer.Option("--org", help="The certificate's O. Default: the CA's organisation."),
+    ] = None,
+    algorithm: AlgorithmOption = None,
+    rsa_bits: RsaBitsOption = DEFAULT_RSA_BITS,
+    days: Annotated[
+        int, typer.Option("--days", help="Validity in days.", min=1)
+    ] = DEFAULT_FIRMWARE_DAYS,
+    force: ForceOption = False,
+) -> None:
+    """Issue a firmware signing certificate (extendedKeyUsage codeSigning, directly under the
+    root: SW L01 allows no intermediate) and its private key. In the field it belongs to the
+    manufacturer's hierarchy, not the CPO's: use a separate --dir whose CA certificate the
+    stations hold as ManufacturerRootCertificate. `ocppfast serve --firmware-signer-cert
+    --firmware-signer-key` signs firmware with it."""
+    store = _store(directory)
+    try:
+        record = store.issue_firmware_signer(
+            name,
+            org,
+            algorithm=_algorithm(algorithm),
+            rsa_bits=rsa_bits,
+            days=days,
+            force=force,
+        )
+    except PkiError as error:
+        _fail(str(error))
+    typer.echo(f"issued the firmware signing certificate {name!r}")
+    _written(store, record)
+    typer.echo(
+        f"next: give the stations {store.ca_cert_path} as their manufacturer root "
+        "certificate, and sign with ocppfast serve --firmware-signer-cert "
+        f"{store.path(record.cert_file)} --firmware-signer-key {store.path(record.key_file or '')}"
     )
 
 

@@ -135,9 +135,41 @@ def test_rsa_ca_and_a_second_server_certificate(tmp_path: Path) -> None:
 def test_help_of_each_command() -> None:
     code, out = invoke("--help")
     assert code == 0
-    for command in ("init", "server", "station", "list", "revoke", "crl"):
+    for command in ("init", "server", "station", "firmware-signer", "list", "revoke", "crl"):
         assert command in out
         code, text = invoke(command, "--help")
         assert code == 0 and "--dir" in text
     assert "--org" in invoke("init", "--help")[1]
     assert "key_compromise" in invoke("revoke", "--help")[1]
+
+
+def test_firmware_signer_in_a_manufacturer_directory(tmp_path: Path) -> None:
+    """`ocppfast certs firmware-signer` (SW L01, issue 10 part 5): a codeSigning certificate
+    issued directly by the root of its own (manufacturer) directory, its key 0600, listed by
+    `certs list`; the file it signs verifies against that root."""
+    from ocppfast.security.firmware import FirmwareSigner, verify_firmware
+
+    maker = str(tmp_path / "maker")
+    assert invoke("init", "--org", "Maker", "--dir", maker)[0] == 0
+    code, out = invoke("firmware-signer", "fw-2026", "--dir", maker)
+    assert code == 0, out
+    assert "certs/firmware-fw-2026.pem" in out and "private/firmware-fw-2026.key (mode 0600" in out
+    assert "--firmware-signer-cert" in out and "manufacturer root" in out
+    store = CertificateStore(maker)
+    (record,) = store.list()
+    assert (record.kind, record.name) == ("firmware", "fw-2026")
+    assert record.key_file is not None
+    assert stat.S_IMODE(os.stat(store.path(record.key_file)).st_mode) == 0o600
+    cert = x509.load_pem_x509_certificate(store.path(record.cert_file).read_bytes())
+    usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert x509.oid.ExtendedKeyUsageOID.CODE_SIGNING in usage
+    assert cert.issuer == store.ca_certificate.subject
+    code, out = invoke("list", "--dir", maker)
+    assert code == 0 and "firmware" in out and "fw-2026" in out
+    signer = FirmwareSigner.load(store.path(record.cert_file), store.path(record.key_file))
+    verify_firmware(b"image", signer.sign(b"image"), signer.certificate_pem, [store.ca_certificate])
+    # Twice without --force: says what to do; with --force the old one is revoked.
+    code, out = invoke("firmware-signer", "fw-2026", "--dir", maker)
+    assert code == 1 and "--force" in out
+    assert invoke("firmware-signer", "fw-2026", "--force", "--dir", maker)[0] == 0
+    assert [r.revoked for r in CertificateStore(maker).list()] == [True, False]

@@ -15,11 +15,17 @@ Files live in one folder (`root`): the operator's firmware images at its top, an
 upload in `uploads/<identity>/`. Names are sanitized (`safe_name`): no path from a request can
 leave the folder. Uploads are streamed to disk and bounded (`max_upload`, 413 beyond).
 
+Signed firmware (SW L01.FR.09/11, 2.x L01): with a `firmware_signer` (`ocppfast serve
+--firmware-signer-cert/--firmware-signer-key`), `sign_firmware(name)` signs a firmware file over
+its exact bytes (SHA-256 in chunks, RSA-PSS or ECDSA: `ocppfast.security.firmware`) for the
+API's signed updates; the signature of an unchanged file is computed once.
+
 Logger "ocppfast.api": one INFO line per download and upload, without the capability.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import hashlib
@@ -33,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+
+from ..security.firmware import FirmwareSigner
 
 __all__ = [
     "DEFAULT_MAX_UPLOAD",
@@ -117,7 +125,8 @@ class Capability:
 class FileStore:
     """The file server's folder and keys: `root` (created), `secret` (the HMAC key),
     `base_url` (how stations reach this server: `--public-url`, else the API's address, set
-    when the API starts), `max_upload` (bytes)."""
+    when the API starts), `max_upload` (bytes), `firmware_signer` (what signs firmware for
+    signed updates, if any)."""
 
     def __init__(
         self,
@@ -126,6 +135,7 @@ class FileStore:
         base_url: str | None = None,
         max_upload: int = DEFAULT_MAX_UPLOAD,
         clock: Callable[[], float] | None = None,
+        firmware_signer: FirmwareSigner | None = None,
     ) -> None:
         self.root = Path(root).absolute()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -134,6 +144,9 @@ class FileStore:
         self.max_upload = max_upload
         self.secret = b""  # set by the API from the state: CsmsState.file_secret
         self._clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc).timestamp())
+        self.firmware_signer = firmware_signer
+        # name -> ((size, mtime_ns), signature): a file signed once while it does not change.
+        self._signatures: dict[str, tuple[tuple[int, int], str]] = {}
 
     def now(self) -> float:
         return self._clock()
@@ -183,6 +196,26 @@ class FileStore:
             if path.is_file() and not path.name.startswith("."):
                 found.append((path.name, path.stat()))
         return found
+
+    async def sign_firmware(self, name: str) -> tuple[str, str]:
+        """(signing certificate PEM, base64 signature) of the firmware file `name` over its
+        exact bytes (SW L01.FR.04/09/11), hashed in a thread. Raises LookupError when there is
+        no such file, RuntimeError without a `firmware_signer`."""
+        signer = self.firmware_signer
+        if signer is None:
+            raise RuntimeError("no firmware signer")
+        path = self.firmware(name)
+        if path is None:
+            raise LookupError(name)
+        stat = path.stat()
+        version = (stat.st_size, stat.st_mtime_ns)
+        known = self._signatures.get(name)
+        if known is not None and known[0] == version:
+            return signer.certificate_pem, known[1]
+        signature = await asyncio.to_thread(signer.sign, path)
+        self._signatures[name] = (version, signature)
+        log.info("signed firmware file %s (%d bytes) for a signed update", name, stat.st_size)
+        return signer.certificate_pem, signature
 
     def upload_path(self, identity: str, name: str) -> Path:
         """A new file in `uploads/<identity>/` for an upload named `name` (sanitized; a

@@ -1,6 +1,15 @@
 """Security profiles 2 and 3 (SW 2.4, 2.5; 2.0.1 part 2 A00): the CPO's certificate authority
-(`pki`) and the TLS contexts of both roles (`tls`). See docs/security.md."""
+(`pki`), the TLS contexts of both roles (`tls`), signed firmware (`firmware`, SW L01). See
+docs/security.md."""
 
+from .firmware import (
+    FirmwareCertificateError,
+    FirmwareSignatureError,
+    FirmwareSigner,
+    FirmwareVerificationError,
+    sign_firmware,
+    verify_firmware,
+)
 from .pki import (
     DEFAULT_DIR,
     CertificateRecord,
@@ -22,9 +31,15 @@ __all__ = [
     "CertificateRecord",
     "CertificateStore",
     "CsrRejected",
+    "FirmwareCertificateError",
+    "FirmwareSignatureError",
+    "FirmwareSigner",
+    "FirmwareVerificationError",
     "PkiError",
     "check_station_certificate",
     "client_context",
     "peer_identity",
     "server_context",
+    "sign_firmware",
+    "verify_firmware",
 ]

@@ -21,6 +21,11 @@ version (which `Station16` and `StationV2` build):
   every step through the `Reporter` the station gives it (the status notifications), and keeps
   the state of a firmware update in `StationData.state` so that a restart reports the right
   status (after the install reboot: Installed).
+- Signed firmware (SW L01, 2.x L01; `ocppfast.security.firmware`): the station checks the
+  signing certificate against its manufacturer roots when the request comes
+  (`signing_certificate_problem`: InvalidCertificate, L01.FR.23/24), and the signature over the
+  whole downloaded file before installing: SignatureVerified, or InvalidSignature with the
+  security event InvalidFirmwareSignature and no install (L01.FR.03/04, TC_L_01/06_CS).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import tarfile
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,9 +48,16 @@ from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
+from cryptography import x509
 
 from ..asyncio.connection import Connection, ConnectionObserver
 from ..hardware import FirmwareInstallError, Hardware
+from ..security.firmware import (
+    FirmwareCertificateError,
+    FirmwareVerificationError,
+    check_signing_certificate,
+    verify_firmware,
+)
 from ..transport import shown
 from .config import parse_time
 from .store import StationData
@@ -61,6 +73,7 @@ __all__ = [
     "TrafficCapture",
     "TransferError",
     "download",
+    "manufacturer_roots_of",
     "nonnegative",
     "optional_time",
     "upload",
@@ -81,6 +94,19 @@ TRAFFIC_RING_BYTES = 512 * 1024
 FIRMWARE_STATE = "firmware_update"
 _SCHEMES = ("http", "https")
 _CHUNK = 64 * 1024
+
+
+def manufacturer_roots_of(station: Any) -> list[x509.Certificate]:
+    """The manufacturer root certificates a firmware signing certificate of `station` may be
+    issued by (L01.FR.12): those of its certificate store
+    (`station.certificates.roots("ManufacturerRootCertificate")`, installed through
+    InstallCertificate) when it has one, and those in its `manufacturer_roots` list (set by
+    the code that builds the station, e.g. `ocppfast station --manufacturer-root`)."""
+    roots: list[x509.Certificate] = list(getattr(station, "manufacturer_roots", None) or ())
+    store = getattr(station, "certificates", None)
+    if store is not None and hasattr(store, "roots"):
+        roots.extend(store.roots("ManufacturerRootCertificate"))
+    return roots
 
 
 def nonnegative(value: Any) -> int:
@@ -375,8 +401,9 @@ class Reporter(Protocol):
 
 @dataclass
 class FirmwareUpdate:
-    """What an UpdateFirmware asked for (1.6 C16 5.19; 2.x L01 / L02). `request_id` is None in
-    1.6; `install_at` only 2.x (installDateTime)."""
+    """What an UpdateFirmware asked for (1.6 C16 5.19; 2.x L01 / L02; SW SignedUpdateFirmware).
+    `request_id` is None in a 1.6 UpdateFirmware; `install_at` only 2.x and SW (installDateTime);
+    `signing_certificate` (PEM) and `signature` (base64) for signed firmware (L01)."""
 
     location: str
     retrieve_at: datetime
@@ -384,6 +411,13 @@ class FirmwareUpdate:
     retry_interval: float = 0.0
     request_id: int | None = None
     install_at: datetime | None = None
+    signing_certificate: str | None = None
+    signature: str | None = None
+
+    @property
+    def signed(self) -> bool:
+        """Whether the update is signed firmware (L01): verified before it is installed."""
+        return self.signing_certificate is not None or self.signature is not None
 
     def to_state(self, phase: str, status: str) -> dict[str, Any]:
         return {
@@ -393,6 +427,8 @@ class FirmwareUpdate:
             "retries": self.retries,
             "retry_interval": self.retry_interval,
             "request_id": self.request_id,
+            "signing_certificate": self.signing_certificate,
+            "signature": self.signature,
             "phase": phase,
             "status": status,
         }
@@ -404,6 +440,7 @@ class FirmwareUpdate:
         if retrieve is None or not isinstance(location, str):
             return None
         request_id = state.get("request_id")
+        certificate, signature = state.get("signing_certificate"), state.get("signature")
         return cls(
             location=location,
             retrieve_at=retrieve,
@@ -411,6 +448,8 @@ class FirmwareUpdate:
             retry_interval=float(state.get("retry_interval") or 0),
             request_id=request_id if isinstance(request_id, int) else None,
             install_at=parse_time(state.get("install_at")),
+            signing_certificate=certificate if isinstance(certificate, str) else None,
+            signature=signature if isinstance(signature, str) else None,
         )
 
 
@@ -444,6 +483,11 @@ class Maintenance:
       state); `hardware`: what installs; `reporter`: the station's messages.
     - `firmware_statuses`: the FirmwareStatus values of the station's version: the others are
       not reported (1.6 has no DownloadScheduled, InstallScheduled, InstallRebooting).
+      `signed_firmware_statuses`: those of a signed update (1.6: SW FirmwareStatusEnumType,
+      sent as SignedFirmwareStatusNotification); default `firmware_statuses`.
+    - `manufacturer_roots`: the station's manufacturer root certificates (its certificate
+      store's ManufacturerRootCertificate), which a firmware signing certificate must be
+      issued by (L01.FR.12); none: every signed update is InvalidCertificate.
     - `security_log`: the station's security events (time, type, tech info), for SecurityLog.
     - `name_in_lines`: start log lines with `name` (for a log that does not add it itself).
     - `transfer_timeout`, `idle_timeout`: the seconds a download or upload may take, and may
@@ -461,6 +505,8 @@ class Maintenance:
         hardware: Hardware,
         reporter: Reporter,
         firmware_statuses: frozenset[str],
+        signed_firmware_statuses: frozenset[str] | None = None,
+        manufacturer_roots: Callable[[], Sequence[x509.Certificate]] = tuple,
         security_log: Iterable[tuple[datetime, str, str]] = (),
         name_in_lines: bool = False,
         transfer_timeout: float = TRANSFER_TIMEOUT,
@@ -476,6 +522,8 @@ class Maintenance:
         self.hardware = hardware
         self.reporter = reporter
         self.firmware_statuses = firmware_statuses
+        self.signed_firmware_statuses = signed_firmware_statuses or firmware_statuses
+        self.manufacturer_roots = manufacturer_roots
         self.security_log = security_log
         self.transfer_timeout = transfer_timeout
         self.idle_timeout = idle_timeout
@@ -502,6 +550,31 @@ class Maintenance:
     def firmware_busy(self) -> bool:
         """Whether a firmware update is in progress (between UpdateFirmware and its end)."""
         return self._firmware_task is not None and not self._firmware_task.done()
+
+    def signing_certificate_problem(self, certificate: Any) -> str | None:
+        """Why the signing certificate (PEM) of a signed update is not valid, or None when it
+        is (L01.FR.23: checked when the request comes, before accepting it; L01.FR.12:
+        issued by a manufacturer root, the X.509 rules). The handler answers InvalidCertificate
+        with the security event InvalidFirmwareSigningCertificate otherwise (L01.FR.02/24)."""
+        if not isinstance(certificate, str):
+            return "the request has no signing certificate"
+        try:
+            check_signing_certificate(certificate, self._roots(), now=self._now())
+        except FirmwareCertificateError as error:
+            return str(error)
+        return None
+
+    def _roots(self) -> Sequence[x509.Certificate]:
+        try:
+            return self.manufacturer_roots()
+        except Exception as error:  # a broken certificate store must not break the station
+            self._say(logging.ERROR, "cannot read the manufacturer root certificates: %s", error)
+            return ()
+
+    def _now(self) -> datetime:
+        # Certificates are valid in real time; the station's clock may be simulated, but a
+        # test clock far from the real time would make every certificate look expired.
+        return datetime.now(timezone.utc)
 
     def update_firmware(self, update: FirmwareUpdate) -> bool:
         """Start `update`; returns whether it replaced one in progress (2.x L01.FR.24: the
@@ -579,6 +652,8 @@ class Maintenance:
         image = await self._download_firmware(update, directory)
         if image is None:
             return
+        if update.signed and not await self._verify_firmware(update, image):
+            return
         install_at = update.install_at
         wait = 0.0 if install_at is None else (install_at - self.clock()).total_seconds()
         if install_at is not None and wait > 0:
@@ -648,11 +723,54 @@ class Maintenance:
             return image
         return None  # pragma: no cover - the loop returns
 
+    async def _verify_firmware(self, update: FirmwareUpdate, image: Path) -> bool:
+        """L01.FR.04: verify the signature over the whole downloaded file before installing:
+        SignatureVerified, or InvalidSignature with the security event InvalidFirmwareSignature
+        (L01.FR.03, TC_L_06_CS) and the update ends without installing. A signing certificate
+        that no longer verifies (expired since the request, roots changed, a restart): the
+        InvalidCertificate state where the version has it (SW), else InvalidSignature, with
+        the event InvalidFirmwareSigningCertificate (L01.FR.02)."""
+        roots = self._roots()
+        try:
+            await asyncio.to_thread(
+                verify_firmware,
+                image,
+                update.signature or "",
+                update.signing_certificate or "",
+                roots,
+                now=self._now(),
+            )
+        except FirmwareVerificationError as error:
+            certificate = isinstance(error, FirmwareCertificateError)
+            event = (
+                "InvalidFirmwareSigningCertificate" if certificate else "InvalidFirmwareSignature"
+            )
+            status = (
+                "InvalidCertificate"
+                if certificate and "InvalidCertificate" in self.signed_firmware_statuses
+                else "InvalidSignature"
+            )
+            self._say(logging.ERROR, "firmware %s not installed: %s: %s", image.name, status, error)
+            await self._report(status)
+            self.reporter.security_event(event, str(error)[:255])
+            self._end_firmware()
+            return False
+        except OSError as error:
+            self._say(logging.ERROR, "cannot read the downloaded firmware: %s", error)
+            await self._report("InvalidSignature")
+            self.reporter.security_event("InvalidFirmwareSignature", f"unreadable: {error}"[:255])
+            self._end_firmware()
+            return False
+        self._say(logging.INFO, "firmware signature verified (%s)", image.name)
+        await self._report("SignatureVerified")
+        return True
+
     async def _report(self, status: str) -> None:
-        if status not in self.firmware_statuses:
+        update = self.firmware
+        signed = update is not None and update.signed
+        if status not in (self.signed_firmware_statuses if signed else self.firmware_statuses):
             return
         self.firmware_status = status
-        update = self.firmware
         await self.reporter.firmware_status(status, None if update is None else update.request_id)
 
     def _keep(self, update: FirmwareUpdate, phase: str, status: str) -> None:
