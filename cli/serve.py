@@ -32,6 +32,8 @@ else:  # pragma: no cover - Python 3.10
 if TYPE_CHECKING:
     from ocppfast.asyncio.auth import PasswordRecord
     from ocppfast.csms import CsmsState, VendorHandler
+    from ocppfast.csms.certificates import CertificateServices
+    from ocppfast.security.firmware import FirmwareSigner
     from ocppfast.security.pki import CertificateStore
 
 log = logging.getLogger("ocppfast.serve")
@@ -169,6 +171,30 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    station_org: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_env("STATION_ORG"),
+            metavar="NAME",
+            help="Security profile 3: station certificates must also name this organization "
+            "(O) (SW A00.FR.404), else HTTP 403. Default with --pki: the CA's O (what 'ocppfast "
+            "certs station' puts there); '' checks no O.",
+            show_default=False,
+        ),
+    ] = None,
+    signing_ca: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("SIGNING_CA"),
+            metavar="DIR",
+            help="The 'ocppfast certs' directory whose CA signs the stations' certificate "
+            "signing requests (SignCertificate, SW A02/A03): it needs private/ca.key. Default: "
+            "--pki, else DATA_DIR/pki, when the CA's key is there; without a key, "
+            "SignCertificate is answered Rejected (the log says so at start).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     path_prefix: Annotated[
         str,
         typer.Option(
@@ -281,6 +307,26 @@ def serve(
             min=1,
         ),
     ] = 256,
+    firmware_signer_cert: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("FIRMWARE_SIGNER_CERT"),
+            help="A firmware signing certificate (ocppfast certs firmware-signer): the API's "
+            "signed firmware updates (sign: true) sign the file with it (SW L01). Needs "
+            "--firmware-signer-key.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    firmware_signer_key: Annotated[
+        Path | None,
+        typer.Option(
+            envvar=_env("FIRMWARE_SIGNER_KEY"),
+            help="The private key of --firmware-signer-cert (PEM, unencrypted; never logged).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     traffic_retention: Annotated[
         float,
         typer.Option(
@@ -334,7 +380,8 @@ def serve(
         )
     versions = parse_versions(ocpp)
     vendors = _vendor_handlers(data_transfer or [])
-    tls = _tls_settings(tls_cert or [], tls_key or [], client_ca, pki, data_dir)
+    firmware_signer = _firmware_signer(firmware_signer_cert, firmware_signer_key)
+    tls = _tls_settings(tls_cert or [], tls_key or [], client_ca, pki, data_dir, station_org)
     if tls is not None and tls.profile == 2 and credentials is None:
         tls.described.append(
             "without --credentials only the stations given a password through the API must "
@@ -378,6 +425,7 @@ def serve(
     limits = ServerLimits(max_connections=max_connections, ping_interval=ping_interval or None)
 
     passwords = _read_credentials(credentials) if credentials is not None else None
+    certificates, signing_line = _certificate_services(signing_ca, pki, data_dir)
     if database is None:
         database = "sqlite:///" + str((data_dir / "ocppfast.sqlite3").absolute())
     token = (api_token or _api_token(data_dir)) if api else ""
@@ -421,7 +469,7 @@ def serve(
         if traffic_retention:
             observers.append(traffic)
         server = Server(
-            default_csms(state, vendors),
+            default_csms(state, vendors, certificates),
             host=host,
             port=port,
             versions=versions,
@@ -433,6 +481,8 @@ def serve(
             limits=limits,
             ssl=tls.context if tls is not None else None,
             check_client=tls.check if tls is not None else None,
+            # Each station's security profile, stored: none below it (SW A05.FR.09).
+            profiles=state,
         )
         metrics.server = server
         try:
@@ -449,6 +499,7 @@ def serve(
                     files if files is not None else data_dir / "files",
                     base_url=public_url,
                     max_upload=max_upload << 20,
+                    firmware_signer=firmware_signer,
                 )
             except OSError as exc:
                 log.error("cannot make the file server's folder: %s (see --files)", exc)
@@ -462,6 +513,7 @@ def serve(
                 port=api_port,
                 metrics=metrics,
                 files=file_store,
+                certificates=certificates,
             )
             try:
                 await api_server.start()
@@ -495,6 +547,12 @@ def serve(
                     "no CRL: revoked station certificates are not refused (give --pki, the "
                     "'ocppfast certs' directory; SW A00.FR.704)"
                 )
+        # Without TLS no station needs a certificate: signing off is no news then.
+        log.log(
+            logging.WARNING if certificates.authority is None and tls is not None else logging.INFO,
+            "%s",
+            signing_line,
+        )
         profile = f" (security profile {tls.profile})" if tls is not None else ""
         log.info("ready: point stations at %s/<identity>%s; Ctrl-C to stop", server.url, profile)
         try:
@@ -624,6 +682,71 @@ class _Tls:
     described: list[str]
 
 
+def _certificate_services(
+    signing_ca: Path | None, pki: Path | None, data_dir: Path
+) -> tuple[CertificateServices, str]:
+    """The CSMS's certificate services (ocppfast.csms.certificates) and the line the log says
+    about them at start: the CA that signs CSRs (--signing-ca, else --pki, else DATA_DIR/pki,
+    when its key is there) and the root the API installs on stations (csmsCa)."""
+    from ocppfast.csms.certificates import CertificateServices
+    from ocppfast.security.pki import CertificateStore
+
+    if signing_ca is not None and not (signing_ca / "ca.pem").exists():
+        raise typer.BadParameter(
+            f"{signing_ca} has no ca.pem: create the CA with 'ocppfast certs init --org NAME "
+            f"--dir {signing_ca}'",
+            param_hint="--signing-ca",
+        )
+    candidates = [signing_ca] if signing_ca is not None else [pki, data_dir / "pki"]
+    chosen = next((d for d in candidates if d is not None and (d / "ca.pem").exists()), None)
+    if chosen is None:
+        return CertificateServices(), (
+            "certificate signing is off: SignCertificate is answered Rejected (SW A02.FR.12); "
+            "to sign stations' CSRs give --signing-ca DIR, an 'ocppfast certs' directory with "
+            "its CA's key"
+        )
+    store = CertificateStore(chosen)
+    try:
+        services = CertificateServices.from_store(store)
+        organization = store.organization
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot read {store.ca_cert_path}: {exc}") from None
+    if services.authority is None:
+        if signing_ca is not None:
+            raise typer.BadParameter(
+                f"{signing_ca} has no CA key ({store.ca_key_path}): --signing-ca needs it",
+                param_hint="--signing-ca",
+            )
+        return services, (
+            f"certificate signing is off: {store.ca_key_path} is not here (the CA's key may "
+            "live elsewhere, SW A00.FR.602), so SignCertificate is answered Rejected; give "
+            "--signing-ca DIR (a directory with the CA's key) to sign stations' CSRs"
+        )
+    return services, (
+        f"certificate signing on: stations' CSRs are signed by the CA of {chosen} (CN must be "
+        f"the station's identity, O {organization!r}, a strong key; SW A02/A03)"
+    )
+
+
+def _firmware_signer(cert: Path | None, key: Path | None) -> FirmwareSigner | None:
+    """The firmware signer of the API's signed updates (SW L01), from its two options."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise typer.BadParameter(
+            "give the firmware signing certificate and its key together",
+            param_hint="--firmware-signer-cert/--firmware-signer-key",
+        )
+    from ocppfast.security.firmware import FirmwareSigner
+
+    try:
+        return FirmwareSigner.load(cert, key)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            str(exc), param_hint="--firmware-signer-cert/--firmware-signer-key"
+        ) from None
+
+
 def _server_files(store: CertificateStore) -> list[tuple[Path, Path]]:
     """The server certificates and keys in an `ocppfast certs` directory: the valid,
     unrevoked one of each algorithm, ECDSA first (the note of SW A00.FR.317)."""
@@ -664,6 +787,7 @@ def _tls_settings(
     client_ca: Path | None,
     pki: Path | None,
     data_dir: Path,
+    station_org: str | None = None,
 ) -> _Tls | None:
     """The TLS of `ocppfast serve` from its options (None: plain ws://, profiles 0 and 1);
     exits with a message that says what to do on a bad combination or an unreadable file."""
@@ -741,9 +865,21 @@ def _tls_settings(
             ) from None
         crl = store.crl_path
     checking = store
+    if station_org is None and pki is not None and store is not None:
+        # `ocppfast certs station` gives station certificates the CA's O: with --pki, the
+        # CSMS requires it (SW A00.FR.404) unless told otherwise.
+        try:
+            station_org = store.organization
+        except (PkiError, OSError, ValueError) as exc:
+            raise typer.BadParameter(
+                f"the CA of {store.directory}: {exc}", param_hint="--pki"
+            ) from None
+    organization = station_org or None
 
     def check(ssl_object: ssl.SSLObject | None, identity: str) -> str | None:
-        return check_station_certificate(ssl_object, identity, store=checking)
+        return check_station_certificate(
+            ssl_object, identity, store=checking, organization=organization
+        )
 
     return _Tls(
         context,
@@ -753,7 +889,9 @@ def _tls_settings(
         [
             f"TLS: security profile 3: wss:// with the server certificate {served}, TLS 1.2 or "
             f"later (SW 2.5); stations need a certificate of {client_ca} whose CN is their "
-            "identity (SW A00.FR.403-405), else HTTP 403"
+            "identity (SW A00.FR.403-405)"
+            + (f" and whose O is {organization!r} (A00.FR.404)" if organization else "")
+            + ", else HTTP 403"
             + (f"; revoked ones are refused ({crl})" if crl is not None else "")
         ],
     )

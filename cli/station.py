@@ -12,7 +12,7 @@ import random
 import shlex
 import shutil
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ocppfast.hardware import Hardware
+    from ocppfast.station.certificates import Provisioned
     from ocppfast.station.fleet import ChargingPlan, Fleet
 
 # Not "ocppfast.station", which a fleet quiets below WARNING (the stations' own lines).
@@ -365,6 +366,7 @@ def station(
             hardware=hardware,
             ssl=tls.contexts.__getitem__ if tls is not None else None,
             security_profile=tls.profile if tls is not None else None,
+            certificates=tls.provisioned.get if tls is not None else None,
         )
         freezing = asyncio.ensure_future(_keep_out_of_gc(fleet)) if count > 1 else None
         showing = None
@@ -462,6 +464,9 @@ class _Tls:
     profile: int | None
     system_trust: bool
     described: list[str]
+    # What goes into each station's certificate store (the CSMS root, its certificate and key):
+    # GetInstalledCertificateIds reports the root; a renewal replaces the certificate.
+    provisioned: dict[str, Provisioned] = field(default_factory=dict)
 
 
 def _tls_settings(
@@ -476,6 +481,7 @@ def _tls_settings(
     """The TLS options checked and loaded (None for ws://); exits with what to do."""
     from ocppfast.security.pki import CertificateStore, PkiError
     from ocppfast.security.tls import client_context
+    from ocppfast.station.certificates import Provisioned
 
     secure = url.lower().startswith("wss://")
     given = [name for name, value in (("--ca", ca), ("--cert", cert), ("--key", key),
@@ -551,4 +557,16 @@ def _tls_settings(
         )
     elif profile == 2:
         shown += "; HTTP Basic auth with the password"
-    return _Tls(contexts, profile, ca is None, [shown])
+    provisioned: dict[str, Provisioned] = {}
+    try:
+        root = ca.read_bytes() if ca is not None else None
+        for identity in identities:
+            pair = files.get(identity)
+            provisioned[identity] = Provisioned(
+                csms_root=root,
+                cert=pair[0].read_bytes() if pair else None,
+                key=pair[1].read_bytes() if pair else None,
+            )
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {exc.filename}: {exc.strerror}") from None
+    return _Tls(contexts, profile, ca is None, [shown], provisioned)

@@ -42,6 +42,10 @@ SETTINGS = (
     "tls-key",
     "client-ca",
     "pki",
+    "station-org",
+    "signing-ca",
+    "firmware-signer-cert",
+    "firmware-signer-key",
     "log-level",
     "config",
 )

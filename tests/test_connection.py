@@ -590,3 +590,23 @@ def test_instance_override_is_what_answers(core: Backend) -> None:
         await asyncio.gather(*tasks)
 
     run(main())
+
+
+def test_calls_answered_waits_for_the_answers_of_our_calls(core: Backend) -> None:
+    """What a station closing on purpose (to reconnect) waits for: the answers to its CALLs in
+    flight, at most the time given."""
+
+    async def main() -> None:
+        connection, peer, _ = await start(core, Csms16())
+        assert await connection.calls_answered(0.01)  # none made
+        pending = asyncio.create_task(
+            connection.call(v16.GetConfigurationRequest(key=["HeartbeatInterval"]))
+        )
+        call = await frame(peer)
+        assert not await connection.calls_answered(0.05)  # not answered yet
+        waiting = asyncio.create_task(connection.calls_answered(5))
+        await peer.send(msgspec.json.encode([3, call[1], {}]))
+        assert await waiting
+        await pending
+
+    run(main())

@@ -15,14 +15,20 @@ the amended text and say so."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.server import serve
 
 from ocppfast import v201
 from ocppfast._core import Backend
 from ocppfast._core.message import UNSET
+from ocppfast.security import CertificateStore, server_context
+from ocppfast.security import pki as pki_module
 from ocppfast.station.v2 import StationError, StationV2
 from tests import aio
 from tests.test_station_network_profiles import (
@@ -37,6 +43,7 @@ from tests.test_station_network_profiles import (
 )
 from tests.test_station_v2 import (
     MODULES,
+    NOW,
     V2,
     WAIT,
     Csms,
@@ -2099,3 +2106,345 @@ def test_TC_G_21_CS_station_unavailable_persists_across_reboot(core: Backend) ->
     after the reboot."""
     _, again = run(unavailable_across_a_reboot(core, lambda m: UNSET))
     assert statuses_of(again) == {1: "Unavailable", 2: "Unavailable"}
+
+
+# ------------------------------------------------------------------------------------------
+# A05 Upgrade Charging Station Security Profile (2.x: through the network profiles, B09/B10)
+
+
+class TlsCsmsServer(CsmsServer):
+    """`CsmsServer` over TLS: wss:// with the server certificate of `context`."""
+
+    def __init__(self, *args: Any, context: ssl.SSLContext, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = context
+
+    @property
+    def url(self) -> str:
+        return f"wss://127.0.0.1:{self.port}/ocpp"
+
+    async def __aenter__(self) -> TlsCsmsServer:
+        self._server = await serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            subprotocols=[self.version],  # type: ignore[list-item]
+            process_request=self._check,
+            ssl=self.context,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+
+@BOTH_VERSIONS
+def test_TC_A_19_to_22_CS_security_profile_upgrade_through_a_network_profile(
+    core: Backend, v2: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TC_A_20_CS (A05.FR.03): a network profile of security profile 2 is Accepted, but
+    NetworkConfigurationPriority naming it is Rejected while no CSMSRootCertificate is
+    installed; TC_A_21_CS (A05.FR.04): likewise profile 3 without the station's certificate;
+    TC_A_19_CS: with the CSMS root installed, the priority is RebootRequired, and after the
+    Reset the station connects over wss:// with security profile 2, boots there, and reports
+    SecurityCtrlr.SecurityProfile 2 (step 11); TC_A_22_CS (A05.FR.09's station side): a network
+    profile of a lower security profile is Rejected."""
+    # Issued a month before the stations' clock (tests/test_station_v2.py's NOW), so that they
+    # are valid for the station (M05: a root not valid yet is Rejected) and for TLS, which
+    # checks them at the real time.
+    monkeypatch.setattr(pki_module, "_now", lambda: NOW - datetime.timedelta(days=30))
+    pki = CertificateStore(tmp_path / "pki")
+    pki.create_ca("Example CPO")
+    server = pki.issue_server(["127.0.0.1"])
+    assert server.key_file is not None
+    context = server_context(pki.path(server.cert_file), pki.path(server.key_file))
+
+    async def main() -> None:
+        attempts: list[str] = []
+        async with (
+            CsmsServer(core, v2, "plain", attempts) as plain,
+            TlsCsmsServer(core, v2, "tls", attempts, context=context) as tls,
+            attached(core, v2, plain.url) as (station, _client),
+        ):
+            m = MODULES[v2]
+            await ready(station, plain.csms)
+            connection = plain.connection
+            await configure(connection, *NO_BACK_OFF)
+            to_tls = network_profile(m, 2, tls.url, security_profile=2)
+            assert wire((await connection.call(to_tls)).status) == "Accepted"
+            priority = put(m, "OCPPCommCtrlr", "NetworkConfigurationPriority", "2,1")
+            assert await set_variables(connection, priority) == ["Rejected"]  # TC_A_20_CS
+            with_certificate = network_profile(m, 3, tls.url, security_profile=3)
+            assert wire((await connection.call(with_certificate)).status) == "Accepted"
+            priority_3 = put(m, "OCPPCommCtrlr", "NetworkConfigurationPriority", "3,1")
+            assert await set_variables(connection, priority_3) == ["Rejected"]  # TC_A_21_CS
+
+            install = m.InstallCertificateRequest(
+                certificate_type="CSMSRootCertificate", certificate=pki.ca_cert_path.read_text()
+            )
+            assert wire((await connection.call(install)).status) == "Accepted"
+            assert await set_variables(connection, priority) == ["RebootRequired"]
+            assert wire((await connection.call(m.ResetRequest(type="OnIdle"))).status) == (
+                "Accepted"
+            )
+            await booted_state(station, tls.csms)  # TC_A_19_CS steps 7-9
+            assert attempts == ["plain", "tls"]
+            profile = get(m, "SecurityCtrlr", "SecurityProfile")
+            got = await tls.connection.call(m.GetVariablesRequest(get_variable_data=[profile]))
+            assert got.get_variable_result[0].attribute_value == "2"  # step 11
+
+            down = network_profile(m, 3, plain.url, security_profile=1)
+            assert wire((await tls.connection.call(down)).status) == "Rejected"  # TC_A_22_CS
+
+    run(main())
+
+
+# ------------------------------------------------------------------------------------------
+# B10 with M05: migrating to a new CSMS with a new CSMS root certificate (TC_B_47_CS, TC_B_50_CS)
+
+
+def new_root_signed_by(old: CertificateStore, new: CertificateStore) -> str:
+    """P6's <Configured (new) CSMS Root certificate 2>, which "must be signed by the configured
+    (old) CSMS Root certificate": the subject and key of `new`'s CA, issued by `old`'s CA (PEM).
+    The server certificates `new` issues verify with it."""
+    # Local imports: this part of the file is appended to it (its imports stay as they were).
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    old_ca, new_ca = old.ca_certificate, new.ca_certificate
+    old_key: Any = serialization.load_pem_private_key(old.ca_key_path.read_bytes(), None)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(new_ca.subject)
+        .issuer_name(old_ca.subject)
+        .public_key(new_ca.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(new_ca.not_valid_before_utc)
+        .not_valid_after(new_ca.not_valid_after_utc)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(new_ca.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(old_key.public_key()), False
+        )
+    )
+    certificate = builder.sign(old_key, hashes.SHA256())
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def two_csms_roots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[CertificateStore, CertificateStore, dict[str, ssl.SSLContext]]:
+    """The old and the new CSMS PKI (`CertificateStore`s), each with a CA and a server
+    certificate for 127.0.0.1 (their server TLS contexts by "old" and "new"), dated as in the
+    TC_A_19_CS test (a month before the stations' clock, so valid for the station and for
+    TLS)."""
+    monkeypatch.setattr(pki_module, "_now", lambda: NOW - datetime.timedelta(days=30))
+    stores = []
+    contexts = {}
+    for name, organization in (("old", "Example CPO"), ("new", "Example CPO 2")):
+        pki = CertificateStore(tmp_path / name)
+        pki.create_ca(organization)
+        server = pki.issue_server(["127.0.0.1"])
+        assert server.key_file is not None
+        contexts[name] = server_context(pki.path(server.cert_file), pki.path(server.key_file))
+        stores.append(pki)
+    return stores[0], stores[1], contexts
+
+
+async def on_tls_with_the_old_root(
+    station: StationV2, plain: CsmsServer, old_csms: TlsCsmsServer, old: CertificateStore
+) -> None:
+    """Before (preparations) common to both cases: the station, booted at `plain`, is taken to
+    `old_csms` over TLS (security profile 2, slot 2 alone in NetworkConfigurationPriority: the
+    TC_A_19_CS way), trusting the (old) CSMS root of `old`, and boots there; with
+    OCPPCommCtrlr.NetworkProfileConnectionAttempts 1 (TC_B_47_CS's configuration state)."""
+    m = MODULES[plain.version]
+    await ready(station, plain.csms)
+    connection = plain.connection
+    attempts = ("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "1")
+    await configure(connection, *NO_BACK_OFF, attempts)
+    install = m.InstallCertificateRequest(
+        certificate_type="CSMSRootCertificate", certificate=old.ca_cert_path.read_text()
+    )
+    assert wire((await connection.call(install)).status) == "Accepted"
+    to_tls = network_profile(m, 2, old_csms.url, security_profile=2)
+    assert wire((await connection.call(to_tls)).status) == "Accepted"
+    priority = put(m, "OCPPCommCtrlr", "NetworkConfigurationPriority", "2")
+    assert await set_variables(connection, priority) == ["RebootRequired"]
+    assert wire((await connection.call(m.ResetRequest(type="OnIdle"))).status) == "Accepted"
+    await booted_state(station, old_csms.csms)
+
+
+async def migrate_to_slot_3(connection: Any, url: str, priority: str) -> None:
+    """Steps 1-6 of TC_B_47_CS and TC_B_50_CS: SetNetworkProfile with the slot not in use (3:
+    slot 2 is in use, slot 1 is the plain profile the test started on) for `url`, security
+    profile 2 (Accepted); NetworkConfigurationPriority `priority` (RebootRequired); Reset OnIdle
+    (Accepted, step 6's validation)."""
+    m = MODULES[connection.version]
+    response = await connection.call(network_profile(m, 3, url, security_profile=2))
+    assert wire(response.status) == "Accepted"
+    item = put(m, "OCPPCommCtrlr", "NetworkConfigurationPriority", priority)
+    assert await set_variables(connection, item) == ["RebootRequired"]
+    assert wire((await connection.call(m.ResetRequest(type="OnIdle"))).status) == "Accepted"
+
+
+async def csms_root_serials(connection: Any) -> set[int]:
+    """GetInstalledCertificateIds CSMSRootCertificate (Accepted): the serial numbers listed."""
+    m = MODULES[connection.version]
+    request = m.GetInstalledCertificateIdsRequest(certificate_type=["CSMSRootCertificate"])
+    response = await connection.call(request)
+    assert wire(response.status) == "Accepted"
+    return {
+        int(entry.certificate_hash_data.serial_number, 16)
+        for entry in response.certificate_hash_data_chain
+        if wire(entry.certificate_type) == "CSMSRootCertificate"
+    }
+
+
+@BOTH_VERSIONS
+@pytest.mark.parametrize("priority", ["3", "3,2"])
+def test_TC_B_47_CS_falls_back_to_the_previous_profile_and_the_old_csms_root(
+    core: Backend,
+    v2: str,
+    priority: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """TC_B_47_CS (B10.FR.07, M05.FR.15/16 = SW M05.FR.11/13): the station supports AS-2
+    (AdditionalRootCertificateCheck true); memory state: the (new) CSMS root certificate 2,
+    signed by the old root, installed (Accepted; the old root stays as fallback). Steps 1-6 with
+    the URL of another CSMS and NetworkConfigurationPriority "3" as P6 gives step 3, or "3,2" as
+    E201 6.1.9 amends it. Steps 7-8: that CSMS presents a server certificate signed by the old
+    root; the station validates it with the new root alone and the TLS handshake fails (no
+    WebSocket request reaches that CSMS). Step 9: it switches back to the previous profile and
+    validates the CSMS certificate with the fallback root as well: connected; step 10 Booted.
+    Steps 11-12: GetInstalledCertificateIds CSMSRootCertificate is Accepted and lists the old
+    root."""
+    old, new, tls = two_csms_roots(tmp_path, monkeypatch)
+
+    async def main() -> None:
+        attempts: list[str] = []
+        async with (
+            CsmsServer(core, v2, "plain", attempts) as plain,
+            TlsCsmsServer(core, v2, "old", attempts, context=tls["old"]) as old_csms,
+            TlsCsmsServer(core, v2, "other", attempts, context=tls["old"]) as other,
+            attached(core, v2, plain.url) as (station, _client),
+        ):
+            m = MODULES[v2]
+            await on_tls_with_the_old_root(station, plain, old_csms, old)
+            station.certificates.additional_root_check = True  # AS-2
+            check = get(m, "SecurityCtrlr", "AdditionalRootCertificateCheck")
+            got = await old_csms.connection.call(m.GetVariablesRequest(get_variable_data=[check]))
+            assert got.get_variable_result[0].attribute_value == "true"
+            install = m.InstallCertificateRequest(
+                certificate_type="CSMSRootCertificate", certificate=new_root_signed_by(old, new)
+            )
+            assert wire((await old_csms.connection.call(install)).status) == "Accepted"
+
+            await migrate_to_slot_3(old_csms.connection, other.url, priority)  # steps 1-6
+            await booted_state(station, old_csms.csms, boots=2)  # steps 7-10
+            assert attempts == ["plain", "old", "old"]  # step 8: no request reached "other"
+            assert await active_profile(old_csms.connection) == "2"
+            serials = await csms_root_serials(old_csms.connection)  # steps 11-12
+            assert old.ca_certificate.serial_number in serials
+
+    with caplog.at_level(logging.INFO):
+        run(main())
+    assert "M05.FR.13" in caplog.text
+    assert PASSWORD not in caplog.text
+
+
+@BOTH_VERSIONS
+@pytest.mark.parametrize("as_2", [False, True], ids=["E201", "AS-2"])
+def test_TC_B_50_CS_migrates_to_a_new_csms_with_a_new_csms_root(
+    core: Backend, v2: str, as_2: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TC_B_50_CS (M05.FR.13 = SW M05.FR.12): memory state: the (new) CSMS root certificate 2
+    installed; steps 1-6 with the URL of a new CSMS, NetworkConfigurationPriority "3,2" (E201
+    6.1.9: the slot of step 1, then the one in use). Steps 7-9: the station validates and
+    accepts that CSMS's server certificate, signed by the new root, connects (step 8) and boots
+    there. E201 6.1.10 makes the case mandatory without AS-2 and drops steps 10-11: the new
+    root is installed beside the old one (`E201`). As P6 gives it (`AS-2`: the station supports
+    AdditionalRootCertificateCheck, the new root is signed by the old one, which is kept as
+    fallback): the handshake trusts the new root alone, and steps 10-11 GetInstalledCertificateIds
+    CSMSRootCertificate no longer lists the old root, dropped once the new one connected."""
+    from cryptography import x509  # appended part: see `new_root_signed_by`
+
+    old, new, tls = two_csms_roots(tmp_path, monkeypatch)
+
+    async def main() -> None:
+        attempts: list[str] = []
+        async with (
+            CsmsServer(core, v2, "plain", attempts) as plain,
+            TlsCsmsServer(core, v2, "old", attempts, context=tls["old"]) as old_csms,
+            TlsCsmsServer(core, v2, "new", attempts, context=tls["new"]) as new_csms,
+            attached(core, v2, plain.url) as (station, _client),
+        ):
+            m = MODULES[v2]
+            await on_tls_with_the_old_root(station, plain, old_csms, old)
+            station.certificates.additional_root_check = as_2
+            root = new_root_signed_by(old, new) if as_2 else new.ca_cert_path.read_text()
+            install = m.InstallCertificateRequest(
+                certificate_type="CSMSRootCertificate", certificate=root
+            )
+            assert wire((await old_csms.connection.call(install)).status) == "Accepted"
+
+            await migrate_to_slot_3(old_csms.connection, new_csms.url, "3,2")  # steps 1-6
+            await booted_state(station, new_csms.csms)  # steps 7-9
+            assert attempts == ["plain", "old", "new"]
+            assert await active_profile(new_csms.connection) == "3"
+            serials = await csms_root_serials(new_csms.connection)  # steps 10-11 (P6)
+            new_serial = x509.load_pem_x509_certificate(root.encode("ascii")).serial_number
+            old_serial = old.ca_certificate.serial_number
+            assert serials == ({new_serial} if as_2 else {old_serial, new_serial})
+
+    run(main())
+
+
+@BOTH_VERSIONS
+def test_M05_FR_10_a_new_csms_root_not_signed_by_the_old_one_is_rejected(
+    core: Backend, v2: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TC_B_47_CS/TC_B_50_CS's prerequisite AS-2, SW M05.FR.10: with
+    AdditionalRootCertificateCheck a CSMS root that the installed one did not sign is Rejected
+    and not installed; one it signed replaces it, the old one listed as well until a connection
+    with the new one works (SW M05.FR.08/11)."""
+    old, new, _ = two_csms_roots(tmp_path, monkeypatch)
+
+    async def main() -> None:
+        async with (
+            CsmsServer(core, v2, "plain", []) as plain,
+            attached(core, v2, plain.url) as (station, _client),
+        ):
+            m = MODULES[v2]
+            await ready(station, plain.csms)
+            station.certificates.additional_root_check = True
+
+            async def install(pem: str) -> str:
+                request = m.InstallCertificateRequest(
+                    certificate_type="CSMSRootCertificate", certificate=pem
+                )
+                return wire((await plain.connection.call(request)).status)
+
+            assert await install(old.ca_cert_path.read_text()) == "Accepted"
+            assert await install(new.ca_cert_path.read_text()) == "Rejected"
+            assert await csms_root_serials(plain.connection) == {old.ca_certificate.serial_number}
+            assert await install(new_root_signed_by(old, new)) == "Accepted"
+            serials = await csms_root_serials(plain.connection)
+            assert old.ca_certificate.serial_number in serials
+            assert len(serials) == 2
+
+    run(main())

@@ -20,7 +20,7 @@ from ocppfast import v16
 from ocppfast._core import Backend
 from ocppfast._core.actions import CSMS_INITIATED, CSMS_SENDS
 from ocppfast.asyncio import Connection, Handlers, on
-from ocppfast.exceptions import CallTimeoutError, InternalError
+from ocppfast.exceptions import ActionNotSupportedError, CallTimeoutError, InternalError
 from ocppfast.station.config import StationConfig
 from ocppfast.station.store import StationData
 from ocppfast.station.v16 import Station16, StationError
@@ -250,24 +250,27 @@ def test_handles_every_csms_initiated_action() -> None:
     assert station.handled_actions(V16) == CSMS_INITIATED[V16] | CSMS_SENDS[V16]
 
 
-# What a charger without the feature answers (C16E 3.85, SW 5; SignedUpdateFirmware:
-# InvalidCertificate, no manufacturer root certificate is installed), and CancelReservation of a
-# reservation the station does not have (C16 5.1).
+# The answers that follow from the corpus's order (actions sorted by name) rather than a
+# success: CancelReservation of a reservation the station does not have (C16 5.1),
+# CertificateSigned without a SignCertificate pending (SW A02.FR.06), DataTransfer of an unknown
+# vendor (C16E 3.85), DeleteCertificate and GetInstalledCertificateIds before InstallCertificate
+# installed the corpus's root (SW M03/M04). InstallCertificate accepts that root, a CA valid
+# now, and SignedUpdateFirmware, coming after it, finds its signing certificate under it.
 REFUSALS = {
     "CancelReservation": "Rejected",
     "CertificateSigned": "Rejected",
     "DataTransfer": "UnknownVendorId",
     "DeleteCertificate": "NotFound",
     "GetInstalledCertificateIds": "NotFound",
-    "InstallCertificate": "Rejected",
-    "SignedUpdateFirmware": "InvalidCertificate",
+    "InstallCertificate": "Accepted",
+    "SignedUpdateFirmware": "Accepted",
 }
 
 
 def test_every_csms_initiated_action_gets_a_valid_answer(core: Backend) -> None:
     """C16 chapter 5, SW chapter 5: every hand-written request of every CSMS-initiated action
-    (tests/messages/v16.json) gets a schema-valid answer; the features that come later answer
-    as C16 prescribes for a charger without them; GetDiagnostics.conf names the file it
+    (tests/messages/v16.json) gets a schema-valid answer (UpdateFirmware, once a manufacturer
+    root is installed, the CALLERROR of SW L01.FR.20); GetDiagnostics.conf names the file it
     uploads (C16 5.9). The Local Auth List Management profile is implemented:
     the list is empty at first (GetLocalListVersion 0, C16 5.10) and each SendLocalList of the
     corpus applies (C16 5.15). Reset goes last."""
@@ -283,6 +286,12 @@ def test_every_csms_initiated_action_gets_a_valid_answer(core: Backend) -> None:
             examples = corpus(V16)[action]["request"]
             for example in examples[:1] if action == "Reset" else examples:
                 request = validator.decode_request(action, msgspec.json.encode(example))
+                if action == "UpdateFirmware":
+                    # SW L01.FR.20: with a manufacturer root installed (the corpus's
+                    # InstallCertificate), only SignedUpdateFirmware updates the firmware.
+                    with pytest.raises(ActionNotSupportedError):
+                        await link.call(request)
+                    continue
                 response = await link.call(request)
                 assert type(response) is v16.RESPONSES[action]
                 answer: Any = response
@@ -976,8 +985,8 @@ def test_triggered_message_comes_after_the_trigger_answer(core: Backend) -> None
 def test_extended_trigger_message(core: Backend) -> None:
     """SW 5.5 ExtendedTriggerMessage: StatusNotification for a connector; FirmwareStatusNotification
     answered with SignedFirmwareStatusNotification Idle (SW L01.FR.28/29), LogStatusNotification
-    Idle without requestId (SW N01.FR.12); SignChargePointCertificate NotImplemented (no
-    certificate support yet)."""
+    Idle without requestId (SW N01.FR.12); SignChargePointCertificate Accepted (SW A02.FR.02;
+    tests/test_station_certificates.py follows the CSR)."""
 
     async def main() -> None:
         station = make_station()
@@ -999,7 +1008,7 @@ def test_extended_trigger_message(core: Backend) -> None:
         assert await trigger("LogStatusNotification") == "Accepted"
         (log,) = await link.csms.wait_for("LogStatusNotification")
         assert (log.status, log.request_id) == ("Idle", msgspec.UNSET)
-        assert await trigger("SignChargePointCertificate") == "NotImplemented"
+        assert await trigger("SignChargePointCertificate") == "Accepted"
         assert await trigger("Heartbeat", 0) == "Rejected"  # connectorId > 0 (SW 5.5)
         await link.close()
 
@@ -1139,9 +1148,10 @@ def test_change_configuration(core: Backend) -> None:
 
 
 def test_security_profile_goes_up_only_and_reconnects(core: Backend) -> None:
-    """SW 7.6: SecurityProfile only goes up, only when its prerequisites are met (profile 1
-    needs an AuthorizationKey; profiles 2 and 3 need TLS, not available yet: Rejected); once
-    changed, the station disconnects to reconnect with it."""
+    """SW 7.6, A05.FR.01-03: SecurityProfile only goes up, only when its prerequisites are met
+    (profile 1 needs an AuthorizationKey; profile 2 also a CSMS root certificate, which this
+    station lacks: Rejected); once changed, the station disconnects to reconnect with it
+    (tests/test_station_certificates.py has the upgrades to 2 and 3)."""
 
     async def main() -> None:
         station = make_station()

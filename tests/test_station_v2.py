@@ -708,10 +708,11 @@ def test_set_variables_statuses_and_effects(core: Backend, v2: str) -> None:
             assert station.heartbeat_interval == 120
             assert station.basic_auth_password == password
             assert model.get("TxCtrlr", "TxStartPoint") == "PowerPathClosed"
-            got = await connection.call(
-                m.GetVariablesRequest(get_variable_data=[get(m, "EVSE", "Power", "MaxSet", evse=1)])
-            )
-            assert got.get_variable_result[0].attribute_value == "7400"
+            power = model.find("EVSE", "Power", evse=1)
+            assert power is not None and power.attributes["MaxSet"].value == "7400"
+            # TC_A_09_CS step 3: the station reconnects with its new password.
+            await asyncio.wait_for(connection.wait_closed(), WAIT)
+            assert connection.close_code == 1000
 
     run(main())
 
@@ -1698,7 +1699,6 @@ def test_clock_aligned_meter_values(core: Backend) -> None:
 # The answers of a charger without the feature (never a CALLERROR).
 WITHOUT_FEATURE = {
     "CertificateSigned": "Rejected",
-    "InstallCertificate": "Rejected",
     "DeleteCertificate": "NotFound",
     "GetInstalledCertificateIds": "NotFound",
     "PublishFirmware": "Rejected",
@@ -1808,7 +1808,8 @@ def test_misc_answers(core: Backend, v2: str) -> None:
 def test_set_network_profile(core: Backend, v2: str) -> None:
     """TC_B_43_CS (B09.FR.02: an invalid slot is Rejected), B09.FR.01 (a valid profile is
     stored), A05 (no lower security profile); NetworkConfigurationPriority naming a slot
-    without a profile is Rejected, a valid one needs a reboot (RebootRequired)."""
+    without a profile, or one of security profile 2 without a CSMS root certificate (A05.FR.03),
+    is Rejected, a valid one needs a reboot (RebootRequired)."""
 
     async def main() -> None:
         async with booted(core, v2, Csms()) as (station, _csms, connection, m):
@@ -1834,9 +1835,13 @@ def test_set_network_profile(core: Backend, v2: str) -> None:
             priority = "NetworkConfigurationPriority"
             assert await set_variables(
                 connection,
-                put(m, "OCPPCommCtrlr", priority, "3,1"),
-                put(m, "OCPPCommCtrlr", priority, "2,1"),
-            ) == ["Rejected", "RebootRequired"]
+                put(m, "OCPPCommCtrlr", priority, "3,1"),  # slot 3 holds no profile
+                put(m, "OCPPCommCtrlr", priority, "2,1"),  # no CSMS root (TC_A_20_CS)
+            ) == ["Rejected", "Rejected"]
+            assert await profile(3) == "Accepted"
+            assert await set_variables(connection, put(m, "OCPPCommCtrlr", priority, "3,1")) == [
+                "RebootRequired"
+            ]
 
     run(main())
 

@@ -122,7 +122,6 @@ def test_persistence_round_trip_through_a_station_store(
                         connection,
                         put(m, "OCPPCommCtrlr", "OfflineThreshold", "300"),
                         put(m, "EVSE", "Power", "7400", "MaxSet", evse=1),
-                        put(m, "SecurityCtrlr", "BasicAuthPassword", password),
                         put(m, "AuthCtrlr", "LocalPreAuthorize", "true"),
                         put(
                             m,
@@ -132,7 +131,7 @@ def test_persistence_round_trip_through_a_station_store(
                             variable_instance="TransactionEvent",
                         ),
                     )
-                    == ["Accepted"] * 5
+                    == ["Accepted"] * 4
                 )
                 unavailable = m.ChangeAvailabilityRequest(
                     operational_status="Inoperative", evse=m.EVSE(id=2)
@@ -141,15 +140,6 @@ def test_persistence_round_trip_through_a_station_store(
                 assert await station.authorize("TAG-C")
                 listed = local_list(m, 3, "Full", ("TAG-L1", "Accepted"), ("TAG-L2", "Blocked"))
                 assert (await connection.call(listed)).status == "Accepted"
-                # The answers waited for the commit (write_barrier): the file has it all.
-                reader = await StationStore.open(path, lock=False)
-                try:
-                    on_disk = await reader.load("CP1")
-                finally:
-                    await reader.close()
-                assert sorted(on_disk.tokens["local"]) == ["TAG-L1", "TAG-L2"]
-                assert on_disk.state["local_list_version"] == 3
-                assert password in on_disk.settings.values()
                 profile = m.SetNetworkProfileRequest(
                     configuration_slot=2,
                     connection_data=m.NetworkConnectionProfile(
@@ -162,6 +152,19 @@ def test_persistence_round_trip_through_a_station_store(
                     ),
                 )
                 assert (await connection.call(profile)).status == "Accepted"
+                password_set = put(m, "SecurityCtrlr", "BasicAuthPassword", password)
+                assert await set_variables(connection, password_set) == ["Accepted"]
+                # The answers waited for the commit (write_barrier): the file has it all.
+                reader = await StationStore.open(path, lock=False)
+                try:
+                    on_disk = await reader.load("CP1")
+                finally:
+                    await reader.close()
+                assert sorted(on_disk.tokens["local"]) == ["TAG-L1", "TAG-L2"]
+                assert on_disk.state["local_list_version"] == 3
+                assert password in on_disk.settings.values()
+                # TC_A_09_CS step 3: the station reconnects with its new password.
+                await asyncio.wait_for(connection.wait_closed(), 10)
 
         async with opened(path) as store:
             station = make_station(v2, data=await store.load("CP1"))

@@ -19,6 +19,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import urllib.request
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -308,9 +309,10 @@ def test_tls_1_1_client_is_refused_by_serve(core: Backend, pki: Pki, tmp_path: P
 def test_readme_security_profile_3_in_three_commands(core: Backend, tmp_path: Path) -> None:
     """The README's "Security profile 3 in three commands", run as written in an empty
     directory (the ports aside: free ones instead of 9000 and 9001): the certificates, the
-    CSMS, the station; the station boots over wss:// with its certificate."""
+    CSMS, the station; the station boots over wss:// with its certificate. Then the renewal
+    of its certificate through the API (SW A02, TC_A_11_CS): signed by the CA and installed."""
     section = README.read_text().split("## Security profile 3 in three commands", 1)[1]
-    [block] = re.findall(r"```sh\n(.*?)```", section.split("\n## ", 1)[0], re.S)
+    block, renewal = re.findall(r"```sh\n(.*?)```", section.split("\n## ", 1)[0], re.S)
     lines = [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
     certs, serve_line, station_line = lines
     ocppfast = [sys.executable, "-m", "ocppfast.cli"]
@@ -327,17 +329,31 @@ def test_readme_security_profile_3_in_three_commands(core: Backend, tmp_path: Pa
     serve_args = shlex.split(serve_line)
     station_args = shlex.split(station_line)
     assert serve_args[0] == station_args[0] == ".venv/bin/ocppfast"
-    port = str(free_port())
+    port, api_port = str(free_port()), str(free_port())
     station_args = [arg.replace(":9000", f":{port}") for arg in station_args]
+    [curl] = [line for line in renewal.splitlines() if line.strip()]
+    [url] = re.findall(r"http://127\.0\.0\.1:9001(/api/\S+)", curl)
     with contextlib.ExitStack() as stack:
         serve = stack.enter_context(
-            CliProcess(core, *serve_args[1:], "--port", port, "--api-port", "0", cwd=str(tmp_path))
+            CliProcess(
+                core, *serve_args[1:], "--port", port, "--api-port", api_port, cwd=str(tmp_path)
+            )
         )
         serve.wait_for(READY)
         cp = stack.enter_context(CliProcess(core, *station_args[1:], cwd=str(tmp_path)))
         serve.wait_for(r"accepted 'CP1'")
         serve.wait_for(r"CP1: boot .*Accepted")
         cp.wait_for(r"TLS: security profile 3")
+        token = (tmp_path / "ocppfast-data" / "api-token").read_text().strip()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{api_port}{url}",
+            data=b"{}",
+            method="POST",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
+        cp.wait_for(r"installed its new certificate")
         assert cp.stop() == 0
         assert serve.count(r"ERROR|Traceback") == 0, serve.log
 

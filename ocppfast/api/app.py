@@ -29,11 +29,14 @@ id tokens, messages to stations) at INFO, saying what was done and never with a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import functools
 import hmac
 import logging
+import secrets
 import ssl as _ssl
+import string
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,6 +44,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import BodyPartReader, web
+from cryptography import x509
 from msgspec import UNSET
 
 from .._core import BACKEND
@@ -48,6 +52,7 @@ from .._core.actions import CSMS_INITIATED
 from .._core.types import OCPP16, OCPP201
 from ..asyncio.connection import Connection, shared_validator
 from ..asyncio.server import InvalidIdentity, Server, identity_from_path, is_loopback
+from ..csms.certificates import CertificateServices, pem_certificates
 from ..csms.operations import Operation, Reservation, Upload
 from ..csms.state import (
     SECURITY_EVENTS,
@@ -74,6 +79,7 @@ from .models import (
     CallBody,
     CallErrorView,
     CallOutcome,
+    CertificateInstallBody,
     ChargingProfileBody,
     ClearProfilesBody,
     ConnectorView,
@@ -87,6 +93,8 @@ from .models import (
     MessageView,
     OperationList,
     OperationView,
+    PasswordRotation,
+    PasswordRotationView,
     ProfileList,
     ProfileView,
     ReservationBody,
@@ -95,6 +103,8 @@ from .models import (
     SampleView,
     SecurityEventList,
     SecurityEventView,
+    SigningRequestList,
+    SigningRequestView,
     StationCreate,
     StationList,
     StationPatch,
@@ -441,10 +451,14 @@ class _Api:
         token: str,
         metrics: Any | None,
         files: FileStore | None = None,
+        certificates: CertificateServices | None = None,
     ) -> None:
         self.state = state
         self.server = server
         self.files = files
+        # The CSMS's CA and signing records (ocppfast.csms.certificates), for the certificate
+        # routes: the same object the stations' handlers use (default_csms(certificates=)).
+        self.certificates = certificates
         if files is not None:
             files.secret = state.file_secret
         self.metrics_source = metrics
@@ -597,6 +611,8 @@ class _Api:
             last_seen=record.last_seen,
             last_heartbeat=record.last_heartbeat,
             has_password=self.state.credentials.known(record.identity),
+            security_profile=record.security_profile,
+            password_rotation_pending=self.state.credentials.pending(record.identity) is not None,
             connectors=[
                 _connector_view(key, status, version == OCPP16) for key, status in connectors
             ],
@@ -649,6 +665,23 @@ class _Api:
                 path=path or ("payload" if generic else None),
             ) from None
 
+    def check_security_profile(self, identity: str, command: Command) -> None:
+        """Refuse (409) a message that would lower the station's security profile: SW
+        A00.FR.005, lowering "MUST be done through another method, not via OCPP" (PATCH the
+        station's securityProfile first if that is really meant)."""
+        wanted = commands.requested_security_profile(
+            command.action, msgspec.to_builtins(command.payload)
+        )
+        stored = self.state.security_profile(identity)
+        if wanted is not None and stored is not None and wanted < stored:
+            raise ApiError(
+                409,
+                "conflict",
+                f"{command.action} would lower the security profile of {identity!r} from "
+                f"{stored} to {wanted}, which OCPP must not do (SW A00.FR.005); to allow it, "
+                f'first PATCH /api/stations/{{identity}} with {{"securityProfile": {wanted}}}',
+            )
+
     async def exchange(
         self,
         identity: str,
@@ -663,6 +696,7 @@ class _Api:
         version = connection.version
         action = command.action
         request = self.check(version, command, generic=generic, invalid=invalid)
+        self.check_security_profile(identity, command)
         outcome = CallOutcome()
         if command.remote_start_id is not None:
             outcome.remote_start_id = command.remote_start_id
@@ -801,6 +835,8 @@ class _Api:
         record = self.state.register_station(body.identity, body.approval)
         if password is not None:
             self.state.set_password(record.identity, password)
+        if body.security_profile is not UNSET:
+            self.state.set_security_profile(record.identity, body.security_profile)
         await self.committed()
         log.info(
             "operator: registered %r (%s, %s)",
@@ -840,12 +876,118 @@ class _Api:
         elif body.password is None:
             self.state.set_password(record.identity, None)
             done.append("password removed")
+        if body.security_profile is not UNSET:
+            # Logged by the state, a warning when lowered (SW A00.FR.005).
+            self.state.set_security_profile(record.identity, body.security_profile)
+            done.append(f"security profile {body.security_profile}")
         await self.committed()
         if done:
             log.info("operator: changed %r: %s", record.identity, ", ".join(done))
         if body.approval is not UNSET:
             self.approved(record, body.approval)
         return _json(self.station_view(record))
+
+    async def rotate_password(
+        self, request: web.Request, query: dict[str, Any], body: PasswordRotation
+    ) -> web.Response:
+        """SW A01 / 2.x A01 (TC_A_09_CSMS, TC_A_10_CSMS): send the connected station a new Basic
+        auth password (1.6 ChangeConfiguration AuthorizationKey, A01.FR.02; 2.x SetVariables
+        SecurityCtrlr.BasicAuthPassword). The new password is accepted alongside the old one
+        from before the message leaves, so that a station that applies it and reconnects at
+        once gets in; then, on Accepted/RebootRequired only the new one is (A01.FR.03), on a
+        refusal only the old one (A01.FR.04), and without an answer both, until the station
+        connects with the new one. Never logged nor answered (A01.FR.09)."""
+        identity = request.match_info["identity"]
+        connection = self.connection(identity)
+        version = connection.version
+        generated = body.password is UNSET
+        if isinstance(body.password, str):
+            password = body.password
+        elif version == OCPP16:
+            # A01.FR.07: random; SW 7.2: a 20-byte key, configured as 40 hex digits.
+            password = secrets.token_hex(20).upper()
+        else:
+            # passwordString (2.0.1 part 2 2.1.4), 40 characters: the most 2.0.1 allows.
+            alphabet = string.ascii_letters + string.digits
+            password = "".join(secrets.choice(alphabet) for _ in range(40))
+        try:
+            record = await asyncio.to_thread(
+                self.state.credentials.hash_password, password, version=version
+            )
+        except ValueError as exc:
+            raise ApiError(422, "invalid", str(exc), path="password") from None
+        spelled = self._spelled(identity)
+        self.state.set_pending_password(spelled, record)
+        await self.committed()
+        if version == OCPP16:
+            command = Command("ChangeConfiguration", {"key": "AuthorizationKey", "value": password})
+        else:
+            command = Command(
+                "SetVariables",
+                {
+                    "setVariableData": [
+                        {
+                            "attributeValue": password,
+                            "component": {"name": "SecurityCtrlr"},
+                            "variable": {"name": "BasicAuthPassword"},
+                        }
+                    ]
+                },
+            )
+        timeout = None if body.timeout is UNSET else body.timeout
+        try:
+            outcome = await self.exchange(identity, connection, command, timeout)
+        except ApiError as error:
+            if error.code not in ("timeout", "station_disconnected"):
+                self.state.set_pending_password(spelled, None)
+                await self.committed()
+                raise
+            # The station may have applied it: both stay valid until it uses the new one.
+            log.warning(
+                "operator: password rotation of %r: no answer; the old and the new password "
+                "are both accepted until it connects with the new one (SW A01)",
+                spelled,
+            )
+            return _json(
+                PasswordRotationView(
+                    identity=spelled,
+                    status="NoAnswer",
+                    generated=generated,
+                    accepted=["old", "new"],
+                    description=f"no answer: {error.description}; the station may use either "
+                    "password until it has connected with the new one",
+                )
+            )
+        if outcome.error is not UNSET:
+            status = outcome.error.code
+        elif version == OCPP16:
+            status = str((outcome.result or {}).get("status", ""))
+        else:
+            results = (outcome.result or {}).get("setVariableResult") or [{}]
+            status = str(results[0].get("attributeStatus", ""))
+        if status in ("Accepted", "RebootRequired"):
+            # A01.FR.03: the change succeeded; the old credentials are no longer accepted.
+            self.state.credentials.promote(spelled)
+            accepted = ["new"]
+            description = "the station took the new password; the old one is refused from now on"
+            if status == "RebootRequired":
+                description += " (it uses it once rebooted)"
+        else:
+            # A01.FR.04: it has not changed the password; the old one stays.
+            self.state.set_pending_password(spelled, None)
+            accepted = ["old"]
+            description = f"the station answered {status}: it keeps its old password"
+        await self.committed()
+        log.info("operator: password rotation of %r: %s", spelled, status)
+        return _json(
+            PasswordRotationView(
+                identity=spelled,
+                status=status,
+                generated=generated,
+                accepted=accepted,
+                description=description,
+            )
+        )
 
     async def delete_station(
         self, request: web.Request, query: dict[str, Any], body: None
@@ -942,6 +1084,99 @@ class _Api:
         command = build(connection.version, body)
         timeout = getattr(body, "timeout", UNSET)
         return await self.send(identity, connection, command, None if timeout is UNSET else timeout)
+
+    # -- certificates on a station (SW A02, M03-M05; 2.x A02, M03-M05) ----------------------
+
+    async def install_certificate(
+        self, request: web.Request, query: dict[str, Any], body: CertificateInstallBody
+    ) -> web.Response:
+        """InstallCertificate (M05, TC_M_01/02/05_CSMS) of one PEM CA certificate, or of this
+        CSMS's own root (`csmsCa`); a PEM that does not parse is 422 and never sent."""
+        identity = request.match_info["identity"]
+        connection = self.connection(identity)
+        if (body.certificate is UNSET) == (body.csms_ca is UNSET or body.csms_ca is False):
+            raise ApiError(
+                422,
+                "invalid",
+                "give either certificate (one PEM certificate) or csmsCa: true (this CSMS's root)",
+                path="certificate",
+            )
+        if body.certificate is UNSET:
+            pem = self.certificates.ca_pem if self.certificates is not None else None
+            if not pem:
+                raise ApiError(
+                    422,
+                    "invalid",
+                    "this CSMS has no CA of its own: start ocppfast serve with --pki DIR (or "
+                    "give the certificate's PEM)",
+                    path="csmsCa",
+                )
+        else:
+            pem = body.certificate
+        try:
+            parsed = pem_certificates(pem)
+        except ValueError as error:
+            raise ApiError(422, "invalid", str(error), path="certificate") from None
+        if len(parsed) != 1:
+            raise ApiError(
+                422,
+                "invalid",
+                f"InstallCertificate takes one certificate; this PEM has {len(parsed)}",
+                path="certificate",
+            )
+        constraints = None
+        with contextlib.suppress(x509.ExtensionNotFound, ValueError):
+            constraints = parsed[0].extensions.get_extension_for_class(x509.BasicConstraints)
+        if constraints is None or not constraints.value.ca:
+            raise ApiError(
+                422,
+                "invalid",
+                "not a CA certificate (no basicConstraints CA): InstallCertificate installs "
+                "root certificates; a station's own certificate comes with CertificateSigned "
+                "(POST .../certificates/renew)",
+                path="certificate",
+            )
+        command = commands.install_certificate(connection.version, body.type, pem)
+        return await self.send(identity, connection, command, _timeout(body))
+
+    async def list_certificates(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        """GetInstalledCertificateIds (M03, TC_M_13/18/19_CSMS)."""
+        identity = request.match_info["identity"]
+        connection = self.connection(identity)
+        kinds = [kind for value in query["type"] or () for kind in value.split(",") if kind]
+        command = commands.get_installed_certificate_ids(connection.version, kinds)
+        return await self.send(
+            identity, connection, command, query["timeout"], invalid=(400, "bad_query")
+        )
+
+    async def list_certificate_requests(
+        self, request: web.Request, query: dict[str, Any], body: None
+    ) -> web.Response:
+        """The station's SignCertificate requests and what became of them (in memory)."""
+        identity = request.match_info["identity"]
+        known = self.state.station(identity)
+        if known is None and self.server.connection(identity) is None:
+            raise ApiError(404, "not_found", f"no station {identity!r}")
+        records = self.certificates.records(identity) if self.certificates is not None else []
+        return _json(
+            SigningRequestList(
+                requests=[
+                    SigningRequestView(
+                        certificate_type=record.certificate_type,
+                        received_at=record.received_at,
+                        status=record.status,
+                        reason=record.reason,
+                        serial=record.serial,
+                        not_after=record.not_after,
+                        station_answer=record.station_answer,
+                        updated_at=record.updated_at,
+                    )
+                    for record in records
+                ]
+            )
+        )
 
     async def get_configuration(
         self, request: web.Request, query: dict[str, Any], body: None
@@ -1232,6 +1467,7 @@ class _Api:
             location = files.download_url(spelled, operation_id, body.file, expires)
         else:
             location = body.location  # type: ignore[assignment]
+        body = await self._signed_firmware(body)
         command = commands.update_firmware(version, body, location, operation_id, retrieve_at)
         return await self._operation(
             identity,
@@ -1249,6 +1485,57 @@ class _Api:
                 expires_at=expires,
             ),
             _timeout(body),
+        )
+
+    async def _signed_firmware(self, body: FirmwareBody) -> FirmwareBody:
+        """`body` with `signingCertificate` and `signature` (SW L01.FR.11: the CSMS includes
+        the firmware signing certificate): given together, or, with `sign`, made by the file
+        server's firmware signer over the exact bytes of `file` (L01.FR.04/09)."""
+        given = (body.signature is not UNSET, body.signing_certificate is not UNSET)
+        if not body.sign:
+            if given[0] != given[1]:
+                raise ApiError(
+                    422,
+                    "invalid",
+                    "signed firmware needs both signature and signingCertificate (the station "
+                    "verifies the signature with the certificate, SW L01.FR.11), or sign: true",
+                    path="signature" if not given[0] else "signingCertificate",
+                )
+            return body
+        if any(given):
+            raise ApiError(
+                422,
+                "invalid",
+                "give either sign: true (this CSMS signs the file) or signature and "
+                "signingCertificate (signed elsewhere), not both",
+                path="sign",
+            )
+        if body.file is UNSET:
+            raise ApiError(
+                422,
+                "invalid",
+                "sign: true signs a file of the file server: give file (GET /api/files), or "
+                "give signature and signingCertificate with a location",
+                path="file",
+            )
+        files = self._file_server("file")
+        if files.firmware_signer is None:
+            raise ApiError(
+                422,
+                "invalid",
+                "this CSMS has no firmware signer: start ocppfast serve with "
+                "--firmware-signer-cert FILE --firmware-signer-key FILE (made by ocppfast "
+                "certs firmware-signer), or give signature and signingCertificate",
+                path="sign",
+            )
+        try:
+            certificate, signature = await files.sign_firmware(body.file)
+        except (LookupError, OSError) as error:
+            raise ApiError(
+                422, "invalid", f"cannot sign firmware file {body.file!r}: {error}", path="file"
+            ) from None
+        return msgspec.structs.replace(
+            body, signing_certificate=certificate, signature=signature, sign=UNSET
         )
 
     async def upload_logs(
@@ -1761,15 +2048,17 @@ def create_app(
     token: str,
     metrics: Any | None = None,
     files: FileStore | None = None,
+    certificates: CertificateServices | None = None,
 ) -> web.Application:
     """The aiohttp application of the operator API (see the module docstring). `token` is the
     bearer token every request must carry (but on the stations' routes of the file server,
     which take a capability in the URL instead); `metrics`, when given, has `render() ->
     (body, content_type)` and is served at `GET /metrics`; `files`, when given, is the file
-    server (`ocppfast.api.files`)."""
+    server (`ocppfast.api.files`); `certificates`, the CSMS's certificate services (its CA
+    for the install route's `csmsCa`, the stations' signing requests)."""
     if not token or not token.strip():
         raise ValueError("the API token is not empty")
-    api = _Api(state, server, token.strip(), metrics, files)
+    api = _Api(state, server, token.strip(), metrics, files, certificates)
     # The stations' routes: authorized by their capability, not the bearer token.
     public = tuple(route.path.partition("{")[0] for route in api.routes if route.public)
 
@@ -1837,8 +2126,11 @@ class ApiServer:
         metrics: Any | None = None,
         ssl: _ssl.SSLContext | None = None,
         files: FileStore | None = None,
+        certificates: CertificateServices | None = None,
     ) -> None:
-        self.app = create_app(state, server, token=token, metrics=metrics, files=files)
+        self.app = create_app(
+            state, server, token=token, metrics=metrics, files=files, certificates=certificates
+        )
         self.files = files
         self.host = host
         self._port = port

@@ -44,17 +44,22 @@ __all__ = [
     "Command",
     "availability",
     "cancel_reservation",
+    "certificate_type",
     "change_configuration",
     "clear_charging_profile",
     "clear_display_message",
     "composite_schedule",
+    "delete_certificate",
     "get_charging_profiles",
     "get_configuration",
     "get_display_messages",
+    "get_installed_certificate_ids",
     "get_log",
+    "install_certificate",
     "random_id",
     "remote_start",
     "remote_stop",
+    "renew_certificate",
     "reserve_now",
     "reset",
     "set_charging_profile",
@@ -364,6 +369,47 @@ def change_configuration(version: str, body: ConfigurationBody) -> Command:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+def requested_security_profile(action: str, payload: Any) -> int | None:
+    """The lowest security profile that a message to a station would make it use, or None when
+    it sets none: ChangeConfiguration SecurityProfile (SW 7.6), SetVariables
+    SecurityCtrlr.SecurityProfile, SetNetworkProfile's connectionData.securityProfile (2.x B09).
+    The API refuses one below the station's stored profile (SW A00.FR.005: lowering it "MUST be
+    done through another method, not via OCPP"). A value that is not a number: None (the
+    station rejects it itself)."""
+    if not isinstance(payload, Mapping):
+        return None
+    found: list[Any] = []
+    if action == "ChangeConfiguration" and str(payload.get("key", "")).casefold() == (
+        "securityprofile"
+    ):
+        found.append(payload.get("value"))
+    elif action == "SetVariables":
+        for entry in payload.get("setVariableData") or ():
+            if not isinstance(entry, Mapping):
+                continue
+            component = entry.get("component") or {}
+            variable = entry.get("variable") or {}
+            if (
+                isinstance(component, Mapping)
+                and isinstance(variable, Mapping)
+                and str(component.get("name", "")).casefold() == "securityctrlr"
+                and str(variable.get("name", "")).casefold() == "securityprofile"
+                and entry.get("attributeType", "Actual") == "Actual"
+            ):
+                found.append(entry.get("attributeValue"))
+    elif action == "SetNetworkProfile":
+        data = payload.get("connectionData")
+        if isinstance(data, Mapping):
+            found.append(data.get("securityProfile"))
+    profiles = []
+    for value in found:
+        try:
+            profiles.append(int(str(value).strip()))
+        except ValueError:
+            continue
+    return min(profiles) if profiles else None
 
 
 def random_id() -> int:
@@ -724,3 +770,86 @@ def get_display_messages(version: str, request_id: int) -> Command:
 def clear_display_message(version: str, message_id: int) -> Command:
     """2.0.1/2.1 O05 ClearDisplayMessage."""
     return Command("ClearDisplayMessage", {"id": message_id}, {"id": "id"})
+
+
+# -- certificates (SW 5 security extension for 1.6; 2.0.1/2.1 A02, M03-M05) -------------------
+
+# The CSMS's root certificate is CentralSystemRootCertificate in 1.6 (SW CertificateUseEnumType)
+# and CSMSRootCertificate in 2.x (InstallCertificateUseEnumType, GetCertificateIdUseEnumType):
+# either spelling is taken in every version and sent as the station's version spells it.
+_CSMS_ROOT = {"CentralSystemRootCertificate", "CSMSRootCertificate"}
+# Renew a certificate: the message the station is asked to send (A02: 1.6 ExtendedTriggerMessage,
+# SW 5.8 MessageTriggerEnumType; 2.x TriggerMessage, MessageTriggerEnumType).
+_RENEW_V2 = {
+    "ChargingStationCertificate": "SignChargingStationCertificate",
+    "V2GCertificate": "SignV2GCertificate",
+    "V2G20Certificate": "SignV2G20Certificate",
+}
+
+
+def certificate_type(version: str, name: str) -> str:
+    """`name` as the station's version spells the CSMS's root certificate type; other names
+    as they are (the schema then says whether the version has them)."""
+    if name in _CSMS_ROOT:
+        return "CentralSystemRootCertificate" if version == OCPP16 else "CSMSRootCertificate"
+    return name
+
+
+def install_certificate(version: str, kind: str, pem: str) -> Command:
+    """SW 5.10 / M05 InstallCertificate: a root (or sub-CA) certificate of `kind`, PEM."""
+    return Command(
+        "InstallCertificate",
+        {"certificateType": certificate_type(version, kind), "certificate": pem},
+        {"certificateType": "type", "certificate": "certificate"},
+    )
+
+
+def get_installed_certificate_ids(version: str, kinds: list[str]) -> Command:
+    """SW 5.9 / M03 GetInstalledCertificateIds: 1.6 asks for one certificateType (required);
+    2.x for a list of them, or every certificate when none is given (TC_M_18_CSMS)."""
+    if version == OCPP16:
+        if len(kinds) != 1:
+            raise ApiError(
+                400,
+                "bad_query",
+                "a 1.6 station lists one certificate type at a time: give type="
+                "CentralSystemRootCertificate or type=ManufacturerRootCertificate",
+                path="type",
+            )
+        return Command(
+            "GetInstalledCertificateIds",
+            {"certificateType": certificate_type(version, kinds[0])},
+            {"certificateType": "type"},
+        )
+    payload: dict[str, Any] = {}
+    if kinds:
+        payload["certificateType"] = [certificate_type(version, kind) for kind in kinds]
+    return Command("GetInstalledCertificateIds", payload, {"certificateType": "type"})
+
+
+def delete_certificate(version: str, body: Any) -> Command:
+    """SW 5.6 / M04 DeleteCertificate: the certificateHashData as the list gave it."""
+    return Command(
+        "DeleteCertificate",
+        {"certificateHashData": body.hash_data},
+        {"certificateHashData": "hashData"},
+    )
+
+
+def renew_certificate(version: str, body: Any) -> Command:
+    """Start A02 (renew the station's certificate at the CSMS's request): 1.6
+    ExtendedTriggerMessage SignChargePointCertificate (SW 5.8); 2.x TriggerMessage
+    SignChargingStationCertificate, SignV2GCertificate or (2.1) SignV2G20Certificate. The
+    station then sends SignCertificate, which the CSMS's certificate authority signs."""
+    kind = "ChargingStationCertificate" if body.type is UNSET else body.type
+    if version == OCPP16:
+        if kind != "ChargingStationCertificate":
+            raise _not_in(version, "type", "a 1.6 station has one certificate to renew")
+        return Command(
+            "ExtendedTriggerMessage",
+            {"requestedMessage": "SignChargePointCertificate"},
+            {"requestedMessage": "type"},
+        )
+    return Command(
+        "TriggerMessage", {"requestedMessage": _RENEW_V2[kind]}, {"requestedMessage": "type"}
+    )

@@ -23,6 +23,9 @@ __all__ = [
     "CallBody",
     "CallErrorView",
     "CallOutcome",
+    "CertificateDeleteBody",
+    "CertificateInstallBody",
+    "CertificateRenewBody",
     "ChargingProfileBody",
     "ClearProfilesBody",
     "CompositeScheduleBody",
@@ -52,6 +55,8 @@ __all__ = [
     "ResetBody",
     "SampleView",
     "ScheduleBody",
+    "SigningRequestList",
+    "SigningRequestView",
     "StationCreate",
     "StationList",
     "StationPatch",
@@ -138,6 +143,9 @@ class StationCreate(_In, kw_only=True):
     identity: Identity
     password: Annotated[str, Meta(min_length=1, max_length=1000)] | UnsetType = UNSET
     approval: Approval = "Accepted"
+    #: The lowest security profile it may connect with (SW A05.FR.09); unknown until its first
+    #: connection when not given.
+    security_profile: Annotated[int, Meta(ge=0, le=3)] | UnsetType = UNSET
 
 
 class StationPatch(_In, kw_only=True):
@@ -145,6 +153,31 @@ class StationPatch(_In, kw_only=True):
 
     approval: Approval | UnsetType = UNSET
     password: Annotated[str, Meta(min_length=1, max_length=1000)] | UnsetType | None = UNSET
+    #: The lowest security profile it may connect with; lowering it is only done here, never
+    #: through OCPP (SW A00.FR.005); null: unknown again (its next connection sets it).
+    security_profile: Annotated[int, Meta(ge=0, le=3)] | UnsetType | None = UNSET
+
+
+class PasswordRotation(_In, kw_only=True):
+    """Rotate a connected station's Basic auth password (SW A01): `password`, else a random
+    one (A01.FR.07): 40 hex digits for 1.6, 40 letters and digits for 2.x."""
+
+    password: Annotated[str, Meta(min_length=1, max_length=1000)] | UnsetType = UNSET
+    timeout: Annotated[float, Meta(gt=0, le=300)] | UnsetType = UNSET
+
+
+class PasswordRotationView(_Out, kw_only=True):
+    """What became of a rotation (never the password): `status` is the station's answer
+    ("Accepted", "RebootRequired", "Rejected", ..., a CALLERROR code, or "NoAnswer");
+    `accepted` lists which passwords the CSMS accepts now: ["new"] after Accepted (A01.FR.03),
+    ["old"] after a refusal (A01.FR.04), ["old", "new"] without an answer, until the station
+    connects with the new one."""
+
+    identity: str
+    status: str
+    generated: bool
+    accepted: list[str]
+    description: str
 
 
 class BootView(_Out, kw_only=True):
@@ -189,6 +222,8 @@ class StationView(_Out, kw_only=True):
     last_seen: datetime.datetime | None
     last_heartbeat: datetime.datetime | None
     has_password: bool
+    security_profile: int | None
+    password_rotation_pending: bool
     connectors: list[ConnectorView]
     active_transactions: list[int | str]
 
@@ -579,7 +614,9 @@ class FirmwareBody(_Timed, kw_only=True):
     """Update the firmware (1.6 UpdateFirmware, or SignedUpdateFirmware with `signature` and
     `signingCertificate`; 2.x UpdateFirmware): `file` (a file of the file server, by name) or
     `location` (any URL); `retrieveAt` (default now), `installAt` (signed/2.x), `retries`,
-    `retryInterval` (seconds)."""
+    `retryInterval` (seconds). Signed firmware (SW L01): `sign` true has the CSMS sign `file`
+    with its firmware signer (`ocppfast serve --firmware-signer-cert/-key`); or give
+    `signature` and `signingCertificate` made elsewhere (both)."""
 
     file: Annotated[str, Meta(min_length=1, max_length=255)] | UnsetType = UNSET
     location: Annotated[str, Meta(min_length=1, max_length=512)] | UnsetType = UNSET
@@ -589,6 +626,7 @@ class FirmwareBody(_Timed, kw_only=True):
     retry_interval: Seconds | UnsetType = UNSET
     signing_certificate: Annotated[str, Meta(min_length=1, max_length=5500)] | UnsetType = UNSET
     signature: Annotated[str, Meta(min_length=1, max_length=800)] | UnsetType = UNSET
+    sign: bool | UnsetType = UNSET
 
 
 class LogBody(_Timed, kw_only=True):
@@ -698,9 +736,63 @@ class FileList(_Out, kw_only=True):
     files: list[FileView]
 
 
+# -- certificates on a station (SW A02/M03-M05; 2.x A02, M03-M05) --------------------------------
+
+
+class CertificateInstallBody(_Timed, kw_only=True):
+    """InstallCertificate: `type` (1.6 CentralSystemRootCertificate or
+    ManufacturerRootCertificate; 2.x InstallCertificateUseEnumType, e.g. CSMSRootCertificate;
+    either CSMS spelling is taken in every version), and either `certificate` (one PEM
+    certificate) or `csmsCa: true` (this CSMS's own root, from its --pki directory)."""
+
+    type: Annotated[str, Meta(min_length=1, max_length=50)]
+    certificate: Annotated[str, Meta(min_length=1, max_length=5500)] | UnsetType = UNSET
+    csms_ca: bool | UnsetType = UNSET
+
+
+class CertificateDeleteBody(_Timed, kw_only=True):
+    """DeleteCertificate: `hashData`, the certificateHashData of the certificate as
+    GET .../certificates listed it (hashAlgorithm, issuerNameHash, issuerKeyHash,
+    serialNumber)."""
+
+    hash_data: dict[str, Any]
+
+
+class CertificateRenewBody(_Timed, kw_only=True):
+    """Renew the station's certificate (SW A02, 2.x A02): `type` ChargingStationCertificate
+    (the default; 1.6 has only this one), V2GCertificate or (2.1) V2G20Certificate."""
+
+    type: (
+        Literal["ChargingStationCertificate", "V2GCertificate", "V2G20Certificate"] | UnsetType
+    ) = UNSET
+
+
+class SigningRequestView(_Out, kw_only=True):
+    """A SignCertificate the station sent and what became of it: `status` Refused (answered
+    Rejected), Signing, Signed, Refused by CA, Failed (`reason` says why) or Sent (then
+    `stationAnswer`: Accepted, Rejected, a CALLERROR or no answer); the new certificate's
+    `serial` (hexadecimal) and `notAfter`."""
+
+    certificate_type: str
+    received_at: datetime.datetime
+    status: str
+    reason: str | None
+    serial: str | None
+    not_after: datetime.datetime | None
+    station_answer: str | None
+    updated_at: datetime.datetime | None
+
+
+class SigningRequestList(_Out, kw_only=True):
+    """A station's certificate signing requests, newest first (the last 20, in memory)."""
+
+    requests: list[SigningRequestView]
+
+
 REQUEST_BODIES: tuple[type, ...] = (
     StationCreate,
     StationPatch,
+    PasswordRotation,
     TokenCreate,
     TokenBody,
     CallBody,
@@ -718,11 +810,15 @@ REQUEST_BODIES: tuple[type, ...] = (
     FirmwareBody,
     LogBody,
     DisplayMessageBody,
+    CertificateInstallBody,
+    CertificateDeleteBody,
+    CertificateRenewBody,
 )
 RESPONSE_BODIES: tuple[type, ...] = (
     ErrorBody,
     StationView,
     StationList,
+    PasswordRotationView,
     TokenView,
     TokenList,
     TransactionDetail,
@@ -739,4 +835,5 @@ RESPONSE_BODIES: tuple[type, ...] = (
     DisplayMessageList,
     FileView,
     FileList,
+    SigningRequestList,
 )

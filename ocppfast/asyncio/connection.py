@@ -284,6 +284,17 @@ class Connection:
         self.session.send(self._action_of(request), request)
         await self._flush()
 
+    async def calls_answered(self, timeout: float) -> bool:
+        """Wait, at most `timeout` seconds, until every CALL made so far has its answer (or
+        failed). Before closing the connection on purpose (to reconnect with a new password
+        or security profile): the peer gets to answer what it received, and its CALLRESULT
+        reader is not cut off in the middle. True when none is left."""
+        pending = [future for future in self._waiting.values() if not future.done()]
+        if not pending:
+            return True
+        _, left = await asyncio.wait(pending, timeout=timeout)
+        return not left
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection (pending CALLs fail with SessionClosedError) and wait for it."""
         with contextlib.suppress(TransportClosed, OSError):

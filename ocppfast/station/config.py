@@ -12,6 +12,7 @@ from .._version import __version__
 __all__ = [
     "BOOT_RETRY_DEFAULT",
     "NOMINAL_VOLTAGE",
+    "RECONNECT_GRACE",
     "StationConfig",
     "StationError",
     "parse_time",
@@ -25,6 +26,11 @@ BOOT_RETRY_DEFAULT = 30.0
 """Seconds before the next BootNotification when the CSMS answers Pending or Rejected with
 interval 0, or does not answer at all: the station "chooses a waiting interval on its own, in a
 way that avoids flooding" the CSMS (C16 4.2; 2.x B02, B03)."""
+
+
+RECONNECT_GRACE = 5.0
+"""Seconds a station closing its connection on purpose (to reconnect with a new password or
+security profile) waits for the answers to what it sent meanwhile."""
 
 
 def utc_now() -> datetime:

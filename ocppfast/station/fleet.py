@@ -39,6 +39,7 @@ from ..asyncio.client import Client
 from ..asyncio.connection import Connection, ConnectionObserver
 from ..exceptions import CallTimeoutError, OCPPError
 from . import station_handlers
+from .certificates import Provisioned
 from .config import StationConfig, StationError
 from .store import StationStore
 
@@ -366,17 +367,49 @@ def attach(station: Any, client: Client) -> None:
         station.provision(client.url, client.call_timeout)
         endpoint = station.network_endpoint
         if endpoint is not None:
-            _use_endpoint(client, endpoint)
-        station.network_profile_changed = lambda endpoint: _use_endpoint(client, endpoint)
+            _use_endpoint(client, endpoint, station.certificates)
+        station.network_profile_changed = lambda endpoint: _use_endpoint(
+            client, endpoint, station.certificates
+        )
         client.attempt_failed = station.connection_failed
-    station.password_changed = lambda new: setattr(client, "password", new)
+    # SW A01: the previous passwords stay as fallbacks until the new one worked (kept in the
+    # station's data, so also across a restart mid-rotation).
+    client.fallback_passwords = station.previous_passwords
+    client.password_confirmed = lambda used: _password_confirmed(station, client, used)
+    station.password_changed = lambda new: _password_changed(station, client, new)
+    # The station's certificate (A02/A03): the client connects with the stored one, switches
+    # to a renewed one and falls back to the previous one if the CSMS refuses it.
+    certificates = getattr(station, "certificates", None)
+    if certificates is not None:
+        certificates.attach(client)
 
 
-def _use_endpoint(client: Client, endpoint: NetworkEndpoint) -> None:
-    """From the next attempt on, connect where a network connection profile says (B10)."""
+def _password_changed(station: Any, client: Client, new: str | None) -> None:
+    client.password = new
+    client.fallback_passwords = station.previous_passwords
+
+
+def _password_confirmed(station: Any, client: Client, used: str | bytes) -> None:
+    station.password_confirmed(used)
+    client.fallback_passwords = station.previous_passwords
+
+
+def _use_endpoint(client: Client, endpoint: NetworkEndpoint, certificates: Any = None) -> None:
+    """From the next attempt on, connect where a network connection profile says (B10), with
+    its security profile (A05 through B09/B10: TC_A_19_CS): wss:// with the TLS context of the
+    station's certificate store (its installed CSMS roots; for profile 3 its certificate) when
+    the client has none yet, or for profile 3 when the store has the station's certificate;
+    Basic auth for profiles 1 and 2 only."""
+    if not endpoint.url.lower().startswith("wss:"):
+        client.ssl = None
+    elif certificates is not None and (
+        client.ssl is None
+        or (endpoint.security_profile == 3 and certificates.certificate is not None)
+    ):
+        client.ssl = certificates.tls_context()
     client.url = endpoint.url
     client.call_timeout = endpoint.message_timeout
-    client.password = endpoint.password
+    client.password = endpoint.password if endpoint.security_profile < 3 else None
 
 
 @dataclasses.dataclass(eq=False)
@@ -443,6 +476,9 @@ class Fleet:
     - `security_profile`: what each station reports as its security profile (1.6
       SecurityProfile, 2.x SecurityCtrlr.SecurityProfile): 2 or 3 with TLS (SW 2.4, 2.5);
       None leaves the default (1.6: 1 with a password, else 0; 2.x: 1).
+    - `certificates`: what each station starts with, given its identity (`Provisioned`: the
+      CSMS root, its certificate and key), put into its certificate store
+      (`StationCertificates.provision`: a certificate renewed since, kept in `store`, wins).
 
     `await fleet.run(stop)` starts the stations (`started` is set once all are) and runs them
     until `stop` is set, then shuts every station down (its transactions end with reason Local
@@ -465,6 +501,7 @@ class Fleet:
         hardware: Callable[[], Hardware] | None = None,
         ssl: Callable[[str], ssl_module.SSLContext] | None = None,
         security_profile: int | None = None,
+        certificates: Callable[[str], Provisioned | None] | None = None,
     ) -> None:
         if not connect_rate > 0:
             raise ValueError(f"connect_rate must be > 0, not {connect_rate}")
@@ -480,6 +517,7 @@ class Fleet:
         self.hardware = hardware
         self.ssl = ssl
         self.security_profile = security_profile
+        self.certificates = certificates
         self.stats = FleetStats()
         self.members: list[_Member] = []
         # Set once every station has been started (its client runs; not yet connected).
@@ -554,6 +592,9 @@ class Fleet:
         station: Any = station_handlers(
             config, self.version, self.password, data, hardware, self.security_profile
         )
+        provisioned = self.certificates(identity) if self.certificates is not None else None
+        if provisioned is not None:
+            station.certificates.provision(provisioned)
         if len(self.identities) > 1:
             station.log.ring.limit = _FLEET_LOG_RING
             station.traffic.limit = _FLEET_TRAFFIC_RING

@@ -30,8 +30,12 @@ its clock gets exact meter readings.
 
 Profiles (C16 3.3, reported in SupportedFeatureProfiles): Core, FirmwareManagement,
 LocalAuthListManagement, RemoteTrigger, Reservation and SmartCharging. The security extension's
-certificate messages are answered as by a charger without certificate management, and
-SignedUpdateFirmware with InvalidCertificate: no manufacturer root certificate is installed.
+certificate messages are answered as by a charger without certificate management.
+SignedUpdateFirmware (SW L01, `maintenance`): the signing certificate is checked against the
+manufacturer root certificates when the request comes (InvalidCertificate otherwise), the
+signature over the whole file after the download (InvalidSignature otherwise, not installed);
+each step goes out as SignedFirmwareStatusNotification.req with the requestId. With a
+manufacturer root installed, the unsigned UpdateFirmware.req is NotSupported (L01.FR.20).
 
 Smart charging (C16 3.13, 5.5, 5.7, 5.16; `charging_profiles`, `smart_charging`): the installed
 profiles are kept in `data`; the limit in force on each connector is recomputed when a profile
@@ -78,6 +82,7 @@ from msgspec import UNSET, UnsetType
 from .. import v16
 from ..asyncio.handlers import Handlers, after, maybe_await, on
 from ..exceptions import (
+    ActionNotSupportedError,
     CallTimeoutError,
     OCPPError,
     OutgoingMessageError,
@@ -86,8 +91,16 @@ from ..exceptions import (
 from ..hardware import Hardware, SimulatedHardware
 from ..hardware.base import Component, Indicator, MeterReading
 from ..storage import StorageError
+from .certificates import DEFAULT_CAPACITY, DEFAULT_MAX_CHAIN_SIZE, StationCertificates
 from .charging_profiles import LimitKeeper, ProfileBook, ProfileLimits
-from .config import BOOT_RETRY_DEFAULT, NOMINAL_VOLTAGE, StationConfig, StationError, utc_now
+from .config import (
+    BOOT_RETRY_DEFAULT,
+    NOMINAL_VOLTAGE,
+    RECONNECT_GRACE,
+    StationConfig,
+    StationError,
+    utc_now,
+)
 from .hardware_link import BLOCKING, HardwareLink
 from .maintenance import (
     FirmwareUpdate,
@@ -95,6 +108,7 @@ from .maintenance import (
     Maintenance,
     StationLog,
     TrafficCapture,
+    manufacturer_roots_of,
     nonnegative,
     optional_time,
 )
@@ -147,6 +161,9 @@ _LIST_VERSION = "local_list_version"
 # The security events still to push (`Station16._security_event`), and how many failed
 # attempts give one up.
 _PENDING_EVENTS = "security_events"
+# SW A01 rotation: the AuthorizationKeys before the current one, newest first, kept until a
+# connection with the current one succeeded (`Station16.password_confirmed`).
+_PREVIOUS_PASSWORDS = "previous_passwords"
 _EVENT_ATTEMPTS = 3
 _CONNECTOR = "connector."
 
@@ -462,9 +479,14 @@ def _default_keys(config: StationConfig) -> list[_Key]:
         _Key("ChargingScheduleAllowedChargingRateUnit", "Current,Power", "R"),
         _Key("ChargingScheduleMaxPeriods", str(SMART_CHARGING.max_periods), "R"),
         _Key("MaxChargingProfilesInstalled", str(SMART_CHARGING.max_installed), "R"),
-        # SW 7: security profile 1 (HTTP Basic authentication) keys. Certificates (profiles 2
-        # and 3, CpoName, CertificateStoreMaxLength, ...) come with the certificate feature.
+        # SW 7: security profile 1 (HTTP Basic authentication) keys.
         _Key("AuthorizationKey", None, "W", _authorization_key),
+        # SW 7.1, 7.3-7.5: certificate management (`station.certificates`). One CSMS root at a
+        # time is not enforced (AdditionalRootCertificateCheck false).
+        _Key("AdditionalRootCertificateCheck", "false", "R"),
+        _Key("CertificateSignedMaxChainSize", str(DEFAULT_MAX_CHAIN_SIZE), "R"),
+        _Key("CertificateStoreMaxLength", str(DEFAULT_CAPACITY), "R"),
+        _Key("CpoName", config.vendor, "RW"),
         _Key("SecurityProfile", "0", "RW", _integer(0, 3)),
     ]
 
@@ -512,6 +534,20 @@ _V16_EVENT_NAMES = {
 # C16 7.25 FirmwareStatus: the statuses a 1.6 FirmwareStatusNotification.req reports; SW
 # UploadLogStatusEnumType: those of LogStatusNotification.req.
 _FIRMWARE_STATUSES = frozenset(status.value for status in v16.FirmwareStatus)
+# SW FirmwareStatusEnumType: those of a signed update (SignedFirmwareStatusNotification.req).
+_SIGNED_FIRMWARE_STATUSES = frozenset(status.value for status in v16.FirmwareStatusEnum)
+# A signed update's status as a C16 FirmwareStatus (a TriggerMessage.req of the old message).
+_C16_FIRMWARE_STATUS = {
+    "DownloadScheduled": "Idle",
+    "DownloadPaused": "Downloading",
+    "SignatureVerified": "Downloaded",
+    "InstallScheduled": "Downloaded",
+    "InstallRebooting": "Installing",
+    "InstallVerificationFailed": "InstallationFailed",
+    "InvalidSignature": "Idle",
+    "InvalidCertificate": "Idle",
+    "RevokedCertificate": "Idle",
+}
 _UPLOAD_LOG_STATUSES = frozenset(status.value for status in v16.UploadLogStatusEnum)
 _DIAGNOSTICS_STATUSES = frozenset(status.value for status in v16.DiagnosticsStatus)
 
@@ -526,8 +562,21 @@ class _Maintenance16:
         # SW N01.FR.05 / A04.FR.04: every security event goes into the security log a GetLog
         # SecurityLog uploads: (time, type, tech info), the latest thousand.
         self.events: deque[tuple[datetime, str, str]] = deque(maxlen=1000)
+        # The last SignedFirmwareStatusNotification.req sent: (status, requestId) (SW
+        # L01.FR.28/29: what an ExtendedTriggerMessage.req repeats).
+        self.last_signed_status: tuple[str, int] | None = None
 
     async def firmware_status(self, status: str, request_id: int | None) -> None:
+        if request_id is not None:
+            # A SignedUpdateFirmware's update: SignedFirmwareStatusNotification.req with its
+            # requestId (SW L01.FR.01, L01.FR.10, L01.FR.21).
+            self.last_signed_status = (status, request_id)
+            await self._send(
+                v16.SignedFirmwareStatusNotificationRequest(
+                    status=v16.FirmwareStatusEnum(status), request_id=request_id
+                )
+            )
+            return
         await self._send(v16.FirmwareStatusNotificationRequest(status=v16.FirmwareStatus(status)))
 
     async def upload_status(self, upload: LogUpload, status: str) -> None:
@@ -648,6 +697,8 @@ class Station16(Handlers):
             reporter=reporter,
             name_in_lines=True,
             firmware_statuses=_FIRMWARE_STATUSES,
+            signed_firmware_statuses=_SIGNED_FIRMWARE_STATUSES,
+            manufacturer_roots=lambda: manufacturer_roots_of(self),
             security_log=reporter.events,
         )
         # While a firmware installation waits for the transactions to end, the connectors not
@@ -683,6 +734,17 @@ class Station16(Handlers):
                 f"security profile {self.security_profile} needs an authorization_key (SW 2.3)"
             )
         self.password_changed: Callable[[str | None], Any] | None = None
+        # Installed root certificates and the station's own certificate (SW A02/A03, M03-M05),
+        # kept in `data`; `fleet.attach` has the client connect with them.
+        self.certificates = StationCertificates(
+            self.data,
+            config.identity,
+            wrote=self._wrote,
+            security_event=self._security_event,
+            invalid_event="InvalidChargePointCertificate",  # SW A02.FR.07
+            capacity=self._int("CertificateStoreMaxLength"),
+            clock=self._now,
+        )
         self._connectors = [_Connector(i) for i in range(config.connectors + 1)]
         # The charger's electronics: plug, card reader, meter and faults in; contactor, current
         # limit and indicator out (hardware_link.py).
@@ -766,6 +828,33 @@ class Station16(Handlers):
     def authorization_key(self) -> str | None:
         """The HTTP Basic authentication password the Central System set (SW 7.2), if any."""
         return self._keys["authorizationkey"].value
+
+    @property
+    def previous_passwords(self) -> list[str]:
+        """SW A01 rotation: the AuthorizationKeys before the current one (newest first, at most
+        two), kept in `data` until a connection with the current one succeeded, so that a
+        lost answer or a crash mid-rotation never locks the station out: the client falls back
+        to them when the Central System refuses the new one (HTTP 401). Never logged."""
+        kept = self.data.state.get(_PREVIOUS_PASSWORDS)
+        return [p for p in kept if isinstance(p, str)] if isinstance(kept, list) else []
+
+    def _keep_previous_password(self, old: str | None) -> None:
+        new = self.authorization_key
+        if old is None or old == new:
+            return
+        kept = [old, *(p for p in self.previous_passwords if p not in (old, new))][:2]
+        # Written before the answer leaves (`_wrote`): a crash after it keeps both.
+        self._wrote(self.data.set_state(_PREVIOUS_PASSWORDS, kept))
+
+    def password_confirmed(self, password: str | bytes) -> None:
+        """The Central System accepted a connection with `password`: once that is the current
+        AuthorizationKey, the previous ones are forgotten (SW A01)."""
+        if self.previous_passwords and password == self.authorization_key:
+            self._wrote(self.data.set_state(_PREVIOUS_PASSWORDS, None))
+            self.log.info(
+                "%s: connected with the new AuthorizationKey; the previous one is forgotten",
+                self.name,
+            )
 
     @property
     def transactions(self) -> dict[int, Transaction]:
@@ -1065,6 +1154,11 @@ class Station16(Handlers):
         online = _Online(self.connection)
         self._sessions.append(online)
         self._connect_event = None
+        # SW A02.FR.10: a renewed certificate that connected works; A03.FR.02: renew it on our
+        # own a month before it expires (sent once the boot is accepted).
+        self.certificates.connected()
+        if self.certificates.expires_soon() and not self.certificates.pending:
+            self._spawn(online, self._renew_when_booted(), "certificate renewal")
         self.traffic.attach(self.connection)  # the frames a diagnostics upload holds
         self.booted.clear()
         self._ensure_aligned()
@@ -1262,8 +1356,14 @@ class Station16(Handlers):
     def _certificate_signed(
         self, request: v16.CertificateSignedRequest
     ) -> v16.CertificateSignedResponse:
-        self._refused("CertificateSigned", "Rejected", "certificates come with security profile 3")
-        return v16.CertificateSignedResponse(status=v16.CertificateSignedStatusEnum.Rejected)
+        # SW A02.FR.06/07: checked against the pending key, the identity and the installed
+        # CSMS root; installed and used from the next connection on (A02.FR.08).
+        self.certificates.max_chain_size = self._int("CertificateSignedMaxChainSize")
+        accepted, why = self.certificates.accept_signed(request.certificate_chain)
+        if not accepted:
+            self._refused("CertificateSigned", "Rejected", why)
+            return v16.CertificateSignedResponse(status=v16.CertificateSignedStatusEnum.Rejected)
+        return v16.CertificateSignedResponse(status=v16.CertificateSignedStatusEnum.Accepted)
 
     @on(v16.ChangeAvailabilityRequest)
     def _change_availability(
@@ -1322,7 +1422,10 @@ class Station16(Handlers):
             key == "securityprofile"
         )
         before = self.security_profile
+        old_key = self.authorization_key
         status = self.change_configuration(request.key, request.value)
+        if status == "Accepted" and key == "authorizationkey":
+            self._keep_previous_password(old_key)
         if status == "Accepted":
             # SW 7.2: the AuthorizationKey is a password: never in the log.
             shown = "<not shown>" if key == "authorizationkey" else request.value
@@ -1345,6 +1448,8 @@ class Station16(Handlers):
                 in_use = self.security_profile in (1, 2)
                 await maybe_await(self.password_changed(self.authorization_key if in_use else None))
             self.log.info("%s: reconnecting to apply the new %s", self.name, key)
+            # What the station sent meanwhile (a StatusNotification) is answered first.
+            await self.connection.calls_answered(RECONNECT_GRACE)
             await self.connection.close(1000, f"reconnecting with the new {key}")
 
     @on(v16.ClearCacheRequest)
@@ -1385,9 +1490,12 @@ class Station16(Handlers):
     def _delete_certificate(
         self, request: v16.DeleteCertificateRequest
     ) -> v16.DeleteCertificateResponse:
-        # SW 5.4: no certificate is installed, so none matches.
-        self._refused("DeleteCertificate", "NotFound", "certificates come with security profiles")
-        return v16.DeleteCertificateResponse(status=v16.DeleteCertificateStatusEnum.NotFound)
+        # SW M04: the station's own certificate (M04.FR.05) and the CSMS root validating this
+        # connection (M04.FR.06) are never deleted: Failed.
+        status = self.certificates.delete(request.certificate_hash_data)
+        if status != "Accepted":
+            self._refused("DeleteCertificate", status, "see the log line above")
+        return v16.DeleteCertificateResponse(status=v16.DeleteCertificateStatusEnum(status))
 
     @on(v16.ExtendedTriggerMessageRequest)
     def _extended_trigger(
@@ -1397,7 +1505,7 @@ class Station16(Handlers):
         status = v16.TriggerMessageStatusEnum.Accepted
         why = ""
         if message == v16.MessageTriggerEnum.SignChargePointCertificate:
-            status, why = v16.TriggerMessageStatusEnum.NotImplemented, "no certificates yet"
+            pass  # SW A02: a new key and CSR after the answer (`_trigger`)
         elif message == v16.MessageTriggerEnum.BootNotification and self._booted_here():
             status, why = v16.TriggerMessageStatusEnum.Rejected, "already accepted (C16E 3.40)"
         elif not self._trigger_connector_ok(request.connector_id, extended=True):
@@ -1510,8 +1618,17 @@ class Station16(Handlers):
     def _get_installed_certificate_ids(
         self, request: v16.GetInstalledCertificateIdsRequest
     ) -> v16.GetInstalledCertificateIdsResponse:
+        # SW M03.FR.02-04: the hash data of each installed root of the type, NotFound if none.
+        found = self.certificates.installed([request.certificate_type.value])
+        if not found:
+            return v16.GetInstalledCertificateIdsResponse(
+                status=v16.GetInstalledCertificateStatusEnum.NotFound
+            )
         return v16.GetInstalledCertificateIdsResponse(
-            status=v16.GetInstalledCertificateStatusEnum.NotFound
+            status=v16.GetInstalledCertificateStatusEnum.Accepted,
+            certificate_hash_data=[
+                msgspec.convert(hash_data, v16.CertificateHashData) for _, hash_data in found
+            ],
         )
 
     @on(v16.GetLocalListVersionRequest)
@@ -1554,8 +1671,14 @@ class Station16(Handlers):
     def _install_certificate(
         self, request: v16.InstallCertificateRequest
     ) -> v16.InstallCertificateResponse:
-        self._refused("InstallCertificate", "Rejected", "certificates come later")
-        return v16.InstallCertificateResponse(status=v16.InstallCertificateStatusEnum.Rejected)
+        # SW M05.FR.02/06: a CA certificate valid now; M05.FR.03: Rejected when the store holds
+        # CertificateStoreMaxLength certificates already.
+        status = self.certificates.install_root(
+            request.certificate_type.value, request.certificate, full_status="Rejected"
+        )
+        if status != "Accepted":
+            self._refused("InstallCertificate", status, "see the log line above")
+        return v16.InstallCertificateResponse(status=v16.InstallCertificateStatusEnum(status))
 
     @on(v16.RemoteStartTransactionRequest)
     def _remote_start(
@@ -1755,18 +1878,58 @@ class Station16(Handlers):
     def _signed_update_firmware(
         self, request: v16.SignedUpdateFirmwareRequest
     ) -> v16.SignedUpdateFirmwareResponse:
-        # SW 4.4 (L01.FR.02 of the SW use cases): the signing certificate is checked against
-        # the manufacturer root certificate, and this station has none installed, so no
-        # certificate can be valid: InvalidCertificate, with the security event
-        # InvalidFirmwareSigningCertificate. Signed firmware verification is a later feature.
-        self._refused(
-            "SignedUpdateFirmware", "InvalidCertificate", "no manufacturer root certificate"
-        )
-        self.maintenance.reporter.security_event(
-            "InvalidFirmwareSigningCertificate", "no manufacturer root certificate installed"
+        # SW L01.FR.23/24: the signing certificate is validated against the manufacturer root
+        # certificates before the request is accepted: InvalidCertificate otherwise, with the
+        # security event InvalidFirmwareSigningCertificate (L01.FR.02).
+        firmware = request.firmware
+        problem = self.maintenance.signing_certificate_problem(firmware.signing_certificate)
+        if problem is not None:
+            self._refused("SignedUpdateFirmware", "InvalidCertificate", problem)
+            self.maintenance.reporter.security_event(
+                "InvalidFirmwareSigningCertificate", problem[:255]
+            )
+            return v16.SignedUpdateFirmwareResponse(
+                status=v16.UpdateFirmwareStatusEnum.InvalidCertificate
+            )
+        # L01.FR.26: a new request cancels the update in progress: AcceptedCanceled.
+        busy = self.maintenance.firmware_busy
+        self.log.info(
+            "%s: SignedUpdateFirmware %d from %s: %s",
+            self.name,
+            request.request_id,
+            firmware.location,
+            "AcceptedCanceled" if busy else "Accepted",
         )
         return v16.SignedUpdateFirmwareResponse(
-            status=v16.UpdateFirmwareStatusEnum.InvalidCertificate
+            status=v16.UpdateFirmwareStatusEnum.AcceptedCanceled
+            if busy
+            else v16.UpdateFirmwareStatusEnum.Accepted
+        )
+
+    @after(v16.SignedUpdateFirmwareRequest)
+    async def _signed_firmware_requested(
+        self, request: v16.SignedUpdateFirmwareRequest, response: v16.SignedUpdateFirmwareResponse
+    ) -> None:
+        # SW L01: Downloading, Downloaded, SignatureVerified (or InvalidSignature: not
+        # installed, L01.FR.03/04), Installing, InstallRebooting, Installed, each a
+        # SignedFirmwareStatusNotification.req with the requestId (L01.FR.10).
+        if response.status not in (
+            v16.UpdateFirmwareStatusEnum.Accepted,
+            v16.UpdateFirmwareStatusEnum.AcceptedCanceled,
+        ):
+            return
+        firmware = request.firmware
+        self.maintenance.update_firmware(
+            FirmwareUpdate(
+                location=firmware.location,
+                retrieve_at=firmware.retrieve_date_time,
+                install_at=optional_time(firmware.install_date_time),
+                retries=nonnegative(request.retries),
+                retry_interval=nonnegative(request.retry_interval),
+                request_id=request.request_id,
+                signing_certificate=firmware.signing_certificate,
+                signature=firmware.signature,
+            )
         )
 
     @on(v16.TriggerMessageRequest)
@@ -1817,6 +1980,13 @@ class Station16(Handlers):
     def _update_firmware(self, request: v16.UpdateFirmwareRequest) -> v16.UpdateFirmwareResponse:
         # C16 5.19: the Charge Point answers at once, then downloads from `location` once
         # retrieveDate has come, retrying `retries` times `retryInterval` apart.
+        if manufacturer_roots_of(self):
+            # SW L01.FR.20: a Charge Point that verifies signed firmware (it has a manufacturer
+            # root) answers the unsigned UpdateFirmware.req NotSupported and does not start.
+            self._refused("UpdateFirmware", "NotSupported", "only signed firmware (L01.FR.20)")
+            raise ActionNotSupportedError(
+                "this Charge Point installs signed firmware only: use SignedUpdateFirmware"
+            )
         self.log.info(
             "%s: UpdateFirmware from %s, not before %s",
             self.name,
@@ -1878,17 +2048,26 @@ class Station16(Handlers):
                 )
             elif message == "FirmwareStatusNotification" and not extended:
                 # C16 4.5: the status of the update in progress; Idle when there is none.
+                # A signed update's SW statuses the C16 enumeration lacks: the nearest one.
                 status, _ = self.maintenance.firmware_in_progress()
+                status = _C16_FIRMWARE_STATUS.get(status, status)
                 await self._call(
                     v16.FirmwareStatusNotificationRequest(status=v16.FirmwareStatus(status)),
                     triggered=True,
                 )
             elif message == "FirmwareStatusNotification":
-                # SW L01.FR.28/29: the last status sent; none was, so Idle.
-                await self._call(
-                    v16.SignedFirmwareStatusNotificationRequest(status=v16.FirmwareStatusEnum.Idle),
-                    triggered=True,
-                )
+                # SW L01.FR.28/29: the last status sent with its requestId; Idle when none was
+                # or it was Installed.
+                last = self.maintenance.reporter.last_signed_status  # type: ignore[attr-defined]
+                if last is None or last[0] == "Installed":
+                    signed = v16.SignedFirmwareStatusNotificationRequest(
+                        status=v16.FirmwareStatusEnum.Idle
+                    )
+                else:
+                    signed = v16.SignedFirmwareStatusNotificationRequest(
+                        status=v16.FirmwareStatusEnum(last[0]), request_id=last[1]
+                    )
+                await self._call(signed, triggered=True)
             elif message == "LogStatusNotification":
                 # SW N01.FR.12: Uploading with the requestId while a GetLog upload runs, else
                 # Idle without requestId.
@@ -1902,6 +2081,8 @@ class Station16(Handlers):
                         status=v16.UploadLogStatusEnum.Idle
                     )
                 await self._call(log_status, triggered=True)
+            elif message == "SignChargePointCertificate":
+                self._renew_certificate("ExtendedTriggerMessage")
         except (StationError, SessionClosedError):
             pass
         except (CallTimeoutError, OCPPError) as error:
@@ -2239,6 +2420,56 @@ class Station16(Handlers):
         if c.plugged:
             return _Status.Preparing
         return _Status.Available
+
+    # -- the station's certificate (SW A02, A03) -----------------------------------------------
+
+    def _tls_prerequisites(self, profile: int) -> str:
+        """Why security `profile` cannot be used now (SW A05.FR.03/04), or ""."""
+        now = self._now()
+        if profile >= 2 and not any(
+            c.not_valid_before_utc <= now <= c.not_valid_after_utc
+            for c in self.certificates.roots("CSMSRootCertificate")
+        ):
+            return (
+                f"security profile {profile} needs a valid CentralSystemRootCertificate (A05.FR.03)"
+            )
+        own = self.certificates.certificate
+        if profile == 3 and (
+            own is None or not own.not_valid_before_utc <= now <= own.not_valid_after_utc
+        ):
+            return "security profile 3 needs a valid ChargePointCertificate (A05.FR.04)"
+        return ""
+
+    def _profile_fell_back(self, previous: int) -> None:
+        """SW A05.FR.08: the new profile did not connect: the previous one again, with its
+        password."""
+        self._set_key(self._keys["securityprofile"], str(previous))
+        if self.password_changed is not None:
+            in_use = previous in (1, 2)
+            self.password_changed(self.authorization_key if in_use else None)
+
+    async def _renew_when_booted(self) -> None:
+        await self.booted.wait()
+        self._renew_certificate("it expires within a month (A03.FR.02)")
+
+    def _renew_certificate(self, why: str) -> None:
+        """A new key pair and CSR, sent with SignCertificate.req (SW A02.FR.02/03, A03.FR.02/03;
+        O = CpoName: A02.FR.13). The whitepaper has no CertSigningWaitMinimum for 1.6: it is
+        sent once; the Central System triggers it again if it wants."""
+        self.log.info("%s: renewing its certificate (%s)", self.name, why)
+
+        async def send(csr: str) -> bool | None:
+            try:
+                response = await self._call(v16.SignCertificateRequest(csr=csr), triggered=True)
+            except (StationError, SessionClosedError, CallTimeoutError, OCPPError) as error:
+                self.log.warning("%s: SignCertificate.req failed: %s", self.name, error)
+                return None
+            return bool(response.status == v16.GenericStatusEnum.Accepted)
+
+        organization = self.certificates.organization(
+            self._keys["cponame"].value or "", self.config.vendor
+        )
+        self.certificates.renew(organization, send)
 
     # -- security events (SW 8, A04) ----------------------------------------------------------
 
@@ -2967,11 +3198,15 @@ class Station16(Handlers):
             current = self.security_profile
             wanted = int(canonical)
             if wanted <= current:
-                return "Rejected", f"security profile {wanted} is not above {current}"
+                return "Rejected", f"security profile {wanted} is not above {current}"  # A05.FR.01
+            if wanted in (1, 2) and self.authorization_key is None:
+                return "Rejected", f"security profile {wanted} needs an AuthorizationKey first"
+            why = self._tls_prerequisites(wanted)
+            if why:
+                return "Rejected", why
             if wanted >= 2:
-                return "Rejected", "security profiles 2 and 3 (TLS) come later"
-            if self.authorization_key is None:
-                return "Rejected", "security profile 1 needs an AuthorizationKey first"
+                # A05.FR.06/07: the next connection over wss://; A05.FR.08: back if it fails.
+                self.certificates.upgrade_transport(lambda: self._profile_fell_back(current))
         self._set_key(entry, canonical)
         self._applied(name)
         return "Accepted", ""

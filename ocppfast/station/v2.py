@@ -57,15 +57,19 @@ survives a lost connection and a reset; what must survive a power cut too is kep
   TransactionEvent reporting the authorization carries the reservationId; at expiryDateTime
   ReservationStatusUpdate Expired, when its EVSE becomes Unavailable Removed, both through the
   persistent queue. Kept in `data`.
-- Firmware and logs (L01 without signature verification, L02, N01; `maintenance`):
+- Firmware and logs (L01, L02, N01; `maintenance`):
   UpdateFirmware with every FirmwareStatusNotification and its requestId, retries,
   DownloadScheduled / InstallScheduled, installation once the transactions have ended through
   `hardware.install_firmware`, a reboot with reason FirmwareUpdate, then FirmwareUpdated and
-  Installed; a new request cancels the one in progress (AcceptedCanceled); signed firmware gets
-  InvalidCertificate and the InvalidFirmwareSigningCertificate event (no manufacturer root
-  certificate is installed). GetLog DiagnosticsLog / SecurityLog uploads a tar.gz over HTTP(S)
-  with LogStatusNotification. An update in progress survives a restart. While the installation
-  waits for the transactions to end, the EVSEs not in use are Unavailable, and each whose
+  Installed; a new request cancels the one in progress (AcceptedCanceled). Signed firmware
+  (L01): the signing certificate is checked against the manufacturer roots when the request
+  comes (InvalidCertificate and the InvalidFirmwareSigningCertificate event otherwise), the
+  signature over the whole file after the download (SignatureVerified, or InvalidSignature and
+  the InvalidFirmwareSignature event, not installed); with a manufacturer root installed an
+  unsigned request is Rejected (TC_L_18_CS). GetLog DiagnosticsLog / SecurityLog uploads a
+  tar.gz over HTTP(S) with LogStatusNotification. An update in progress survives a restart.
+  While the installation waits for the transactions to end, the EVSEs not in use are
+  Unavailable, and each whose
   transaction ends becomes so, until the reboot (L01.FR.07, TC_L_13_CS / TC_L_15_CS), unless
   ChargingStation.AllowNewSessionsPendingFirmwareUpdate is true (TC_L_12_CS / TC_L_14_CS).
 - Display messages (O01-O06; `display`): SetDisplayMessage, GetDisplayMessages
@@ -118,10 +122,12 @@ from ..exceptions import (
 from ..hardware import Hardware, SimulatedHardware
 from ..hardware.base import Component, Indicator, MeterReading
 from ..storage import StorageError
+from .certificates import StationCertificates
 from .charging_profiles import Installed, LimitKeeper, ProfileBook, ProfileLimits
 from .config import (
     BOOT_RETRY_DEFAULT,
     NOMINAL_VOLTAGE,
+    RECONNECT_GRACE,
     StationConfig,
     StationError,
     parse_time,
@@ -142,6 +148,7 @@ from .maintenance import (
     Maintenance,
     StationLog,
     TrafficCapture,
+    manufacturer_roots_of,
     nonnegative,
     optional_time,
 )
@@ -201,9 +208,8 @@ _LOCAL_LIST_MAX_ENTRIES = 10_000
 _LOCAL_LIST_MAX_BYTES = 2 * 1024 * 1024
 _LOCAL_LIST_ITEMS_PER_MESSAGE = 250
 # SecurityCtrlr.CertificateEntries maxLimit (TC_B_53_CS: a required variable, maxLimit > 0): the
-# room of the certificate store, a few CSMS / Manufacturer / V2G roots each. The station installs
-# none over OCPP yet (InstallCertificate is answered as by a charger without certificate
-# management).
+# room of the certificate store (`station.certificates`), a few CSMS / Manufacturer / V2G roots
+# each; InstallCertificate answers Failed when it is full.
 _CERTIFICATE_MAX_ENTRIES = 16
 # The id token lists of StationData.tokens and the entries of StationData.state.
 _CACHE = "cache"
@@ -213,6 +219,9 @@ _EVSE_STATE = "evse:{}"  # an EVSE: meter, availability, the transaction in prog
 _SAMPLES_STATE = "samples:{}"  # the TxEnded samples of that transaction (J02)
 _PROFILES_STATE = "network_profiles"  # B09
 _NETWORK_STATE = "network"  # B10: the slot of the last successful connection
+# A01 rotation: the BasicAuthPasswords before the current one, newest first, kept until a
+# connection with the current one succeeded (`StationV2.password_confirmed`).
+_PREVIOUS_PASSWORDS = "previous_passwords"
 _LOCAL_VERSION_STATE = "local_list_version"  # D01
 # What SetChargingProfile accepts (SmartChargingCtrlr.ProfileStackLevel, PeriodsPerSchedule,
 # RateUnit, Entries maxLimit: K01); ReportChargingProfiles carries this many profiles (K09).
@@ -234,10 +243,6 @@ _UNSUPPORTED = "UnsupportedRequest"
 # The CALLs of features this station does not have, answered as a charger without them:
 # action -> (status, feature) (see `StationV2._on_without_feature`).
 _WITHOUT_FEATURE = {
-    "CertificateSigned": ("Rejected", "certificate management"),
-    "InstallCertificate": ("Rejected", "certificate management"),
-    "DeleteCertificate": ("NotFound", "certificate management"),
-    "GetInstalledCertificateIds": ("NotFound", "certificate management"),
     "PublishFirmware": ("Rejected", "firmware publishing"),
     "GetMonitoringReport": ("NotSupported", "monitoring"),
     "SetMonitoringBase": ("NotSupported", "monitoring"),
@@ -790,11 +795,12 @@ class NetworkEndpoint:
     password: str | None = field(default=None, repr=False)
 
 
-# The FirmwareStatusEnumType values this station reports (L01, L02): without signature
-# verification, never SignatureVerified, InvalidSignature or InstallVerificationFailed; never
-# DownloadPaused.
+# The FirmwareStatusEnumType values this station reports (L01, L02): SignatureVerified and
+# InvalidSignature for signed firmware; never InstallVerificationFailed or DownloadPaused.
 _FIRMWARE_STATUSES = frozenset(
     {
+        "SignatureVerified",
+        "InvalidSignature",
         "Downloading",
         "Downloaded",
         "DownloadFailed",
@@ -917,6 +923,17 @@ class StationV2(Handlers):
         # BootNotification, or on a new connection once accepted), as Station16's: cleared when
         # the connection ends.
         self.booted = asyncio.Event()
+        # Installed root certificates and the station's own certificate (A02/A03, M03-M05),
+        # kept in `data`; `fleet.attach` has the client connect with them.
+        self.certificates = StationCertificates(
+            self.data,
+            config.identity,
+            wrote=self._track,
+            security_event=self._security_event,
+            invalid_event="InvalidChargingStationCertificate",  # A02.FR.07
+            capacity=_CERTIFICATE_MAX_ENTRIES,
+            clock=self.now,
+        )
         # Whether the simulated driver plugs the EV in right after a remote start (set False to
         # simulate a driver who never comes: TxCtrlr.EVConnectionTimeOut, E03).
         self.auto_plug = True
@@ -944,6 +961,7 @@ class StationV2(Handlers):
         # set (A01), the reconnection back-off (OCPPCommCtrlr.RetryBackOff*, J201 5.3) and the
         # WebSocket ping interval (OCPPCommCtrlr.WebSocketPingInterval, J201 8.4).
         self.password_changed: Callable[[str], Any] | None = None
+        self._reconnect_for_password = False
         self.backoff_changed: Callable[[BackOff], Any] | None = None
         self.ping_interval_changed: Callable[[int], Any] | None = None
         # ... and the network connection profile to connect with (B10).
@@ -1040,6 +1058,7 @@ class StationV2(Handlers):
             hardware=self.hardware,
             reporter=_MaintenanceV2(self),
             firmware_statuses=_FIRMWARE_STATUSES,
+            manufacturer_roots=lambda: manufacturer_roots_of(self),
             security_log=self.security_log,
         )
         # Whether a firmware installation waits for the transactions to end (L01.FR.06/07).
@@ -1426,6 +1445,22 @@ class StationV2(Handlers):
         """Configure the password the station connects with until the CSMS sets another one."""
         self._configured_password = password
 
+    @property
+    def previous_passwords(self) -> list[str]:
+        """A01 rotation: the BasicAuthPasswords before the current one (newest first, at most
+        two), kept in `data` until a connection with the current one succeeded, so that a lost
+        answer or a crash mid-rotation never locks the station out: the client falls back to
+        them when the CSMS refuses the new one (HTTP 401). Never logged."""
+        kept = self.data.state.get(_PREVIOUS_PASSWORDS)
+        return [p for p in kept if isinstance(p, str)] if isinstance(kept, list) else []
+
+    def password_confirmed(self, password: str | bytes) -> None:
+        """The CSMS accepted a connection with `password`: once that is the current
+        BasicAuthPassword, the previous ones are forgotten (A01)."""
+        if self.previous_passwords and password == self.basic_auth_password:
+            self._track(self.data.set_state(_PREVIOUS_PASSWORDS, None))
+            self.log.info("connected with the new BasicAuthPassword; the previous one is forgotten")
+
     # -- network connection profiles (B09, B10) --------------------------------------------------
 
     def provision(self, url: str, message_timeout: float) -> None:
@@ -1518,17 +1553,6 @@ class StationV2(Handlers):
             self.log.warning(
                 "network profile %d (%s) from now on: %s", slot, safe_url(endpoint.url), why
             )
-            running = self.device_model.get_int("SecurityCtrlr", "SecurityProfile")
-            if endpoint.security_profile != running:
-                # Security profiles 2 and 3 (TLS, certificates) are not built here: the station
-                # connects with the TLS settings it has.
-                self.log.warning(
-                    "network profile %d is for security profile %d; the station keeps the TLS "
-                    "settings of security profile %d",
-                    slot,
-                    endpoint.security_profile,
-                    running,
-                )
         self._tell(self.network_profile_changed, endpoint)
 
     def _configured_priority(self) -> list[int]:
@@ -1549,6 +1573,16 @@ class StationV2(Handlers):
         self._failed_attempts = 0
         self._exhausted.clear()
         self._falling_back = False
+        endpoint = self._endpoint(slot)
+        running = self.device_model.get_int("SecurityCtrlr", "SecurityProfile")
+        if endpoint is not None and endpoint.security_profile != running:
+            # A05 through B09/B10 (TC_A_19_CS step 11): the profile the station connected with.
+            self.device_model.set_actual(
+                "SecurityCtrlr", "SecurityProfile", str(endpoint.security_profile)
+            )
+            self.log.info(
+                "connected with security profile %d (was %d)", endpoint.security_profile, running
+            )
         if self._last_connected != slot:
             self._last_connected = slot
             self._track(self.data.set_state(_NETWORK_STATE, {"last_connected": slot}))
@@ -1604,6 +1638,11 @@ class StationV2(Handlers):
         self._live = connection
         self._connect_event = None
         self.traffic.attach(connection)  # the frames a GetLog DiagnosticsLog holds
+        # A02.FR.10: a renewed certificate that connected works; A03.FR.02: renew it on our own
+        # a month before it expires (sent once the boot is accepted).
+        self.certificates.connected()
+        if self.certificates.expires_soon() and not self.certificates.pending:
+            self._renew_certificate("it expires within a month (A03.FR.02)")
         self._connected_with(self._slot)
         self._start_station_tasks()
         accepted = self.registration == "Accepted" and self._rebooting is None
@@ -3111,6 +3150,18 @@ class StationV2(Handlers):
             )
         return m.SetVariablesResponse(set_variable_result=results)
 
+    @after("SetVariables", versions=_V2)
+    async def _after_set_variables(self, request: Any, response: Any) -> None:
+        if not self._reconnect_for_password:
+            return
+        self._reconnect_for_password = False
+        # A01, TC_A_09_CS step 3: the next connection, with the new password, confirms it;
+        # should the CSMS refuse it, the Client falls back to the previous one (kept).
+        self.log.info("reconnecting with the new BasicAuthPassword")
+        # What the station sent meanwhile (a StatusNotification) is answered first.
+        await self.connection.calls_answered(RECONNECT_GRACE)
+        await self.connection.close(1000, "reconnecting with the new BasicAuthPassword")
+
     def _write(self, variable: Variable, attribute: str, text: str) -> tuple[str, str]:
         value, reason = variable.normalize(text)
         if value is None:
@@ -3858,7 +3909,9 @@ class StationV2(Handlers):
                     status="Rejected", status_info=self._status_info("TxNotFound")
                 )
             return m.TriggerMessageResponse(status="Accepted")
-        # F06.FR.08, TC_F_27_CS: certificates, publish firmware, 2.1 CustomTrigger.
+        if message == "SignChargingStationCertificate":
+            return m.TriggerMessageResponse(status="Accepted")  # A02: renewed after the answer
+        # F06.FR.08, TC_F_27_CS: V2G certificates, publish firmware, 2.1 CustomTrigger.
         self._refused("TriggerMessage", f"{message} is not implemented")
         return m.TriggerMessageResponse(status="NotImplemented")
 
@@ -3876,7 +3929,9 @@ class StationV2(Handlers):
         m = self._m
         message = _text(request.requested_message)
         evse = request.evse
-        if message == "BootNotification":
+        if message == "SignChargingStationCertificate":
+            self._renew_certificate("TriggerMessage")
+        elif message == "BootNotification":
             self._boot_reason = "Triggered"  # TC_B_02_CS step 15
             self._boot_now.set()
         elif message == "Heartbeat":
@@ -3960,6 +4015,95 @@ class StationV2(Handlers):
             len(self._tokens(_LOCAL)),
         )
         return self._m.SendLocalListResponse(status="Accepted")
+
+    # A02/A03 Update Charging Station Certificate, M03-M05 certificate management
+
+    def _renew_certificate(self, why: str) -> None:
+        """A new key pair and CSR, sent with SignCertificateRequest (A02.FR.02/03, A03.FR.02/03;
+        O = SecurityCtrlr.OrganizationName), again after CertSigningWaitMinimum seconds and after
+        each doubled wait, CertSigningRepeatTimes times, while no CertificateSigned comes
+        (A02.FR.17/18, TC_A_23_CS)."""
+        self.log.info("renewing the station certificate (%s)", why)
+        model = self.device_model
+
+        async def send(csr: str) -> bool | None:
+            await self.booted.wait()
+            response = await self._try_call(
+                self._m.SignCertificateRequest(
+                    csr=csr, certificate_type="ChargingStationCertificate"
+                ),
+                "SignCertificate",
+            )
+            if response is None:
+                return None
+            return _text(response.status) == "Accepted"
+
+        self.certificates.renew(
+            self.certificates.organization(
+                model.get("SecurityCtrlr", "OrganizationName"), self.config.vendor
+            ),
+            send,
+            wait_minimum=lambda: model.get_int("SecurityCtrlr", "CertSigningWaitMinimum"),
+            repeat_times=lambda: model.get_int("SecurityCtrlr", "CertSigningRepeatTimes"),
+        )
+
+    @on("CertificateSigned", versions=_V2)
+    async def _on_certificate_signed(self, request: Any) -> Any:
+        m = self._m
+        kind = request.certificate_type
+        kind = "ChargingStationCertificate" if kind is UNSET else _text(kind)
+        if kind != "ChargingStationCertificate":
+            self._refused("CertificateSigned", f"{kind}: no ISO 15118 certificates here")
+            return m.CertificateSignedResponse(status="Rejected")
+        # A02.FR.06/07: checked against the pending key, the identity and the installed CSMS
+        # root; installed and used from the next connection on (A02.FR.08).
+        accepted, why = self.certificates.accept_signed(request.certificate_chain)
+        if not accepted:
+            return m.CertificateSignedResponse(
+                status="Rejected", status_info=self._status_info("InvalidCertificate", why[:512])
+            )
+        return m.CertificateSignedResponse(status="Accepted")
+
+    @on("InstallCertificate", versions=_V2)
+    async def _on_install_certificate(self, request: Any) -> Any:
+        # M05.FR.02/06: a CA certificate valid now, Rejected otherwise; Failed when the store
+        # holds SecurityCtrlr.CertificateEntries' maxLimit certificates.
+        status = self.certificates.install_root(
+            _text(request.certificate_type), request.certificate
+        )
+        if status != "Accepted":
+            self._refused("InstallCertificate", status)
+        return self._m.InstallCertificateResponse(status=status)
+
+    @on("GetInstalledCertificateIds", versions=_V2)
+    async def _on_get_installed_certificate_ids(self, request: Any) -> Any:
+        m = self._m
+        # M03: the roots of the types asked for, or all; V2GCertificateChain (the station's
+        # ISO 15118 certificate) is never installed here, so never found.
+        types = request.certificate_type
+        wanted = None if types is UNSET or not types else [_text(t) for t in types]
+        found = self.certificates.installed(wanted)
+        if not found:
+            return m.GetInstalledCertificateIdsResponse(status="NotFound")
+        return m.GetInstalledCertificateIdsResponse(
+            status="Accepted",
+            certificate_hash_data_chain=[
+                m.CertificateHashDataChain(
+                    certificate_type=use,
+                    certificate_hash_data=msgspec.convert(hash_data, m.CertificateHashData),
+                )
+                for use, hash_data in found
+            ],
+        )
+
+    @on("DeleteCertificate", versions=_V2)
+    async def _on_delete_certificate(self, request: Any) -> Any:
+        # M04: never the station's own certificate (M04.FR.05) nor the CSMS root that validates
+        # this connection (M04.FR.06): Failed; NotFound when nothing matches (M04.FR.04).
+        status = self.certificates.delete(request.certificate_hash_data)
+        if status != "Accepted":
+            self._refused("DeleteCertificate", status)
+        return self._m.DeleteCertificateResponse(status=status)
 
     @on("GetLocalListVersion", versions=_V2)
     async def _on_get_local_list_version(self, request: Any) -> Any:
@@ -4085,15 +4229,22 @@ class StationV2(Handlers):
         m = self._m
         firmware = request.firmware
         if firmware.signing_certificate is not UNSET or firmware.signature is not UNSET:
-            # L01.FR.02: the signing certificate is validated against the manufacturer root
-            # certificate; this station has none installed (signed firmware verification is a
-            # later feature), so none is valid: InvalidCertificate and the security event
-            # InvalidFirmwareSigningCertificate (TC_L_05_CS).
-            self._refused("UpdateFirmware", "no manufacturer root certificate: InvalidCertificate")
-            self._security_event(
-                "InvalidFirmwareSigningCertificate", "no manufacturer root certificate installed"
-            )
-            return m.UpdateFirmwareResponse(status="InvalidCertificate")
+            # L01.FR.23/24: the signing certificate is validated against the manufacturer root
+            # certificates before the request is accepted: InvalidCertificate otherwise, and
+            # the security event InvalidFirmwareSigningCertificate (L01.FR.02, TC_L_05_CS). A
+            # signature without its certificate cannot be verified (L01.FR.11) either.
+            problem = self._maintenance.signing_certificate_problem(firmware.signing_certificate)
+            if problem is None and firmware.signature is UNSET:
+                problem = "the request has a signing certificate but no signature"
+            if problem is not None:
+                self._refused("UpdateFirmware", f"InvalidCertificate: {problem}")
+                self._security_event("InvalidFirmwareSigningCertificate", problem[:255])
+                return m.UpdateFirmwareResponse(status="InvalidCertificate")
+        elif manufacturer_roots_of(self):
+            # TC_L_18_CS: a station that verifies signed firmware (it has a manufacturer root)
+            # does not take an unsigned update.
+            self._refused("UpdateFirmware", "Rejected: unsigned firmware (TC_L_18_CS)")
+            return m.UpdateFirmwareResponse(status="Rejected")
         # L01.FR.24 (TC_L_10_CS): a new request while an update is in progress cancels it.
         status = "AcceptedCanceled" if self._maintenance.firmware_busy else "Accepted"
         self.log.info(
@@ -4114,6 +4265,10 @@ class StationV2(Handlers):
                 retries=nonnegative(request.retries),
                 retry_interval=nonnegative(request.retry_interval),
                 request_id=request.request_id,
+                signing_certificate=firmware.signing_certificate
+                if isinstance(firmware.signing_certificate, str)
+                else None,
+                signature=firmware.signature if isinstance(firmware.signature, str) else None,
             )
         )
 
@@ -4747,11 +4902,20 @@ class StationV2(Handlers):
         seconds("SampledDataCtrlr", "TxUpdatedInterval", config.meter_interval)
         measurands("SampledDataCtrlr", "TxUpdatedMeasurands", f"{energy},Power.Active.Import")
 
+        # AS-2 (SW M05.FR.08-13; TC_B_47_CS): one CSMS root plus a fallback; off unless the
+        # station is set up with it (`StationCertificates.additional_root_check`).
+        ro("SecurityCtrlr", "AdditionalRootCertificateCheck", "boolean",
+           getter=lambda: true if self.certificates.additional_root_check else false)  # fmt: skip
         ro("SecurityCtrlr", "BasicAuthPassword", "string", mutability="WriteOnly",
            on_set=self._set_password, max_limit=40)  # fmt: skip
-        # TC_B_53_CS: required; 0, the station holds no installed certificates (see above).
-        ro("SecurityCtrlr", "CertificateEntries", "integer", "0",
+        # TC_B_53_CS: required; the root certificates installed (M05).
+        ro("SecurityCtrlr", "CertificateEntries", "integer",
+           getter=lambda: str(len(self.certificates.installed())),
            max_limit=_CERTIFICATE_MAX_ENTRIES)  # fmt: skip
+        # A201 appendix 3 (1.6's SW has no such keys): resend SignCertificate when no
+        # CertificateSigned came, doubling the wait (`StationCertificates.renew`).
+        seconds("SecurityCtrlr", "CertSigningWaitMinimum", 60)
+        rw("SecurityCtrlr", "CertSigningRepeatTimes", "integer", "3", min_limit=0)
         ro("SecurityCtrlr", "Identity", "string", config.identity, max_limit=48)
         rw("SecurityCtrlr", "OrganizationName", "string", config.vendor, max_limit=64)
         ro("SecurityCtrlr", "SecurityProfile", "integer", "1")
@@ -4898,10 +5062,24 @@ class StationV2(Handlers):
         return limit
 
     def _check_priority(self, value: str) -> None:
-        # Every slot listed must hold a profile: one set with SetNetworkProfile, or slot 1's.
+        # Every slot listed must hold a profile: one set with SetNetworkProfile, or slot 1's;
+        # and the station must be able to connect with its security profile (A05.FR.03/04:
+        # TC_A_20_CS, TC_A_21_CS): 2 and 3 need a CSMS root certificate, 3 its own certificate.
         for slot in value.split(","):
             if int(slot) != _PROVISIONED_SLOT and int(slot) not in self.network_profiles:
                 raise ValueError(f"no network profile in slot {slot}")
+            profile = self.network_profiles.get(int(slot))
+            security = 0 if profile is None else profile.security_profile
+            if security >= 2 and not self.certificates.roots("CSMSRootCertificate"):
+                raise ValueError(
+                    f"slot {slot} is for security profile {security}: no CSMS root certificate"
+                    " is installed (A05.FR.03)"
+                )
+            if security == 3 and self.certificates.certificate is None:
+                raise ValueError(
+                    f"slot {slot} is for security profile 3: the station has no certificate"
+                    " (A05.FR.04)"
+                )
 
     def _set_password(self, value: str) -> None:
         # A01 (TC_A_10_CS), A201 3.1.15: a passwordString of 16 to 40 characters, else Rejected.
@@ -4909,10 +5087,20 @@ class StationV2(Handlers):
         # next connection on.
         if _PASSWORD.fullmatch(value) is None:
             raise ValueError("a BasicAuthPassword has 16 to 40 passwordString characters")
+        old = self.basic_auth_password
+        if old is not None and old != value:
+            # Kept (before the answer leaves: `_track`) until the new one worked, so that a
+            # lost answer or a crash mid-rotation never locks the station out.
+            kept = [old, *(p for p in self.previous_passwords if p not in (old, value))][:2]
+            self._track(self.data.set_state(_PREVIOUS_PASSWORDS, kept))
         self.security_log.append((self.now(), "ReconfigurationOfSecurityParameters", ""))
         profile = self.network_profiles.get(self._slot)
         if getattr(profile, "basic_auth_password", UNSET) is UNSET:  # 2.1: else its own one
             self._tell(self.password_changed, value)
+            # TC_A_09_CS steps 3-5: the station reconnects with the new password, once the
+            # answer is out (`_after_set_variables`); a certificate (profile 3) uses none.
+            if self.device_model.get_int("SecurityCtrlr", "SecurityProfile") in (1, 2):
+                self._reconnect_for_password = True
 
 
 def _matches(variable: Variable, wanted: Any) -> bool:
