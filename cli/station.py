@@ -99,6 +99,18 @@ def station(
             show_default=False,
         ),
     ] = None,
+    manufacturer_root: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="OCPPFAST_STATION_MANUFACTURER_ROOT",
+            help="The manufacturer's root certificate (PEM; the ca.pem of the 'ocppfast certs' "
+            "directory of the firmware signer): signed firmware updates must chain to it (SW "
+            "L01.FR.02), and unsigned ones are refused from then on (L01.FR.20). The CSMS can "
+            "also install it (InstallCertificate ManufacturerRootCertificate).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     connectors: Annotated[
         int, typer.Option(help="Connectors per station (2.x: EVSEs).", min=1)
     ] = 1,
@@ -246,6 +258,7 @@ def station(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     tls = _tls_settings(url, Fleet.identities_for(identity, count), ca, cert, key, pki, password)
+    provisioned = _provisioned(tls, manufacturer_root)
     board_config = None
     if hardware_config is not None:
         if count > 1 or transactions:
@@ -366,7 +379,7 @@ def station(
             hardware=hardware,
             ssl=tls.contexts.__getitem__ if tls is not None else None,
             security_profile=tls.profile if tls is not None else None,
-            certificates=tls.provisioned.get if tls is not None else None,
+            certificates=provisioned,
         )
         freezing = asyncio.ensure_future(_keep_out_of_gc(fleet)) if count > 1 else None
         showing = None
@@ -467,6 +480,42 @@ class _Tls:
     # What goes into each station's certificate store (the CSMS root, its certificate and key):
     # GetInstalledCertificateIds reports the root; a renewal replaces the certificate.
     provisioned: dict[str, Provisioned] = field(default_factory=dict)
+
+
+def _provisioned(
+    tls: _Tls | None, manufacturer_root: Path | None
+) -> Callable[[str], Provisioned | None] | None:
+    """What each station's certificate store starts with: the TLS files (`_Tls.provisioned`)
+    and the manufacturer root of --manufacturer-root, checked here (exits saying what is
+    wrong)."""
+    root = None
+    if manufacturer_root is not None:
+        from cryptography import x509
+
+        try:
+            root = manufacturer_root.read_bytes()
+            if not x509.load_pem_x509_certificates(root):
+                raise ValueError("no certificate in it")
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"cannot read {manufacturer_root}: {exc.strerror}",
+                param_hint="--manufacturer-root",
+            ) from None
+        except ValueError as exc:
+            raise typer.BadParameter(
+                f"{manufacturer_root} is not a PEM certificate ({exc})",
+                param_hint="--manufacturer-root",
+            ) from None
+    if root is None:
+        return tls.provisioned.get if tls is not None else None
+    from ocppfast.station.certificates import Provisioned
+
+    given = tls.provisioned if tls is not None else {}
+
+    def provisioned(identity: str) -> Provisioned:
+        return dataclasses.replace(given.get(identity) or Provisioned(), manufacturer_root=root)
+
+    return provisioned
 
 
 def _tls_settings(

@@ -711,6 +711,36 @@ def test_cli_ca_is_installed_as_csms_root(core: Backend, pki: Pki, tmp_path: Pat
     run(main())
 
 
+def test_cli_manufacturer_root_is_installed(core: Backend, pki: Pki, tmp_path: Path) -> None:
+    """`ocppfast station --manufacturer-root FILE` (ws:// too): the root goes into the store as
+    ManufacturerRootCertificate (GetInstalledCertificateIds reports it; signed firmware must
+    chain to it, SW L01.FR.02); a file that is not a certificate is refused with what is
+    wrong."""
+    import typer
+
+    from cli.station import _provisioned
+
+    async def main() -> None:
+        record = Record()
+        provisioned = _provisioned(None, pki.store.ca_cert_path)
+        assert provisioned is not None
+        async with plain_server(record, core) as server:
+            cp = await start_station(
+                core, server.url, "ocpp2.0.1", "CP001", provisioned=provisioned("CP001")
+            )
+            answer = await record.last().call(get_ids("ocpp2.0.1", "ManufacturerRootCertificate"))
+            assert hash_list("ocpp2.0.1", answer) == [
+                certificate_hash_data(pki.store.ca_certificate)
+            ]
+            await cp.stop()
+
+    run(main())
+    garbage = tmp_path / "root.pem"
+    garbage.write_text("not a certificate")
+    with pytest.raises(typer.BadParameter, match="is not a PEM certificate"):
+        _provisioned(None, garbage)
+
+
 # --------------------------------------------------------------------------------------------
 # End to end: `ocppfast serve --pki` signs, `ocppfast station --pki` renews
 

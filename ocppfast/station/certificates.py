@@ -92,12 +92,15 @@ OWN = "ChargingStationCertificate"
 
 @dataclass(frozen=True)
 class Provisioned:
-    """What a station is set up with at start-up (`ocppfast station --ca/--cert/--key/--pki`):
-    the CSMS root certificate(s) PEM, its certificate (chain) PEM and private key PEM."""
+    """What a station is set up with at start-up (`ocppfast station --ca/--cert/--key/--pki`,
+    `--manufacturer-root`): the CSMS root certificate(s) PEM, its certificate (chain) PEM and
+    private key PEM, the manufacturer root certificate(s) PEM that signed firmware must chain
+    to (SW L01.FR.02)."""
 
     csms_root: bytes | None = None
     cert: bytes | None = None
     key: bytes | None = None
+    manufacturer_root: bytes | None = None
 
 
 def _now() -> datetime.datetime:
@@ -480,14 +483,15 @@ class StationCertificates:
         the CSMS root is installed (as InstallCertificate would); the certificate and key
         become the station's unless the store holds a renewal of it (the given one is its
         fallback, or starts no later: A02.FR.09, the newest one wins)."""
-        if provisioned.csms_root:
-            for certificate in _load_chain(provisioned.csms_root):
-                status = self.install_root("CSMSRootCertificate", _pem(certificate))
+        for use, given in (
+            ("CSMSRootCertificate", provisioned.csms_root),
+            ("ManufacturerRootCertificate", provisioned.manufacturer_root),
+        ):
+            for certificate in _load_chain(given) if given else ():
+                status = self.install_root(use, _pem(certificate))
                 if status != "Accepted":
                     self.log.warning(
-                        "%s: the CSMS root certificate given was not installed (%s)",
-                        self.identity,
-                        status,
+                        "%s: the %s given was not installed (%s)", self.identity, use, status
                     )
         if provisioned.cert and provisioned.key:
             chain = _load_chain(provisioned.cert)
