@@ -633,11 +633,25 @@ async def csms_serving(
         await server.stop()
 
 
-def real_station(version: str, maker: Manufacturer) -> Any:
+@contextlib.asynccontextmanager
+async def real_station(
+    csms: ApiCsms, core: Any, version: str, maker: Manufacturer
+) -> AsyncIterator[Any]:
+    """Station "CP-FW" of `version`, trusting `maker`'s root, booted at `csms` by its own
+    Client on `core`; stopped at the end."""
     config = StationConfig("CP-FW", serial_number="SN-9", connectors=1)
     station: Any = Station16(config) if version == "ocpp1.6" else StationV2(config, version)
     station.manufacturer_roots = [maker.root]
-    return station
+    client = Client(csms.server.url, "CP-FW", station, versions=(version,), core=core)
+    task = asyncio.create_task(client.run())
+    try:
+        await asyncio.wait_for(station.booted.wait(), 10)
+        yield station
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        await station.shutdown()
 
 
 async def operation_status(csms: ApiCsms, identity: str, operation: int, final: str) -> Any:
@@ -679,11 +693,7 @@ def test_api_signs_the_served_file_and_the_station_verifies_it(
         async with csms_serving(core, tmp_path / "files", maker.signer) as csms:
             async with csms.http.put("/api/files/fw-3.bin", data=IMAGE) as response:
                 assert response.status == 201
-            station = real_station(version, maker)
-            client = Client(csms.server.url, "CP-FW", station, versions=(version,), core=core)
-            task = asyncio.create_task(client.run())
-            try:
-                await asyncio.wait_for(station.booted.wait(), 10)
+            async with real_station(csms, core, version, maker) as station:
                 status, body = await csms.request(
                     "POST",
                     "/api/stations/CP-FW/firmware-updates",
@@ -699,11 +709,6 @@ def test_api_signs_the_served_file_and_the_station_verifies_it(
                 assert steps[:4] == ["Downloading", "Downloaded", "SignatureVerified", "Installing"]
                 assert [f.content for f in station.hardware.installed] == [IMAGE]
                 assert "PRIVATE KEY" not in str(body) + str(shown)
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                await station.shutdown()
 
     with caplog.at_level(logging.DEBUG):
         run(main())
@@ -724,11 +729,7 @@ def test_api_tampered_file_with_a_signature_made_elsewhere_is_invalid_signature(
         async with csms_serving(core, tmp_path / "files", None) as csms:
             async with csms.http.put("/api/files/fw-4.bin", data=FLIPPED) as response:
                 assert response.status == 201
-            station = real_station("ocpp2.0.1", maker)
-            client = Client(csms.server.url, "CP-FW", station, versions=("ocpp2.0.1",), core=core)
-            task = asyncio.create_task(client.run())
-            try:
-                await asyncio.wait_for(station.booted.wait(), 10)
+            async with real_station(csms, core, "ocpp2.0.1", maker) as station:
                 status, body = await csms.request(
                     "POST",
                     "/api/stations/CP-FW/firmware-updates",
@@ -754,11 +755,6 @@ def test_api_tampered_file_with_a_signature_made_elsewhere_is_invalid_signature(
                         break
                     assert asyncio.get_running_loop().time() < deadline, events
                     await asyncio.sleep(0.05)
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                await station.shutdown()
 
     run(main())
 
@@ -776,11 +772,7 @@ def test_api_signed_update_errors_say_what_to_do(
         async with csms_serving(core, tmp_path / "files", None) as csms:
             async with csms.http.put("/api/files/fw.bin", data=IMAGE) as response:
                 assert response.status == 201
-            station = real_station("ocpp2.0.1", maker)
-            client = Client(csms.server.url, "CP-FW", station, versions=("ocpp2.0.1",), core=core)
-            task = asyncio.create_task(client.run())
-            try:
-                await asyncio.wait_for(station.booted.wait(), 10)
+            async with real_station(csms, core, "ocpp2.0.1", maker):
                 path = "/api/stations/CP-FW/firmware-updates"
                 cases: list[tuple[dict[str, Any], str, str]] = [
                     ({"file": "fw.bin", "sign": True}, "sign", "--firmware-signer-cert"),
@@ -797,28 +789,16 @@ def test_api_signed_update_errors_say_what_to_do(
                     assert status == 422, body
                     assert error_of(body)["path"] == field, body
                     assert words in error_of(body)["description"], body
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                await station.shutdown()
-        async with csms_serving(core, tmp_path / "files2", maker.signer) as csms:
-            station = real_station("ocpp1.6", maker)
-            client = Client(csms.server.url, "CP-FW", station, versions=("ocpp1.6",), core=core)
-            task = asyncio.create_task(client.run())
-            try:
-                await asyncio.wait_for(station.booted.wait(), 10)
-                status, body = await csms.request(
-                    "POST",
-                    "/api/stations/CP-FW/firmware-updates",
-                    {"file": "missing.bin", "sign": True},
-                )
-                assert status == 422 and error_of(body)["path"] == "file", body
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                await station.shutdown()
+        async with (
+            csms_serving(core, tmp_path / "files2", maker.signer) as csms,
+            real_station(csms, core, "ocpp1.6", maker),
+        ):
+            status, body = await csms.request(
+                "POST",
+                "/api/stations/CP-FW/firmware-updates",
+                {"file": "missing.bin", "sign": True},
+            )
+            assert status == 422 and error_of(body)["path"] == "file", body
 
     run(main())
 
