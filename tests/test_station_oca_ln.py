@@ -182,6 +182,22 @@ async def unanswered_server() -> AsyncIterator[FileServer]:
         yield server
 
 
+@contextlib.asynccontextmanager
+async def trusting_station(
+    core: Backend, v2: str, maker: Manufacturer, station: StationV2 | None = None
+) -> AsyncIterator[tuple[FileServer, StationV2, Csms, Any]]:
+    """The start of every signed L case: a file server, the station (`station`, else a new
+    one) booted at a test CSMS, and `maker`'s root installed in it (`trust`); yields (file
+    server, station, csms, the CSMS's connection)."""
+    async with file_server() as server:
+        station = station if station is not None else make_station(v2)
+        csms = Csms()
+        async with connect(core, station, csms, v2) as connection:
+            await ready(station, csms)
+            await trust(connection, csms.m, maker)
+            yield server, station, csms, connection
+
+
 async def rebooted_into_the_firmware(
     core: Backend, station: StationV2, v2: str, request_id: int
 ) -> Csms:
@@ -235,21 +251,16 @@ def test_TC_L_01_CS_installation_successful(core: Backend, v2: str, maker: Manuf
     transaction runs. The station installs the very image served."""
 
     async def main() -> None:
-        async with file_server() as server:
-            station = make_station(v2)
-            csms = Csms()
-            async with connect(core, station, csms, v2) as connection:
-                await ready(station, csms)
-                await trust(connection, csms.m, maker)
-                request = signed(csms.m, server.url("/fw/good.bin"), maker.signer, 11)
-                assert text((await connection.call(request)).status) == "Accepted"
-                await install_and_reboot(
-                    connection,
-                    csms,
-                    ["Downloading", "Downloaded", "SignatureVerified", "Installing",
-                     "InstallRebooting"],
-                    11,
-                )  # fmt: skip
+        async with trusting_station(core, v2, maker) as (server, station, csms, connection):
+            request = signed(csms.m, server.url("/fw/good.bin"), maker.signer, 11)
+            assert text((await connection.call(request)).status) == "Accepted"
+            await install_and_reboot(
+                connection,
+                csms,
+                ["Downloading", "Downloaded", "SignatureVerified", "Installing",
+                 "InstallRebooting"],
+                11,
+            )  # fmt: skip
             installed = station.hardware.installed  # type: ignore[attr-defined]
             assert [(image.name, image.content) for image in installed] == [("good.bin", IMAGE)]
             await rebooted_into_the_firmware(core, station, v2, 11)
@@ -265,24 +276,19 @@ def test_TC_L_02_CS_install_scheduled(core: Backend, v2: str, maker: Manufacture
     (20), FirmwareUpdated (22)."""
 
     async def main() -> None:
-        async with file_server() as server:
-            station = make_station(v2)
-            csms = Csms()
-            async with connect(core, station, csms, v2) as connection:
-                await ready(station, csms)
-                await trust(connection, csms.m, maker)
-                request = signed(
-                    csms.m, server.url("/fw/good.bin"), maker.signer, 12,
-                    install_date_time=NOW + OFFSET,
-                )  # fmt: skip
-                assert text((await connection.call(request)).status) == "Accepted"
-                await install_and_reboot(
-                    connection,
-                    csms,
-                    ["Downloading", "Downloaded", "SignatureVerified", "InstallScheduled",
-                     "Installing", "InstallRebooting"],
-                    12,
-                )  # fmt: skip
+        async with trusting_station(core, v2, maker) as (server, station, csms, connection):
+            request = signed(
+                csms.m, server.url("/fw/good.bin"), maker.signer, 12,
+                install_date_time=NOW + OFFSET,
+            )  # fmt: skip
+            assert text((await connection.call(request)).status) == "Accepted"
+            await install_and_reboot(
+                connection,
+                csms,
+                ["Downloading", "Downloaded", "SignatureVerified", "InstallScheduled",
+                 "Installing", "InstallRebooting"],
+                12,
+            )  # fmt: skip
             await rebooted_into_the_firmware(core, station, v2, 12)
 
     run(main())
@@ -297,27 +303,22 @@ def test_TC_L_03_CS_download_scheduled(core: Backend, v2: str, maker: Manufactur
     retrieveDateTime."""
 
     async def main() -> None:
-        async with file_server() as server:
-            station = make_station(v2)
-            csms = Csms()
-            async with connect(core, station, csms, v2) as connection:
-                await ready(station, csms)
-                await trust(connection, csms.m, maker)
-                request = signed(
-                    csms.m, server.url("/fw/good.bin"), maker.signer, 13,
-                    retrieve_date_time=NOW + OFFSET,
-                )  # fmt: skip
-                assert text((await connection.call(request)).status) == "Accepted"
-                await csms.wait("FirmwareStatusNotification")
-                assert fw_statuses(csms) == [("DownloadScheduled", 13)]
-                assert server.hits == {}
-                await install_and_reboot(
-                    connection,
-                    csms,
-                    ["DownloadScheduled", "Downloading", "Downloaded", "SignatureVerified",
-                     "Installing", "InstallRebooting"],
-                    13,
-                )  # fmt: skip
+        async with trusting_station(core, v2, maker) as (server, station, csms, connection):
+            request = signed(
+                csms.m, server.url("/fw/good.bin"), maker.signer, 13,
+                retrieve_date_time=NOW + OFFSET,
+            )  # fmt: skip
+            assert text((await connection.call(request)).status) == "Accepted"
+            await csms.wait("FirmwareStatusNotification")
+            assert fw_statuses(csms) == [("DownloadScheduled", 13)]
+            assert server.hits == {}
+            await install_and_reboot(
+                connection,
+                csms,
+                ["DownloadScheduled", "Downloading", "Downloaded", "SignatureVerified",
+                 "Installing", "InstallRebooting"],
+                13,
+            )  # fmt: skip
             await rebooted_into_the_firmware(core, station, v2, 13)
 
     run(main())
@@ -482,29 +483,24 @@ def test_TC_L_10_CS_accepted_canceled(core: Backend, v2: str, maker: Manufacture
     FirmwareUpdated (24). The image installed is the second one's."""
 
     async def main() -> None:
-        async with file_server() as server:
-            station = make_station(v2)
-            csms = Csms()
-            async with connect(core, station, csms, v2) as connection:
-                await ready(station, csms)
-                m = csms.m
-                await trust(connection, m, maker)
-                first = signed(m, server.url("/stall/first.bin"), maker.signer, 1)
-                assert text((await connection.call(first)).status) == "Accepted"
-                await csms.wait("FirmwareStatusNotification")
-                await until(lambda: server.hits.get("stall") == 1)
-                second = signed(m, server.url("/fw/second.bin"), maker.signer, 2)
-                assert text((await connection.call(second)).status) == "AcceptedCanceled"
-                await csms.wait("FirmwareStatusNotification", 6)
-                await until(lambda: connection.closed)
-                assert fw_statuses(csms) == [
-                    ("Downloading", 1),
-                    ("Downloading", 2),
-                    ("Downloaded", 2),
-                    ("SignatureVerified", 2),
-                    ("Installing", 2),
-                    ("InstallRebooting", 2),
-                ]
+        async with trusting_station(core, v2, maker) as (server, station, csms, connection):
+            m = csms.m
+            first = signed(m, server.url("/stall/first.bin"), maker.signer, 1)
+            assert text((await connection.call(first)).status) == "Accepted"
+            await csms.wait("FirmwareStatusNotification")
+            await until(lambda: server.hits.get("stall") == 1)
+            second = signed(m, server.url("/fw/second.bin"), maker.signer, 2)
+            assert text((await connection.call(second)).status) == "AcceptedCanceled"
+            await csms.wait("FirmwareStatusNotification", 6)
+            await until(lambda: connection.closed)
+            assert fw_statuses(csms) == [
+                ("Downloading", 1),
+                ("Downloading", 2),
+                ("Downloaded", 2),
+                ("SignatureVerified", 2),
+                ("Installing", 2),
+                ("InstallRebooting", 2),
+            ]
             installed = station.hardware.installed  # type: ignore[attr-defined]
             assert [image.name for image in installed] == ["second.bin"]
             await rebooted_into_the_firmware(core, station, v2, 2)
@@ -525,41 +521,36 @@ def test_TC_L_14_CS_new_sessions_allowed_pending_the_installation(
     (23), FirmwareUpdated (25)."""
 
     async def main() -> None:
-        async with file_server() as server:
-            station = make_station(v2)
-            csms = Csms()
-            async with connect(core, station, csms, v2) as connection:
-                await ready(station, csms)
-                m = csms.m
-                await trust(connection, m, maker)
-                allow = put(m, "ChargingStation", "AllowNewSessionsPendingFirmwareUpdate", "true")
-                assert await set_variables(connection, allow) == ["Accepted"]
-                await station.start_transaction(1, "TAG1")
-                request = signed(m, server.url("/fw/good.bin"), maker.signer, 14)
-                assert text((await connection.call(request)).status) == "Accepted"
-                await csms.wait("FirmwareStatusNotification", 4)
-                assert fw_statuses(csms) == [
-                    ("Downloading", 14),
-                    ("Downloaded", 14),
-                    ("SignatureVerified", 14),
-                    ("InstallScheduled", 14),
-                ]
-                await station.start_transaction(2, "TAG2")
-                await station.unplug(1)
-                await until(lambda: 1 not in station.transactions)
-                await idle_queue(connection)
-                assert len(fw_statuses(csms)) == 4
-                assert station.hardware.installed == []  # type: ignore[attr-defined]
-                await station.unplug(2)
-                await install_and_reboot(
-                    connection,
-                    csms,
-                    ["Downloading", "Downloaded", "SignatureVerified", "InstallScheduled",
-                     "Installing", "InstallRebooting"],
-                    14,
-                )  # fmt: skip
-                unavailable = evse_statuses(csms, 1) + evse_statuses(csms, 2)
-                assert "Unavailable" not in unavailable
+        async with trusting_station(core, v2, maker) as (server, station, csms, connection):
+            m = csms.m
+            allow = put(m, "ChargingStation", "AllowNewSessionsPendingFirmwareUpdate", "true")
+            assert await set_variables(connection, allow) == ["Accepted"]
+            await station.start_transaction(1, "TAG1")
+            request = signed(m, server.url("/fw/good.bin"), maker.signer, 14)
+            assert text((await connection.call(request)).status) == "Accepted"
+            await csms.wait("FirmwareStatusNotification", 4)
+            assert fw_statuses(csms) == [
+                ("Downloading", 14),
+                ("Downloaded", 14),
+                ("SignatureVerified", 14),
+                ("InstallScheduled", 14),
+            ]
+            await station.start_transaction(2, "TAG2")
+            await station.unplug(1)
+            await until(lambda: 1 not in station.transactions)
+            await idle_queue(connection)
+            assert len(fw_statuses(csms)) == 4
+            assert station.hardware.installed == []  # type: ignore[attr-defined]
+            await station.unplug(2)
+            await install_and_reboot(
+                connection,
+                csms,
+                ["Downloading", "Downloaded", "SignatureVerified", "InstallScheduled",
+                 "Installing", "InstallRebooting"],
+                14,
+            )  # fmt: skip
+            unavailable = evse_statuses(csms, 1) + evse_statuses(csms, 2)
+            assert "Unavailable" not in unavailable
             await rebooted_into_the_firmware(core, station, v2, 14)
 
     run(main())
@@ -577,44 +568,39 @@ def test_TC_L_15_CS_idle_evses_unavailable_pending_the_installation(
     connectors Available (21), Installed (23), FirmwareUpdated (25)."""
 
     async def main() -> None:
-        async with file_server() as server:
-            station = make_station(v2)
-            csms = Csms()
-            async with connect(core, station, csms, v2) as connection:
-                await ready(station, csms)
-                m = csms.m
-                await trust(connection, m, maker)
-                allowed = get(m, "ChargingStation", "AllowNewSessionsPendingFirmwareUpdate")
-                (result,) = (
-                    await connection.call(m.GetVariablesRequest(get_variable_data=[allowed]))
-                ).get_variable_result
-                assert result.attribute_value == "false"
-                await station.start_transaction(1, "TAG1")
-                request = signed(m, server.url("/fw/good.bin"), maker.signer, 15)
-                assert text((await connection.call(request)).status) == "Accepted"
-                await csms.wait("FirmwareStatusNotification", 4)
-                await csms.wait(
-                    "StatusNotification",
-                    where=lambda r: r.evse_id == 2 and text(r.connector_status) == "Unavailable",
-                )
-                assert fw_statuses(csms) == [
-                    ("Downloading", 15),
-                    ("Downloaded", 15),
-                    ("SignatureVerified", 15),
-                    ("InstallScheduled", 15),
-                ]
-                refused = await remote_start(connection, "TAG2", evse=2)
-                assert text(refused.status) == "Rejected"
-                assert station.hardware.installed == []  # type: ignore[attr-defined]
-                await station.unplug(1)
-                await install_and_reboot(
-                    connection,
-                    csms,
-                    ["Downloading", "Downloaded", "SignatureVerified", "InstallScheduled",
-                     "Installing", "InstallRebooting"],
-                    15,
-                )  # fmt: skip
-                assert evse_statuses(csms, 1)[-1] == "Unavailable"
+        async with trusting_station(core, v2, maker) as (server, station, csms, connection):
+            m = csms.m
+            allowed = get(m, "ChargingStation", "AllowNewSessionsPendingFirmwareUpdate")
+            (result,) = (
+                await connection.call(m.GetVariablesRequest(get_variable_data=[allowed]))
+            ).get_variable_result
+            assert result.attribute_value == "false"
+            await station.start_transaction(1, "TAG1")
+            request = signed(m, server.url("/fw/good.bin"), maker.signer, 15)
+            assert text((await connection.call(request)).status) == "Accepted"
+            await csms.wait("FirmwareStatusNotification", 4)
+            await csms.wait(
+                "StatusNotification",
+                where=lambda r: r.evse_id == 2 and text(r.connector_status) == "Unavailable",
+            )
+            assert fw_statuses(csms) == [
+                ("Downloading", 15),
+                ("Downloaded", 15),
+                ("SignatureVerified", 15),
+                ("InstallScheduled", 15),
+            ]
+            refused = await remote_start(connection, "TAG2", evse=2)
+            assert text(refused.status) == "Rejected"
+            assert station.hardware.installed == []  # type: ignore[attr-defined]
+            await station.unplug(1)
+            await install_and_reboot(
+                connection,
+                csms,
+                ["Downloading", "Downloaded", "SignatureVerified", "InstallScheduled",
+                 "Installing", "InstallRebooting"],
+                15,
+            )  # fmt: skip
+            assert evse_statuses(csms, 1)[-1] == "Unavailable"
             await rebooted_into_the_firmware(core, station, v2, 15)
 
     run(main())
