@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ocppfast.serve")
 
+# ocppfast.asyncio.throttle.DEFAULT_THROTTLE's budgets, as literals: importing ocppfast.asyncio
+# here would slow down --help (tests/test_security_gate.py checks that they agree).
+AUTH_FAILURES = 5
+AUTH_FAILURES_PER_ADDRESS = 20
+
 API_TOKEN_FILE = "api-token"
 
 
@@ -213,6 +218,26 @@ def serve(
             min=1,
         ),
     ] = None,
+    auth_failures: Annotated[
+        int,
+        typer.Option(
+            envvar=_env("AUTH_FAILURES"),
+            help="Brute-force throttling: wrong passwords allowed per station identity within "
+            "60 s; past them the identity's handshakes get HTTP 429 with Retry-After, the wait "
+            "doubling up to 300 s, except from the address it last logged in from "
+            "(docs/security.md). 0 turns throttling off.",
+            min=0,
+        ),
+    ] = AUTH_FAILURES,
+    auth_failures_per_address: Annotated[
+        int,
+        typer.Option(
+            envvar=_env("AUTH_FAILURES_PER_ADDRESS"),
+            help="The same per source address, whatever the identity (larger: many stations "
+            "may share one address behind a NAT).",
+            min=1,
+        ),
+    ] = AUTH_FAILURES_PER_ADDRESS,
     ping_interval: Annotated[
         float,
         typer.Option(
@@ -397,6 +422,7 @@ def serve(
     setup_logging(log_level)
     from ocppfast._system import connections_allowed, raise_file_limit
     from ocppfast.asyncio import ConnectionObservers, Server, ServerLimits
+    from ocppfast.asyncio.throttle import ThrottleLimits
     from ocppfast.csms import default_csms
     from ocppfast.csms.store import StoredState
     from ocppfast.csms.traffic import TrafficLog
@@ -423,6 +449,7 @@ def serve(
             room,
         )
     limits = ServerLimits(max_connections=max_connections, ping_interval=ping_interval or None)
+    throttle = ThrottleLimits(failures=auth_failures, address_failures=auth_failures_per_address)
 
     passwords = _read_credentials(credentials) if credentials is not None else None
     certificates, signing_line = _certificate_services(signing_ca, pki, data_dir)
@@ -483,6 +510,7 @@ def serve(
             check_client=tls.check if tls is not None else None,
             # Each station's security profile, stored: none below it (SW A05.FR.09).
             profiles=state,
+            throttle=throttle,
         )
         metrics.server = server
         try:

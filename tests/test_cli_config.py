@@ -26,6 +26,8 @@ SETTINGS = (
     "credentials",
     "path-prefix",
     "max-connections",
+    "auth-failures",
+    "auth-failures-per-address",
     "ping-interval",
     "data-dir",
     "database",

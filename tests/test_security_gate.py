@@ -694,3 +694,42 @@ def test_serve_station_org_defaults_to_the_cas_o_with_pki(
 
     run(main())
     assert any("A00.FR.404" in line for line in messages(logs, "refused 'CP2'"))
+
+
+def test_serve_auth_failure_options(core: Backend, tmp_path: Path) -> None:
+    """`ocppfast serve --auth-failures N` (and `--auth-failures-per-address`, whose defaults are
+    `ThrottleLimits`'): with 1, the first wrong password for an identity spends its budget, and
+    its next handshake gets HTTP 429 with Retry-After before any password is checked."""
+    from cli.serve import AUTH_FAILURES, AUTH_FAILURES_PER_ADDRESS
+    from ocppfast.asyncio.throttle import DEFAULT_THROTTLE
+    from tests.cli_process import serve
+
+    defaults = (DEFAULT_THROTTLE.failures, DEFAULT_THROTTLE.address_failures)
+    assert defaults == (AUTH_FAILURES, AUTH_FAILURES_PER_ADDRESS)
+    passwords = tmp_path / "credentials"
+    passwords.write_text(f"CP1 {PASSWORD}\n")
+    process, url = serve(
+        core, "--credentials", str(passwords), "--auth-failures", "1", "--database", "memory"
+    )
+
+    async def attempt(password: str) -> tuple[int, str | None]:
+        auth = "Basic " + base64.b64encode(f"CP1:{password}".encode()).decode()
+        try:
+            async with connect(
+                f"{url}/CP1",
+                subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+                additional_headers=[("Authorization", auth)],
+                open_timeout=10,
+            ):
+                return 101, None
+        except InvalidStatus as exc:
+            return exc.response.status_code, exc.response.headers.get("Retry-After")
+
+    async def main() -> None:
+        assert (await attempt("not-the-password-0000"))[0] == 401
+        code, retry_after = await attempt(PASSWORD)  # right, but throttled first
+        assert code == 429 and retry_after is not None and int(retry_after) >= 1
+
+    with process:
+        run(main())
+    assert PASSWORD not in process.log
